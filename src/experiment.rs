@@ -1,0 +1,206 @@
+//! The pipeline as one long-lived session with step-driven work, shared by the CLI and the
+//! wasm worker: the same calls in the same order give the same numbers in both.
+
+use crate::config::ExperimentConfig;
+use crate::data::{Dataset, Split};
+use crate::error::{Error, Result};
+use crate::nn::checkpoint::{self, CheckpointMeta, LoadedCheckpoint};
+use crate::nn::{evaluate, Evaluation, Model, TrainConfig, TrainProgress, Trainer};
+use crate::rng::NoiseSource;
+use serde::Serialize;
+
+/// Size and seed of the procedural dataset (`ds=synth`).
+pub const SYNTH_COUNT: usize = 2000;
+pub const SYNTH_SEED: u64 = 0;
+
+pub struct Session {
+    pub cfg: ExperimentConfig,
+    mnist: Option<Dataset>,
+    pub data: Dataset,
+    pub model: Model,
+    pub checkpoint: Option<LoadedCheckpoint>,
+    /// Epochs of training behind the current weights (0 = freshly initialised).
+    pub epochs_trained: u32,
+    trainer: Option<Trainer>,
+}
+
+#[derive(Clone, Debug, Serialize)]
+#[serde(rename_all = "camelCase")]
+pub struct NoiseSamples {
+    pub label: u8,
+    pub clean: Vec<f32>,
+    /// rows x k x input_len: row r, draw j = clean + sigma_r * z_j (same z_j in every row).
+    pub images: Vec<f32>,
+    pub preds: Vec<u8>,
+}
+
+impl Session {
+    /// `mnist` is data/mnist10k.u8's bytes (verified), or None when only `ds=synth` is used.
+    pub fn new(cfg: ExperimentConfig, mnist_bytes: Option<&[u8]>) -> Result<Session> {
+        let mnist = mnist_bytes.map(Dataset::mnist_from_bytes).transpose()?;
+        let data = Self::pick_data(&cfg, &mnist)?;
+        let model = Model::zoo(&cfg.model, cfg.seed)?;
+        Ok(Session {
+            cfg,
+            mnist,
+            data,
+            model,
+            checkpoint: None,
+            epochs_trained: 0,
+            trainer: None,
+        })
+    }
+
+    fn pick_data(cfg: &ExperimentConfig, mnist: &Option<Dataset>) -> Result<Dataset> {
+        match cfg.dataset.as_str() {
+            "synth" => Ok(Dataset::synthetic(SYNTH_COUNT, SYNTH_SEED)),
+            _ => mnist.clone().ok_or_else(|| {
+                Error::State("ds=mnist needs the MNIST data file (data/mnist10k.u8)".into())
+            }),
+        }
+    }
+
+    /// Apply a new config. A change of dataset, model or seed re-initialises the model;
+    /// other keys (training, certification settings) keep the current weights.
+    pub fn set_config(&mut self, cfg: ExperimentConfig) -> Result<()> {
+        cfg.check()?;
+        if cfg.dataset != self.cfg.dataset {
+            self.data = Self::pick_data(&cfg, &self.mnist)?;
+        }
+        let reinit = cfg.model != self.model.name || cfg.dataset != self.cfg.dataset;
+        self.cfg = cfg;
+        if reinit {
+            self.model = Model::zoo(&self.cfg.model, self.cfg.seed)?;
+            self.checkpoint = None;
+            self.epochs_trained = 0;
+        }
+        self.trainer = None;
+        Ok(())
+    }
+
+    pub fn load_checkpoint(&mut self, bytes: &[u8]) -> Result<&LoadedCheckpoint> {
+        let (model, info) = checkpoint::load(bytes)?;
+        self.cfg.model = info.meta.model.clone();
+        self.cfg.sigma = info.meta.sigma;
+        self.model = model;
+        self.epochs_trained = info.meta.epochs;
+        self.trainer = None;
+        Ok(self.checkpoint.insert(info))
+    }
+
+    pub fn save_checkpoint(&self) -> Vec<u8> {
+        let meta = CheckpointMeta {
+            model: self.model.name.clone(),
+            sigma: self.cfg.sigma,
+            seed: self.cfg.seed,
+            epochs: self.epochs_trained,
+            test_accuracy: evaluate(&self.model, &self.data, Split::Test).accuracy,
+            params: self.model.param_count(),
+            engine: crate::VERSION.into(),
+            fragment: self.cfg.to_fragment(),
+        };
+        checkpoint::save(&self.model, &meta)
+    }
+
+    /// Start training from freshly initialised weights (stream "init" of the seed).
+    pub fn train_begin(&mut self) -> Result<TrainProgress> {
+        self.model = Model::zoo(&self.cfg.model, self.cfg.seed)?;
+        self.checkpoint = None;
+        self.epochs_trained = 0;
+        let t = Trainer::new(
+            TrainConfig::from_experiment(&self.cfg),
+            &mut self.model,
+            &self.data,
+        );
+        let p = TrainProgress {
+            epoch: 0,
+            batch: 0,
+            batches_per_epoch: t.batches_per_epoch(),
+            total_batches: t.total_batches(),
+            batches_done: 0,
+            done: false,
+            loss: 0.0,
+            accuracy: 0.0,
+            epoch_end: None,
+        };
+        self.trainer = Some(t);
+        Ok(p)
+    }
+
+    pub fn train_step(&mut self, max_batches: usize) -> Result<TrainProgress> {
+        let t = self
+            .trainer
+            .as_mut()
+            .ok_or_else(|| Error::State("train_step before train_begin".into()))?;
+        let p = t.step(&mut self.model, &self.data, max_batches);
+        self.epochs_trained = t.history.len() as u32;
+        if p.done {
+            self.trainer = None;
+        }
+        Ok(p)
+    }
+
+    pub fn evaluate(&self) -> Evaluation {
+        evaluate(&self.model, &self.data, Split::Test)
+    }
+
+    /// One test digit under k noise draws, for each sigma row (the same draws scaled per row),
+    /// with the base classifier's prediction on each. Noise stream "noise-view".
+    pub fn noise_samples(
+        &self,
+        test_index: usize,
+        sigmas: &[f32],
+        k: usize,
+    ) -> Result<NoiseSamples> {
+        let n_test = self.data.split_len(Split::Test);
+        if test_index >= n_test {
+            return Err(Error::invalid(
+                "index",
+                test_index,
+                "no such test digit",
+                format!("0..{n_test}"),
+            ));
+        }
+        if k == 0 || k > 64 {
+            return Err(Error::invalid(
+                "k",
+                k,
+                "draws per row out of range",
+                "1..=64",
+            ));
+        }
+        if sigmas.is_empty() || sigmas.len() > 8 || sigmas.iter().any(|s| !(0.0..=2.0).contains(s))
+        {
+            return Err(Error::invalid(
+                "sigmas",
+                format!("{sigmas:?}"),
+                "bad noise levels",
+                "1..=8 values in 0..=2",
+            ));
+        }
+        let il = self.model.input_len();
+        let idx = self.data.index(Split::Test, test_index);
+        let mut clean = vec![0.0; il];
+        self.data.image_f32(idx, &mut clean);
+        let src = NoiseSource::new(self.cfg.seed, "noise-view");
+        let mut z = vec![0.0; il];
+        let mut images = vec![0.0; sigmas.len() * k * il];
+        for j in 0..k {
+            src.fill(idx as u64, j as u64, &mut z);
+            for (r, &s) in sigmas.iter().enumerate() {
+                let dst = &mut images[(r * k + j) * il..(r * k + j + 1) * il];
+                for ((d, &c), &zv) in dst.iter_mut().zip(&clean).zip(&z) {
+                    *d = c + s * zv;
+                }
+            }
+        }
+        let mut preds = vec![0u8; sigmas.len() * k];
+        self.model.predict(&images, sigmas.len() * k, &mut preds);
+        Ok(NoiseSamples {
+            label: self.data.labels[idx],
+            clean,
+            images,
+            preds,
+        })
+    }
+}

@@ -1,0 +1,23 @@
+//! ARQ Playground core: certified-robust mixed-precision quantization (ARQ, arXiv 2410.24214)
+//! as plain Rust that builds natively (the `arq` CLI) and to WebAssembly (the page's worker).
+//!
+//! Data flows one way: config -> data + model -> train -> certify (FP32, builds the IRS cache)
+//! -> quantize -> search -> final fine-tune -> fresh certification -> results.
+
+pub mod certify;
+pub mod config;
+pub mod data;
+pub mod error;
+pub mod experiment;
+pub mod nn;
+pub mod rng;
+
+#[cfg(target_arch = "wasm32")]
+pub mod wasm;
+
+pub use config::ExperimentConfig;
+pub use error::{Error, Result};
+
+/// Engine version; part of every checkpoint header and result, since same config + same
+/// engine version = same numbers.
+pub const VERSION: &str = env!("CARGO_PKG_VERSION");

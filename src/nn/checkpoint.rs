@@ -1,0 +1,158 @@
+//! Checkpoint format, version 1 (all little-endian):
+//!
+//! ```text
+//! 0   8  magic "ARQCKPT\0"
+//! 8   4  u32 format version (1)
+//! 12  4  u32 header length H
+//! 16  H  header, UTF-8 JSON: {model, sigma, seed, epochs, testAccuracy, params, engine, fragment}
+//! ..  4P parameters, f32, in layer order (weight then bias per layer), P = header.params
+//! ..  32 SHA-256 of every byte before it
+//! ```
+//!
+//! The loader checks magic, version, sizes, the architecture's parameter count and the hash,
+//! so a wrong, truncated or corrupted file is a clear error. Shipped files are named
+//! `<model>-s<sigma>-<first 12 hex digits of the hash>.arqc` (content-addressed).
+
+use super::model::Model;
+use crate::data::hex;
+use crate::error::{Error, Result};
+use serde::{Deserialize, Serialize};
+use sha2::{Digest, Sha256};
+
+pub const MAGIC: &[u8; 8] = b"ARQCKPT\0";
+pub const VERSION: u32 = 1;
+
+#[derive(Clone, Debug, Serialize, Deserialize, PartialEq)]
+#[serde(rename_all = "camelCase")]
+pub struct CheckpointMeta {
+    pub model: String,
+    pub sigma: f64,
+    pub seed: u64,
+    pub epochs: u32,
+    pub test_accuracy: f32,
+    pub params: usize,
+    pub engine: String,
+    /// The experiment fragment that produced it (reproduce with `arq train --url`).
+    pub fragment: String,
+}
+
+#[derive(Clone, Debug, Serialize)]
+#[serde(rename_all = "camelCase")]
+pub struct LoadedCheckpoint {
+    pub meta: CheckpointMeta,
+    /// Full SHA-256 hex of the file body.
+    pub hash: String,
+}
+
+pub fn save(model: &Model, meta: &CheckpointMeta) -> Vec<u8> {
+    let header = serde_json::to_vec(meta).expect("meta serialises");
+    let params = model.params_flat();
+    let mut out = Vec::with_capacity(16 + header.len() + params.len() * 4 + 32);
+    out.extend_from_slice(MAGIC);
+    out.extend_from_slice(&VERSION.to_le_bytes());
+    out.extend_from_slice(&(header.len() as u32).to_le_bytes());
+    out.extend_from_slice(&header);
+    for p in params {
+        out.extend_from_slice(&p.to_le_bytes());
+    }
+    let digest = Sha256::digest(&out);
+    out.extend_from_slice(&digest);
+    out
+}
+
+/// Short content hash used in file names.
+pub fn short_hash(bytes: &[u8]) -> String {
+    let n = bytes.len().saturating_sub(32);
+    hex(&bytes[n..])[..12].to_string()
+}
+
+/// Parse, verify and build the model a checkpoint describes.
+pub fn load(bytes: &[u8]) -> Result<(Model, LoadedCheckpoint)> {
+    let bad = |r: String| Error::bad_file("checkpoint", r);
+    if bytes.len() < 16 + 32 || &bytes[..8] != MAGIC {
+        return Err(bad(
+            "not an ARQ checkpoint (bad magic or shorter than 48 bytes)".into(),
+        ));
+    }
+    let version = u32::from_le_bytes(bytes[8..12].try_into().expect("4 bytes"));
+    if version != VERSION {
+        return Err(bad(format!(
+            "format version {version}, this engine reads version {VERSION}"
+        )));
+    }
+    let body = &bytes[..bytes.len() - 32];
+    let digest = Sha256::digest(body);
+    if digest.as_slice() != &bytes[bytes.len() - 32..] {
+        return Err(bad(
+            "content hash mismatch: the file is truncated or corrupted".into(),
+        ));
+    }
+    let hlen = u32::from_le_bytes(bytes[12..16].try_into().expect("4 bytes")) as usize;
+    if 16 + hlen > body.len() {
+        return Err(bad(format!("header length {hlen} exceeds the file")));
+    }
+    let meta: CheckpointMeta = serde_json::from_slice(&bytes[16..16 + hlen])
+        .map_err(|e| bad(format!("bad header: {e}")))?;
+    let pbytes = &body[16 + hlen..];
+    if pbytes.len() != meta.params * 4 {
+        return Err(bad(format!(
+            "{} parameter bytes, header says {} parameters",
+            pbytes.len(),
+            meta.params
+        )));
+    }
+    let mut model = Model::zoo(&meta.model, 0).map_err(|e| bad(e.to_string()))?;
+    let params: Vec<f32> = pbytes
+        .chunks_exact(4)
+        .map(|c| f32::from_le_bytes(c.try_into().expect("4 bytes")))
+        .collect();
+    model
+        .set_params_flat(&params)
+        .map_err(|e| bad(e.to_string()))?;
+    Ok((
+        model,
+        LoadedCheckpoint {
+            meta,
+            hash: hex(&digest),
+        },
+    ))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn meta(m: &Model) -> CheckpointMeta {
+        CheckpointMeta {
+            model: m.name.clone(),
+            sigma: 0.25,
+            seed: 1,
+            epochs: 0,
+            test_accuracy: 0.0,
+            params: m.param_count(),
+            engine: "test".into(),
+            fragment: "v=1".into(),
+        }
+    }
+
+    #[test]
+    fn round_trip_and_corruption() {
+        let m = Model::zoo("lenet", 3).unwrap();
+        let bytes = save(&m, &meta(&m));
+        let (m2, info) = load(&bytes).unwrap();
+        assert_eq!(m2.params_flat(), m.params_flat());
+        assert_eq!(info.meta, meta(&m));
+        let e = load(&bytes[..bytes.len() - 5]).unwrap_err().to_string();
+        assert!(e.contains("hash mismatch"), "{e}");
+        let mut flipped = bytes.clone();
+        flipped[100] ^= 1;
+        assert!(load(&flipped)
+            .unwrap_err()
+            .to_string()
+            .contains("hash mismatch"));
+        assert!(load(b"hello")
+            .unwrap_err()
+            .to_string()
+            .contains("bad magic"));
+    }
+}

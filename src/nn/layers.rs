@@ -1,0 +1,368 @@
+//! Layers: Conv2d (stride, zero padding), ReLU, MaxPool2d, Flatten, Linear. Activations are
+//! flat f32 buffers in NCHW order with an explicit shape; parameters are ndarray arrays.
+//! Forward and backward are written out by hand; `tests/gradcheck.rs` holds them against
+//! finite differences.
+
+use super::kernels::{col2im, gemm_nn, gemm_nt, im2col, transpose, ConvGeom};
+use crate::rng::Stream;
+use ndarray::{Array1, Array2, Array4};
+
+/// Per-image activation shape (C, H, W); a flat vector has H = W = 1.
+pub type Shape = [usize; 3];
+
+pub fn numel(s: Shape) -> usize {
+    s[0] * s[1] * s[2]
+}
+
+#[derive(Clone, Debug)]
+pub struct Conv2d {
+    pub cin: usize,
+    pub cout: usize,
+    pub k: usize,
+    pub stride: usize,
+    pub pad: usize,
+    /// [cout, cin, k, k]
+    pub w: Array4<f32>,
+    pub b: Array1<f32>,
+    pub gw: Array4<f32>,
+    pub gb: Array1<f32>,
+}
+
+#[derive(Clone, Debug)]
+pub struct Linear {
+    pub fin: usize,
+    pub fout: usize,
+    /// [fout, fin] (PyTorch layout)
+    pub w: Array2<f32>,
+    pub b: Array1<f32>,
+    pub gw: Array2<f32>,
+    pub gb: Array1<f32>,
+}
+
+#[derive(Clone, Debug)]
+pub enum Layer {
+    Conv(Conv2d),
+    Relu,
+    MaxPool(usize),
+    Flatten,
+    Linear(Linear),
+}
+
+/// PyTorch's default init: U(-1/sqrt(fan_in), 1/sqrt(fan_in)) for weights and biases.
+fn uniform_init(rng: &mut Stream, fan_in: usize, out: &mut [f32]) {
+    let bound = 1.0 / (fan_in as f32).sqrt();
+    for v in out {
+        *v = (2.0 * rng.uniform() - 1.0) * bound;
+    }
+}
+
+impl Conv2d {
+    pub fn new(
+        cin: usize,
+        cout: usize,
+        k: usize,
+        stride: usize,
+        pad: usize,
+        rng: &mut Stream,
+    ) -> Self {
+        let mut w = Array4::zeros((cout, cin, k, k));
+        let mut b = Array1::zeros(cout);
+        let fan_in = cin * k * k;
+        uniform_init(rng, fan_in, w.as_slice_mut().expect("standard layout"));
+        uniform_init(rng, fan_in, b.as_slice_mut().expect("standard layout"));
+        Conv2d {
+            cin,
+            cout,
+            k,
+            stride,
+            pad,
+            gw: Array4::zeros(w.raw_dim()),
+            gb: Array1::zeros(cout),
+            w,
+            b,
+        }
+    }
+    pub fn geom(&self, s: Shape) -> ConvGeom {
+        ConvGeom {
+            c: s[0],
+            h: s[1],
+            w: s[2],
+            k: self.k,
+            stride: self.stride,
+            pad: self.pad,
+        }
+    }
+}
+
+impl Linear {
+    pub fn new(fin: usize, fout: usize, rng: &mut Stream) -> Self {
+        let mut w = Array2::zeros((fout, fin));
+        let mut b = Array1::zeros(fout);
+        uniform_init(rng, fin, w.as_slice_mut().expect("standard layout"));
+        uniform_init(rng, fin, b.as_slice_mut().expect("standard layout"));
+        Linear {
+            fin,
+            fout,
+            gw: Array2::zeros(w.raw_dim()),
+            gb: Array1::zeros(fout),
+            w,
+            b,
+        }
+    }
+}
+
+impl Layer {
+    pub fn out_shape(&self, s: Shape) -> Shape {
+        match self {
+            Layer::Conv(c) => {
+                let g = c.geom(s);
+                [c.cout, g.out_h(), g.out_w()]
+            }
+            Layer::Relu => s,
+            Layer::MaxPool(p) => [s[0], s[1] / p, s[2] / p],
+            Layer::Flatten => [numel(s), 1, 1],
+            Layer::Linear(l) => [l.fout, 1, 1],
+        }
+    }
+
+    pub fn kind(&self) -> &'static str {
+        match self {
+            Layer::Conv(_) => "conv",
+            Layer::Relu => "relu",
+            Layer::MaxPool(_) => "maxpool",
+            Layer::Flatten => "flatten",
+            Layer::Linear(_) => "linear",
+        }
+    }
+
+    pub fn params(&self) -> usize {
+        match self {
+            Layer::Conv(c) => c.w.len() + c.b.len(),
+            Layer::Linear(l) => l.w.len() + l.b.len(),
+            _ => 0,
+        }
+    }
+
+    /// Multiply-accumulates per image (arq-method.md section 3).
+    pub fn macs(&self, s: Shape) -> usize {
+        match self {
+            Layer::Conv(c) => {
+                let g = c.geom(s);
+                c.cout * g.out_hw() * c.cin * c.k * c.k
+            }
+            Layer::Linear(l) => l.fin * l.fout,
+            _ => 0,
+        }
+    }
+
+    pub fn is_quantizable(&self) -> bool {
+        matches!(self, Layer::Conv(_) | Layer::Linear(_))
+    }
+
+    /// Forward a batch: `x` holds `batch` images of shape `s`; returns the output batch.
+    /// `scratch` is reused between calls to avoid allocation.
+    pub fn forward(&self, s: Shape, batch: usize, x: &[f32], scratch: &mut Vec<f32>) -> Vec<f32> {
+        let os = self.out_shape(s);
+        let (ni, no) = (numel(s), numel(os));
+        match self {
+            Layer::Conv(c) => {
+                let g = c.geom(s);
+                let (hw, patch) = (g.out_hw(), g.patch());
+                scratch.resize(patch * hw, 0.0);
+                let mut out = vec![0.0; batch * no];
+                let w = c.w.as_slice().expect("standard layout");
+                for bi in 0..batch {
+                    im2col(&g, &x[bi * ni..(bi + 1) * ni], scratch);
+                    let o = &mut out[bi * no..(bi + 1) * no];
+                    for (oc, &bv) in c.b.iter().enumerate() {
+                        o[oc * hw..(oc + 1) * hw].fill(bv);
+                    }
+                    gemm_nn(c.cout, patch, hw, w, scratch, o);
+                }
+                out
+            }
+            Layer::Relu => x.iter().map(|&v| if v > 0.0 { v } else { 0.0 }).collect(),
+            Layer::MaxPool(p) => maxpool_forward(s, *p, batch, x),
+            Layer::Flatten => x.to_vec(),
+            Layer::Linear(l) => {
+                let mut out = vec![0.0; batch * l.fout];
+                for bi in 0..batch {
+                    out[bi * l.fout..(bi + 1) * l.fout]
+                        .copy_from_slice(l.b.as_slice().expect("standard layout"));
+                }
+                gemm_nt(
+                    batch,
+                    l.fout,
+                    l.fin,
+                    x,
+                    l.w.as_slice().expect("standard layout"),
+                    &mut out,
+                );
+                out
+            }
+        }
+    }
+
+    /// Backward: given this layer's input `x`, output `y` and dL/dy, accumulate parameter
+    /// gradients and return dL/dx.
+    pub fn backward(
+        &mut self,
+        s: Shape,
+        batch: usize,
+        x: &[f32],
+        y: &[f32],
+        gy: &[f32],
+    ) -> Vec<f32> {
+        let os = self.out_shape(s);
+        let (ni, no) = (numel(s), numel(os));
+        match self {
+            Layer::Conv(c) => {
+                let g = c.geom(s);
+                let (hw, patch) = (g.out_hw(), g.patch());
+                let mut col = vec![0.0; patch * hw];
+                let mut gcol = vec![0.0; patch * hw];
+                let mut wt = vec![0.0; patch * c.cout];
+                transpose(
+                    c.cout,
+                    patch,
+                    c.w.as_slice().expect("standard layout"),
+                    &mut wt,
+                );
+                let mut gx = vec![0.0; batch * ni];
+                let gw = c.gw.as_slice_mut().expect("standard layout");
+                for bi in 0..batch {
+                    let gyi = &gy[bi * no..(bi + 1) * no];
+                    im2col(&g, &x[bi * ni..(bi + 1) * ni], &mut col);
+                    gemm_nt(c.cout, patch, hw, gyi, &col, gw);
+                    for (oc, gbv) in c.gb.iter_mut().enumerate() {
+                        *gbv += gyi[oc * hw..(oc + 1) * hw].iter().sum::<f32>();
+                    }
+                    gcol.fill(0.0);
+                    gemm_nn(patch, c.cout, hw, &wt, gyi, &mut gcol);
+                    col2im(&g, &gcol, &mut gx[bi * ni..(bi + 1) * ni]);
+                }
+                gx
+            }
+            Layer::Relu => gy
+                .iter()
+                .zip(y)
+                .map(|(&g, &v)| if v > 0.0 { g } else { 0.0 })
+                .collect(),
+            Layer::MaxPool(p) => {
+                let mut gx = vec![0.0; batch * ni];
+                maxpool_backward(s, *p, batch, x, gy, &mut gx);
+                gx
+            }
+            Layer::Flatten => gy.to_vec(),
+            Layer::Linear(l) => {
+                // dW[fout x fin] += gy^T[fout x B] * x[B x fin]; db += sum_b gy; dx = gy * W
+                let mut gyt = vec![0.0; l.fout * batch];
+                transpose(batch, l.fout, gy, &mut gyt);
+                gemm_nn(
+                    l.fout,
+                    batch,
+                    l.fin,
+                    &gyt,
+                    x,
+                    l.gw.as_slice_mut().expect("standard layout"),
+                );
+                for (o, gbv) in l.gb.iter_mut().enumerate() {
+                    *gbv += gyt[o * batch..(o + 1) * batch].iter().sum::<f32>();
+                }
+                let mut gx = vec![0.0; batch * l.fin];
+                gemm_nn(
+                    batch,
+                    l.fout,
+                    l.fin,
+                    gy,
+                    l.w.as_slice().expect("standard layout"),
+                    &mut gx,
+                );
+                gx
+            }
+        }
+    }
+
+    /// (parameter, gradient) slices, weights first.
+    pub fn param_grads(&mut self) -> Vec<(&mut [f32], &mut [f32])> {
+        match self {
+            Layer::Conv(c) => vec![
+                (
+                    c.w.as_slice_mut().expect("std"),
+                    c.gw.as_slice_mut().expect("std"),
+                ),
+                (
+                    c.b.as_slice_mut().expect("std"),
+                    c.gb.as_slice_mut().expect("std"),
+                ),
+            ],
+            Layer::Linear(l) => vec![
+                (
+                    l.w.as_slice_mut().expect("std"),
+                    l.gw.as_slice_mut().expect("std"),
+                ),
+                (
+                    l.b.as_slice_mut().expect("std"),
+                    l.gb.as_slice_mut().expect("std"),
+                ),
+            ],
+            _ => vec![],
+        }
+    }
+
+    pub fn param_slices(&self) -> Vec<&[f32]> {
+        match self {
+            Layer::Conv(c) => vec![c.w.as_slice().expect("std"), c.b.as_slice().expect("std")],
+            Layer::Linear(l) => vec![l.w.as_slice().expect("std"), l.b.as_slice().expect("std")],
+            _ => vec![],
+        }
+    }
+}
+
+/// p x p max pooling with stride p (floor). Ties go to the first element in scan order.
+fn maxpool_forward(s: Shape, p: usize, batch: usize, x: &[f32]) -> Vec<f32> {
+    let (c, h, w) = (s[0], s[1], s[2]);
+    let (oh, ow) = (h / p, w / p);
+    let mut out = vec![0.0; batch * c * oh * ow];
+    for bc in 0..batch * c {
+        let src = &x[bc * h * w..(bc + 1) * h * w];
+        for oy in 0..oh {
+            for ox in 0..ow {
+                let mut m = f32::NEG_INFINITY;
+                for dy in 0..p {
+                    for dx in 0..p {
+                        let v = src[(oy * p + dy) * w + ox * p + dx];
+                        if v > m {
+                            m = v;
+                        }
+                    }
+                }
+                out[(bc * oh + oy) * ow + ox] = m;
+            }
+        }
+    }
+    out
+}
+
+fn maxpool_backward(s: Shape, p: usize, batch: usize, x: &[f32], gy: &[f32], gx: &mut [f32]) {
+    let (c, h, w) = (s[0], s[1], s[2]);
+    let (oh, ow) = (h / p, w / p);
+    for bc in 0..batch * c {
+        let src = &x[bc * h * w..(bc + 1) * h * w];
+        for oy in 0..oh {
+            for ox in 0..ow {
+                let (mut m, mut at) = (f32::NEG_INFINITY, 0);
+                for dy in 0..p {
+                    for dx in 0..p {
+                        let i = (oy * p + dy) * w + ox * p + dx;
+                        if src[i] > m {
+                            m = src[i];
+                            at = i;
+                        }
+                    }
+                }
+                gx[bc * h * w + at] += gy[(bc * oh + oy) * ow + ox];
+            }
+        }
+    }
+}

@@ -1,0 +1,308 @@
+//! Models: an ordered list of layers, the zoo of design.md, inference, training passes and
+//! the softmax cross-entropy loss.
+
+use super::layers::{numel, Conv2d, Layer, Linear, Shape};
+use crate::certify::BaseClassifier;
+use crate::error::{Error, Result};
+use crate::rng::Stream;
+use serde::Serialize;
+
+#[derive(Clone, Debug)]
+pub struct Model {
+    pub name: String,
+    pub input: Shape,
+    pub classes: usize,
+    pub layers: Vec<Layer>,
+}
+
+#[derive(Clone, Debug, Serialize)]
+#[serde(rename_all = "camelCase")]
+pub struct LayerInfo {
+    pub name: String,
+    pub kind: &'static str,
+    pub in_shape: Vec<usize>,
+    pub out_shape: Vec<usize>,
+    pub params: usize,
+    pub macs: usize,
+    pub quantizable: bool,
+}
+
+#[derive(Clone, Debug, Serialize)]
+#[serde(rename_all = "camelCase")]
+pub struct ModelInfo {
+    pub name: String,
+    pub layers: Vec<LayerInfo>,
+    pub params: usize,
+    pub macs: usize,
+}
+
+/// Batched inference over a flat input buffer, with reusable scratch.
+impl Model {
+    /// Build a zoo model with seeded initial weights (stream "init").
+    pub fn zoo(name: &str, seed: u64) -> Result<Model> {
+        let mut r = Stream::new(seed, "init");
+        let layers = match name {
+            "lenet" => vec![
+                Layer::Conv(Conv2d::new(1, 6, 5, 1, 0, &mut r)),
+                Layer::Relu,
+                Layer::MaxPool(2),
+                Layer::Conv(Conv2d::new(6, 16, 5, 1, 0, &mut r)),
+                Layer::Relu,
+                Layer::MaxPool(2),
+                Layer::Flatten,
+                Layer::Linear(Linear::new(256, 120, &mut r)),
+                Layer::Relu,
+                Layer::Linear(Linear::new(120, 84, &mut r)),
+                Layer::Relu,
+                Layer::Linear(Linear::new(84, 10, &mut r)),
+            ],
+            "cnn3" => vec![
+                Layer::Conv(Conv2d::new(1, 16, 3, 1, 1, &mut r)),
+                Layer::Relu,
+                Layer::Conv(Conv2d::new(16, 32, 3, 2, 1, &mut r)),
+                Layer::Relu,
+                Layer::Conv(Conv2d::new(32, 64, 3, 2, 1, &mut r)),
+                Layer::Relu,
+                Layer::Flatten,
+                Layer::Linear(Linear::new(3136, 10, &mut r)),
+            ],
+            other => {
+                return Err(Error::invalid(
+                    "model",
+                    other,
+                    "not in the model zoo",
+                    crate::config::MODELS.join(", "),
+                ))
+            }
+        };
+        Ok(Model {
+            name: name.into(),
+            input: [1, 28, 28],
+            classes: 10,
+            layers,
+        })
+    }
+
+    pub fn input_len(&self) -> usize {
+        numel(self.input)
+    }
+
+    /// Shapes before each layer, plus the final output shape (len = layers + 1).
+    pub fn shapes(&self) -> Vec<Shape> {
+        let mut s = vec![self.input];
+        for l in &self.layers {
+            let next = l.out_shape(*s.last().expect("non-empty"));
+            s.push(next);
+        }
+        s
+    }
+
+    pub fn info(&self) -> ModelInfo {
+        let shapes = self.shapes();
+        let mut qi = 0;
+        let layers: Vec<LayerInfo> = self
+            .layers
+            .iter()
+            .enumerate()
+            .map(|(i, l)| {
+                let name = if l.is_quantizable() {
+                    qi += 1;
+                    format!("{}{}", if l.kind() == "conv" { "conv" } else { "fc" }, qi)
+                } else {
+                    format!("{}{}", l.kind(), i)
+                };
+                LayerInfo {
+                    name,
+                    kind: l.kind(),
+                    in_shape: shapes[i].to_vec(),
+                    out_shape: shapes[i + 1].to_vec(),
+                    params: l.params(),
+                    macs: l.macs(shapes[i]),
+                    quantizable: l.is_quantizable(),
+                }
+            })
+            .collect();
+        ModelInfo {
+            name: self.name.clone(),
+            params: layers.iter().map(|l| l.params).sum(),
+            macs: layers.iter().map(|l| l.macs).sum(),
+            layers,
+        }
+    }
+
+    /// Logits for a batch (batch x classes).
+    pub fn forward(&self, x: &[f32], batch: usize) -> Vec<f32> {
+        let shapes = self.shapes();
+        let mut scratch = Vec::new();
+        let mut cur = self.layers[0].forward(shapes[0], batch, x, &mut scratch);
+        for (i, l) in self.layers.iter().enumerate().skip(1) {
+            cur = l.forward(shapes[i], batch, &cur, &mut scratch);
+        }
+        cur
+    }
+
+    /// Forward keeping every activation (acts[0] = input, acts[L] = logits) for backward.
+    pub fn forward_train(&self, x: &[f32], batch: usize) -> Vec<Vec<f32>> {
+        let shapes = self.shapes();
+        let mut scratch = Vec::new();
+        let mut acts = vec![x.to_vec()];
+        for (i, l) in self.layers.iter().enumerate() {
+            let y = l.forward(shapes[i], batch, &acts[i], &mut scratch);
+            acts.push(y);
+        }
+        acts
+    }
+
+    /// Backpropagate dL/dlogits through all layers, accumulating parameter gradients.
+    pub fn backward(&mut self, acts: &[Vec<f32>], grad_logits: Vec<f32>, batch: usize) {
+        let shapes = self.shapes();
+        let mut g = grad_logits;
+        for i in (0..self.layers.len()).rev() {
+            g = self.layers[i].backward(shapes[i], batch, &acts[i], &acts[i + 1], &g);
+        }
+    }
+
+    pub fn zero_grad(&mut self) {
+        for l in &mut self.layers {
+            for (_, g) in l.param_grads() {
+                g.fill(0.0);
+            }
+        }
+    }
+
+    /// All parameters in layer order (weights, then bias, per layer).
+    pub fn params_flat(&self) -> Vec<f32> {
+        self.layers
+            .iter()
+            .flat_map(|l| {
+                l.param_slices()
+                    .into_iter()
+                    .flatten()
+                    .copied()
+                    .collect::<Vec<_>>()
+            })
+            .collect()
+    }
+
+    pub fn param_count(&self) -> usize {
+        self.layers.iter().map(|l| l.params()).sum()
+    }
+
+    pub fn set_params_flat(&mut self, flat: &[f32]) -> Result<()> {
+        if flat.len() != self.param_count() {
+            return Err(Error::bad_file(
+                "parameters",
+                format!(
+                    "{} values, model {} needs {}",
+                    flat.len(),
+                    self.name,
+                    self.param_count()
+                ),
+            ));
+        }
+        let mut off = 0;
+        for l in &mut self.layers {
+            for (p, _) in l.param_grads() {
+                p.copy_from_slice(&flat[off..off + p.len()]);
+                off += p.len();
+            }
+        }
+        Ok(())
+    }
+
+    /// Argmax class per input (ties to the lowest index).
+    pub fn predict(&self, x: &[f32], batch: usize, out: &mut [u8]) {
+        let logits = self.forward(x, batch);
+        argmax_rows(&logits, self.classes, out);
+    }
+}
+
+pub fn argmax_rows(logits: &[f32], classes: usize, out: &mut [u8]) {
+    for (row, o) in logits.chunks_exact(classes).zip(out.iter_mut()) {
+        let mut best = 0;
+        for c in 1..classes {
+            if row[c] > row[best] {
+                best = c;
+            }
+        }
+        *o = best as u8;
+    }
+}
+
+impl BaseClassifier for Model {
+    fn input_len(&self) -> usize {
+        Model::input_len(self)
+    }
+    fn num_classes(&self) -> usize {
+        self.classes
+    }
+    fn classify(&mut self, x: &[f32], batch: usize, out: &mut [u8]) {
+        self.predict(x, batch, out)
+    }
+}
+
+/// Mean softmax cross-entropy over the batch, its gradient w.r.t. the logits, and the number
+/// of correct argmax predictions. exp/ln come from `libm` for cross-platform identity.
+pub fn softmax_xent(logits: &[f32], labels: &[u8], classes: usize) -> (f32, Vec<f32>, usize) {
+    let batch = labels.len();
+    let mut grad = vec![0.0; logits.len()];
+    let mut loss = 0.0f32;
+    let mut correct = 0;
+    let inv_b = 1.0 / batch as f32;
+    for (bi, &y) in labels.iter().enumerate() {
+        let row = &logits[bi * classes..(bi + 1) * classes];
+        let mut best = 0;
+        let mut m = row[0];
+        for (c, &v) in row.iter().enumerate() {
+            if v > m {
+                m = v;
+                best = c;
+            }
+        }
+        if best == y as usize {
+            correct += 1;
+        }
+        let g = &mut grad[bi * classes..(bi + 1) * classes];
+        let mut sum = 0.0f32;
+        for (gc, &v) in g.iter_mut().zip(row) {
+            *gc = libm::expf(v - m);
+            sum += *gc;
+        }
+        loss += libm::logf(sum) + m - row[y as usize];
+        for gc in g.iter_mut() {
+            *gc = *gc / sum * inv_b;
+        }
+        g[y as usize] -= inv_b;
+    }
+    (loss * inv_b, grad, correct)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn zoo_mac_counts_match_the_method_doc() {
+        assert_eq!(Model::zoo("lenet", 0).unwrap().info().macs, 281_640);
+        assert_eq!(Model::zoo("cnn3", 0).unwrap().info().macs, 1_950_592);
+        let e = Model::zoo("vgg", 0).unwrap_err().to_string();
+        assert!(e.contains("model=vgg"), "{e}");
+    }
+
+    #[test]
+    fn params_round_trip() {
+        let a = Model::zoo("lenet", 1).unwrap();
+        let mut b = Model::zoo("lenet", 2).unwrap();
+        assert_ne!(a.params_flat(), b.params_flat());
+        b.set_params_flat(&a.params_flat()).unwrap();
+        assert_eq!(a.params_flat(), b.params_flat());
+        assert!(b.set_params_flat(&[0.0; 3]).is_err());
+    }
+
+    #[test]
+    fn xent_of_uniform_logits_is_ln_classes() {
+        let (l, g, _) = softmax_xent(&[0.0; 20], &[3, 7], 10);
+        assert!((l - 10f32.ln()).abs() < 1e-6);
+        assert!((g[3] - (0.1 - 1.0) / 2.0).abs() < 1e-7);
+    }
+}

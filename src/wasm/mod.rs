@@ -1,0 +1,241 @@
+//! wasm-bindgen bindings: thin wrappers over `experiment::Session`. Long-lived state stays in
+//! Rust behind the opaque `Engine` handle; JS drives long work in small steps. Every failure
+//! becomes a JS `Error` with the core's message (field, value, allowed range); a Rust panic
+//! is reported by console_error_panic_hook and the worker then re-creates the Engine.
+//! API reference: docs/wasm-api.md.
+
+use crate::config::{ExperimentConfig, Kind, SCHEMA};
+use crate::data::Split;
+use crate::experiment::Session;
+use js_sys::{Float32Array, Object, Reflect, Uint8Array};
+use serde::Serialize;
+use wasm_bindgen::prelude::*;
+
+#[wasm_bindgen(start)]
+pub fn start() {
+    console_error_panic_hook::set_once();
+}
+
+fn to_js<T: Serialize + ?Sized>(v: &T) -> Result<JsValue, JsError> {
+    v.serialize(&serde_wasm_bindgen::Serializer::json_compatible())
+        .map_err(|e| JsError::new(&format!("internal: cannot convert result: {e}")))
+}
+
+fn err(e: crate::Error) -> JsError {
+    JsError::new(&e.to_string())
+}
+
+fn set(obj: &Object, key: &str, v: impl Into<JsValue>) {
+    // Reflect::set on a plain fresh object cannot fail.
+    let _ = Reflect::set(obj, &JsValue::from_str(key), &v.into());
+}
+
+#[derive(Serialize)]
+#[serde(rename_all = "camelCase")]
+struct FieldJs {
+    key: &'static str,
+    group: &'static str,
+    #[serde(flatten)]
+    kind: Kind,
+    default: String,
+    help: &'static str,
+}
+
+#[derive(Serialize)]
+#[serde(rename_all = "camelCase")]
+struct Parsed {
+    config: ExperimentConfig,
+    fragment: String,
+    notices: Vec<String>,
+}
+
+fn parse_lenient(fragment: &str) -> (ExperimentConfig, Parsed) {
+    let (cfg, notes) = ExperimentConfig::from_fragment_lenient(fragment);
+    let p = Parsed {
+        config: cfg.clone(),
+        fragment: cfg.to_fragment(),
+        notices: notes
+            .iter()
+            .map(|e| format!("{e}; using the default"))
+            .collect(),
+    };
+    (cfg, p)
+}
+
+#[wasm_bindgen]
+pub fn version() -> String {
+    crate::VERSION.to_string()
+}
+
+/// The config schema (drives the settings form, the URL and the CLI flags).
+#[wasm_bindgen]
+pub fn schema() -> Result<JsValue, JsError> {
+    let d = ExperimentConfig::default();
+    let rows: Vec<FieldJs> = SCHEMA
+        .iter()
+        .map(|f| FieldJs {
+            key: f.key,
+            group: f.group,
+            kind: f.kind,
+            default: (f.get)(&d),
+            help: f.help,
+        })
+        .collect();
+    to_js(&rows)
+}
+
+/// Lenient parse of a URL fragment: {config, fragment (canonical), notices}.
+#[wasm_bindgen(js_name = parseFragment)]
+pub fn parse_fragment(fragment: &str) -> Result<JsValue, JsError> {
+    to_js(&parse_lenient(fragment).1)
+}
+
+#[wasm_bindgen]
+pub struct Engine {
+    s: Session,
+}
+
+#[wasm_bindgen]
+impl Engine {
+    /// `dataset`: the bytes of data/mnist10k.u8 (verified by size and SHA-256).
+    #[wasm_bindgen(constructor)]
+    pub fn new(dataset: &[u8]) -> Result<Engine, JsError> {
+        let s = Session::new(ExperimentConfig::default(), Some(dataset)).map_err(err)?;
+        Ok(Engine { s })
+    }
+
+    #[wasm_bindgen(js_name = setConfig)]
+    pub fn set_config(&mut self, fragment: &str) -> Result<JsValue, JsError> {
+        let (cfg, parsed) = parse_lenient(fragment);
+        self.s.set_config(cfg).map_err(err)?;
+        to_js(&parsed)
+    }
+
+    pub fn config(&self) -> Result<JsValue, JsError> {
+        to_js(&self.s.cfg)
+    }
+
+    #[wasm_bindgen(js_name = datasetInfo)]
+    pub fn dataset_info(&self) -> JsValue {
+        let o = Object::new();
+        let d = &self.s.data;
+        set(&o, "name", d.name.as_str());
+        set(&o, "count", d.len() as u32);
+        set(&o, "train", d.train_count as u32);
+        set(&o, "test", d.test_count() as u32);
+        set(&o, "rows", d.rows as u32);
+        set(&o, "cols", d.cols as u32);
+        o.into()
+    }
+
+    /// `count` digits of a split from `start`: {pixels: Uint8Array, labels: Uint8Array}.
+    pub fn samples(&self, split: &str, start: u32, count: u32) -> Result<JsValue, JsError> {
+        let split = Split::parse(split).map_err(err)?;
+        let d = &self.s.data;
+        let n = d.split_len(split);
+        let (start, count) = (start as usize, count as usize);
+        if start >= n || count == 0 || count > 1000 || start + count > n {
+            return Err(err(crate::Error::invalid(
+                "start/count",
+                format!("{start}/{count}"),
+                "outside the split",
+                format!("start + count <= {n}, count 1..=1000"),
+            )));
+        }
+        let mut px = Vec::with_capacity(count * d.image_len());
+        let mut labels = Vec::with_capacity(count);
+        for i in start..start + count {
+            let idx = d.index(split, i);
+            px.extend_from_slice(d.image_u8(idx));
+            labels.push(d.labels[idx]);
+        }
+        let o = Object::new();
+        set(&o, "pixels", Uint8Array::from(&px[..]));
+        set(&o, "labels", Uint8Array::from(&labels[..]));
+        Ok(o.into())
+    }
+
+    #[wasm_bindgen(js_name = modelInfo)]
+    pub fn model_info(&self) -> Result<JsValue, JsError> {
+        let info = self.s.model.info();
+        let o: Object = to_js(&info)?.into();
+        set(&o, "sigma", self.s.cfg.sigma);
+        set(&o, "trained", self.s.epochs_trained > 0);
+        set(&o, "epochs", self.s.epochs_trained);
+        set(
+            &o,
+            "checkpointHash",
+            self.s
+                .checkpoint
+                .as_ref()
+                .map(|c| JsValue::from_str(&c.hash))
+                .unwrap_or(JsValue::NULL),
+        );
+        Ok(o.into())
+    }
+
+    #[wasm_bindgen(js_name = loadCheckpoint)]
+    pub fn load_checkpoint(&mut self, bytes: &[u8]) -> Result<JsValue, JsError> {
+        let c = self.s.load_checkpoint(bytes).map_err(err)?;
+        let o = Object::new();
+        set(&o, "model", c.meta.model.as_str());
+        set(&o, "sigma", c.meta.sigma);
+        set(&o, "hash", c.hash.as_str());
+        set(&o, "epochs", c.meta.epochs);
+        set(&o, "testAccuracy", c.meta.test_accuracy);
+        set(&o, "fragment", self.s.cfg.to_fragment());
+        Ok(o.into())
+    }
+
+    #[wasm_bindgen(js_name = saveCheckpoint)]
+    pub fn save_checkpoint(&self) -> Uint8Array {
+        Uint8Array::from(&self.s.save_checkpoint()[..])
+    }
+
+    #[wasm_bindgen(js_name = trainBegin)]
+    pub fn train_begin(&mut self) -> Result<JsValue, JsError> {
+        let p = self.s.train_begin().map_err(err)?;
+        let o = Object::new();
+        set(&o, "epochs", self.s.cfg.epochs);
+        set(&o, "batchesPerEpoch", p.batches_per_epoch as u32);
+        set(&o, "totalBatches", p.total_batches as u32);
+        Ok(o.into())
+    }
+
+    #[wasm_bindgen(js_name = trainStep)]
+    pub fn train_step(&mut self, max_batches: u32) -> Result<JsValue, JsError> {
+        if max_batches == 0 || max_batches > 10_000 {
+            return Err(err(crate::Error::invalid(
+                "maxBatches",
+                max_batches,
+                "out of range",
+                "1..=10000",
+            )));
+        }
+        let p = self.s.train_step(max_batches as usize).map_err(err)?;
+        to_js(&p)
+    }
+
+    pub fn evaluate(&self) -> Result<JsValue, JsError> {
+        to_js(&self.s.evaluate())
+    }
+
+    #[wasm_bindgen(js_name = noiseSamples)]
+    pub fn noise_samples(
+        &self,
+        test_index: u32,
+        sigmas: &[f32],
+        k: u32,
+    ) -> Result<JsValue, JsError> {
+        let ns = self
+            .s
+            .noise_samples(test_index as usize, sigmas, k as usize)
+            .map_err(err)?;
+        let o = Object::new();
+        set(&o, "label", ns.label);
+        set(&o, "clean", Float32Array::from(&ns.clean[..]));
+        set(&o, "images", Float32Array::from(&ns.images[..]));
+        set(&o, "preds", Uint8Array::from(&ns.preds[..]));
+        Ok(o.into())
+    }
+}

@@ -1,0 +1,94 @@
+//! Fingerprints of computations that must be bit-identical natively and in wasm32:
+//! SHA-256 over the exact bytes of noise, logits, parameters after training steps and
+//! certification records. `tests/determinism.rs` (native) and `tests/wasm.rs` (wasm32) both
+//! compare against tests/data/determinism.json; regenerate it natively with
+//! `ARQ_BLESS=1 cargo test --test determinism` after an intended numeric change.
+
+use arq::certify::{CertifyJob, Example, SmoothParams};
+use arq::config::ExperimentConfig;
+use arq::data::{hex, Dataset, Split};
+use arq::experiment::Session;
+use arq::nn::Model;
+use arq::rng::NoiseSource;
+use sha2::{Digest, Sha256};
+
+fn digest_f32(xs: &[f32]) -> String {
+    let mut h = Sha256::new();
+    for x in xs {
+        h.update(x.to_le_bytes());
+    }
+    hex(&h.finalize())[..16].to_string()
+}
+
+fn synth_batch(n: usize) -> Vec<f32> {
+    let d = Dataset::synthetic(64, 0);
+    let mut x = vec![0.0; n * 784];
+    for i in 0..n {
+        d.image_f32(
+            d.index(Split::Test, i % d.test_count()),
+            &mut x[i * 784..(i + 1) * 784],
+        );
+    }
+    let noise = NoiseSource::new(3, "fingerprint");
+    let mut z = vec![0.0; 784];
+    for i in 0..n {
+        noise.fill(i as u64, 0, &mut z);
+        for (v, zv) in x[i * 784..(i + 1) * 784].iter_mut().zip(&z) {
+            *v += 0.25 * zv;
+        }
+    }
+    x
+}
+
+/// (name, digest) pairs in a fixed order.
+pub fn fingerprints() -> Vec<(String, String)> {
+    let mut out = vec![];
+    let mut z = vec![0.0; 784];
+    NoiseSource::new(7, "noise-estimate").fill(3, 5, &mut z);
+    out.push(("noise".to_string(), digest_f32(&z)));
+
+    let x = synth_batch(8);
+    for name in ["lenet", "cnn3"] {
+        let m = Model::zoo(name, 1).unwrap();
+        out.push((format!("forward-{name}"), digest_f32(&m.forward(&x, 8))));
+    }
+
+    for name in ["lenet", "cnn3"] {
+        let cfg = ExperimentConfig::from_fragment(&format!(
+            "v=1&ds=synth&model={name}&batch=16&train=64&epochs=1&shift=1"
+        ))
+        .unwrap();
+        let mut s = Session::new(cfg, None).unwrap();
+        s.train_begin().unwrap();
+        s.train_step(3).unwrap();
+        out.push((
+            format!("train-3-steps-{name}"),
+            digest_f32(&s.model.params_flat()),
+        ));
+    }
+
+    let mut m = Model::zoo("lenet", 2).unwrap();
+    let examples: Vec<Example> = (0..2)
+        .map(|i| Example {
+            index: i,
+            input: x[i as usize * 784..(i as usize + 1) * 784].to_vec(),
+            label: 0,
+        })
+        .collect();
+    let params = SmoothParams {
+        sigma: 0.25,
+        n0: 20,
+        n: 200,
+        alpha: 0.001,
+        batch: 64,
+        seed: 5,
+    };
+    let mut job = CertifyJob::new(params, examples);
+    let recs = job.step(&mut m, u64::MAX);
+    let flat: Vec<f32> = recs
+        .iter()
+        .flat_map(|r| [r.count as f32, r.p_lower as f32, r.radius as f32])
+        .collect();
+    out.push(("certify".to_string(), digest_f32(&flat)));
+    out
+}

@@ -1,0 +1,83 @@
+//! Backward passes checked against central finite differences of the loss, for every
+//! parameter tensor of both zoo models and for the input.
+
+use arq::nn::model::softmax_xent;
+use arq::nn::Model;
+use arq::rng::Stream;
+
+fn loss(m: &Model, x: &[f32], y: &[u8]) -> f64 {
+    let logits = m.forward(x, y.len());
+    softmax_xent(&logits, y, m.classes).0 as f64
+}
+
+/// Relative agreement with an absolute floor: f32 finite differences carry ~1e-4 noise.
+const REL_TOL: f64 = 2e-2;
+const ABS_TOL: f64 = 2e-3;
+
+fn check(name: &str) {
+    let mut m = Model::zoo(name, 5).unwrap();
+    let mut r = Stream::new(9, "gradcheck");
+    let batch = 3;
+    let x: Vec<f32> = (0..batch * m.input_len()).map(|_| r.uniform()).collect();
+    let y = vec![1u8, 4, 7];
+    m.zero_grad();
+    let acts = m.forward_train(&x, batch);
+    let (_, g, _) = softmax_xent(acts.last().unwrap(), &y, m.classes);
+    m.backward(&acts, g, batch);
+    let analytic: Vec<Vec<f32>> = m
+        .layers
+        .iter_mut()
+        .flat_map(|l| {
+            l.param_grads()
+                .into_iter()
+                .map(|(_, g)| g.to_vec())
+                .collect::<Vec<_>>()
+        })
+        .collect();
+    let eps = 1e-3f32;
+    let mut checked = 0;
+    for (t, grads) in analytic.iter().enumerate() {
+        // probe the largest-gradient entries and a few fixed ones
+        let mut idx: Vec<usize> = (0..grads.len()).collect();
+        idx.sort_by(|&a, &b| grads[b].abs().total_cmp(&grads[a].abs()));
+        idx.truncate(4);
+        idx.push(grads.len() / 2);
+        for &i in &idx {
+            let mut bump = |d: f32| {
+                let mut mm = m.clone();
+                let slot = mm
+                    .layers
+                    .iter_mut()
+                    .flat_map(|l| {
+                        l.param_grads()
+                            .into_iter()
+                            .map(|(p, _)| p as *mut [f32])
+                            .collect::<Vec<_>>()
+                    })
+                    .nth(t)
+                    .unwrap();
+                // SAFETY: the pointer comes from `mm`, which outlives this use.
+                unsafe { (*slot)[i] += d };
+                loss(&mm, &x, &y)
+            };
+            let numeric = (bump(eps) - bump(-eps)) / (2.0 * eps as f64);
+            let a = grads[i] as f64;
+            assert!(
+                (numeric - a).abs() <= ABS_TOL.max(REL_TOL * a.abs().max(numeric.abs())),
+                "{name} tensor {t} index {i}: analytic {a} vs numeric {numeric}"
+            );
+            checked += 1;
+        }
+    }
+    assert!(checked >= 5 * analytic.len());
+}
+
+#[test]
+fn lenet_gradients_match_finite_differences() {
+    check("lenet");
+}
+
+#[test]
+fn cnn3_gradients_match_finite_differences() {
+    check("cnn3");
+}
