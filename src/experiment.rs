@@ -1,6 +1,10 @@
 //! The pipeline as one long-lived session with step-driven work, shared by the CLI and the
 //! wasm worker: the same calls in the same order give the same numbers in both.
 
+use crate::certify::metrics::GRID_SMALL;
+use crate::certify::{
+    CertRecord, CertifyJob, Example, IrsCache, Outcome, Progress, SmoothParams, Summary,
+};
 use crate::config::ExperimentConfig;
 use crate::data::{Dataset, Split};
 use crate::error::{Error, Result};
@@ -22,6 +26,22 @@ pub struct Session {
     /// Epochs of training behind the current weights (0 = freshly initialised).
     pub epochs_trained: u32,
     trainer: Option<Trainer>,
+    certify: Option<CertifyJob>,
+    /// The FP32 model's IRS cache from the last complete certification (and the config
+    /// fragment it was made with), reused to re-certify modified models cheaply.
+    pub fp32_cache: Option<(String, IrsCache)>,
+}
+
+/// One increment of a certification run.
+#[derive(Clone, Debug, Serialize)]
+#[serde(rename_all = "camelCase")]
+pub struct CertifyStep {
+    /// Records finished by this step.
+    pub records: Vec<CertRecord>,
+    pub progress: Progress,
+    pub done: bool,
+    /// Summary over every record finished so far ("partial" until done).
+    pub summary: Summary,
 }
 
 #[derive(Clone, Debug, Serialize)]
@@ -48,6 +68,8 @@ impl Session {
             checkpoint: None,
             epochs_trained: 0,
             trainer: None,
+            certify: None,
+            fp32_cache: None,
         })
     }
 
@@ -75,6 +97,7 @@ impl Session {
             self.epochs_trained = 0;
         }
         self.trainer = None;
+        self.certify = None;
         Ok(())
     }
 
@@ -85,6 +108,8 @@ impl Session {
         self.model = model;
         self.epochs_trained = info.meta.epochs;
         self.trainer = None;
+        self.certify = None;
+        self.fp32_cache = None;
         Ok(self.checkpoint.insert(info))
     }
 
@@ -124,6 +149,8 @@ impl Session {
             epoch_end: None,
         };
         self.trainer = Some(t);
+        self.certify = None;
+        self.fp32_cache = None;
         Ok(p)
     }
 
@@ -201,6 +228,96 @@ impl Session {
             clean,
             images,
             preds,
+        })
+    }
+}
+
+impl Session {
+    /// The certified test points: every `stride`-th test digit, `points` of them. The noise of
+    /// each is keyed by its global record index, so a point's samples do not depend on which
+    /// other points are certified.
+    pub fn certify_examples(&self) -> Result<Vec<Example>> {
+        let (points, stride) = (self.cfg.points as usize, self.cfg.stride as usize);
+        let n_test = self.data.split_len(Split::Test);
+        if (points - 1) * stride >= n_test {
+            return Err(Error::invalid(
+                "points",
+                points,
+                &format!("{points} points at stride {stride} run past the {n_test} test digits"),
+                format!("points <= {} at stride {stride}", (n_test - 1) / stride + 1),
+            ));
+        }
+        let il = self.model.input_len();
+        Ok((0..points)
+            .map(|i| {
+                let idx = self.data.index(Split::Test, i * stride);
+                let mut input = vec![0.0; il];
+                self.data.image_f32(idx, &mut input);
+                Example {
+                    index: idx as u64,
+                    input,
+                    label: self.data.labels[idx],
+                }
+            })
+            .collect())
+    }
+
+    pub fn smooth_params(&self) -> SmoothParams {
+        let c = &self.cfg;
+        SmoothParams {
+            sigma: c.sigma,
+            n0: c.n0 as u64,
+            n: c.n as u64,
+            alpha: c.alpha,
+            batch: c.cert_batch as usize,
+            seed: c.seed,
+        }
+    }
+
+    /// Start certifying the current (FP32) model on the configured test points. The run keeps
+    /// f's predictions on the first n_p estimation samples of each point: the IRS cache.
+    pub fn certify_begin(&mut self) -> Result<Progress> {
+        let job = CertifyJob::new(self.smooth_params(), self.certify_examples()?)
+            .with_irs_cache(self.cfg.n_p as u64);
+        let p = job.progress();
+        self.certify = Some(job);
+        Ok(p)
+    }
+
+    /// Run up to `max_samples` noisy forward passes. `clock` returns microseconds (any
+    /// monotonic origin) to time each point; the core itself never reads a clock.
+    pub fn certify_step(
+        &mut self,
+        max_samples: u64,
+        clock: &mut dyn FnMut() -> u64,
+    ) -> Result<CertifyStep> {
+        let job = self
+            .certify
+            .as_mut()
+            .ok_or_else(|| Error::State("certify_step before certify_begin".into()))?;
+        let records = job.step_timed(&mut self.model, max_samples.max(1), clock);
+        let done = job.is_done();
+        let outcomes: Vec<Outcome> = job.records().iter().map(Outcome::from).collect();
+        let summary = Summary::new(
+            "FP32",
+            self.cfg.sigma,
+            self.cfg.n as u64,
+            self.cfg.alpha,
+            &outcomes,
+            &GRID_SMALL,
+        );
+        let progress = job.progress();
+        if done {
+            if let Some(cache) = job.take_cache() {
+                self.fp32_cache = Some((self.cfg.to_fragment(), cache));
+            }
+            self.certify = None;
+        }
+        Ok(CertifyStep {
+            records,
+            progress,
+            done,
+            summary,
         })
     }
 }

@@ -238,4 +238,31 @@ impl Engine {
         set(&o, "preds", Uint8Array::from(&ns.preds[..]));
         Ok(o.into())
     }
+
+    /// Start certifying the current model on the configured test points:
+    /// {examplesDone, examplesTotal, samplesDone, samplesTotal}.
+    #[wasm_bindgen(js_name = certifyBegin)]
+    pub fn certify_begin(&mut self) -> Result<JsValue, JsError> {
+        to_js(&self.s.certify_begin().map_err(err)?)
+    }
+
+    /// Up to `maxSamples` noisy forward passes: {records, progress, done, summary}.
+    #[wasm_bindgen(js_name = certifyStep)]
+    pub fn certify_step(&mut self, max_samples: u32) -> Result<JsValue, JsError> {
+        if max_samples == 0 {
+            return Err(err(crate::Error::invalid(
+                "maxSamples",
+                0,
+                "out of range",
+                "1..=4294967295",
+            )));
+        }
+        let mut clock = || (js_sys::Date::now() * 1000.0) as u64;
+        to_js(
+            &self
+                .s
+                .certify_step(max_samples as u64, &mut clock)
+                .map_err(err)?,
+        )
+    }
 }

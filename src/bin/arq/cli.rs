@@ -66,6 +66,10 @@ fn cli() -> Command {
         .subcommand(common_args(Command::new("info").about("Show the config, dataset and model (layers, params, MACs)")).arg(Arg::new("schema-md").long("schema-md").action(ArgAction::SetTrue).help("Print the settings table as Markdown")))
         .subcommand(common_args(Command::new("train").about("Train a base classifier with Gaussian noise augmentation")).arg(Arg::new("out").long("out").value_name("PATH").help("Checkpoint file, or a directory for a content-addressed name plus index.json [default: models]")))
         .subcommand(common_args(Command::new("eval").about("Clean test accuracy and confusion matrix of a checkpoint")))
+        .subcommand(
+            common_args(Command::new("certify").about("Certify the smoothed classifier (Cohen et al. CERTIFY) on test points"))
+                .arg(Arg::new("records").long("records").value_name("FILE").help("Write per-example records: .jsonl for JSON lines, anything else TSV")),
+        )
 }
 
 fn config_from(m: &ArgMatches) -> Result<ExperimentConfig> {
@@ -120,6 +124,30 @@ fn session(m: &ArgMatches) -> Result<Session> {
     let mut s = Session::new(cfg, bytes.as_deref())?;
     if let Some(p) = m.get_one::<String>("checkpoint") {
         s.load_checkpoint(&read(Path::new(p))?)?;
+    }
+    Ok(s)
+}
+
+/// Like [`session`], but without --checkpoint the shipped checkpoint for the config's
+/// (model, sigma) is loaded from models/index.json, exactly as the page does.
+fn trained_session(m: &ArgMatches) -> Result<Session> {
+    let mut s = session(m)?;
+    if s.checkpoint.is_none() && s.cfg.dataset == "mnist" {
+        let dir = data_path(m)
+            .parent()
+            .and_then(Path::parent)
+            .map(|p| p.join("models"))
+            .unwrap_or_else(|| PathBuf::from("models"));
+        let index: Vec<Value> = serde_json::from_slice(&read(&dir.join("index.json"))?)
+            .map_err(|e| Error::bad_file("models/index.json", e))?;
+        let entry = index.iter().find(|e| e["model"] == json!(s.cfg.model) && e["sigma"].as_f64() == Some(s.cfg.sigma)).ok_or_else(|| {
+            Error::invalid("sigma", s.cfg.sigma, &format!("no shipped {} checkpoint at this sigma; pass --checkpoint FILE or train one with `arq train`", s.cfg.model), "0.12, 0.25, 0.5")
+        })?;
+        let file = dir.join(entry["file"].as_str().unwrap_or_default());
+        s.load_checkpoint(&read(&file)?)?;
+        if !m.get_flag("quiet") {
+            eprintln!("using shipped checkpoint {}", file.display());
+        }
     }
     Ok(s)
 }
@@ -268,7 +296,7 @@ fn update_index(dir: &Path, s: &Session, file: &str, bytes: &[u8]) -> Result<()>
 }
 
 fn cmd_eval(m: &ArgMatches) -> Result<()> {
-    let s = session(m)?;
+    let s = trained_session(m)?;
     let e = s.evaluate();
     let mut t = format!(
         "{} (sigma={}): clean test accuracy {:.4} on {} digits\nconfusion (rows = true label):\n",
@@ -290,12 +318,96 @@ fn cmd_eval(m: &ArgMatches) -> Result<()> {
     Ok(())
 }
 
+pub fn cmd_certify(m: &ArgMatches) -> Result<()> {
+    let mut s = trained_session(m)?;
+    let clock0 = Instant::now();
+    let mut clock = move || clock0.elapsed().as_micros() as u64;
+    let p0 = s.certify_begin()?;
+    let pb = progress(m, p0.samples_total, "certify");
+    pb.set_style(
+        ProgressStyle::with_template(
+            "{prefix} [{bar:30}] {human_pos}/{human_len} samples {per_sec} eta {eta} {msg}",
+        )
+        .expect("template")
+        .progress_chars("=> "),
+    );
+    let start = Instant::now();
+    let mut records = vec![];
+    let last = loop {
+        let step = s.certify_step(s.cfg.cert_batch as u64 * 4, &mut clock)?;
+        pb.set_position(step.progress.samples_done);
+        pb.set_message(format!(
+            "{}/{} points, ACR so far {:.3}",
+            step.progress.examples_done, step.progress.examples_total, step.summary.acr
+        ));
+        records.extend(step.records.iter().cloned());
+        if step.done {
+            break step;
+        }
+    };
+    pb.finish_and_clear();
+    let secs = start.elapsed().as_secs_f64();
+    let samples = last.progress.samples_total as f64;
+    if let Some(path) = m.get_one::<String>("records") {
+        let text = if path.ends_with(".jsonl") {
+            records
+                .iter()
+                .map(|r| serde_json::to_string(r).expect("json") + "\n")
+                .collect::<String>()
+        } else {
+            let mut t =
+                String::from("idx\tlabel\tpredict\tcount\tpA_low\tradius\tcorrect\ttime_ms\n");
+            for r in &records {
+                let pred = r
+                    .prediction
+                    .class()
+                    .map_or("abstain".to_string(), |c| c.to_string());
+                t.push_str(&format!(
+                    "{}\t{}\t{}\t{}\t{:.6}\t{:.6}\t{}\t{:.1}\n",
+                    r.index,
+                    r.label,
+                    pred,
+                    r.count,
+                    r.p_lower,
+                    r.radius,
+                    u8::from(r.correct),
+                    r.micros.unwrap_or(0) as f64 / 1000.0
+                ));
+            }
+            t
+        };
+        write(Path::new(path), text.as_bytes())?;
+    }
+    let sum = &last.summary;
+    let text = format!(
+        "{}\ncertified {} points of {} at sigma={} (n0={}, n={}, alpha={}) in {:.1} s: {:.0} noisy samples/s\nR_max = {:.4} (no radius can exceed it at this n)\nreproduce: arq certify --url '#{}'\n",
+        arq::certify::metrics::markdown_table(std::slice::from_ref(sum)),
+        sum.points,
+        s.model.name,
+        s.cfg.sigma,
+        s.cfg.n0,
+        s.cfg.n,
+        s.cfg.alpha,
+        secs,
+        samples / secs,
+        sum.r_max,
+        s.cfg.to_fragment()
+    );
+    emit(
+        m,
+        &json!({"fragment": s.cfg.to_fragment(), "checkpoint": s.checkpoint.as_ref().map(|c| c.hash.clone()), "summary": sum, "seconds": secs, "samplesPerSecond": samples / secs}),
+        &text,
+    );
+    Ok(())
+}
+
 pub fn main() {
     let m = cli().get_matches();
     let r = match m.subcommand() {
         Some(("info", sm)) => cmd_info(sm),
         Some(("train", sm)) => cmd_train(sm),
         Some(("eval", sm)) => cmd_eval(sm),
+        Some(("certify", sm)) => cmd_certify(sm),
         _ => unreachable!("subcommand_required"),
     };
     if let Err(e) = r {
