@@ -43,7 +43,7 @@ fn check(name: &str) {
         idx.truncate(4);
         idx.push(grads.len() / 2);
         for &i in &idx {
-            let mut bump = |d: f32| {
+            let bump = |d: f32| {
                 let mut mm = m.clone();
                 let slot = mm
                     .layers

@@ -9,16 +9,24 @@
 //! Each fast kernel has a plain scalar reference beside it (`*_ref`); property tests hold one
 //! against the other (bit-identical for `gemm_nn`, a documented tolerance for `dot`).
 
-/// C[m x n] += A[m x k] * B[k x n], all row-major. Each C[i][j] sums p = 0..k in order.
+/// Columns of B and C processed together by [`gemm_nn`], so a k x NB panel of B stays in
+/// cache while every row of A passes over it.
+const NB: usize = 256;
+
+/// C[m x n] += A[m x k] * B[k x n], all row-major. Each C[i][j] sums p = 0..k in order
+/// (blocking over columns does not change any element's summation order).
 pub fn gemm_nn(m: usize, k: usize, n: usize, a: &[f32], b: &[f32], c: &mut [f32]) {
     debug_assert!(a.len() >= m * k && b.len() >= k * n && c.len() >= m * n);
-    for i in 0..m {
-        let crow = &mut c[i * n..(i + 1) * n];
-        let arow = &a[i * k..(i + 1) * k];
-        for (p, &av) in arow.iter().enumerate() {
-            let brow = &b[p * n..(p + 1) * n];
-            for (cv, &bv) in crow.iter_mut().zip(brow) {
-                *cv += av * bv;
+    for j0 in (0..n).step_by(NB) {
+        let j1 = (j0 + NB).min(n);
+        for i in 0..m {
+            let crow = &mut c[i * n + j0..i * n + j1];
+            let arow = &a[i * k..(i + 1) * k];
+            for (p, &av) in arow.iter().enumerate() {
+                let brow = &b[p * n + j0..p * n + j1];
+                for (cv, &bv) in crow.iter_mut().zip(brow) {
+                    *cv += av * bv;
+                }
             }
         }
     }
@@ -111,13 +119,19 @@ impl ConvGeom {
 
 /// Unfold one C x H x W image into a (C*K*K) x (OH*OW) matrix (zero padding).
 pub fn im2col(g: &ConvGeom, img: &[f32], col: &mut [f32]) {
+    im2col_ld(g, img, col, g.out_hw());
+}
+
+/// [`im2col`] into a wider matrix whose rows are `ld` apart, so the columns of several images
+/// can sit side by side (one GEMM for a whole batch).
+pub fn im2col_ld(g: &ConvGeom, img: &[f32], col: &mut [f32], ld: usize) {
     let (oh, ow) = (g.out_h(), g.out_w());
     let hw = oh * ow;
     for ch in 0..g.c {
         for ky in 0..g.k {
             for kx in 0..g.k {
                 let row = (ch * g.k + ky) * g.k + kx;
-                let dst = &mut col[row * hw..(row + 1) * hw];
+                let dst = &mut col[row * ld..row * ld + hw];
                 for oy in 0..oh {
                     let iy = (oy * g.stride + ky) as isize - g.pad as isize;
                     for ox in 0..ow {

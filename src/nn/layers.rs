@@ -3,7 +3,7 @@
 //! Forward and backward are written out by hand; `tests/gradcheck.rs` holds them against
 //! finite differences.
 
-use super::kernels::{col2im, gemm_nn, gemm_nt, im2col, transpose, ConvGeom};
+use super::kernels::{col2im, gemm_nn, gemm_nt, im2col, im2col_ld, transpose, ConvGeom};
 use crate::rng::Stream;
 use ndarray::{Array1, Array2, Array4};
 
@@ -166,18 +166,32 @@ impl Layer {
         let (ni, no) = (numel(s), numel(os));
         match self {
             Layer::Conv(c) => {
+                // One GEMM for the whole batch: columns of image b sit at b*hw.. of each row.
                 let g = c.geom(s);
                 let (hw, patch) = (g.out_hw(), g.patch());
-                scratch.resize(patch * hw, 0.0);
-                let mut out = vec![0.0; batch * no];
-                let w = c.w.as_slice().expect("standard layout");
+                let ld = batch * hw;
+                scratch.resize(patch * ld, 0.0);
                 for bi in 0..batch {
-                    im2col(&g, &x[bi * ni..(bi + 1) * ni], scratch);
-                    let o = &mut out[bi * no..(bi + 1) * no];
-                    for (oc, &bv) in c.b.iter().enumerate() {
-                        o[oc * hw..(oc + 1) * hw].fill(bv);
+                    im2col_ld(&g, &x[bi * ni..(bi + 1) * ni], &mut scratch[bi * hw..], ld);
+                }
+                let mut tmp = vec![0.0; c.cout * ld];
+                for (oc, &bv) in c.b.iter().enumerate() {
+                    tmp[oc * ld..(oc + 1) * ld].fill(bv);
+                }
+                gemm_nn(
+                    c.cout,
+                    patch,
+                    ld,
+                    c.w.as_slice().expect("standard layout"),
+                    scratch,
+                    &mut tmp,
+                );
+                let mut out = vec![0.0; batch * no];
+                for bi in 0..batch {
+                    for oc in 0..c.cout {
+                        out[bi * no + oc * hw..bi * no + (oc + 1) * hw]
+                            .copy_from_slice(&tmp[oc * ld + bi * hw..oc * ld + (bi + 1) * hw]);
                     }
-                    gemm_nn(c.cout, patch, hw, w, scratch, o);
                 }
                 out
             }

@@ -7,6 +7,9 @@ use crate::error::{Error, Result};
 use crate::rng::Stream;
 use serde::Serialize;
 
+/// Images per inference chunk (see [`Model::forward`]).
+pub const INFER_CHUNK: usize = 16;
+
 #[derive(Clone, Debug)]
 pub struct Model {
     pub name: String,
@@ -130,15 +133,24 @@ impl Model {
         }
     }
 
-    /// Logits for a batch (batch x classes).
+    /// Logits for a batch (batch x classes). Works through the batch in chunks of
+    /// [`INFER_CHUNK`] images so intermediate buffers stay small and cache-resident whatever
+    /// the batch size (results do not depend on the chunking).
     pub fn forward(&self, x: &[f32], batch: usize) -> Vec<f32> {
         let shapes = self.shapes();
+        let il = self.input_len();
         let mut scratch = Vec::new();
-        let mut cur = self.layers[0].forward(shapes[0], batch, x, &mut scratch);
-        for (i, l) in self.layers.iter().enumerate().skip(1) {
-            cur = l.forward(shapes[i], batch, &cur, &mut scratch);
+        let mut logits = Vec::with_capacity(batch * self.classes);
+        for lo in (0..batch).step_by(INFER_CHUNK) {
+            let nb = INFER_CHUNK.min(batch - lo);
+            let mut cur =
+                self.layers[0].forward(shapes[0], nb, &x[lo * il..(lo + nb) * il], &mut scratch);
+            for (i, l) in self.layers.iter().enumerate().skip(1) {
+                cur = l.forward(shapes[i], nb, &cur, &mut scratch);
+            }
+            logits.extend_from_slice(&cur);
         }
-        cur
+        logits
     }
 
     /// Forward keeping every activation (acts[0] = input, acts[L] = logits) for backward.

@@ -265,4 +265,21 @@ impl Engine {
                 .map_err(err)?,
         )
     }
+
+    /// Logits of the current (FP32) model for `batch` flat 28x28 inputs in [0,1]:
+    /// Float32Array of batch*10.
+    pub fn logits(&self, x: &[f32], batch: u32) -> Result<Float32Array, JsError> {
+        let il = self.s.model.input_len();
+        if batch == 0 || x.len() != batch as usize * il {
+            return Err(err(crate::Error::invalid(
+                "x",
+                format!("{} values", x.len()),
+                "input size does not match batch",
+                format!("batch * {il} values, batch >= 1"),
+            )));
+        }
+        Ok(Float32Array::from(
+            &self.s.model.forward(x, batch as usize)[..],
+        ))
+    }
 }
