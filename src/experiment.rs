@@ -82,7 +82,7 @@ impl Session {
         }
     }
 
-    /// Apply a new config. A change of dataset, model or seed re-initialises the model;
+    /// Apply a new config. A change of dataset or model re-initialises the model from the seed;
     /// other keys (training, certification settings) keep the current weights.
     pub fn set_config(&mut self, cfg: ExperimentConfig) -> Result<()> {
         cfg.check()?;

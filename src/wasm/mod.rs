@@ -45,6 +45,8 @@ struct FieldJs {
 #[serde(rename_all = "camelCase")]
 struct Parsed {
     config: ExperimentConfig,
+    /// Every setting by its URL key, as text (defaults included).
+    values: std::collections::BTreeMap<&'static str, String>,
     fragment: String,
     notices: Vec<String>,
 }
@@ -53,6 +55,7 @@ fn parse_lenient(fragment: &str) -> (ExperimentConfig, Parsed) {
     let (cfg, notes) = ExperimentConfig::from_fragment_lenient(fragment);
     let p = Parsed {
         config: cfg.clone(),
+        values: SCHEMA.iter().map(|f| (f.key, (f.get)(&cfg))).collect(),
         fragment: cfg.to_fragment(),
         notices: notes
             .iter()
@@ -236,6 +239,13 @@ impl Engine {
         set(&o, "clean", Float32Array::from(&ns.clean[..]));
         set(&o, "images", Float32Array::from(&ns.images[..]));
         set(&o, "preds", Uint8Array::from(&ns.preds[..]));
+        // votes: rows x classes counts of the base classifier's predictions
+        let classes = self.s.model.classes;
+        let mut votes = vec![0u32; sigmas.len() * classes];
+        for (i, &p) in ns.preds.iter().enumerate() {
+            votes[(i / k as usize) * classes + p as usize] += 1;
+        }
+        set(&o, "votes", js_sys::Uint32Array::from(&votes[..]));
         Ok(o.into())
     }
 
@@ -281,5 +291,12 @@ impl Engine {
         Ok(Float32Array::from(
             &self.s.model.forward(x, batch as usize)[..],
         ))
+    }
+
+    /// Test hook: panics inside wasm, so the page's recovery path (re-create the Engine,
+    /// keep the page usable) can be exercised by the browser tests.
+    #[wasm_bindgen(js_name = debugPanic)]
+    pub fn debug_panic(&self) {
+        panic!("debugPanic: deliberate panic requested by a test");
     }
 }

@@ -1,0 +1,165 @@
+// The page's side of the worker protocol (protocol.js): numbered requests, promises for
+// results, callbacks for progress and partial results, cancellation.
+
+/**
+ * @typedef {import('./protocol.js').CommandMap} CommandMap
+ * @typedef {import('./protocol.js').Cmd} Cmd
+ * @typedef {import('./protocol.js').Reply} Reply
+ */
+
+/**
+ * @typedef {object} Progress
+ * @property {string} phase
+ * @property {number} done
+ * @property {number} total
+ * @property {number|null} eta seconds left, when known
+ */
+
+/** The worker reported an error for a request (or for the worker itself). */
+export class EngineError extends Error {
+  /** @param {string} message @param {boolean} panic @param {string} phase */
+  constructor(message, panic = false, phase = '') {
+    super(message);
+    this.name = 'EngineError';
+    this.panic = panic;
+    this.phase = phase;
+  }
+}
+
+/** The request was cancelled; `result` holds what the worker reported about the state left. */
+export class JobAborted extends Error {
+  /** @param {unknown} result */
+  constructor(result) {
+    super('cancelled');
+    this.name = 'JobAborted';
+    this.result = result;
+  }
+}
+
+/**
+ * @template {Cmd} K
+ * @typedef {object} Job
+ * @property {number} id
+ * @property {Promise<CommandMap[K]['result']>} promise
+ * @property {() => void} cancel
+ */
+
+/**
+ * @template {Cmd} K
+ * @typedef {object} Handlers
+ * @property {(p: Progress) => void} [onProgress]
+ * @property {(data: CommandMap[K]['partial'], p: Progress) => void} [onPartial]
+ */
+
+/**
+ * @typedef {object} Pending
+ * @property {(v: any) => void} resolve
+ * @property {(e: Error) => void} reject
+ * @property {Handlers<any>} handlers
+ */
+
+export class EngineClient {
+  /**
+   * @param {Worker} worker a module worker running worker.js
+   * @param {(err: EngineError) => void} onFatal worker-level errors (failed to load, crashed,
+   *   or an error reply without a request id)
+   */
+  constructor(worker, onFatal) {
+    this.worker = worker;
+    this.nextId = 1;
+    /** @type {Map<number, Pending>} */
+    this.pending = new Map();
+    this.onFatal = onFatal;
+    worker.addEventListener('message', (ev) => this.receive(/** @type {Reply} */ (ev.data)));
+    worker.addEventListener('error', (ev) => {
+      ev.preventDefault();
+      const where = ev.filename ? ` (${ev.filename}:${ev.lineno})` : '';
+      this.failAll(new EngineError(`engine worker failed: ${ev.message || 'could not load worker.js'}${where}`));
+    });
+    worker.addEventListener('messageerror', () => {
+      this.onFatal(new EngineError('engine worker sent a message that could not be read'));
+    });
+  }
+
+  /**
+   * Sends a request.
+   * @template {Cmd} K
+   * @param {K} cmd
+   * @param {CommandMap[K]['params']} params
+   * @param {Handlers<K>} [handlers]
+   * @returns {Job<K>}
+   */
+  start(cmd, params, handlers = {}) {
+    const id = this.nextId++;
+    /** @type {Promise<CommandMap[K]['result']>} */
+    const promise = new Promise((resolve, reject) => {
+      this.pending.set(id, { resolve, reject, handlers });
+    });
+    this.worker.postMessage({ id, cmd, params });
+    return { id, promise, cancel: () => this.worker.postMessage({ cmd: 'cancel', id }) };
+  }
+
+  /**
+   * Sends a request and waits for its result.
+   * @template {Cmd} K
+   * @param {K} cmd
+   * @param {CommandMap[K]['params']} params
+   * @param {Handlers<K>} [handlers]
+   * @returns {Promise<CommandMap[K]['result']>}
+   */
+  request(cmd, params, handlers) {
+    return this.start(cmd, params, handlers).promise;
+  }
+
+  /**
+   * Sends a raw message (tests use this to check the worker's validation).
+   * @param {unknown} message
+   * @returns {Promise<unknown>}
+   */
+  raw(message) {
+    const id = this.nextId++;
+    const promise = new Promise((resolve, reject) => this.pending.set(id, { resolve, reject, handlers: {} }));
+    const m = /** @type {Record<string, unknown>} */ (message);
+    this.worker.postMessage({ ...m, id: Object.hasOwn(m, 'id') ? m.id : id });
+    return promise;
+  }
+
+  /** @param {Reply} reply */
+  receive(reply) {
+    const job = reply.id === null ? undefined : this.pending.get(reply.id);
+    if (!job) {
+      if (reply.type === 'error') this.onFatal(new EngineError(reply.message, reply.panic, reply.phase));
+      return;
+    }
+    /** @type {Progress} */
+    const progress = { phase: reply.phase, done: reply.done, total: reply.total, eta: reply.eta };
+    switch (reply.type) {
+      case 'progress':
+        job.handlers.onProgress?.(progress);
+        break;
+      case 'partial':
+        job.handlers.onPartial?.(reply.data, progress);
+        job.handlers.onProgress?.(progress);
+        break;
+      case 'done':
+        this.pending.delete(/** @type {number} */ (reply.id));
+        job.resolve(reply.result);
+        break;
+      case 'aborted':
+        this.pending.delete(/** @type {number} */ (reply.id));
+        job.reject(new JobAborted(reply.result));
+        break;
+      case 'error':
+        this.pending.delete(/** @type {number} */ (reply.id));
+        job.reject(new EngineError(reply.message, reply.panic, reply.phase));
+        break;
+    }
+  }
+
+  /** @param {EngineError} err */
+  failAll(err) {
+    for (const job of this.pending.values()) job.reject(err);
+    this.pending.clear();
+    this.onFatal(err);
+  }
+}

@@ -1,0 +1,258 @@
+// The page's entry point: starts the engine worker, loads (with visible phases and bytes),
+// builds the settings form from the schema, keeps the URL fragment and the engine's config in
+// step, and wires the views. The main thread only renders; every number comes from the worker.
+import { EngineClient, EngineError, JobAborted } from './client.js';
+import { byId, setBusy } from './dom.js';
+import { EvalView } from './eval-view.js';
+import * as fmt from './format.js';
+import { ModelView } from './model-view.js';
+import { NoiseView } from './noise-view.js';
+import { SamplesView } from './samples-view.js';
+import { SettingsForm, valuesOf } from './settings.js';
+import { Notices, Status } from './status.js';
+import { TrainView } from './train-view.js';
+import * as url from './url.js';
+
+/**
+ * @typedef {import('./types.js').Field} Field
+ * @typedef {import('./types.js').ModelInfo} ModelInfo
+ * @typedef {import('./types.js').DatasetInfo} DatasetInfo
+ * @typedef {import('./types.js').ParsedConfig} ParsedConfig
+ */
+
+/**
+ * What the views share.
+ * @typedef {object} App
+ * @property {EngineClient} client
+ * @property {Status} status
+ * @property {DatasetInfo} dataset
+ * @property {<T>(label: string, fn: () => Promise<T>) => Promise<T | undefined>} run runs one
+ *   engine job at a time with the action controls disabled; errors are shown, not thrown
+ * @property {(model: ModelInfo, why: string) => void} modelChanged the weights changed
+ * @property {(e: unknown) => void} error shows an error
+ */
+
+const status = new Status(byId('status', HTMLElement), byId('load-phases', HTMLOListElement));
+const notices = new Notices(byId('notices', HTMLElement));
+const fragmentView = byId('fragment-view', HTMLElement);
+const worker = new Worker(new URL('./worker.js', import.meta.url), { type: 'module' });
+const client = new EngineClient(worker, (e) => {
+  document.body.dataset.state = 'failed';
+  showError(e);
+});
+
+/** @type {Field[]} */
+let schema = [];
+let busy = false;
+/** A navigation that arrived while a job was running; applied when it ends. @type {string | null} */
+let pendingNavigation = null;
+let inputSeq = 0;
+let modelLabel = '';
+let engineVersion = '';
+
+/** @param {unknown} e */
+function showError(e) {
+  if (e instanceof JobAborted) return;
+  const message = e instanceof Error ? e.message : String(e);
+  status.set(message, 'error');
+  const title = e instanceof EngineError && e.panic ? 'The engine crashed and was restarted' : 'Something went wrong';
+  notices.show(title, [message], 'error');
+  if (e instanceof EngineError && e.panic) {
+    // Show the fresh model, but re-run nothing automatically: that could repeat the crash.
+    client.request('modelInfo', {}).then((m) => {
+      modelView.showModel(m);
+      evalView.markStale('the engine was restarted');
+      trainView.clear();
+    }, () => {});
+  }
+}
+
+/** @type {App} */
+const app = {
+  client,
+  status,
+  dataset: { count: 0, train: 0, test: 0, rows: 28, cols: 28 },
+  async run(label, fn) {
+    if (busy) {
+      status.set(`Busy: ${label.toLowerCase()} has to wait until the current job ends.`, 'info');
+      return undefined;
+    }
+    busy = true;
+    setBusy(true);
+    status.set(`${label}…`, 'busy');
+    try {
+      return await fn();
+    } catch (e) {
+      showError(e);
+      return undefined;
+    } finally {
+      busy = false;
+      setBusy(false);
+      if (status.line.dataset.kind === 'busy') setReady();
+      if (pendingNavigation !== null) {
+        const f = pendingNavigation;
+        pendingNavigation = null;
+        commit(f, 'replace');
+      }
+    }
+  },
+  modelChanged(model, why) {
+    modelView.showModel(model);
+    modelLabel = `${model.name}, σ = ${fmt.sigma(model.sigma)}`;
+    weightsChanged(why);
+  },
+  error: showError,
+};
+
+const modelView = new ModelView({ onLoadPretrained: () => app.run('Loading the pretrained checkpoint', () => loadPretrained(true)) });
+const samplesView = new SamplesView(client, { onPick: (i) => pickNoiseDigit(i), onError: showError });
+const trainView = new TrainView(app);
+const evalView = new EvalView(app);
+const noiseView = new NoiseView(app);
+const settings = new SettingsForm(byId('settings-form', HTMLFormElement), { onInput: preview, onCommit: (f) => commit(f, 'push') });
+
+/** The weights changed (the model view already shows it): refresh what depends on them. @param {string} why */
+function weightsChanged(why) {
+  evalView.markStale(why);
+  noiseView.refresh();
+}
+
+function setReady() {
+  status.set(`Ready · engine ${engineVersion} · ${modelLabel}`, 'ok');
+}
+
+/** @param {number} index */
+function pickNoiseDigit(index) {
+  noiseView.select(index);
+  byId('noise-card', HTMLElement).scrollIntoView({ behavior: 'smooth', block: 'start' });
+}
+
+/**
+ * Shows a configuration the engine accepted: form, fragment, notices.
+ * @param {ParsedConfig} parsed
+ * @param {'push'|'replace'} how
+ */
+function showConfig(parsed, how) {
+  const values = valuesOf(parsed.fragment, schema);
+  settings.setValues(values);
+  if (how === 'push') url.push(parsed.fragment);
+  else url.replace(parsed.fragment);
+  fragmentView.textContent = url.normalize(parsed.fragment) || '#v=1';
+  trainView.showSettings(schema, values);
+  if (parsed.notices.length) {
+    notices.show('Some settings could not be used; the defaults stand in for them:', parsed.notices, 'warning');
+  }
+}
+
+/** While typing or dragging: canonical fragment via replaceState, field-level hints only. @param {string} fragment */
+async function preview(fragment) {
+  if (busy) return;
+  const seq = ++inputSeq;
+  try {
+    const parsed = await client.request('parseFragment', { fragment });
+    if (seq !== inputSeq) return;
+    url.preview(parsed.fragment);
+    fragmentView.textContent = url.normalize(parsed.fragment) || '#v=1';
+    settings.markNotices(parsed.notices);
+  } catch (e) {
+    showError(e);
+  }
+}
+
+/**
+ * Applies a fragment to the engine (a committed change or a navigation).
+ * @param {string} fragment
+ * @param {'push'|'replace'} how pushState for a change made on the page, replaceState for navigation
+ */
+async function commit(fragment, how) {
+  if (busy) {
+    if (how === 'replace') pendingNavigation = fragment;
+    return;
+  }
+  inputSeq += 1;
+  await app.run('Applying the settings', async () => {
+    const r = await client.request('setConfig', { fragment });
+    showConfig(r.parsed, how);
+    if (JSON.stringify(r.dataset) !== JSON.stringify(app.dataset)) {
+      app.dataset = r.dataset;
+      samplesView.setInfo(r.dataset);
+      noiseView.setTestSize(r.dataset.test);
+    }
+    if (r.modelChanged) {
+      trainView.clear();
+      modelView.showModel(r.model);
+      await loadPretrained(false);
+      weightsChanged('the model was re-initialised');
+    }
+  });
+}
+
+/**
+ * Loads the shipped checkpoint for the config's model and sigma, if there is one.
+ * @param {boolean} explicit the user asked (so say so when there is none)
+ */
+async function loadPretrained(explicit) {
+  modelView.setCheckpoint('loading', 'Looking for a pretrained checkpoint…');
+  const r = await client.request('loadPretrained', {}, { onProgress: (p) => status.phase(p.phase, p.done, p.total) });
+  status.finishPhases();
+  modelView.showPretrained(r);
+  modelLabel = `${r.model.name}, σ = ${fmt.sigma(r.model.sigma)}`;
+  if (r.checkpoint) {
+    trainView.clear();
+    if (explicit) weightsChanged('a checkpoint was loaded');
+    status.set(`Loaded the pretrained checkpoint for ${modelLabel}.`, 'ok');
+  } else if (explicit) {
+    status.set(`No pretrained checkpoint for ${modelLabel}: train it.`, 'info');
+  }
+  return r;
+}
+
+async function boot() {
+  setBusy(true);
+  busy = true;
+  status.set('Loading the engine…', 'busy');
+  try {
+    const init = await client.request('init', { fragment: url.current() }, { onProgress: (p) => status.phase(p.phase, p.done, p.total) });
+    schema = init.schema;
+    engineVersion = init.version;
+    app.dataset = init.dataset;
+    byId('engine-version', HTMLElement).textContent = `engine ${init.version}`;
+    settings.build(init.schema);
+    showConfig(init.parsed, 'replace');
+    modelView.showModel(init.model);
+    modelLabel = `${init.model.name}, σ = ${fmt.sigma(init.model.sigma)}`;
+    samplesView.setInfo(init.dataset);
+    noiseView.setTestSize(init.dataset.test);
+  } catch (e) {
+    document.body.dataset.state = 'failed';
+    const message = e instanceof Error ? e.message : String(e);
+    status.set(`Could not load: ${message}`, 'error');
+    notices.show('The playground could not load', [message], 'error');
+    return;
+  } finally {
+    busy = false;
+    setBusy(false);
+    status.finishPhases();
+  }
+  await app.run('Looking for a pretrained checkpoint', () => loadPretrained(false));
+  if (status.line.dataset.kind !== 'error') setReady();
+  document.body.dataset.state = 'ready';
+  noiseView.refresh();
+}
+
+url.onNavigate((fragment) => commit(fragment, 'replace'));
+// On a narrow screen the settings start folded so the views come first.
+if (matchMedia('(max-width: 900px)').matches) byId('settings-details', HTMLDetailsElement).open = false;
+byId('reset-config', HTMLButtonElement).addEventListener('click', () => commit('#v=1', 'push'));
+byId('copy-link', HTMLButtonElement).addEventListener('click', async () => {
+  try {
+    await navigator.clipboard.writeText(location.href);
+    status.set('Link copied: it opens this experiment with these settings.', 'ok');
+  } catch {
+    status.set(`Copy this link: ${location.href}`, 'info');
+  }
+});
+
+/** For the browser tests and the console: the worker client. */
+Object.assign(window, { arq: { client } });
+boot();

@@ -1,0 +1,232 @@
+// The typed message protocol between the page (main thread) and the engine worker.
+//
+// Request:  {id, cmd, params}            (id: a non-negative integer chosen by the page)
+// Cancel:   {cmd: 'cancel', id}          (id: the request to cancel; checked between steps)
+// Replies:  {id, type, phase, done, total, eta, ...}
+//   type 'progress' - throttled to about 10 Hz; done/total in the phase's unit (bytes, batches)
+//   type 'partial'  - `data` holds results so far (charts grow live); throttled like progress
+//   type 'done'     - `result` holds the command's result
+//   type 'error'    - `message` is readable and names the field and value; `panic` marks a
+//                     wasm panic after which the worker re-created the Engine
+//   type 'aborted'  - the request was cancelled; `result` may hold the state it left
+// A reply with id null is an error about a message that had no usable id.
+//
+// The worker uses validateRequest() and throttle(); the page uses EngineClient (client.js).
+
+/**
+ * @typedef {import('./types.js').Field} Field
+ * @typedef {import('./types.js').ParsedConfig} ParsedConfig
+ * @typedef {import('./types.js').DatasetInfo} DatasetInfo
+ * @typedef {import('./types.js').ModelInfo} ModelInfo
+ * @typedef {import('./types.js').Samples} Samples
+ * @typedef {import('./types.js').CheckpointInfo} CheckpointInfo
+ * @typedef {import('./types.js').IndexEntry} IndexEntry
+ * @typedef {import('./types.js').TrainPlan} TrainPlan
+ * @typedef {import('./types.js').TrainProgress} TrainProgress
+ * @typedef {import('./types.js').EpochEnd} EpochEnd
+ * @typedef {import('./types.js').EvalResult} EvalResult
+ * @typedef {import('./types.js').NoiseResult} NoiseResult
+ */
+
+/**
+ * @typedef {object} InitResult
+ * @property {string} version
+ * @property {Field[]} schema
+ * @property {ParsedConfig} parsed the page's fragment, applied
+ * @property {DatasetInfo} dataset
+ * @property {ModelInfo} model
+ */
+
+/**
+ * @typedef {object} SetConfigResult
+ * @property {ParsedConfig} parsed
+ * @property {ModelInfo} model
+ * @property {boolean} modelChanged model, dataset or sigma changed: look for another checkpoint
+ * @property {DatasetInfo} dataset the dataset in use (ds may have changed)
+ */
+
+/**
+ * @typedef {object} PretrainedResult
+ * @property {IndexEntry|null} entry the index.json entry for the config's model and sigma
+ * @property {CheckpointInfo|null} checkpoint what the engine loaded (null: none shipped)
+ * @property {ModelInfo} model
+ * @property {ParsedConfig} parsed the engine's config afterwards
+ */
+
+/**
+ * One point of the live training chart (running means over the current epoch).
+ * @typedef {object} TrainPoint
+ * @property {number} step batches done so far
+ * @property {number} epoch
+ * @property {number} loss
+ * @property {number} accuracy
+ */
+
+/**
+ * An epoch's end, placed on the chart's x axis.
+ * @typedef {EpochEnd & {step: number}} EpochPoint
+ */
+
+/**
+ * @typedef {object} TrainPartial
+ * @property {TrainPlan} plan
+ * @property {TrainPoint[]} points new points since the last partial
+ * @property {EpochPoint[]} epochs epochs finished since the last partial
+ */
+
+/**
+ * @typedef {object} TrainResult
+ * @property {TrainPlan} plan
+ * @property {TrainProgress|null} last the last finished step
+ * @property {ModelInfo} model
+ */
+
+/**
+ * The commands, their params, results and partial data.
+ * @typedef {object} CommandMap
+ * @property {{params: {fragment: string}, result: InitResult, partial: never}} init
+ * @property {{params: {fragment: string}, result: ParsedConfig, partial: never}} parseFragment
+ * @property {{params: {fragment: string}, result: SetConfigResult, partial: never}} setConfig
+ * @property {{params: {}, result: PretrainedResult, partial: never}} loadPretrained
+ * @property {{params: {}, result: ModelInfo, partial: never}} modelInfo
+ * @property {{params: {split: 'train'|'test', start: number, count: number}, result: Samples, partial: never}} samples
+ * @property {{params: {}, result: TrainResult, partial: TrainPartial}} train
+ * @property {{params: {}, result: EvalResult, partial: never}} evaluate
+ * @property {{params: {index: number, sigmas: number[], k: number}, result: NoiseResult, partial: never}} noise
+ */
+
+/** @typedef {keyof CommandMap} Cmd */
+
+/**
+ * @typedef {object} ReplyBase
+ * @property {number|null} id
+ * @property {string} phase
+ * @property {number} done
+ * @property {number} total
+ * @property {number|null} eta seconds left, when known
+ */
+/**
+ * @typedef {ReplyBase & ({type: 'progress'} | {type: 'partial', data: unknown}
+ *   | {type: 'done', result: unknown} | {type: 'error', message: string, panic: boolean}
+ *   | {type: 'aborted', result: unknown})} Reply
+ */
+
+/** @typedef {{id: number, cmd: Cmd, params: Record<string, unknown>}} Request */
+/** @typedef {{cmd: 'cancel', id: number}} CancelRequest */
+
+/** A request that the worker refused: the message names the field and the value. */
+export class ProtocolError extends Error {
+  /** @param {string} message */
+  constructor(message) {
+    super(message);
+    this.name = 'ProtocolError';
+  }
+}
+
+/** @param {unknown} v */
+const show = (v) => {
+  try {
+    const s = typeof v === 'string' ? JSON.stringify(v) : String(JSON.stringify(v) ?? v);
+    return s.length > 60 ? s.slice(0, 57) + '...' : s;
+  } catch {
+    return String(v);
+  }
+};
+
+/** @typedef {(v: unknown, name: string) => void} Check */
+
+/** @param {number} min @param {number} max @returns {Check} */
+const int = (min, max) => (v, name) => {
+  if (typeof v !== 'number' || !Number.isInteger(v) || v < min || v > max) {
+    throw new ProtocolError(`${name}=${show(v)}: expected an integer in ${min}..${max}`);
+  }
+};
+/** @type {Check} */
+const str = (v, name) => {
+  if (typeof v !== 'string' || v.length > 4096) {
+    throw new ProtocolError(`${name}=${show(v)}: expected a string of at most 4096 characters`);
+  }
+};
+/** @param {string[]} choices @returns {Check} */
+const oneOf = (choices) => (v, name) => {
+  if (typeof v !== 'string' || !choices.includes(v)) {
+    throw new ProtocolError(`${name}=${show(v)}: expected one of ${choices.join(', ')}`);
+  }
+};
+/** @param {number} minLen @param {number} maxLen @param {number} min @param {number} max @returns {Check} */
+const numbers = (minLen, maxLen, min, max) => (v, name) => {
+  const ok = Array.isArray(v) && v.length >= minLen && v.length <= maxLen
+    && v.every((x) => typeof x === 'number' && Number.isFinite(x) && x >= min && x <= max);
+  if (!ok) {
+    throw new ProtocolError(`${name}=${show(v)}: expected ${minLen} to ${maxLen} numbers in ${min}..${max}`);
+  }
+};
+
+/** Parameter checks per command; the engine re-validates against the data and config. */
+/** @type {Record<Cmd, Record<string, Check>>} */
+export const PARAM_SPECS = {
+  init: { fragment: str },
+  parseFragment: { fragment: str },
+  setConfig: { fragment: str },
+  loadPretrained: {},
+  modelInfo: {},
+  samples: { split: oneOf(['train', 'test']), start: int(0, 1_000_000), count: int(1, 1000) },
+  train: {},
+  evaluate: {},
+  noise: { index: int(0, 1_000_000), sigmas: numbers(1, 8, 0, 2), k: int(1, 64) },
+};
+
+/**
+ * Validates one incoming message in the worker.
+ * @param {unknown} msg
+ * @returns {Request | CancelRequest}
+ * @throws {ProtocolError} naming the field and the value
+ */
+export function validateRequest(msg) {
+  if (typeof msg !== 'object' || msg === null || Array.isArray(msg)) {
+    throw new ProtocolError(`message=${show(msg)}: expected an object {id, cmd, params}`);
+  }
+  const m = /** @type {Record<string, unknown>} */ (msg);
+  int(0, Number.MAX_SAFE_INTEGER)(m.id, 'id');
+  const id = /** @type {number} */ (m.id);
+  if (m.cmd === 'cancel') return { cmd: 'cancel', id };
+  if (typeof m.cmd !== 'string' || !Object.hasOwn(PARAM_SPECS, m.cmd)) {
+    const known = ['cancel', ...Object.keys(PARAM_SPECS)].join(', ');
+    throw new ProtocolError(`cmd=${show(m.cmd)}: unknown command; expected one of ${known}`);
+  }
+  const cmd = /** @type {Cmd} */ (m.cmd);
+  const params = m.params ?? {};
+  if (typeof params !== 'object' || params === null || Array.isArray(params)) {
+    throw new ProtocolError(`params=${show(params)}: expected an object`);
+  }
+  const p = /** @type {Record<string, unknown>} */ (params);
+  const spec = PARAM_SPECS[cmd];
+  for (const key of Object.keys(p)) {
+    if (!Object.hasOwn(spec, key)) {
+      const allowed = Object.keys(spec).join(', ') || 'none';
+      throw new ProtocolError(`params.${key}=${show(p[key])}: unknown parameter of ${cmd}; allowed: ${allowed}`);
+    }
+  }
+  for (const [key, check] of Object.entries(spec)) check(p[key], `params.${key}`);
+  return { id, cmd, params: p };
+}
+
+/**
+ * Returns a function that says whether a progress reply is due: at most one per `intervalMs`,
+ * but always on a phase change or at the end of a phase.
+ * @param {number} [intervalMs]
+ * @returns {(phase: string, done: number, total: number) => boolean}
+ */
+export function throttle(intervalMs = 100) {
+  let last = -Infinity;
+  let lastPhase = '';
+  return (phase, done, total) => {
+    const now = performance.now();
+    if (phase !== lastPhase || done >= total || now - last >= intervalMs) {
+      last = now;
+      lastPhase = phase;
+      return true;
+    }
+    return false;
+  };
+}

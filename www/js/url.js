@@ -1,0 +1,100 @@
+// The URL fragment is the experiment (design.md "The URL is the experiment").
+// The engine owns parsing and the canonical form; this module only reads and writes
+// location.hash: replaceState while a control is being typed in or dragged (preview),
+// pushState when a change is committed (push), and a callback when the user navigates
+// (back/forward, an edited address, a followed link).
+
+/** The fragment the page last wrote or applied, so our own writes are not seen as navigation. */
+let applied = normalize(location.hash);
+/** The last committed fragment: what the current history entry stands for. */
+let committed = applied;
+
+/**
+ * "#v=1&a=b", "v=1&a=b" and "" all become fragments starting with '#' (or "" when empty).
+ * @param {string} fragment
+ */
+export function normalize(fragment) {
+  const f = fragment.trim();
+  if (f === '' || f === '#') return '';
+  return f.startsWith('#') ? f : `#${f}`;
+}
+
+/** @returns {string} the current fragment, with its '#', or "" */
+export function current() {
+  return normalize(location.hash);
+}
+
+/** @param {string} f a normalised fragment @param {'replace'|'push'} how */
+function write(f, how) {
+  const target = f || location.pathname + location.search;
+  if (how === 'push') history.pushState(null, '', target);
+  else if (current() !== f) history.replaceState(history.state, '', target);
+}
+
+/**
+ * Shows the fragment of a value being typed or dragged, without a history entry.
+ * @param {string} fragment
+ */
+export function preview(fragment) {
+  applied = normalize(fragment);
+  write(applied, 'replace');
+}
+
+/**
+ * Makes the current history entry stand for this fragment (the canonical rewrite of an
+ * opened link, or a navigation that was applied).
+ * @param {string} fragment
+ */
+export function replace(fragment) {
+  applied = committed = normalize(fragment);
+  write(applied, 'replace');
+}
+
+/**
+ * Records a committed change as a new history entry, so Back returns to the state before
+ * it (a preview may have rewritten the current entry: it is restored first).
+ * @param {string} fragment
+ */
+export function push(fragment) {
+  const f = normalize(fragment);
+  if (f === committed) {
+    replace(f);
+    return;
+  }
+  write(committed, 'replace');
+  write(f, 'push');
+  applied = committed = f;
+}
+
+/**
+ * Calls `onChange(fragment)` when the fragment changes by navigation: back/forward
+ * (popstate), an edited address bar or a followed link (hashchange). Both events may fire
+ * for one navigation; the callback runs once.
+ * @param {(fragment: string) => void} onChange
+ */
+export function onNavigate(onChange) {
+  const check = () => {
+    const f = current();
+    if (f === applied) return;
+    applied = committed = f;
+    onChange(f);
+  };
+  window.addEventListener('popstate', check);
+  window.addEventListener('hashchange', check);
+}
+
+/**
+ * Appends a configuration to a fragment as `key=value` pairs. Values come from form
+ * controls; characters that would break the fragment's syntax are removed, and empty values
+ * are left out (the engine then uses the default).
+ * @param {[string, string][]} pairs
+ * @returns {string}
+ */
+export function build(pairs) {
+  const clean = (/** @type {string} */ s) => s.replace(/[&#=\s]/g, '');
+  const body = pairs
+    .map(([key, value]) => [clean(key), clean(value)])
+    .filter(([key, value]) => key !== 'v' && key !== '' && value !== '')
+    .map(([key, value]) => `${key}=${value}`);
+  return `#${['v=1', ...body].join('&')}`;
+}

@@ -1,0 +1,285 @@
+// The engine worker: the only place that touches the wasm Engine (docs/wasm-api.md).
+// Messages follow protocol.js. Commands that change the engine run one at a time in arrival
+// order; read-only ones (parseFragment, samples, modelInfo) run at once, even during training.
+// Long work (training) runs as small engine.trainStep(k) calls with a yield to the event loop
+// between them, so a {cmd: 'cancel', id} message is seen between steps.
+import { Aborted, Job } from './job.js';
+import { ProtocolError, validateRequest } from './protocol.js';
+import { fetchBytes, loadEngineModule } from './loader.js';
+
+/**
+ * @typedef {import('./protocol.js').Request} Request
+ * @typedef {import('./protocol.js').Cmd} Cmd
+ * @typedef {import('./protocol.js').TrainPoint} TrainPoint
+ * @typedef {import('./protocol.js').EpochPoint} EpochPoint
+ * @typedef {import('./types.js').IndexEntry} IndexEntry
+ * @typedef {import('./types.js').TrainProgress} TrainProgress
+ * @typedef {import('./loader.js').ArqModule} ArqModule
+ * @typedef {InstanceType<ArqModule['Engine']>} Engine
+ */
+
+const scope = /** @type {DedicatedWorkerGlobalScope} */ (/** @type {unknown} */ (self));
+const DATA_URL = new URL('../../data/mnist10k.u8', import.meta.url);
+const MODELS_URL = new URL('../../models/', import.meta.url);
+/** How long one training step should take, in ms (only decides how often we yield). */
+const STEP_BUDGET_MS = 40;
+
+/** @type {ArqModule | null} */
+let arq = null;
+/** @type {Engine | null} */
+let engine = null;
+/** @type {Uint8Array | null} */
+let datasetBytes = null;
+/** @type {IndexEntry[] | null} */
+let modelIndex = null;
+/** The engine's canonical fragment, re-applied after a panic. */
+let appliedFragment = '#v=1';
+/** Module generation: a reload after a fatal panic imports pkg/arq.js?g=N afresh. */
+let generation = 0;
+/** The last console.error line, which is where console_error_panic_hook writes the panic. */
+let lastConsoleError = '';
+/** Requests accepted and not finished yet. @type {Set<number>} */
+const live = new Set();
+/** Of those, the ones whose cancel message has arrived. @type {Set<number>} */
+const cancelled = new Set();
+/** @type {Promise<void>} */
+let queue = Promise.resolve();
+
+const consoleError = console.error.bind(console);
+console.error = (/** @type {unknown[]} */ ...args) => {
+  lastConsoleError = args.map(String).join(' ');
+  consoleError(...args);
+};
+
+const yieldToEvents = () => new Promise((resolve) => setTimeout(resolve, 0));
+
+/** @returns {Engine} */
+function requireEngine() {
+  if (!engine) throw new Error('the engine is not loaded (loading has not finished or it failed)');
+  return engine;
+}
+
+/** @returns {ArqModule} */
+function requireModule() {
+  if (!arq) throw new Error('the engine is not loaded (loading has not finished or it failed)');
+  return arq;
+}
+
+/** @param {string} split @param {number} start @param {number} count */
+function checkRange(split, start, count) {
+  const info = requireEngine().datasetInfo();
+  const size = split === 'train' ? info.train : info.test;
+  if (start + count > size) {
+    throw new ProtocolError(`params.start=${start}, params.count=${count}: the ${split} split has ${size} digits (indices 0..${size - 1})`);
+  }
+}
+
+/** @param {Job} job @returns {Promise<IndexEntry[]>} */
+async function loadIndex(job) {
+  if (modelIndex) return modelIndex;
+  job.progress('index', 0, 0);
+  const res = await fetch(new URL('index.json', MODELS_URL), { cache: 'no-cache' });
+  if (res.status === 404) return (modelIndex = []);
+  if (!res.ok) throw new Error(`/models/index.json: HTTP ${res.status} ${res.statusText}`);
+  const list = await res.json().catch(() => null);
+  if (!Array.isArray(list)) throw new Error('/models/index.json: expected a JSON array of {model, sigma, file, hash, testAccuracy}');
+  const ok = list.filter((e) => e && typeof e.model === 'string' && typeof e.file === 'string'
+    && /^[\w.-]+$/.test(e.file) && !e.file.startsWith('.') && typeof e.sigma === 'number');
+  return (modelIndex = ok);
+}
+
+/** @param {string} a @param {string} b */
+const sameHash = (a, b) => a.toLowerCase().startsWith(b.toLowerCase()) || b.toLowerCase().startsWith(a.toLowerCase());
+
+/** Trains with small steps, streaming points; cancellable between steps. @param {Job} job */
+async function train(job) {
+  const eng = requireEngine();
+  const plan = eng.trainBegin();
+  /** @type {TrainPoint[]} */ let points = [];
+  /** @type {EpochPoint[]} */ let epochs = [];
+  /** @type {TrainProgress | null} */ let last = null;
+  let k = 1;
+  job.partial({ plan, points, epochs }, 'train', 0, plan.totalBatches);
+  for (;;) {
+    job.checkCancel(() => ({ plan, last, model: eng.modelInfo() }));
+    const before = last ? last.batchesDone : 0;
+    const t0 = performance.now();
+    /** @type {TrainProgress} */
+    const p = eng.trainStep(k);
+    const ms = performance.now() - t0;
+    last = p;
+    points.push({ step: p.batchesDone, epoch: p.epoch, loss: p.loss, accuracy: p.accuracy });
+    if (p.epochEnd) epochs.push({ ...p.epochEnd, step: p.batchesDone });
+    if (p.done || p.epochEnd || job.due('train', p.batchesDone, p.totalBatches)) {
+      job.partial({ plan, points, epochs }, 'train', p.batchesDone, p.totalBatches);
+      points = [];
+      epochs = [];
+    } else {
+      job.at('train', p.batchesDone, p.totalBatches);
+    }
+    if (p.done) break;
+    const perBatch = ms / Math.max(1, p.batchesDone - before);
+    k = Math.max(1, Math.min(64, Math.floor(STEP_BUDGET_MS / Math.max(perBatch, 0.01))));
+    await yieldToEvents();
+  }
+  return { plan, last, model: eng.modelInfo() };
+}
+
+/** @type {{[K in Cmd]: (params: any, job: Job) => Promise<unknown>}} */
+const HANDLERS = {
+  async init({ fragment }, job) {
+    if (!arq) {
+      arq = await loadEngineModule(generation, (done, total) => job.progress('wasm', done, total));
+    }
+    if (!datasetBytes) {
+      datasetBytes = await fetchBytes(DATA_URL, (done, total) => job.progress('dataset', done, total));
+    }
+    job.progress('engine', 0, 1);
+    engine?.free();
+    engine = new arq.Engine(datasetBytes);
+    const parsed = engine.setConfig(fragment);
+    appliedFragment = parsed.fragment;
+    job.progress('engine', 1, 1);
+    const schema = arq.schema();
+    return { version: arq.version(), schema, parsed, dataset: engine.datasetInfo(), model: engine.modelInfo() };
+  },
+  async parseFragment({ fragment }) {
+    return requireModule().parseFragment(fragment);
+  },
+  async setConfig({ fragment }) {
+    const eng = requireEngine();
+    const before = eng.config();
+    const parsed = eng.setConfig(fragment);
+    appliedFragment = parsed.fragment;
+    // A new model, dataset or sigma calls for another checkpoint (the engine re-initialises
+    // the weights on a model or dataset change).
+    const modelChanged = before.model !== parsed.config.model || before.sigma !== parsed.config.sigma
+      || before.dataset !== parsed.config.dataset;
+    return { parsed, model: eng.modelInfo(), modelChanged, dataset: eng.datasetInfo() };
+  },
+  async loadPretrained(_params, job) {
+    const eng = requireEngine();
+    const config = eng.config();
+    const list = await loadIndex(job);
+    const entry = list.find((e) => e.model === config.model && e.sigma === Number(config.sigma)) ?? null;
+    let checkpoint = null;
+    if (entry) {
+      const bytes = await fetchBytes(new URL(entry.file, MODELS_URL), (d, t) => job.progress('checkpoint', d, t));
+      checkpoint = eng.loadCheckpoint(bytes);
+      if (entry.hash && checkpoint.hash && !sameHash(entry.hash, checkpoint.hash)) {
+        throw new Error(`checkpoint ${entry.file}: index.json says hash ${entry.hash} but the file holds ${checkpoint.hash}`);
+      }
+    }
+    if (checkpoint && typeof checkpoint.fragment === 'string') appliedFragment = checkpoint.fragment;
+    const parsed = { config: eng.config(), fragment: appliedFragment, notices: [] };
+    return { entry, checkpoint, model: eng.modelInfo(), parsed };
+  },
+  async modelInfo() {
+    return requireEngine().modelInfo();
+  },
+  async samples({ split, start, count }) {
+    checkRange(split, start, count);
+    return requireEngine().samples(split, start, count);
+  },
+  train: (_params, job) => train(job),
+  async evaluate(_params, job) {
+    job.progress('evaluate', 0, 1);
+    await yieldToEvents();
+    const result = requireEngine().evaluate();
+    job.at('evaluate', 1, 1);
+    return result;
+  },
+  async noise({ index, sigmas, k }, job) {
+    checkRange('test', index, 1);
+    job.progress('noise', 0, 1);
+    const result = requireEngine().noiseSamples(index, new Float32Array(sigmas), k);
+    job.at('noise', 1, 1);
+    return result;
+  },
+};
+
+/** Commands that only read, and may run while a long job is between steps. */
+const IMMEDIATE = new Set(['parseFragment', 'samples', 'modelInfo']);
+
+/** @param {unknown} e */
+function messageOf(e) {
+  if (e instanceof Error) return e.message;
+  if (typeof e === 'string') return e;
+  try {
+    return JSON.stringify(e);
+  } catch {
+    return String(e);
+  }
+}
+
+/** A trap inside wasm (a Rust panic ends in `unreachable`). @param {unknown} e */
+const isPanic = (e) => e instanceof WebAssembly.RuntimeError;
+
+/** After a panic: a fresh Engine in the same instance, or else a fresh instance. */
+async function recover() {
+  if (!arq || !datasetBytes) return 'The engine was not loaded yet';
+  try {
+    engine = new arq.Engine(datasetBytes);
+  } catch {
+    generation += 1;
+    arq = null;
+    engine = null;
+    arq = await loadEngineModule(generation, () => {});
+    engine = new arq.Engine(datasetBytes);
+  }
+  try {
+    engine.setConfig(appliedFragment);
+  } catch {
+    engine.setConfig('#v=1');
+  }
+  return 'The engine was restarted with the same settings; the model is back to its initial (untrained) weights';
+}
+
+/** @param {Request} req */
+async function run(req) {
+  const job = new Job(req.id, req.cmd, (reply) => scope.postMessage(reply), cancelled);
+  try {
+    job.checkCancel(() => null);
+    const result = await HANDLERS[req.cmd](req.params, job);
+    job.send({ type: 'done', result });
+  } catch (e) {
+    if (e instanceof Aborted) {
+      job.send({ type: 'aborted', result: e.result });
+    } else if (isPanic(e)) {
+      const cause = lastConsoleError.replace(/\s*\n\s*/g, ' ').trim().slice(0, 400) || messageOf(e);
+      lastConsoleError = '';
+      let after;
+      try {
+        after = await recover();
+      } catch (e2) {
+        after = `Restarting it failed too (${messageOf(e2)}); reload the page`;
+      }
+      job.send({ type: 'error', message: `engine crashed during ${req.cmd}: ${cause}. ${after}.`, panic: true });
+    } else {
+      job.send({ type: 'error', message: messageOf(e), panic: false });
+    }
+  } finally {
+    live.delete(req.id);
+    cancelled.delete(req.id);
+  }
+}
+
+scope.addEventListener('message', (ev) => {
+  let req;
+  try {
+    req = validateRequest(ev.data);
+  } catch (e) {
+    const raw = ev.data && typeof ev.data === 'object' ? ev.data.id : undefined;
+    const id = Number.isSafeInteger(raw) && raw >= 0 ? raw : null;
+    scope.postMessage({ id, type: 'error', phase: 'validate', done: 0, total: 0, eta: null, message: messageOf(e), panic: false });
+    return;
+  }
+  if (req.cmd === 'cancel') {
+    if (live.has(req.id)) cancelled.add(req.id);
+    return;
+  }
+  const r = req;
+  live.add(r.id);
+  if (IMMEDIATE.has(r.cmd) && engine) run(r);
+  else queue = queue.then(() => run(r));
+});
