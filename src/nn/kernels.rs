@@ -9,26 +9,52 @@
 //! Each fast kernel has a plain scalar reference beside it (`*_ref`); property tests hold one
 //! against the other (bit-identical for `gemm_nn`, a documented tolerance for `dot`).
 
-/// Columns of B and C processed together by [`gemm_nn`], so a k x NB panel of B stays in
-/// cache while every row of A passes over it.
-const NB: usize = 256;
+/// Register block of [`gemm_nn`]: MR rows x NR columns of C are accumulated in locals.
+const MR: usize = 4;
+const NR: usize = 8;
 
-/// C[m x n] += A[m x k] * B[k x n], all row-major. Each C[i][j] sums p = 0..k in order
-/// (blocking over columns does not change any element's summation order).
+/// C[m x n] += A[m x k] * B[k x n], all row-major. Each C[i][j] starts from its old value and
+/// adds A[i][p] * B[p][j] for p = 0..k in order, exactly like [`gemm_nn_ref`]; the blocking
+/// (an MR x NR register tile, column panels outermost so a k x NR panel of B stays in L1)
+/// only changes which elements are computed together, never one element's summation order.
 pub fn gemm_nn(m: usize, k: usize, n: usize, a: &[f32], b: &[f32], c: &mut [f32]) {
     debug_assert!(a.len() >= m * k && b.len() >= k * n && c.len() >= m * n);
-    for j0 in (0..n).step_by(NB) {
-        let j1 = (j0 + NB).min(n);
-        for i in 0..m {
-            let crow = &mut c[i * n + j0..i * n + j1];
-            let arow = &a[i * k..(i + 1) * k];
-            for (p, &av) in arow.iter().enumerate() {
-                let brow = &b[p * n + j0..p * n + j1];
-                for (cv, &bv) in crow.iter_mut().zip(brow) {
-                    *cv += av * bv;
-                }
+    let (mb, nb) = (m - m % MR, n - n % NR);
+    for j in (0..nb).step_by(NR) {
+        for i in (0..mb).step_by(MR) {
+            tile(k, n, &a[i * k..], &b[j..], &mut c[i * n + j..]);
+        }
+    }
+    // leftover columns of the full row blocks, then leftover rows: plain order
+    for i in 0..m {
+        let j0 = if i < mb { nb } else { 0 };
+        for p in 0..k {
+            let av = a[i * k + p];
+            for j in j0..n {
+                c[i * n + j] += av * b[p * n + j];
             }
         }
+    }
+}
+
+/// One MR x NR tile of C (row stride n) from MR rows of A (stride k) and NR columns of B.
+#[inline(always)]
+fn tile(k: usize, n: usize, a: &[f32], b: &[f32], c: &mut [f32]) {
+    let mut acc = [[0f32; NR]; MR];
+    for (r, row) in acc.iter_mut().enumerate() {
+        row.copy_from_slice(&c[r * n..r * n + NR]);
+    }
+    for p in 0..k {
+        let bv: &[f32; NR] = b[p * n..p * n + NR].try_into().expect("NR columns");
+        for (r, row) in acc.iter_mut().enumerate() {
+            let av = a[r * k + p];
+            for l in 0..NR {
+                row[l] += av * bv[l];
+            }
+        }
+    }
+    for (r, row) in acc.iter().enumerate() {
+        c[r * n..r * n + NR].copy_from_slice(row);
     }
 }
 
@@ -224,7 +250,15 @@ mod tests {
     #[test]
     fn gemm_nn_matches_reference_bitwise() {
         let mut s = Stream::new(1, "k");
-        for &(m, k, n) in &[(1, 1, 1), (3, 7, 5), (6, 25, 576), (17, 33, 9)] {
+        for &(m, k, n) in &[
+            (1, 1, 1),
+            (3, 7, 5),
+            (6, 25, 576),
+            (17, 33, 9),
+            (8, 16, 16),
+            (4, 3, 8),
+            (16, 150, 1024),
+        ] {
             let a = rand_vec(&mut s, m * k);
             let b = rand_vec(&mut s, k * n);
             let c0 = rand_vec(&mut s, m * n);
