@@ -40,6 +40,25 @@ pub struct ExperimentConfig {
     pub n_p: u32,
     pub alpha_zeta: f64,
     pub gamma: f64,
+    // quantization
+    pub wb: String,
+    pub ab: String,
+    pub locks: String,
+    pub weight_granularity: String,
+    pub weight_clip: String,
+    pub act_clip: String,
+    pub calib: u32,
+    pub qft: u32,
+    pub qlr: f64,
+    // search
+    pub budget: f64,
+    pub episodes: u32,
+    pub warmup: u32,
+    pub hidden: u32,
+    pub reward: String,
+    pub spoints: u32,
+    pub sft: u32,
+    pub fft: u32,
 }
 
 impl Default for ExperimentConfig {
@@ -66,6 +85,23 @@ impl Default for ExperimentConfig {
             n_p: 100,
             alpha_zeta: 0.001,
             gamma: 0.99,
+            wb: String::new(),
+            ab: String::new(),
+            locks: String::new(),
+            weight_granularity: "ch".into(),
+            weight_clip: "mse".into(),
+            act_clip: "mse".into(),
+            calib: 512,
+            qft: 50,
+            qlr: 0.001,
+            budget: 1.0 / 64.0,
+            episodes: 30,
+            warmup: 10,
+            hidden: 300,
+            reward: "acr".into(),
+            spoints: 50,
+            sft: 10,
+            fft: 300,
         }
     }
 }
@@ -74,10 +110,23 @@ impl Default for ExperimentConfig {
 #[derive(Clone, Copy, Debug, Serialize)]
 #[serde(tag = "kind", rename_all = "lowercase")]
 pub enum Kind {
-    Int { min: i64, max: i64 },
-    Float { min: f64, max: f64 },
-    Enum { choices: &'static [&'static str] },
+    Int {
+        min: i64,
+        max: i64,
+    },
+    Float {
+        min: f64,
+        max: f64,
+    },
+    Enum {
+        choices: &'static [&'static str],
+    },
     Seed,
+    /// Comma-separated bit widths (2..=8, or f / 32 for full precision); one per quantizable
+    /// layer or a single value for all. Empty = full precision everywhere.
+    Bits,
+    /// Comma-separated 0/1 flags, one per quantizable layer.
+    Flags,
 }
 
 /// A parsed, range-checked value.
@@ -127,6 +176,8 @@ impl Kind {
             Kind::Float { min, max } => format!("a number {min}..={max}"),
             Kind::Enum { choices } => format!("one of {}", choices.join(", ")),
             Kind::Seed => format!("an integer 0..={MAX_SEED}"),
+            Kind::Bits => "comma-separated bit widths 2..8 or f (full precision), one per quantizable layer or one for all".into(),
+            Kind::Flags => "comma-separated 0/1 flags, one per quantizable layer".into(),
         }
     }
 
@@ -155,6 +206,23 @@ impl Kind {
                 } else {
                     Err(bad("not a known choice"))
                 }
+            }
+            Kind::Bits | Kind::Flags => {
+                let v = raw.trim();
+                for item in v.split(',').filter(|_| !v.is_empty()) {
+                    let t = item.trim();
+                    let ok = match self {
+                        Kind::Bits => {
+                            t.eq_ignore_ascii_case("f")
+                                || matches!(t.parse::<u32>(), Ok(2..=8 | 32))
+                        }
+                        _ => t == "0" || t == "1",
+                    };
+                    if !ok {
+                        return Err(bad(&format!("'{t}' is not allowed")));
+                    }
+                }
+                Ok(Value::Text(v.to_ascii_lowercase()))
             }
             Kind::Seed => {
                 let v: u64 = raw
@@ -206,6 +274,10 @@ macro_rules! field {
 pub const DATASETS: &[&str] = &["mnist", "synth"];
 pub const MODELS: &[&str] = &["lenet", "cnn3"];
 pub const OPTIMIZERS: &[&str] = &["adam", "sgd"];
+pub const GRANULARITIES: &[&str] = &["ch", "tensor"];
+pub const WEIGHT_CLIPS: &[&str] = &["mse", "max"];
+pub const ACT_CLIPS: &[&str] = &["mse", "pct", "max"];
+pub const REWARDS: &[&str] = &["acr", "acc", "acracc"];
 
 /// The schema, in canonical order.
 pub static SCHEMA: &[Field] = &[
@@ -230,6 +302,23 @@ pub static SCHEMA: &[Field] = &[
     field!("np", "irs", Kind::Int { min: 1, max: 1_000_000 }, "IRS: replayed samples n_p for a modified model", n_p, int),
     field!("az", "irs", Kind::Float { min: 1e-9, max: 0.5 }, "IRS: failure probability alpha_zeta of the disagreement bound", alpha_zeta, float),
     field!("gamma", "irs", Kind::Float { min: 0.5, max: 1.0 }, "IRS: above this pA_low, re-certify from scratch instead", gamma, float),
+    field!("wb", "quant", Kind::Bits, "Weight bits per quantizable layer (network order)", wb, text),
+    field!("ab", "quant", Kind::Bits, "Activation bits per quantizable layer: precision of the layer's input", ab, text),
+    field!("lk", "quant", Kind::Flags, "Locked layers: the search and budget fitting leave them alone", locks, text),
+    field!("wgran", "quant", Kind::Enum { choices: GRANULARITIES }, "Weight scales per output channel or per tensor", weight_granularity, text),
+    field!("wclip", "quant", Kind::Enum { choices: WEIGHT_CLIPS }, "Weight clipping: MSE-optimal (below 5 bits) or max |w|", weight_clip, text),
+    field!("aclip", "quant", Kind::Enum { choices: ACT_CLIPS }, "Activation range: MSE-optimal, 99.99th percentile or max, calibrated on noisy training digits", act_clip, text),
+    field!("calib", "quant", Kind::Int { min: 16, max: 8000 }, "Calibration digits (a fixed seeded subset of the train split)", calib, int),
+    field!("qft", "quant", Kind::Int { min: 0, max: 5000 }, "Noise-aware fine-tuning batches (straight-through estimator) before a quick read-out", qft, int),
+    field!("qlr", "quant", Kind::Float { min: 1e-6, max: 1.0 }, "Fine-tuning learning rate (Adam)", qlr, float),
+    field!("budget", "search", Kind::Float { min: 0.001, max: 1.0 }, "BOPs budget as a fraction of FP32 (1/64 = uniform W4A4)", budget, float),
+    field!("episodes", "search", Kind::Int { min: 1, max: 2000 }, "Search episodes (one evaluated policy each)", episodes, int),
+    field!("warmup", "search", Kind::Int { min: 0, max: 2000 }, "Warm-up episodes of uniform random actions before DDPG updates", warmup, int),
+    field!("hidden", "search", Kind::Int { min: 4, max: 512 }, "Hidden units of the DDPG actor and critic (HAQ: 300)", hidden, int),
+    field!("reward", "search", Kind::Enum { choices: REWARDS }, "Reward: ARQ's certified radius (acr), HAQ's clean accuracy (acc), or both", reward, text),
+    field!("spoints", "search", Kind::Int { min: 1, max: 1000 }, "Search-split size: odd-numbered test digits, disjoint from the reported points", spoints, int),
+    field!("sft", "search", Kind::Int { min: 0, max: 5000 }, "Fine-tuning batches per search episode", sft, int),
+    field!("fft", "search", Kind::Int { min: 0, max: 20000 }, "Fine-tuning batches for each policy of the final comparison", fft, int),
 ];
 
 pub fn field(key: &str) -> Option<&'static Field> {

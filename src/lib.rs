@@ -10,7 +10,10 @@ pub mod data;
 pub mod error;
 pub mod experiment;
 pub mod nn;
+pub mod pipeline;
+pub mod quant;
 pub mod rng;
+pub mod search;
 
 #[cfg(target_arch = "wasm32")]
 pub mod wasm;

@@ -93,6 +93,39 @@ pub fn parse_fragment(fragment: &str) -> Result<JsValue, JsError> {
     to_js(&parse_lenient(fragment).1)
 }
 
+/// The certificate of a top-class count: {pLower, radius} with radius null for abstain
+/// (Clopper-Pearson lower bound at 1 - alpha; R = sigma * PhiInv(pLower)).
+#[wasm_bindgen]
+pub fn certificate(count: u32, n: u32, alpha: f64, sigma: f64) -> Result<JsValue, JsError> {
+    if n == 0 || count > n {
+        return Err(err(crate::Error::invalid(
+            "count",
+            format!("{count}/{n}"),
+            "count must be within 0..=n and n >= 1",
+            "0 <= count <= n, n >= 1",
+        )));
+    }
+    if !(alpha > 0.0 && alpha < 1.0) || !(sigma > 0.0 && sigma.is_finite()) {
+        return Err(err(crate::Error::invalid(
+            "alpha/sigma",
+            format!("{alpha}/{sigma}"),
+            "out of range",
+            "0 < alpha < 1, sigma > 0",
+        )));
+    }
+    let p = crate::certify::stats::cp_lower(count as u64, n as u64, alpha);
+    let o = Object::new();
+    set(&o, "pLower", p);
+    set(
+        &o,
+        "radius",
+        crate::certify::stats::radius(sigma, p)
+            .map(JsValue::from_f64)
+            .unwrap_or(JsValue::NULL),
+    );
+    Ok(o.into())
+}
+
 #[wasm_bindgen]
 pub struct Engine {
     s: Session,
@@ -225,14 +258,20 @@ impl Engine {
 
     #[wasm_bindgen(js_name = noiseSamples)]
     pub fn noise_samples(
-        &self,
+        &mut self,
         test_index: u32,
         sigmas: &[f32],
         k: u32,
+        quantized: Option<bool>,
     ) -> Result<JsValue, JsError> {
         let ns = self
             .s
-            .noise_samples(test_index as usize, sigmas, k as usize)
+            .noise_samples(
+                test_index as usize,
+                sigmas,
+                k as usize,
+                quantized.unwrap_or(false),
+            )
             .map_err(err)?;
         let o = Object::new();
         set(&o, "label", ns.label);
@@ -299,4 +338,106 @@ impl Engine {
     pub fn debug_panic(&self) {
         panic!("debugPanic: deliberate panic requested by a test");
     }
+
+    // ---- quantization (docs/wasm-api.md, "Quantization") ----
+
+    #[wasm_bindgen(js_name = quantLayers)]
+    pub fn quant_layers(&self) -> Result<JsValue, JsError> {
+        let ql = crate::quant::quant_layers(&self.s.model);
+        let total: u64 = ql.iter().map(|q| q.macs).sum();
+        let rows: Vec<serde_json::Value> = ql
+            .iter()
+            .map(|q| serde_json::json!({"name": q.name, "kind": q.kind, "macs": q.macs, "weights": q.weights, "inShape": q.in_shape, "outShape": q.out_shape, "macShare": q.macs as f64 / total.max(1) as f64}))
+            .collect();
+        to_js(&rows)
+    }
+
+    pub fn policy(&self) -> Result<JsValue, JsError> {
+        to_js(&self.s.policy_info().map_err(err)?)
+    }
+
+    #[wasm_bindgen(js_name = setPolicy)]
+    pub fn set_policy(&mut self, wb: &str, ab: &str, lk: &str) -> Result<JsValue, JsError> {
+        to_js(&self.s.set_policy(wb, ab, lk).map_err(err)?)
+    }
+
+    #[wasm_bindgen(js_name = applyPreset)]
+    pub fn apply_preset(&mut self, name: &str) -> Result<JsValue, JsError> {
+        to_js(&self.s.apply_preset(name).map_err(err)?)
+    }
+
+    #[wasm_bindgen(js_name = enforceBudget)]
+    pub fn enforce_budget(&mut self) -> Result<JsValue, JsError> {
+        to_js(&self.s.enforce_budget().map_err(err)?)
+    }
+
+    #[wasm_bindgen(js_name = layerHistogram)]
+    pub fn layer_histogram(&self, j: u32) -> Result<JsValue, JsError> {
+        let h = self.s.layer_histogram(j as usize).map_err(err)?;
+        let o = Object::new();
+        set(&o, "name", h.name.as_str());
+        set(&o, "weights", Float32Array::from(&h.weights[..]));
+        set(&o, "thresholds", Float32Array::from(&h.thresholds[..]));
+        set(&o, "bits", h.bits);
+        set(&o, "levels", h.levels);
+        set(&o, "clipped", h.clipped as u32);
+        Ok(o.into())
+    }
+
+    #[wasm_bindgen(js_name = quantEvalBegin)]
+    pub fn quant_eval_begin(&mut self) -> Result<JsValue, JsError> {
+        to_js(&self.s.quant_eval_begin().map_err(err)?)
+    }
+
+    #[wasm_bindgen(js_name = quantEvalStep)]
+    pub fn quant_eval_step(&mut self, max_work: u32) -> Result<JsValue, JsError> {
+        to_js(
+            &self
+                .s
+                .quant_eval_step(max_work.max(1) as u64, &mut clock)
+                .map_err(err)?,
+        )
+    }
+
+    // ---- search and the final comparison (docs/wasm-api.md, "Search") ----
+
+    #[wasm_bindgen(js_name = searchBegin)]
+    pub fn search_begin(&mut self, method: &str) -> Result<JsValue, JsError> {
+        to_js(&self.s.search_begin(method).map_err(err)?)
+    }
+
+    #[wasm_bindgen(js_name = searchStep)]
+    pub fn search_step(&mut self, max_work: u32) -> Result<JsValue, JsError> {
+        to_js(
+            &self
+                .s
+                .search_step(max_work.max(1) as u64, &mut clock)
+                .map_err(err)?,
+        )
+    }
+
+    #[wasm_bindgen(js_name = searchState)]
+    pub fn search_state(&self) -> Result<JsValue, JsError> {
+        to_js(&self.s.search_state())
+    }
+
+    #[wasm_bindgen(js_name = compareBegin)]
+    pub fn compare_begin(&mut self) -> Result<JsValue, JsError> {
+        to_js(&self.s.compare_begin().map_err(err)?)
+    }
+
+    #[wasm_bindgen(js_name = compareStep)]
+    pub fn compare_step(&mut self, max_work: u32) -> Result<JsValue, JsError> {
+        to_js(
+            &self
+                .s
+                .compare_step(max_work.max(1) as u64, &mut clock)
+                .map_err(err)?,
+        )
+    }
+}
+
+/// Microseconds since the epoch from the JS clock (the core never reads a clock itself).
+fn clock() -> u64 {
+    (js_sys::Date::now() * 1000.0) as u64
 }

@@ -1,17 +1,20 @@
 //! The pipeline as one long-lived session with step-driven work, shared by the CLI and the
 //! wasm worker: the same calls in the same order give the same numbers in both.
 
+mod quant;
+pub use quant::{PolicyInfo, QuantEvalStep, SearchStep};
+
 use crate::certify::metrics::GRID_SMALL;
-use crate::certify::{
-    CertRecord, CertifyJob, Example, IrsCache, Outcome, Progress, SmoothParams, Summary,
-};
+use crate::certify::{CertRecord, CertifyJob, Example, Outcome, Progress, SmoothParams, Summary};
 use crate::config::ExperimentConfig;
 use crate::data::{Dataset, Split};
 use crate::error::{Error, Result};
 use crate::nn::checkpoint::{self, CheckpointMeta, LoadedCheckpoint};
 use crate::nn::{evaluate, Evaluation, Model, TrainConfig, TrainProgress, Trainer};
+use crate::pipeline::{fp32_key, points_accuracy, Fp32Ref, Points};
 use crate::rng::NoiseSource;
 use serde::Serialize;
+use std::sync::Arc;
 
 /// Size and seed of the procedural dataset (`ds=synth`).
 pub const SYNTH_COUNT: usize = 2000;
@@ -27,9 +30,14 @@ pub struct Session {
     pub epochs_trained: u32,
     trainer: Option<Trainer>,
     certify: Option<CertifyJob>,
-    /// The FP32 model's IRS cache from the last complete certification (and the config
-    /// fragment it was made with), reused to re-certify modified models cheaply.
-    pub fp32_cache: Option<(String, IrsCache)>,
+    /// Bumped whenever the FP32 weights change; part of every FP32 reference's key.
+    pub generation: u64,
+    /// FP32 certification of the reported points (from the last complete certify run or
+    /// read-out): its IRS cache lets a quantized model be re-certified cheaply.
+    pub report_ref: Option<Arc<Fp32Ref>>,
+    /// The same for the search split.
+    pub search_ref: Option<Arc<Fp32Ref>>,
+    quant: quant::QuantState,
 }
 
 /// One increment of a certification run.
@@ -69,7 +77,10 @@ impl Session {
             epochs_trained: 0,
             trainer: None,
             certify: None,
-            fp32_cache: None,
+            generation: 0,
+            report_ref: None,
+            search_ref: None,
+            quant: quant::QuantState::default(),
         })
     }
 
@@ -95,6 +106,7 @@ impl Session {
             self.model = Model::zoo(&self.cfg.model, self.cfg.seed)?;
             self.checkpoint = None;
             self.epochs_trained = 0;
+            self.weights_changed();
         }
         self.trainer = None;
         self.certify = None;
@@ -109,7 +121,7 @@ impl Session {
         self.epochs_trained = info.meta.epochs;
         self.trainer = None;
         self.certify = None;
-        self.fp32_cache = None;
+        self.weights_changed();
         Ok(self.checkpoint.insert(info))
     }
 
@@ -150,7 +162,7 @@ impl Session {
         };
         self.trainer = Some(t);
         self.certify = None;
-        self.fp32_cache = None;
+        self.weights_changed();
         Ok(p)
     }
 
@@ -161,6 +173,7 @@ impl Session {
             .ok_or_else(|| Error::State("train_step before train_begin".into()))?;
         let p = t.step(&mut self.model, &self.data, max_batches);
         self.epochs_trained = t.history.len() as u32;
+        self.weights_changed();
         if p.done {
             self.trainer = None;
         }
@@ -172,12 +185,14 @@ impl Session {
     }
 
     /// One test digit under k noise draws, for each sigma row (the same draws scaled per row),
-    /// with the base classifier's prediction on each. Noise stream "noise-view".
+    /// with the base classifier's prediction on each. Noise stream "noise-view". With
+    /// `quantized`, the labels come from the integer model of the last quick read-out.
     pub fn noise_samples(
-        &self,
+        &mut self,
         test_index: usize,
         sigmas: &[f32],
         k: usize,
+        quantized: bool,
     ) -> Result<NoiseSamples> {
         let n_test = self.data.split_len(Split::Test);
         if test_index >= n_test {
@@ -222,7 +237,14 @@ impl Session {
             }
         }
         let mut preds = vec![0u8; sigmas.len() * k];
-        self.model.predict(&images, sigmas.len() * k, &mut preds);
+        if quantized {
+            let q = self.quantized_classifier().ok_or_else(|| {
+                Error::State("no quantized model yet: evaluate a policy first".into())
+            })?;
+            crate::certify::BaseClassifier::classify(q, &images, sigmas.len() * k, &mut preds);
+        } else {
+            self.model.predict(&images, sigmas.len() * k, &mut preds);
+        }
         Ok(NoiseSamples {
             label: self.data.labels[idx],
             clean,
@@ -233,45 +255,26 @@ impl Session {
 }
 
 impl Session {
-    /// The certified test points: every `stride`-th test digit, `points` of them. The noise of
-    /// each is keyed by its global record index, so a point's samples do not depend on which
-    /// other points are certified.
+    /// The FP32 weights changed: every FP32 reference and quantized result is stale.
+    fn weights_changed(&mut self) {
+        self.generation += 1;
+        self.report_ref = None;
+        self.search_ref = None;
+        self.quant = quant::QuantState::default();
+    }
+
+    /// The reported test points: every `stride`-th test digit, `points` of them.
     pub fn certify_examples(&self) -> Result<Vec<Example>> {
-        let (points, stride) = (self.cfg.points as usize, self.cfg.stride as usize);
-        let n_test = self.data.split_len(Split::Test);
-        if (points - 1) * stride >= n_test {
-            return Err(Error::invalid(
-                "points",
-                points,
-                &format!("{points} points at stride {stride} run past the {n_test} test digits"),
-                format!("points <= {} at stride {stride}", (n_test - 1) / stride + 1),
-            ));
-        }
-        let il = self.model.input_len();
-        Ok((0..points)
-            .map(|i| {
-                let idx = self.data.index(Split::Test, i * stride);
-                let mut input = vec![0.0; il];
-                self.data.image_f32(idx, &mut input);
-                Example {
-                    index: idx as u64,
-                    input,
-                    label: self.data.labels[idx],
-                }
-            })
-            .collect())
+        crate::pipeline::examples(
+            &self.cfg,
+            &self.data,
+            self.model.input_len(),
+            Points::Report,
+        )
     }
 
     pub fn smooth_params(&self) -> SmoothParams {
-        let c = &self.cfg;
-        SmoothParams {
-            sigma: c.sigma,
-            n0: c.n0 as u64,
-            n: c.n as u64,
-            alpha: c.alpha,
-            batch: c.cert_batch as usize,
-            seed: c.seed,
-        }
+        crate::pipeline::smooth_params(&self.cfg)
     }
 
     /// Start certifying the current (FP32) model on the configured test points. The run keeps
@@ -309,7 +312,13 @@ impl Session {
         let progress = job.progress();
         if done {
             if let Some(cache) = job.take_cache() {
-                self.fp32_cache = Some((self.cfg.to_fragment(), cache));
+                let examples = self.certify_examples()?;
+                self.report_ref = Some(Arc::new(Fp32Ref {
+                    key: fp32_key(&self.cfg, self.generation, Points::Report),
+                    cache: Arc::new(cache),
+                    summary: summary.clone(),
+                    base_accuracy: points_accuracy(&mut self.model, &examples),
+                }));
             }
             self.certify = None;
         }

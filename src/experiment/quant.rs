@@ -1,0 +1,424 @@
+//! The session's quantization half: the config's policy, its cost, the quick IRS read-out,
+//! the searches and the final comparison, all step-driven like training and certification.
+
+use super::Session;
+use crate::error::{Error, Result};
+use crate::pipeline::compare::{CompareJob, CompareRow};
+use crate::pipeline::eval::{EvalJob, EvalResult, EvalSpec, Mode};
+use crate::pipeline::search::{Method, SearchJob, SearchProgress};
+use crate::pipeline::{config_policy, fp32_key, Points};
+use crate::quant::cost::{cost, enforce_budget, Cost};
+use crate::quant::quantizer::WeightQuant;
+use crate::quant::{quant_layers, Bits, IntModel, Policy, Preset};
+use crate::search::EpisodeRecord;
+use serde::Serialize;
+
+/// Quantization state that is only valid for the current FP32 weights.
+#[derive(Default)]
+pub(super) struct QuantState {
+    eval: Option<EvalJob>,
+    /// The last finished read-out and its integer model (for the noise view).
+    pub(super) last: Option<(EvalResult, IntModel)>,
+    search: Option<SearchJob>,
+    /// Finished searches: (method, best policy, history).
+    pub(super) searched: Vec<(Method, Policy, Vec<EpisodeRecord>)>,
+    compare: Option<CompareJob>,
+}
+
+#[derive(Clone, Debug, Serialize)]
+#[serde(rename_all = "camelCase")]
+pub struct PolicyInfo {
+    pub wb: Vec<u32>,
+    pub ab: Vec<u32>,
+    pub locks: Vec<bool>,
+    /// `wb=..&ab=..[&lk=..]`.
+    pub fragment: String,
+    pub cost: Cost,
+    pub budget: f64,
+    pub within_budget: bool,
+}
+
+#[derive(Clone, Debug, Serialize)]
+#[serde(rename_all = "camelCase")]
+pub struct QuantEvalStep {
+    pub phase: &'static str,
+    pub done: bool,
+    pub work_done: u64,
+    pub work_total: u64,
+    pub result: Option<EvalResult>,
+}
+
+#[derive(Clone, Debug, Serialize)]
+#[serde(rename_all = "camelCase")]
+pub struct SearchStep {
+    pub progress: SearchProgress,
+    /// Set when an episode finished in this step.
+    pub episode: Option<EpisodeRecord>,
+    pub best: Option<EpisodeRecord>,
+}
+
+#[derive(Clone, Debug, Serialize)]
+#[serde(rename_all = "camelCase")]
+pub struct CompareStep {
+    pub done: bool,
+    pub rows_done: usize,
+    pub rows_total: usize,
+    pub current: Option<String>,
+    pub work_done: u64,
+    pub work_total: u64,
+    pub row: Option<CompareRow>,
+    pub rows: Vec<CompareRow>,
+}
+
+#[derive(Clone, Debug, Serialize)]
+#[serde(rename_all = "camelCase")]
+pub struct LayerHistogram {
+    pub name: String,
+    pub weights: Vec<f32>,
+    /// Clip threshold t per output channel (one value when per-tensor).
+    pub thresholds: Vec<f32>,
+    pub bits: u32,
+    /// Quantization levels per side: 2^(b-1) - 1 (0 = full precision).
+    pub levels: u32,
+    /// Weights beyond their channel's threshold.
+    pub clipped: usize,
+}
+
+impl Session {
+    fn layers_len(&self) -> usize {
+        quant_layers(&self.model).len()
+    }
+
+    /// The config's policy (empty `wb`/`ab` = full precision).
+    pub fn policy(&self) -> Result<Policy> {
+        config_policy(&self.cfg, self.layers_len())
+    }
+
+    pub fn policy_info(&self) -> Result<PolicyInfo> {
+        let p = self.policy()?;
+        let c = cost(&self.model, &p)?;
+        Ok(PolicyInfo {
+            wb: p.layers.iter().map(|l| l.w.get()).collect(),
+            ab: p.layers.iter().map(|l| l.a.get()).collect(),
+            locks: p.layers.iter().map(|l| l.locked).collect(),
+            fragment: p.to_fragment(),
+            within_budget: c.ratio <= self.cfg.budget,
+            budget: self.cfg.budget,
+            cost: c,
+        })
+    }
+
+    /// Make `p` the config's policy (canonical `wb`, `ab`, `lk`).
+    fn store_policy(&mut self, p: &Policy) -> Result<PolicyInfo> {
+        let mut cfg = self.cfg.clone();
+        cfg.wb = p.wb();
+        cfg.ab = p.ab();
+        cfg.locks = if p.layers.iter().any(|l| l.locked) {
+            p.layers
+                .iter()
+                .map(|l| if l.locked { "1" } else { "0" })
+                .collect::<Vec<_>>()
+                .join(",")
+        } else {
+            String::new()
+        };
+        if p.layers
+            .iter()
+            .all(|l| l.w.is_full() && l.a.is_full() && !l.locked)
+        {
+            cfg.wb.clear();
+            cfg.ab.clear();
+        }
+        self.cfg = cfg;
+        self.policy_info()
+    }
+
+    /// Set the policy from its text form (`wb`, `ab`, `lk` as in the URL).
+    pub fn set_policy(&mut self, wb: &str, ab: &str, lk: &str) -> Result<PolicyInfo> {
+        let mut cfg = self.cfg.clone();
+        cfg.set("wb", wb)?;
+        cfg.set("ab", ab)?;
+        cfg.set("lk", lk)?;
+        let p = config_policy(&cfg, self.layers_len())?;
+        self.store_policy(&p)
+    }
+
+    /// A named preset (fp32, w8a8, w4a4, w2a2, fl8), keeping the locks.
+    pub fn apply_preset(&mut self, name: &str) -> Result<PolicyInfo> {
+        let n = self.layers_len();
+        let old = self.policy()?;
+        let mut p = Preset::parse(name)?.policy(n);
+        for (l, o) in p.layers.iter_mut().zip(&old.layers) {
+            if o.locked {
+                *l = *o;
+            }
+        }
+        self.store_policy(&p)
+    }
+
+    /// HAQ's budget walk on the config's policy (locked layers untouched).
+    pub fn enforce_budget(&mut self) -> Result<PolicyInfo> {
+        let mut p = self.policy()?;
+        // full-precision layers enter the walk at 8 bits, as in the search
+        for l in p.layers.iter_mut().filter(|l| !l.locked) {
+            l.w = l.w.min(Bits::MAX);
+            l.a = l.a.min(Bits::MAX);
+        }
+        let macs: Vec<u64> = quant_layers(&self.model).iter().map(|q| q.macs).collect();
+        enforce_budget(&macs, &mut p, self.cfg.budget, Bits::MIN)?;
+        self.store_policy(&p)
+    }
+
+    /// The weights of quantizable layer `j` and their quantization grid under the policy.
+    pub fn layer_histogram(&self, j: usize) -> Result<LayerHistogram> {
+        let ql = quant_layers(&self.model);
+        let q = ql.get(j).ok_or_else(|| {
+            Error::invalid(
+                "layer",
+                j,
+                "no such quantizable layer",
+                format!("0..{}", ql.len()),
+            )
+        })?;
+        let w = self.model.layers[q.index].param_slices()[0].to_vec();
+        let p = self.policy()?;
+        let bits = p.layers[j].w;
+        let qc = crate::pipeline::quant_config(&self.cfg);
+        let (thresholds, levels) = match bits.quantized() {
+            Some(_) => {
+                let wq = WeightQuant::new(&w, q.cout, bits, qc.per_channel, qc.weight_clip);
+                let t = if qc.per_channel {
+                    wq.clips.clone()
+                } else {
+                    vec![wq.clips[0]]
+                };
+                (t, (1u32 << (bits.get() - 1)) - 1)
+            }
+            None => (vec![], 0),
+        };
+        let per = w.len() / q.cout;
+        let clipped = if thresholds.is_empty() {
+            0
+        } else {
+            w.iter()
+                .enumerate()
+                .filter(|(i, v)| {
+                    v.abs() > thresholds[if thresholds.len() == 1 { 0 } else { i / per }]
+                })
+                .count()
+        };
+        Ok(LayerHistogram {
+            name: q.name.clone(),
+            weights: w,
+            thresholds,
+            bits: bits.get(),
+            levels,
+            clipped,
+        })
+    }
+
+    /// A reference for `points` if the session holds one for the current weights and config.
+    fn fp32_ref(&self, points: Points) -> Option<std::sync::Arc<crate::pipeline::Fp32Ref>> {
+        let key = fp32_key(&self.cfg, self.generation, points);
+        let r = match points {
+            Points::Report => &self.report_ref,
+            Points::Search => &self.search_ref,
+        };
+        r.as_ref().filter(|r| r.key == key).cloned()
+    }
+
+    fn keep_ref(&mut self, points: Points, r: Option<&std::sync::Arc<crate::pipeline::Fp32Ref>>) {
+        if let Some(r) = r {
+            match points {
+                Points::Report => self.report_ref = Some(r.clone()),
+                Points::Search => self.search_ref = Some(r.clone()),
+            }
+        }
+    }
+
+    /// Start the quick read-out of the config's policy: [FP32 certification of the reported
+    /// points if no matching cache], calibration, `qft` fine-tuning batches, IRS.
+    pub fn quant_eval_begin(&mut self) -> Result<QuantEvalStep> {
+        let spec = EvalSpec {
+            name: "current policy".into(),
+            policy: self.policy()?,
+            finetune: self.cfg.qft as usize,
+            mode: Mode::Irs,
+            points: Points::Report,
+        };
+        let job = EvalJob::new(
+            spec,
+            &self.cfg,
+            &self.model,
+            &self.data,
+            self.fp32_ref(Points::Report),
+            self.generation,
+        )?;
+        let (d, t) = job.work();
+        let step = QuantEvalStep {
+            phase: job.stage_name(),
+            done: false,
+            work_done: d,
+            work_total: t,
+            result: None,
+        };
+        self.quant.eval = Some(job);
+        Ok(step)
+    }
+
+    pub fn quant_eval_step(
+        &mut self,
+        max_work: u64,
+        clock: &mut dyn FnMut() -> u64,
+    ) -> Result<QuantEvalStep> {
+        let job = self
+            .quant
+            .eval
+            .as_mut()
+            .ok_or_else(|| Error::State("quant_eval_step before quant_eval_begin".into()))?;
+        job.step(&self.data, max_work, clock)?;
+        let (d, t) = job.work();
+        let mut step = QuantEvalStep {
+            phase: job.stage_name(),
+            done: job.is_done(),
+            work_done: d,
+            work_total: t,
+            result: None,
+        };
+        if job.is_done() {
+            let job = self.quant.eval.take().expect("present");
+            self.keep_ref(Points::Report, job.fp32());
+            let r = job.result().expect("done").clone();
+            step.result = Some(r.clone());
+            if let Some(int) = job.into_int_model() {
+                self.quant.last = Some((r, int));
+            }
+        }
+        Ok(step)
+    }
+
+    pub fn search_begin(&mut self, method: &str) -> Result<SearchProgress> {
+        let m = Method::parse(method)?;
+        let job = SearchJob::new(
+            m,
+            &self.cfg,
+            &self.model,
+            &self.data,
+            self.fp32_ref(Points::Search),
+            self.generation,
+        )?;
+        let p = job.progress();
+        self.quant.search = Some(job);
+        Ok(p)
+    }
+
+    pub fn search_step(
+        &mut self,
+        max_work: u64,
+        clock: &mut dyn FnMut() -> u64,
+    ) -> Result<SearchStep> {
+        let job = self
+            .quant
+            .search
+            .as_mut()
+            .ok_or_else(|| Error::State("search_step before search_begin".into()))?;
+        let episode = job.step(&self.data, max_work, clock)?;
+        let step = SearchStep {
+            progress: job.progress(),
+            episode,
+            best: job.driver().best().cloned(),
+        };
+        if let Some(r) = job.fp32().cloned() {
+            self.keep_ref(Points::Search, Some(&r));
+        }
+        let job = self.quant.search.as_ref().expect("present");
+        if job.is_done() {
+            let job = self.quant.search.take().expect("present");
+            if let Some(p) = job.best_policy() {
+                self.quant.searched.retain(|(m, _, _)| *m != job.method);
+                self.quant
+                    .searched
+                    .push((job.method, p, job.driver().history().to_vec()));
+            }
+        }
+        Ok(step)
+    }
+
+    /// History, Pareto set and best of the running (or last finished) search.
+    pub fn search_state(&self) -> serde_json::Value {
+        match &self.quant.search {
+            Some(j) => {
+                serde_json::json!({"method": j.method, "history": j.driver().history(), "pareto": j.driver().pareto(), "best": j.driver().best()})
+            }
+            None => match self.quant.searched.last() {
+                Some((m, _, h)) => {
+                    serde_json::json!({"method": m, "history": h, "pareto": serde_json::Value::Null, "best": h.iter().max_by(|a, b| a.reward.total_cmp(&b.reward))})
+                }
+                None => serde_json::Value::Null,
+            },
+        }
+    }
+
+    pub fn compare_begin(&mut self) -> Result<CompareStep> {
+        let searched = self
+            .quant
+            .searched
+            .iter()
+            .map(|(m, p, _)| (m.label().to_string(), p.clone()))
+            .collect();
+        let job = CompareJob::new(&self.cfg, &self.model, searched, self.generation)?;
+        self.quant.compare = Some(job);
+        self.compare_progress(None)
+    }
+
+    fn compare_progress(&self, row: Option<CompareRow>) -> Result<CompareStep> {
+        let job = self
+            .quant
+            .compare
+            .as_ref()
+            .ok_or_else(|| Error::State("compare_step before compare_begin".into()))?;
+        let (rows_done, rows_total, current) = job.progress();
+        let (work_done, work_total) = job.row_work();
+        Ok(CompareStep {
+            done: job.is_done(),
+            rows_done,
+            rows_total,
+            current: current.map(str::to_string),
+            work_done,
+            work_total,
+            row,
+            rows: job.rows.clone(),
+        })
+    }
+
+    pub fn compare_step(
+        &mut self,
+        max_work: u64,
+        clock: &mut dyn FnMut() -> u64,
+    ) -> Result<CompareStep> {
+        let job = self
+            .quant
+            .compare
+            .as_mut()
+            .ok_or_else(|| Error::State("compare_step before compare_begin".into()))?;
+        let row = job.step(&self.data, max_work, clock)?;
+        self.compare_progress(row)
+    }
+
+    /// The config with the search's best policy applied (for `arq run` and the page).
+    pub fn searched_policies(&self) -> Vec<(String, String)> {
+        self.quant
+            .searched
+            .iter()
+            .map(|(m, p, _)| (m.label().to_string(), p.to_fragment()))
+            .collect()
+    }
+
+    pub fn last_readout(&self) -> Option<&EvalResult> {
+        self.quant.last.as_ref().map(|(r, _)| r)
+    }
+
+    pub(super) fn quantized_classifier(&mut self) -> Option<&mut IntModel> {
+        self.quant.last.as_mut().map(|(_, m)| m)
+    }
+}

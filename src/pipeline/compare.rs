@@ -1,0 +1,199 @@
+//! The final comparison (arq-method.md section 5): FP32, uniform W4A4 and the best policy of
+//! each search, every quantized row fine-tuned for `fft` batches and certified FRESH on the
+//! reported test points (never with IRS), at the same budget.
+
+use super::eval::{EvalJob, EvalResult, EvalSpec, Mode};
+use super::{Fp32Job, Points};
+use crate::certify::Summary;
+use crate::config::ExperimentConfig;
+use crate::data::Dataset;
+use crate::error::Result;
+use crate::nn::Model;
+use crate::quant::cost::cost;
+use crate::quant::{quant_layers, Policy, Preset};
+use serde::Serialize;
+
+/// One row of the table.
+#[derive(Clone, Debug, Serialize)]
+#[serde(rename_all = "camelCase")]
+pub struct CompareRow {
+    pub name: String,
+    pub fragment: String,
+    pub bops_ratio: f64,
+    pub size_bytes: u64,
+    /// Base classifier's clean accuracy on the whole test split.
+    pub test_accuracy: f64,
+    pub summary: Summary,
+}
+
+impl CompareRow {
+    fn from_result(r: &EvalResult) -> CompareRow {
+        CompareRow {
+            name: r.name.clone(),
+            fragment: r.fragment.clone(),
+            bops_ratio: r.cost.ratio,
+            size_bytes: r.cost.size_bytes,
+            test_accuracy: r.test_accuracy,
+            summary: r.summary.clone(),
+        }
+    }
+}
+
+enum Item {
+    Fp32(Box<Fp32Job>),
+    Quant(Box<EvalJob>),
+}
+
+pub struct CompareJob {
+    cfg: ExperimentConfig,
+    pretrained: Model,
+    generation: u64,
+    pending: Vec<(String, Policy)>,
+    current: Option<(String, Item)>,
+    pub rows: Vec<CompareRow>,
+    total_rows: usize,
+}
+
+impl CompareJob {
+    /// `searched`: (row name, best policy) of each finished search.
+    pub fn new(
+        cfg: &ExperimentConfig,
+        pretrained: &Model,
+        searched: Vec<(String, Policy)>,
+        generation: u64,
+    ) -> Result<CompareJob> {
+        let n = quant_layers(pretrained).len();
+        let mut pending = vec![
+            ("FP32".to_string(), Policy::fp32(n)),
+            (Preset::W4a4.label().to_string(), Preset::W4a4.policy(n)),
+        ];
+        pending.extend(searched);
+        pending.reverse();
+        Ok(CompareJob {
+            cfg: cfg.clone(),
+            pretrained: pretrained.clone(),
+            generation,
+            total_rows: pending.len(),
+            pending,
+            current: None,
+            rows: vec![],
+        })
+    }
+
+    pub fn is_done(&self) -> bool {
+        self.pending.is_empty() && self.current.is_none()
+    }
+
+    /// (rows done, rows total, name of the row in progress).
+    pub fn progress(&self) -> (usize, usize, Option<&str>) {
+        (
+            self.rows.len(),
+            self.total_rows,
+            self.current.as_ref().map(|(n, _)| n.as_str()),
+        )
+    }
+
+    /// Work of the row in progress.
+    pub fn row_work(&self) -> (u64, u64) {
+        match &self.current {
+            Some((_, Item::Fp32(j))) => (j.done_work(), j.total()),
+            Some((_, Item::Quant(j))) => j.work(),
+            None => (0, 0),
+        }
+    }
+
+    /// Advance by about `max_work`; returns a row when one finishes.
+    pub fn step(
+        &mut self,
+        data: &Dataset,
+        max_work: u64,
+        clock: &mut dyn FnMut() -> u64,
+    ) -> Result<Option<CompareRow>> {
+        if self.current.is_none() {
+            let Some((name, policy)) = self.pending.pop() else {
+                return Ok(None);
+            };
+            let item = if policy.layers.iter().all(|l| l.w.is_full() && l.a.is_full()) {
+                Item::Fp32(Box::new(Fp32Job::new(
+                    &self.cfg,
+                    &self.pretrained,
+                    data,
+                    Points::Report,
+                    self.generation,
+                )?))
+            } else {
+                let spec = EvalSpec {
+                    name: name.clone(),
+                    policy,
+                    finetune: self.cfg.fft as usize,
+                    mode: Mode::Fresh,
+                    points: Points::Report,
+                };
+                Item::Quant(Box::new(EvalJob::new(
+                    spec,
+                    &self.cfg,
+                    &self.pretrained,
+                    data,
+                    None,
+                    self.generation,
+                )?))
+            };
+            self.current = Some((name, item));
+        }
+        let (name, item) = self.current.as_mut().expect("set above");
+        let row = match item {
+            Item::Fp32(job) => job.step(max_work).map(|r| {
+                let mut m = self.pretrained.clone();
+                let n = quant_layers(&m).len();
+                let c = cost(&m, &Policy::fp32(n)).expect("fp32 policy fits");
+                CompareRow {
+                    name: name.clone(),
+                    fragment: String::new(),
+                    bops_ratio: c.ratio,
+                    size_bytes: c.size_bytes,
+                    test_accuracy: super::test_accuracy(&mut m, data),
+                    summary: Summary {
+                        name: name.clone(),
+                        ..r.summary
+                    },
+                }
+            }),
+            Item::Quant(job) => {
+                job.step(data, max_work, clock)?;
+                job.result().map(CompareRow::from_result)
+            }
+        };
+        if let Some(r) = &row {
+            self.rows.push(r.clone());
+            self.current = None;
+        }
+        Ok(row)
+    }
+}
+
+/// The table in Markdown: accuracy, certified accuracy at each radius, ACR, BOPs %, size.
+pub fn markdown(rows: &[CompareRow]) -> String {
+    let Some(first) = rows.first() else {
+        return String::new();
+    };
+    let mut s = String::from("| policy | clean acc. (base) |");
+    for r in &first.summary.grid {
+        s.push_str(&format!(" r = {r} |"));
+    }
+    s.push_str(" ACR | BOPs % | size (bytes) |\n|---|---:|");
+    s.push_str(&"---:|".repeat(first.summary.grid.len() + 3));
+    s.push('\n');
+    for row in rows {
+        s.push_str(&format!("| {} | {:.3} |", row.name, row.test_accuracy));
+        for a in &row.summary.certified_accuracy {
+            s.push_str(&format!(" {a:.3} |"));
+        }
+        s.push_str(&format!(
+            " {:.3} | {:.3} | {} |\n",
+            row.summary.acr,
+            100.0 * row.bops_ratio,
+            row.size_bytes
+        ));
+    }
+    s
+}

@@ -1,0 +1,257 @@
+//! The ARQ pipeline as resumable jobs over one pretrained FP32 model:
+//!
+//! - [`eval::EvalJob`]: one policy -> calibrate -> noise-aware fine-tune -> certify the integer
+//!   model, either with IRS against the FP32 cache (quick read-out, search episodes) or fresh
+//!   (reported results).
+//! - [`search::SearchJob`]: the DDPG (ARQ or HAQ reward) or random search, one episode being an
+//!   `EvalJob` in IRS mode on the search split.
+//! - [`compare::CompareJob`]: the final table: FP32, uniform W4A4 and each search's best
+//!   policy, fine-tuned longer and certified fresh on the reported test points.
+//!
+//! Every job advances by a bounded amount of work per `step` (noisy samples; a fine-tuning
+//! batch counts [`FT_BATCH_WORK`]) so both the CLI and the page can show progress and cancel.
+//! Time is measured by a caller-supplied microsecond clock; the core never reads one.
+
+pub mod compare;
+pub mod eval;
+pub mod search;
+
+use crate::certify::{
+    metrics::GRID_SMALL, CertifyJob, Example, IrsCache, Outcome, SmoothParams, Summary,
+};
+use crate::config::ExperimentConfig;
+use crate::data::{Dataset, Split};
+use crate::error::{Error, Result};
+use crate::nn::Model;
+use crate::quant::calib::ActClip;
+use crate::quant::quantizer::WeightClip;
+use crate::quant::{accuracy, Policy, QuantConfig};
+use serde::Serialize;
+use std::sync::Arc;
+
+/// Work units charged for one fine-tuning batch (about 3 forward passes of 64 images).
+pub const FT_BATCH_WORK: u64 = 192;
+
+/// Which test digits a job certifies.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "camelCase")]
+pub enum Points {
+    /// The reported points: `points` test digits at `stride` (even stride: even positions).
+    Report,
+    /// The search split: `spoints` odd-numbered test digits (1, 3, 5, ...), disjoint from the
+    /// reported points whenever `stride` is even (ARQ choice, ours: a held-out split that
+    /// never touches the digits the final table reports).
+    Search,
+}
+
+/// The certified points of a set, each keyed by its global record index (the noise key).
+pub fn examples(
+    cfg: &ExperimentConfig,
+    data: &Dataset,
+    input_len: usize,
+    points: Points,
+) -> Result<Vec<Example>> {
+    let n_test = data.split_len(Split::Test);
+    let positions: Vec<usize> = match points {
+        Points::Report => {
+            let (p, s) = (cfg.points as usize, cfg.stride as usize);
+            if (p - 1) * s >= n_test {
+                return Err(Error::invalid(
+                    "points",
+                    p,
+                    &format!("{p} points at stride {s} run past the {n_test} test digits"),
+                    format!("points <= {} at stride {s}", (n_test - 1) / s + 1),
+                ));
+            }
+            (0..p).map(|i| i * s).collect()
+        }
+        Points::Search => {
+            let p = cfg.spoints as usize;
+            if 2 * p > n_test {
+                return Err(Error::invalid(
+                    "spoints",
+                    p,
+                    "the search split uses odd-numbered test digits only",
+                    format!("1..={}", n_test / 2),
+                ));
+            }
+            (0..p).map(|i| 2 * i + 1).collect()
+        }
+    };
+    Ok(positions
+        .into_iter()
+        .map(|t| {
+            let idx = data.index(Split::Test, t);
+            let mut input = vec![0.0; input_len];
+            data.image_f32(idx, &mut input);
+            Example {
+                index: idx as u64,
+                input,
+                label: data.labels[idx],
+            }
+        })
+        .collect())
+}
+
+pub fn smooth_params(cfg: &ExperimentConfig) -> SmoothParams {
+    SmoothParams {
+        sigma: cfg.sigma,
+        n0: cfg.n0 as u64,
+        n: cfg.n as u64,
+        alpha: cfg.alpha,
+        batch: cfg.cert_batch as usize,
+        seed: cfg.seed,
+    }
+}
+
+pub fn quant_config(cfg: &ExperimentConfig) -> QuantConfig {
+    QuantConfig {
+        per_channel: cfg.weight_granularity == "ch",
+        weight_clip: if cfg.weight_clip == "max" {
+            WeightClip::Max
+        } else {
+            WeightClip::Mse
+        },
+        act_clip: match cfg.act_clip.as_str() {
+            "max" => ActClip::Max,
+            "pct" => ActClip::Percentile(99.99),
+            _ => ActClip::Mse,
+        },
+    }
+}
+
+/// The policy of the config (`wb`, `ab`, `lk`) for a model with `layers` quantizable layers.
+/// Empty `wb`/`ab` mean full precision.
+pub fn config_policy(cfg: &ExperimentConfig, layers: usize) -> Result<Policy> {
+    let wb = if cfg.wb.is_empty() { "f" } else { &cfg.wb };
+    let ab = if cfg.ab.is_empty() { "f" } else { &cfg.ab };
+    let mut p = Policy::parse(wb, ab, layers)?;
+    if !cfg.locks.is_empty() {
+        p.parse_locks(&cfg.locks)?;
+    }
+    Ok(p)
+}
+
+/// Identity of an FP32 reference: the model generation plus every setting that changes it.
+pub fn fp32_key(cfg: &ExperimentConfig, generation: u64, points: Points) -> String {
+    let pts = match points {
+        Points::Report => format!("p{}s{}", cfg.points, cfg.stride),
+        Points::Search => format!("sp{}", cfg.spoints),
+    };
+    format!(
+        "g{generation}|{}|{}|{}|{}|{}|{}|{}|{pts}",
+        cfg.sigma, cfg.seed, cfg.n0, cfg.n, cfg.alpha, cfg.n_p, cfg.model
+    )
+}
+
+/// The FP32 model's certification of a point set: what IRS re-uses and rewards compare to.
+#[derive(Debug, Serialize)]
+#[serde(rename_all = "camelCase")]
+pub struct Fp32Ref {
+    pub key: String,
+    #[serde(skip)]
+    pub cache: Arc<IrsCache>,
+    pub summary: Summary,
+    /// Base classifier's clean accuracy on the points.
+    pub base_accuracy: f64,
+}
+
+/// Certifies the FP32 model on a point set and keeps its IRS cache.
+pub struct Fp32Job {
+    key: String,
+    model: Model,
+    job: CertifyJob,
+    examples: Vec<Example>,
+    cfg: ExperimentConfig,
+}
+
+impl Fp32Job {
+    pub fn new(
+        cfg: &ExperimentConfig,
+        model: &Model,
+        data: &Dataset,
+        points: Points,
+        generation: u64,
+    ) -> Result<Fp32Job> {
+        let examples = examples(cfg, data, model.input_len(), points)?;
+        let job =
+            CertifyJob::new(smooth_params(cfg), examples.clone()).with_irs_cache(cfg.n_p as u64);
+        Ok(Fp32Job {
+            key: fp32_key(cfg, generation, points),
+            model: model.clone(),
+            job,
+            examples,
+            cfg: cfg.clone(),
+        })
+    }
+
+    pub fn total(&self) -> u64 {
+        self.job.progress().samples_total
+    }
+
+    pub fn done_work(&self) -> u64 {
+        self.job.progress().samples_done
+    }
+
+    /// Advance by up to `max_samples`; returns the reference when finished.
+    pub fn step(&mut self, max_samples: u64) -> Option<Fp32Ref> {
+        self.job.step(&mut self.model, max_samples.max(1));
+        if !self.job.is_done() {
+            return None;
+        }
+        let outcomes: Vec<Outcome> = self.job.records().iter().map(Outcome::from).collect();
+        let summary = Summary::new(
+            "FP32",
+            self.cfg.sigma,
+            self.cfg.n as u64,
+            self.cfg.alpha,
+            &outcomes,
+            &GRID_SMALL,
+        );
+        let base_accuracy = points_accuracy(&mut self.model, &self.examples);
+        let cache = Arc::new(self.job.take_cache().expect("cache requested"));
+        Some(Fp32Ref {
+            key: self.key.clone(),
+            cache,
+            summary,
+            base_accuracy,
+        })
+    }
+}
+
+/// Clean accuracy of a base classifier on a point set.
+pub fn points_accuracy<F: crate::certify::BaseClassifier + ?Sized>(
+    f: &mut F,
+    examples: &[Example],
+) -> f64 {
+    if examples.is_empty() {
+        return 0.0;
+    }
+    let il = f.input_len();
+    let mut x = Vec::with_capacity(examples.len() * il);
+    for e in examples {
+        x.extend_from_slice(&e.input);
+    }
+    let mut pred = vec![0u8; examples.len()];
+    for (lo, chunk) in (0..examples.len())
+        .step_by(250)
+        .map(|lo| (lo, (examples.len() - lo).min(250)))
+    {
+        f.classify(
+            &x[lo * il..(lo + chunk) * il],
+            chunk,
+            &mut pred[lo..lo + chunk],
+        );
+    }
+    examples
+        .iter()
+        .zip(&pred)
+        .filter(|(e, &p)| e.label == p)
+        .count() as f64
+        / examples.len() as f64
+}
+
+/// Clean accuracy on the whole test split.
+pub fn test_accuracy<F: crate::certify::BaseClassifier + ?Sized>(f: &mut F, data: &Dataset) -> f64 {
+    accuracy(f, data, Split::Test) as f64
+}

@@ -1,0 +1,310 @@
+//! The search run as a resumable job: DDPG with ARQ's certified-radius reward, DDPG with HAQ's
+//! accuracy reward, or random search, all under the same budget and the same per-episode
+//! evaluation (calibrate, `sft` fine-tuning batches, IRS on the search split).
+
+use super::eval::{EvalJob, EvalSpec, Mode};
+use super::{Fp32Job, Fp32Ref, Points};
+use crate::config::ExperimentConfig;
+use crate::data::Dataset;
+use crate::error::{Error, Result};
+use crate::nn::layers::Layer;
+use crate::nn::Model;
+use crate::quant::cost::enforce_budget;
+use crate::quant::{quant_layers, Bits, Policy};
+use crate::search::{
+    BitRange, DdpgConfig, EpisodeOutcome, EpisodeRecord, Evaluator, LayerFeatures, Proposal,
+    SearchConfig, SearchDriver, SearchKind,
+};
+use serde::Serialize;
+use std::sync::Arc;
+
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "camelCase")]
+pub enum Method {
+    /// DDPG, reward from the certified radius (the config's `reward`, ARQ by default).
+    Arq,
+    /// DDPG, HAQ's reward 0.1 * (acc_q - acc_fp) on clean inputs.
+    Haq,
+    /// Uniform random policies (same budget, same number of evaluations).
+    Random,
+}
+
+impl Method {
+    pub fn parse(s: &str) -> Result<Method> {
+        match s {
+            "arq" => Ok(Method::Arq),
+            "haq" => Ok(Method::Haq),
+            "random" => Ok(Method::Random),
+            _ => Err(Error::invalid(
+                "method",
+                s,
+                "unknown search method",
+                "arq, haq, random",
+            )),
+        }
+    }
+    pub fn label(self) -> &'static str {
+        match self {
+            Method::Arq => "ARQ",
+            Method::Haq => "HAQ reward",
+            Method::Random => "random",
+        }
+    }
+}
+
+/// HAQ's state features of the quantizable layers.
+pub fn layer_features(model: &Model) -> Vec<LayerFeatures> {
+    quant_layers(model)
+        .iter()
+        .enumerate()
+        .map(|(j, q)| {
+            let (c_in, stride, kernel) = match &model.layers[q.index] {
+                Layer::Conv(c) => (c.cin, c.stride, c.k),
+                Layer::Linear(l) => (l.fin, 1, 1),
+                _ => unreachable!("quantizable"),
+            };
+            LayerFeatures {
+                index: j,
+                c_in,
+                c_out: q.cout,
+                stride,
+                kernel,
+                weights: q.weights,
+                in_hw: q.in_shape[1] * q.in_shape[2],
+                depthwise: false,
+                macs: q.macs,
+            }
+        })
+        .collect()
+}
+
+/// HAQ's budget wall over the model's MACs, honouring the config's locks.
+pub struct BudgetWall {
+    pub macs: Vec<u64>,
+    pub budget: f64,
+    pub locked: Policy,
+}
+
+impl BudgetWall {
+    pub fn policy(&self, wbits: &[u8], abits: &[u8]) -> Policy {
+        let mut p = self.locked.clone();
+        for (l, (&w, &a)) in p.layers.iter_mut().zip(wbits.iter().zip(abits)) {
+            if !l.locked {
+                l.w = Bits::new(w as u32).expect("search bits are 2..=8");
+                l.a = Bits::new(a as u32).expect("search bits are 2..=8");
+            }
+        }
+        p
+    }
+}
+
+impl Evaluator for BudgetWall {
+    fn enforce_budget(&self, wbits: &[u8], abits: &[u8]) -> (Vec<u8>, Vec<u8>) {
+        let mut p = self.policy(wbits, abits);
+        // An unreachable budget leaves the floor policy; SearchJob::new rejects that case.
+        let _ = enforce_budget(&self.macs, &mut p, self.budget, Bits::MIN);
+        let bits = |b: Bits| if b.is_full() { 8 } else { b.get() as u8 };
+        (
+            p.layers.iter().map(|l| bits(l.w)).collect(),
+            p.layers.iter().map(|l| bits(l.a)).collect(),
+        )
+    }
+    fn evaluate(&mut self, _: &[u8], _: &[u8]) -> Result<EpisodeOutcome> {
+        Err(Error::State(
+            "episodes are evaluated step by step by SearchJob".into(),
+        ))
+    }
+}
+
+#[derive(Clone, Debug, Serialize)]
+#[serde(rename_all = "camelCase")]
+pub struct SearchProgress {
+    pub phase: &'static str,
+    pub episode: usize,
+    pub episodes: usize,
+    pub done: bool,
+    /// Work of the current phase (FP32 reference or current episode).
+    pub work_done: u64,
+    pub work_total: u64,
+}
+
+pub struct SearchJob {
+    pub method: Method,
+    cfg: ExperimentConfig,
+    pretrained: Model,
+    generation: u64,
+    driver: SearchDriver,
+    wall: BudgetWall,
+    fp32_job: Option<Fp32Job>,
+    fp32: Option<Arc<Fp32Ref>>,
+    current: Option<(Proposal, EvalJob)>,
+}
+
+impl SearchJob {
+    /// `fp32`: a ready FP32 reference of the search split, if the session has one.
+    pub fn new(
+        method: Method,
+        cfg: &ExperimentConfig,
+        pretrained: &Model,
+        data: &Dataset,
+        fp32: Option<Arc<Fp32Ref>>,
+        generation: u64,
+    ) -> Result<SearchJob> {
+        let layers = layer_features(pretrained);
+        let locked = super::config_policy(cfg, layers.len())?;
+        let macs: Vec<u64> = layers.iter().map(|l| l.macs).collect();
+        let mut floor = locked.clone();
+        enforce_budget(&macs, &mut floor, cfg.budget, Bits::MIN)?;
+        let sc = SearchConfig {
+            kind: if method == Method::Random {
+                SearchKind::Random
+            } else {
+                SearchKind::Ddpg
+            },
+            episodes: cfg.episodes as usize,
+            warmup: cfg.warmup as usize,
+            seed: cfg.seed,
+            bits: BitRange::default(),
+            ddpg: DdpgConfig {
+                hidden: cfg.hidden as usize,
+                ..DdpgConfig::default()
+            },
+            pareto_metric: Some("acr".into()),
+        };
+        let driver = SearchDriver::new(sc, &layers)?;
+        let fp32_job = match &fp32 {
+            Some(_) => None,
+            None => Some(Fp32Job::new(
+                cfg,
+                pretrained,
+                data,
+                Points::Search,
+                generation,
+            )?),
+        };
+        Ok(SearchJob {
+            method,
+            cfg: cfg.clone(),
+            pretrained: pretrained.clone(),
+            generation,
+            driver,
+            wall: BudgetWall {
+                macs,
+                budget: cfg.budget,
+                locked,
+            },
+            fp32_job,
+            fp32,
+            current: None,
+        })
+    }
+
+    pub fn driver(&self) -> &SearchDriver {
+        &self.driver
+    }
+
+    pub fn fp32(&self) -> Option<&Arc<Fp32Ref>> {
+        self.fp32.as_ref()
+    }
+
+    pub fn is_done(&self) -> bool {
+        self.driver.is_done() && self.current.is_none()
+    }
+
+    pub fn progress(&self) -> SearchProgress {
+        let (phase, (wd, wt)) = match (&self.fp32_job, &self.current) {
+            (Some(j), _) => ("fp32-certify", (j.done_work(), j.total())),
+            (None, Some((_, e))) => (e.stage_name(), e.work()),
+            _ => ("propose", (0, 0)),
+        };
+        SearchProgress {
+            phase,
+            episode: self.driver.episode(),
+            episodes: self.cfg.episodes as usize,
+            done: self.is_done(),
+            work_done: wd,
+            work_total: wt,
+        }
+    }
+
+    /// The reward of an evaluated policy (arq-method.md section 5; ARQ choice, ours, for
+    /// the certified-radius form): acr = 0.1 (ACR_q - ACR_fp); acc = 0.1 (acc_q - acc_fp) on
+    /// clean search-split digits (HAQ); acracc = their sum.
+    fn reward(&self, acr_q: f64, acc_q: f64) -> f64 {
+        let fp = self.fp32.as_ref().expect("reference ready");
+        let acr = 0.1 * (acr_q - fp.summary.acr);
+        let acc = 0.1 * (acc_q - fp.base_accuracy);
+        match (self.method, self.cfg.reward.as_str()) {
+            (Method::Haq, _) => acc,
+            (_, "acc") => acc,
+            (_, "acracc") => acr + acc,
+            _ => acr,
+        }
+    }
+
+    /// Advance by about `max_work` units; returns the episode finished in this step, if any.
+    pub fn step(
+        &mut self,
+        data: &Dataset,
+        max_work: u64,
+        clock: &mut dyn FnMut() -> u64,
+    ) -> Result<Option<EpisodeRecord>> {
+        if let Some(job) = &mut self.fp32_job {
+            if let Some(r) = job.step(max_work) {
+                self.fp32 = Some(Arc::new(r));
+                self.fp32_job = None;
+            }
+            return Ok(None);
+        }
+        if self.current.is_none() {
+            if self.driver.is_done() {
+                return Ok(None);
+            }
+            let p = self.driver.propose(&self.wall)?;
+            let spec = EvalSpec {
+                name: format!("episode {}", p.episode),
+                policy: self.wall.policy(&p.wbits, &p.abits),
+                finetune: self.cfg.sft as usize,
+                mode: Mode::Irs,
+                points: Points::Search,
+            };
+            let job = EvalJob::new(
+                spec,
+                &self.cfg,
+                &self.pretrained,
+                data,
+                self.fp32.clone(),
+                self.generation,
+            )?;
+            self.current = Some((p, job));
+        }
+        let (_, job) = self.current.as_mut().expect("set above");
+        job.step(data, max_work, clock)?;
+        if !job.is_done() {
+            return Ok(None);
+        }
+        let (_, job) = self.current.take().expect("set above");
+        let r = job.result().expect("done");
+        let t0 = clock();
+        let outcome =
+            EpisodeOutcome::new(self.reward(r.summary.acr, r.points_accuracy), r.cost.ratio)
+                .with("acr", r.summary.acr)
+                .with("certifiedAccuracy0", r.summary.clean_accuracy)
+                .with("accuracy", r.points_accuracy)
+                .with("sizeBytes", r.cost.size_bytes as f64)
+                .with("calibrateMs", r.micros.calibrate as f64 / 1000.0)
+                .with("fineTuneMs", r.micros.finetune as f64 / 1000.0)
+                .with("irsMs", r.micros.certify as f64 / 1000.0);
+        let mut rec = self.driver.complete(outcome)?;
+        rec.metrics
+            .insert("agentMs".into(), (clock() - t0) as f64 / 1000.0);
+        Ok(Some(rec))
+    }
+
+    /// The best policy so far.
+    pub fn best_policy(&self) -> Option<Policy> {
+        self.driver
+            .best()
+            .map(|b| self.wall.policy(&b.wbits, &b.abits))
+    }
+}

@@ -1,0 +1,266 @@
+//! The fake-quant model: the float network with each quantized layer's weights replaced by
+//! w_q = round(clamp(w, -t, t) / s) * s and each quantized layer's input replaced by
+//! x_q = round(clamp(x, lo, r) / s) * s (arq-method.md section 4), computed with the ordinary
+//! f32 layers (`Layer::forward` / `Layer::backward`). It is the reference the integer path
+//! ([`super::intmodel`]) is tested against, and what quantization-aware training runs.
+//!
+//! Training uses the straight-through estimator (Bengio et al. 2013): the gradient w.r.t. a
+//! quantized input passes through where the input was inside the clip range and is zero where
+//! it was clipped; weight gradients are taken w.r.t. w_q and applied to the float weights.
+
+use super::calib::{ActClip, Calibration};
+use super::policy::Policy;
+use super::quantizer::{ActQuant, WeightClip, WeightQuant};
+use super::{quant_layers, QLayer};
+use crate::certify::BaseClassifier;
+use crate::error::{Error, Result};
+use crate::nn::layers::Layer;
+use crate::nn::model::argmax_rows;
+use crate::nn::Model;
+use serde::Serialize;
+
+/// How weights and activations are quantized (independent of the bit widths).
+#[derive(Clone, Copy, Debug, PartialEq, Serialize)]
+#[serde(rename_all = "camelCase")]
+pub struct QuantConfig {
+    /// Per output channel weight scales (else one scale per tensor).
+    pub per_channel: bool,
+    pub weight_clip: WeightClip,
+    pub act_clip: ActClip,
+}
+
+impl Default for QuantConfig {
+    fn default() -> Self {
+        QuantConfig {
+            per_channel: true,
+            weight_clip: WeightClip::Mse,
+            act_clip: ActClip::Mse,
+        }
+    }
+}
+
+/// A quantized network in fake-quant form.
+#[derive(Clone, Debug)]
+pub struct QuantizedModel {
+    /// The float model with quantized layers' weights replaced by their dequantized values.
+    pub model: Model,
+    pub policy: Policy,
+    pub cfg: QuantConfig,
+    pub layers: Vec<QLayer>,
+    /// Per quantizable layer: the weight quantizer (None = full-precision weights).
+    pub weights: Vec<Option<WeightQuant>>,
+    /// Per quantizable layer: its input quantizer (None = full-precision input).
+    pub acts: Vec<Option<ActQuant>>,
+    /// Per model layer: the quantizable layer whose input quantizer sits before it.
+    qpos: Vec<Option<usize>>,
+}
+
+/// Activations kept by [`QuantizedModel::forward_train`] for the backward pass.
+pub struct Trace {
+    /// Input of each model layer (after input quantization, if any).
+    pub xs: Vec<Vec<f32>>,
+    /// Output of each model layer (before the next layer's input quantization).
+    pub ys: Vec<Vec<f32>>,
+    /// Straight-through masks at quantized inputs: true where the value was not clipped.
+    pub masks: Vec<Option<Vec<bool>>>,
+}
+
+impl Trace {
+    pub fn logits(&self) -> &[f32] {
+        self.ys.last().expect("at least one layer")
+    }
+}
+
+impl QuantizedModel {
+    /// Quantize `float` under `policy`, with activation ranges from `calib` (computed on the
+    /// same float model).
+    pub fn new(
+        float: &Model,
+        policy: &Policy,
+        calib: &Calibration,
+        cfg: &QuantConfig,
+    ) -> Result<Self> {
+        let layers = quant_layers(float);
+        if policy.len() != layers.len() {
+            return Err(Error::invalid(
+                "wb",
+                policy.wb(),
+                &format!("{} layers in the policy", policy.len()),
+                format!("{} layers for model {}", layers.len(), float.name),
+            ));
+        }
+        if calib.layers.len() != layers.len()
+            || calib
+                .layers
+                .iter()
+                .zip(&layers)
+                .any(|(s, q)| s.signed != q.signed_input)
+        {
+            return Err(Error::State(format!(
+                "calibration does not match model {}; recalibrate",
+                float.name
+            )));
+        }
+        let acts = layers
+            .iter()
+            .zip(&policy.layers)
+            .zip(&calib.layers)
+            .map(|((q, lb), st)| {
+                lb.a.quantized()
+                    .map(|b| ActQuant::new(b, q.signed_input, st.range(b, cfg.act_clip)))
+            })
+            .collect();
+        let mut qpos = vec![None; float.layers.len()];
+        for (j, q) in layers.iter().enumerate() {
+            qpos[q.index] = Some(j);
+        }
+        let mut m = QuantizedModel {
+            model: float.clone(),
+            policy: policy.clone(),
+            cfg: *cfg,
+            weights: vec![None; layers.len()],
+            layers,
+            acts,
+            qpos,
+        };
+        m.requantize(float);
+        Ok(m)
+    }
+
+    /// Re-quantize the weights from (updated) float weights `float`, keeping the activation
+    /// ranges fixed; biases and full-precision layers are copied.
+    pub fn requantize(&mut self, float: &Model) {
+        for (src, dst) in float.layers.iter().zip(self.model.layers.iter_mut()) {
+            for (s, (d, _)) in src.param_slices().into_iter().zip(dst.param_grads()) {
+                d.copy_from_slice(s);
+            }
+        }
+        for (j, q) in self.layers.iter().enumerate() {
+            let lb = self.policy.layers[j];
+            self.weights[j] = lb.w.quantized().map(|_| {
+                let w = float.layers[q.index].param_slices()[0];
+                WeightQuant::new(w, q.cout, lb.w, self.cfg.per_channel, self.cfg.weight_clip)
+            });
+            if let Some(wq) = &self.weights[j] {
+                let deq = wq.dequant();
+                let mut pg = self.model.layers[q.index].param_grads();
+                pg[0].0.copy_from_slice(&deq);
+            }
+        }
+    }
+
+    /// The input quantizer in front of model layer `i`, if any.
+    pub fn act_before(&self, i: usize) -> Option<&ActQuant> {
+        self.qpos[i].and_then(|j| self.acts[j].as_ref())
+    }
+
+    pub fn input_len(&self) -> usize {
+        self.model.input_len()
+    }
+
+    /// Fake-quant logits for a batch (batch x classes).
+    pub fn forward(&self, x: &[f32], batch: usize) -> Vec<f32> {
+        let shapes = self.model.shapes();
+        let mut scratch = Vec::new();
+        let mut cur = x.to_vec();
+        for (i, l) in self.model.layers.iter().enumerate() {
+            if let Some(a) = self.act_before(i) {
+                cur.iter_mut().for_each(|v| *v = a.fake(*v));
+            }
+            cur = l.forward(shapes[i], batch, &cur, &mut scratch);
+        }
+        cur
+    }
+
+    /// Forward keeping what backward needs.
+    pub fn forward_train(&self, x: &[f32], batch: usize) -> Trace {
+        let shapes = self.model.shapes();
+        let mut scratch = Vec::new();
+        let n = self.model.layers.len();
+        let mut t = Trace {
+            xs: Vec::with_capacity(n),
+            ys: Vec::with_capacity(n),
+            masks: Vec::with_capacity(n),
+        };
+        let mut cur = x.to_vec();
+        for (i, l) in self.model.layers.iter().enumerate() {
+            let mask = self.act_before(i).map(|a| {
+                let m: Vec<bool> = cur.iter().map(|&v| a.passes(v)).collect();
+                cur.iter_mut().for_each(|v| *v = a.fake(*v));
+                m
+            });
+            let y = l.forward(shapes[i], batch, &cur, &mut scratch);
+            t.xs.push(cur);
+            t.masks.push(mask);
+            cur = y.clone();
+            t.ys.push(y);
+        }
+        t
+    }
+
+    /// Backpropagate dL/dlogits, accumulating gradients w.r.t. the quantized weights in
+    /// `self.model` (straight-through at the input quantizers).
+    pub fn backward(&mut self, t: &Trace, grad_logits: Vec<f32>, batch: usize) {
+        let shapes = self.model.shapes();
+        let mut g = grad_logits;
+        for i in (0..self.model.layers.len()).rev() {
+            g = self.model.layers[i].backward(shapes[i], batch, &t.xs[i], &t.ys[i], &g);
+            if let Some(m) = &t.masks[i] {
+                g.iter_mut()
+                    .zip(m)
+                    .filter(|(_, &ok)| !ok)
+                    .for_each(|(gv, _)| *gv = 0.0);
+            }
+        }
+    }
+
+    /// Argmax class per input.
+    pub fn predict(&self, x: &[f32], batch: usize, out: &mut [u8]) {
+        argmax_rows(&self.forward(x, batch), self.model.classes, out);
+    }
+
+    /// Weight tensor of quantizable layer j as used by the forward pass (dequantized).
+    pub fn layer_weights(&self, j: usize) -> &[f32] {
+        match &self.model.layers[self.layers[j].index] {
+            Layer::Conv(c) => c.w.as_slice().expect("standard layout"),
+            Layer::Linear(l) => l.w.as_slice().expect("standard layout"),
+            _ => unreachable!("quantizable layers are conv or linear"),
+        }
+    }
+}
+
+impl BaseClassifier for QuantizedModel {
+    fn input_len(&self) -> usize {
+        self.model.input_len()
+    }
+    fn num_classes(&self) -> usize {
+        self.model.classes
+    }
+    fn classify(&mut self, x: &[f32], batch: usize, out: &mut [u8]) {
+        self.predict(x, batch, out)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::data::Dataset;
+    use crate::quant::calib::{calibrate, CalibConfig};
+    use crate::quant::policy::Bits;
+
+    #[test]
+    fn fp32_policy_is_the_float_model() {
+        let m = Model::zoo("lenet", 3).unwrap();
+        let d = Dataset::synthetic(60, 1);
+        let cal = calibrate(&m, &d, &CalibConfig::new(16, 0.25, 1));
+        let q = QuantizedModel::new(&m, &Policy::fp32(5), &cal, &QuantConfig::default()).unwrap();
+        let mut x = vec![0.0; 2 * 784];
+        d.image_f32(0, &mut x[..784]);
+        d.image_f32(1, &mut x[784..]);
+        assert_eq!(q.forward(&x, 2), m.forward(&x, 2));
+        let p4 = Policy::uniform(5, Bits::new(4).unwrap(), Bits::new(4).unwrap());
+        let q4 = QuantizedModel::new(&m, &p4, &cal, &QuantConfig::default()).unwrap();
+        assert_ne!(q4.forward(&x, 2), m.forward(&x, 2));
+        assert!(QuantizedModel::new(&m, &Policy::fp32(4), &cal, &QuantConfig::default()).is_err());
+    }
+}

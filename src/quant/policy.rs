@@ -1,0 +1,338 @@
+//! Mixed-precision policies: per quantizable layer (convs and linears in network order) a
+//! weight bit width, an activation bit width and a lock flag.
+//!
+//! Convention (HAQ, Wang et al., CVPR 2019; ARQ, arXiv 2410.24214): the activation bits of layer
+//! i quantize that layer's INPUT, so BOPs(layer i) = MACs_i * b_w(i) * b_a(i) (arq-method.md
+//! section 3). For the first layer the input is the (noisy) image.
+//!
+//! Compact text form, used by the URL fragment and the CLI: `wb=8,4,4,4,8&ab=8,4,4,4,8`
+//! (`f` or `32` = full precision; a single value applies to every layer), plus an optional lock
+//! list `lk=1,0,0,0,1`. [`Policy::to_fragment`] prints the canonical form: one value per layer,
+//! full precision as `f`, `lk` only when some layer is locked.
+
+use crate::error::{Error, Result};
+use serde::{Serialize, Serializer};
+use std::fmt;
+
+/// A bit width with a checked range: 2..=8 (quantized) or 32 (full-precision float).
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, PartialOrd, Ord)]
+pub struct Bits(u8);
+
+/// What a bit-width field accepts, for error messages.
+pub const BITS_ALLOWED: &str = "2..8, or f / 32 for full precision";
+
+impl Bits {
+    pub const MIN: Bits = Bits(2);
+    pub const MAX: Bits = Bits(8);
+    pub const FULL: Bits = Bits(32);
+
+    /// Checked constructor: 2..=8 or 32.
+    pub fn new(b: u32) -> Result<Bits> {
+        match b {
+            2..=8 | 32 => Ok(Bits(b as u8)),
+            _ => Err(Error::invalid(
+                "bits",
+                b,
+                "not a supported bit width",
+                BITS_ALLOWED,
+            )),
+        }
+    }
+
+    /// Parse one field value (`"4"`, `"f"`, `"32"`); errors name `field`.
+    pub fn parse(field: &str, s: &str) -> Result<Bits> {
+        let t = s.trim();
+        if t.eq_ignore_ascii_case("f") {
+            return Ok(Bits::FULL);
+        }
+        t.parse::<u32>()
+            .ok()
+            .and_then(|b| Bits::new(b).ok())
+            .ok_or_else(|| Error::invalid(field, s, "not a bit width", BITS_ALLOWED))
+    }
+
+    /// The width in bits (32 for full precision).
+    pub fn get(self) -> u32 {
+        self.0 as u32
+    }
+
+    pub fn is_full(self) -> bool {
+        self.0 == 32
+    }
+
+    /// Some(b) for a quantized width, None for full precision.
+    pub fn quantized(self) -> Option<u32> {
+        (!self.is_full()).then_some(self.0 as u32)
+    }
+
+    /// One step down for budget enforcement: full precision -> 8 -> 7 ... ; None below `min`.
+    pub fn dec(self, min: Bits) -> Option<Bits> {
+        let next = if self.is_full() {
+            Bits::MAX
+        } else {
+            Bits(self.0 - 1)
+        };
+        (self > min && next >= min).then_some(next)
+    }
+}
+
+impl fmt::Display for Bits {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        if self.is_full() {
+            write!(f, "f")
+        } else {
+            write!(f, "{}", self.0)
+        }
+    }
+}
+
+impl Serialize for Bits {
+    fn serialize<S: Serializer>(&self, s: S) -> std::result::Result<S::Ok, S::Error> {
+        s.serialize_u32(self.get())
+    }
+}
+
+/// One quantizable layer's setting.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize)]
+pub struct LayerBits {
+    /// Weight bits.
+    pub w: Bits,
+    /// Bits of this layer's input activations.
+    pub a: Bits,
+    /// Locked layers are left alone by budget enforcement and the search.
+    pub locked: bool,
+}
+
+#[derive(Clone, Debug, PartialEq, Eq, Serialize)]
+pub struct Policy {
+    pub layers: Vec<LayerBits>,
+}
+
+impl Policy {
+    /// The same weight and activation bits for all `n` layers, nothing locked.
+    pub fn uniform(n: usize, w: Bits, a: Bits) -> Policy {
+        let l = LayerBits {
+            w,
+            a,
+            locked: false,
+        };
+        Policy { layers: vec![l; n] }
+    }
+
+    pub fn fp32(n: usize) -> Policy {
+        Policy::uniform(n, Bits::FULL, Bits::FULL)
+    }
+
+    pub fn len(&self) -> usize {
+        self.layers.len()
+    }
+
+    pub fn is_empty(&self) -> bool {
+        self.layers.is_empty()
+    }
+
+    pub fn weight_bits(&self) -> Vec<Bits> {
+        self.layers.iter().map(|l| l.w).collect()
+    }
+
+    pub fn act_bits(&self) -> Vec<Bits> {
+        self.layers.iter().map(|l| l.a).collect()
+    }
+
+    /// Pin the first and last layers' weight and activation bits to `bits` and lock them.
+    pub fn pin_first_last(&mut self, bits: Bits) {
+        let n = self.layers.len();
+        for i in [0, n.saturating_sub(1)] {
+            if let Some(l) = self.layers.get_mut(i) {
+                *l = LayerBits {
+                    w: bits,
+                    a: bits,
+                    locked: true,
+                };
+            }
+        }
+    }
+
+    /// Build from the `wb` and `ab` lists for a model with `layers` quantizable layers.
+    pub fn parse(wb: &str, ab: &str, layers: usize) -> Result<Policy> {
+        let w = parse_list("wb", wb, layers, Bits::parse)?;
+        let a = parse_list("ab", ab, layers, Bits::parse)?;
+        let layers = w
+            .into_iter()
+            .zip(a)
+            .map(|(w, a)| LayerBits {
+                w,
+                a,
+                locked: false,
+            })
+            .collect();
+        Ok(Policy { layers })
+    }
+
+    /// Set the lock flags from an `lk` list of 0/1 values (one per layer, or one for all).
+    pub fn parse_locks(&mut self, lk: &str) -> Result<()> {
+        let locks = parse_list("lk", lk, self.layers.len(), |f, s| match s.trim() {
+            "0" => Ok(false),
+            "1" => Ok(true),
+            _ => Err(Error::invalid(f, s, "not a lock flag", "0 or 1")),
+        })?;
+        for (l, k) in self.layers.iter_mut().zip(locks) {
+            l.locked = k;
+        }
+        Ok(())
+    }
+
+    /// Parse `wb=...&ab=...[&lk=...]` (pairs separated by `&`, `;` or whitespace).
+    pub fn parse_fragment(s: &str, layers: usize) -> Result<Policy> {
+        let (mut wb, mut ab, mut lk) = (None, None, None);
+        for pair in s
+            .split(['&', ';', ' ', '\n'])
+            .filter(|p| !p.trim().is_empty())
+        {
+            let (k, v) = pair.split_once('=').ok_or_else(|| {
+                Error::invalid(
+                    "policy",
+                    pair,
+                    "expected key=value",
+                    "wb=..., ab=..., lk=...",
+                )
+            })?;
+            match k.trim() {
+                "wb" => wb = Some(v),
+                "ab" => ab = Some(v),
+                "lk" => lk = Some(v),
+                other => {
+                    return Err(Error::UnknownField {
+                        field: other.into(),
+                        known: "wb, ab, lk".into(),
+                    })
+                }
+            }
+        }
+        let missing = |f: &str| Error::invalid(f, "", "missing", "a comma-separated bit list");
+        let mut p = Policy::parse(
+            wb.ok_or_else(|| missing("wb"))?,
+            ab.ok_or_else(|| missing("ab"))?,
+            layers,
+        )?;
+        if let Some(lk) = lk {
+            p.parse_locks(lk)?;
+        }
+        Ok(p)
+    }
+
+    /// `8,4,4,4,8`
+    pub fn wb(&self) -> String {
+        join(self.layers.iter().map(|l| l.w.to_string()))
+    }
+
+    pub fn ab(&self) -> String {
+        join(self.layers.iter().map(|l| l.a.to_string()))
+    }
+
+    pub fn lk(&self) -> String {
+        join(self.layers.iter().map(|l| u8::from(l.locked).to_string()))
+    }
+
+    /// Canonical compact form: `wb=...&ab=...`, plus `&lk=...` when a layer is locked.
+    pub fn to_fragment(&self) -> String {
+        let mut s = format!("wb={}&ab={}", self.wb(), self.ab());
+        if self.layers.iter().any(|l| l.locked) {
+            s += &format!("&lk={}", self.lk());
+        }
+        s
+    }
+}
+
+impl fmt::Display for Policy {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(&self.to_fragment())
+    }
+}
+
+fn join(it: impl Iterator<Item = String>) -> String {
+    it.collect::<Vec<_>>().join(",")
+}
+
+/// Split a comma list into exactly `n` values (a single value is repeated n times).
+fn parse_list<T: Clone>(
+    field: &str,
+    s: &str,
+    n: usize,
+    one: impl Fn(&str, &str) -> Result<T>,
+) -> Result<Vec<T>> {
+    let parts: Vec<&str> = s.split(',').collect();
+    if parts.len() != n && parts.len() != 1 {
+        return Err(Error::invalid(
+            field,
+            s,
+            &format!("{} values for {n} quantizable layers", parts.len()),
+            format!("{n} comma-separated values (or one for all layers)"),
+        ));
+    }
+    let vals = parts
+        .iter()
+        .map(|p| one(field, p))
+        .collect::<Result<Vec<T>>>()?;
+    Ok(if vals.len() == n {
+        vals
+    } else {
+        vec![vals[0].clone(); n]
+    })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn b(v: u32) -> Bits {
+        Bits::new(v).unwrap()
+    }
+
+    #[test]
+    fn bits_are_checked() {
+        assert!(Bits::new(1).is_err() && Bits::new(9).is_err() && Bits::new(16).is_err());
+        assert_eq!(b(32), Bits::FULL);
+        assert_eq!(Bits::parse("wb", "F").unwrap(), Bits::FULL);
+        assert_eq!(b(3).dec(Bits::MIN), Some(b(2)));
+        assert_eq!(b(2).dec(Bits::MIN), None);
+        assert_eq!(Bits::FULL.dec(Bits::MIN), Some(b(8)));
+        assert_eq!(b(4).dec(b(4)), None);
+    }
+
+    #[test]
+    fn round_trip() {
+        let p = Policy::parse("8,4,f,4,32", "8,3,4,2,8", 5).unwrap();
+        assert_eq!(p.to_fragment(), "wb=8,4,f,4,f&ab=8,3,4,2,8");
+        assert_eq!(Policy::parse_fragment(&p.to_fragment(), 5).unwrap(), p);
+        let mut q = Policy::parse("4", "4", 5).unwrap();
+        q.pin_first_last(b(8));
+        assert_eq!(q.to_fragment(), "wb=8,4,4,4,8&ab=8,4,4,4,8&lk=1,0,0,0,1");
+        assert_eq!(Policy::parse_fragment(&q.to_fragment(), 5).unwrap(), q);
+    }
+
+    #[test]
+    fn errors_name_field_value_and_allowed() {
+        let e = Policy::parse("8,4,9,4,8", "4", 5).unwrap_err().to_string();
+        assert!(e.contains("wb=9") && e.contains("2..8"), "{e}");
+        let e = Policy::parse("8,4", "4", 5).unwrap_err().to_string();
+        assert!(
+            e.contains("wb=8,4") && e.contains("5 comma-separated"),
+            "{e}"
+        );
+        let e = Policy::parse("4", "x", 5).unwrap_err().to_string();
+        assert!(e.contains("ab=x"), "{e}");
+        let e = Policy::parse_fragment("wb=4&zz=3", 5)
+            .unwrap_err()
+            .to_string();
+        assert!(e.contains("zz"), "{e}");
+        let e = Policy::parse_fragment("wb=4", 5).unwrap_err().to_string();
+        assert!(e.contains("ab="), "{e}");
+        let mut p = Policy::uniform(2, b(4), b(4));
+        assert!(p
+            .parse_locks("0,2")
+            .unwrap_err()
+            .to_string()
+            .contains("lk=2"));
+    }
+}

@@ -1,0 +1,77 @@
+//! The DDPG replay buffer: a ring of transitions, sampled uniformly.
+
+use crate::rng::Stream;
+
+/// One step of an episode. HAQ stores the episode's final reward on every step.
+#[derive(Clone, Debug, PartialEq)]
+pub struct Transition {
+    pub state: Vec<f32>,
+    pub action: f32,
+    pub reward: f32,
+    pub next_state: Vec<f32>,
+    /// Last step of the episode: no bootstrap from `next_state`.
+    pub done: bool,
+}
+
+/// Fixed-capacity ring buffer; the oldest transition is overwritten first.
+#[derive(Clone, Debug)]
+pub struct Replay {
+    capacity: usize,
+    items: Vec<Transition>,
+    next: usize,
+    scratch: Vec<usize>,
+}
+
+impl Replay {
+    pub fn new(capacity: usize) -> Replay {
+        assert!(capacity > 0);
+        Replay {
+            capacity,
+            items: Vec::with_capacity(capacity.min(1 << 16)),
+            next: 0,
+            scratch: Vec::new(),
+        }
+    }
+
+    pub fn capacity(&self) -> usize {
+        self.capacity
+    }
+
+    pub fn len(&self) -> usize {
+        self.items.len()
+    }
+
+    pub fn is_empty(&self) -> bool {
+        self.items.is_empty()
+    }
+
+    pub fn push(&mut self, t: Transition) {
+        if self.items.len() < self.capacity {
+            self.items.push(t);
+        } else {
+            self.items[self.next] = t;
+        }
+        self.next = (self.next + 1) % self.capacity;
+    }
+
+    pub fn get(&self, i: usize) -> &Transition {
+        &self.items[i]
+    }
+
+    /// Indices of a batch: distinct (partial Fisher-Yates) when the buffer holds at least
+    /// `batch` transitions, otherwise drawn with replacement (as HAQ's memory does).
+    pub fn sample(&mut self, rng: &mut Stream, batch: usize) -> Vec<usize> {
+        let n = self.items.len();
+        assert!(n > 0, "sampling an empty replay buffer");
+        if n < batch {
+            return (0..batch).map(|_| rng.below(n as u32) as usize).collect();
+        }
+        self.scratch.clear();
+        self.scratch.extend(0..n);
+        for k in 0..batch {
+            let j = k + rng.below((n - k) as u32) as usize;
+            self.scratch.swap(k, j);
+        }
+        self.scratch[..batch].to_vec()
+    }
+}
