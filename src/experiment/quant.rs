@@ -236,14 +236,15 @@ impl Session {
         }
     }
 
-    /// Start the quick read-out of the config's policy: [FP32 certification of the reported
-    /// points if no matching cache], calibration, `qft` fine-tuning batches, IRS.
-    pub fn quant_eval_begin(&mut self) -> Result<QuantEvalStep> {
+    /// Start evaluating the config's policy on the reported points: calibration, `qft`
+    /// fine-tuning batches, then IRS against the FP32 cache (certifying FP32 first if no
+    /// matching cache is held) or, with `fresh`, a full certification from scratch.
+    pub fn quant_eval_begin(&mut self, fresh: bool) -> Result<QuantEvalStep> {
         let spec = EvalSpec {
-            name: "current policy".into(),
+            name: self.policy()?.to_fragment(),
             policy: self.policy()?,
             finetune: self.cfg.qft as usize,
-            mode: Mode::Irs,
+            mode: if fresh { Mode::Fresh } else { Mode::Irs },
             points: Points::Report,
         };
         let job = EvalJob::new(

@@ -386,7 +386,7 @@ impl Engine {
 
     #[wasm_bindgen(js_name = quantEvalBegin)]
     pub fn quant_eval_begin(&mut self) -> Result<JsValue, JsError> {
-        to_js(&self.s.quant_eval_begin().map_err(err)?)
+        to_js(&self.s.quant_eval_begin(false).map_err(err)?)
     }
 
     #[wasm_bindgen(js_name = quantEvalStep)]

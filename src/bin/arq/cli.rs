@@ -12,7 +12,7 @@ use serde_json::{json, Value};
 use std::path::{Path, PathBuf};
 use std::time::Instant;
 
-fn common_args(cmd: Command) -> Command {
+pub(crate) fn common_args(cmd: Command) -> Command {
     let mut cmd = cmd
         .arg(
             Arg::new("url")
@@ -66,13 +66,16 @@ fn cli() -> Command {
         .subcommand(common_args(Command::new("info").about("Show the config, dataset and model (layers, params, MACs)")).arg(Arg::new("schema-md").long("schema-md").action(ArgAction::SetTrue).help("Print the settings table as Markdown")))
         .subcommand(common_args(Command::new("train").about("Train a base classifier with Gaussian noise augmentation")).arg(Arg::new("out").long("out").value_name("PATH").help("Checkpoint file, or a directory for a content-addressed name plus index.json [default: models]")))
         .subcommand(common_args(Command::new("eval").about("Clean test accuracy and confusion matrix of a checkpoint")))
+        .subcommand(crate::pipeline_cmds::quantize_command())
+        .subcommand(crate::pipeline_cmds::search_command())
+        .subcommand(crate::pipeline_cmds::run_command())
         .subcommand(
             common_args(Command::new("certify").about("Certify the smoothed classifier (Cohen et al. CERTIFY) on test points"))
                 .arg(Arg::new("records").long("records").value_name("FILE").help("Write per-example records: .jsonl for JSON lines, anything else TSV")),
         )
 }
 
-fn config_from(m: &ArgMatches) -> Result<ExperimentConfig> {
+pub(crate) fn config_from(m: &ArgMatches) -> Result<ExperimentConfig> {
     let mut cfg = match m.get_one::<String>("url") {
         Some(u) => ExperimentConfig::from_fragment(u)?,
         None => ExperimentConfig::default(),
@@ -86,21 +89,21 @@ fn config_from(m: &ArgMatches) -> Result<ExperimentConfig> {
     Ok(cfg)
 }
 
-fn read(path: &Path) -> Result<Vec<u8>> {
+pub(crate) fn read(path: &Path) -> Result<Vec<u8>> {
     std::fs::read(path).map_err(|e| Error::Io {
         path: path.display().to_string(),
         reason: e.to_string(),
     })
 }
 
-fn write(path: &Path, bytes: &[u8]) -> Result<()> {
+pub(crate) fn write(path: &Path, bytes: &[u8]) -> Result<()> {
     std::fs::write(path, bytes).map_err(|e| Error::Io {
         path: path.display().to_string(),
         reason: e.to_string(),
     })
 }
 
-fn data_path(m: &ArgMatches) -> PathBuf {
+pub(crate) fn data_path(m: &ArgMatches) -> PathBuf {
     if let Some(p) = m.get_one::<String>("data") {
         return PathBuf::from(p);
     }
@@ -114,7 +117,7 @@ fn data_path(m: &ArgMatches) -> PathBuf {
 
 /// Build the session: config, data, and the checkpoint if one was given (its model and sigma
 /// win over the config's, as in the page).
-fn session(m: &ArgMatches) -> Result<Session> {
+pub(crate) fn session(m: &ArgMatches) -> Result<Session> {
     let cfg = config_from(m)?;
     let bytes = if cfg.dataset == "mnist" {
         Some(read(&data_path(m))?)
@@ -130,7 +133,7 @@ fn session(m: &ArgMatches) -> Result<Session> {
 
 /// Like [`session`], but without --checkpoint the shipped checkpoint for the config's
 /// (model, sigma) is loaded from models/index.json, exactly as the page does.
-fn trained_session(m: &ArgMatches) -> Result<Session> {
+pub(crate) fn trained_session(m: &ArgMatches) -> Result<Session> {
     let mut s = session(m)?;
     if s.checkpoint.is_none() && s.cfg.dataset == "mnist" {
         let dir = data_path(m)
@@ -152,7 +155,7 @@ fn trained_session(m: &ArgMatches) -> Result<Session> {
     Ok(s)
 }
 
-fn progress(m: &ArgMatches, total: u64, what: &str) -> ProgressBar {
+pub(crate) fn progress(m: &ArgMatches, total: u64, what: &str) -> ProgressBar {
     if m.get_flag("quiet") {
         return ProgressBar::hidden();
     }
@@ -166,7 +169,7 @@ fn progress(m: &ArgMatches, total: u64, what: &str) -> ProgressBar {
     pb
 }
 
-fn emit(m: &ArgMatches, v: &Value, text: &str) {
+pub(crate) fn emit(m: &ArgMatches, v: &Value, text: &str) {
     if m.get_flag("json") {
         println!("{}", serde_json::to_string_pretty(v).expect("json"));
     } else {
@@ -408,6 +411,9 @@ pub fn main() {
         Some(("train", sm)) => cmd_train(sm),
         Some(("eval", sm)) => cmd_eval(sm),
         Some(("certify", sm)) => cmd_certify(sm),
+        Some(("quantize", sm)) => crate::pipeline_cmds::cmd_quantize(sm),
+        Some(("search", sm)) => crate::pipeline_cmds::cmd_search(sm),
+        Some(("run", sm)) => crate::pipeline_cmds::cmd_run(sm),
         _ => unreachable!("subcommand_required"),
     };
     if let Err(e) = r {

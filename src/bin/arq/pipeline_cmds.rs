@@ -1,0 +1,267 @@
+//! `arq quantize`, `arq search`, `arq run`: the quantization half of the pipeline.
+
+use crate::cli::{common_args, emit, progress, trained_session, write};
+use arq::certify::metrics::markdown_table;
+use arq::experiment::Session;
+use arq::pipeline::compare::markdown;
+use arq::Result;
+use clap::{Arg, ArgAction, ArgMatches, Command};
+use serde_json::json;
+use std::path::Path;
+use std::time::Instant;
+
+/// Samples (or sample-equivalents) per step between progress updates.
+const STEP_WORK: u64 = 5_000;
+
+fn clock() -> impl FnMut() -> u64 {
+    let t0 = Instant::now();
+    move || t0.elapsed().as_micros() as u64
+}
+
+pub fn quantize_command() -> Command {
+    common_args(Command::new("quantize").about("Quantize under a policy (--wb/--ab or --preset), fine-tune `qft` batches, report accuracy, BOPs, size and certified robustness"))
+        .arg(Arg::new("preset").long("preset").value_name("NAME").help("fp32, w8a8, w4a4, w2a2 or fl8 (first/last 8, rest 4); overrides --wb/--ab"))
+        .arg(Arg::new("irs").long("irs").action(ArgAction::SetTrue).help("Certify with IRS against the FP32 cache (certifies FP32 first) instead of from scratch"))
+        .arg(Arg::new("fit").long("fit").action(ArgAction::SetTrue).help("Apply HAQ's budget walk to the policy first"))
+}
+
+pub fn search_command() -> Command {
+    common_args(Command::new("search").about("Search per-layer bits under the budget (DDPG with ARQ's or HAQ's reward, or random), then compare with FP32 and W4A4"))
+        .arg(Arg::new("method").long("method").value_name("M").default_value("arq").help("arq, haq or random"))
+        .arg(Arg::new("log").long("log").value_name("FILE").help("Per-episode JSON lines"))
+        .arg(Arg::new("no-compare").long("no-compare").action(ArgAction::SetTrue).help("Skip the final fresh comparison"))
+}
+
+pub fn run_command() -> Command {
+    common_args(Command::new("run").about("Run a shared experiment end to end: the searches, then the final comparison table (FP32, W4A4, each search's best)"))
+        .arg(Arg::new("methods").long("methods").value_name("LIST").default_value("arq").help("Comma-separated searches to run: arq, haq, random"))
+        .arg(Arg::new("log").long("log").value_name("FILE").help("Per-episode JSON lines of every search"))
+}
+
+pub fn cmd_quantize(m: &ArgMatches) -> Result<()> {
+    let mut s = trained_session(m)?;
+    if let Some(p) = m.get_one::<String>("preset") {
+        s.apply_preset(p)?;
+    }
+    if m.get_flag("fit") {
+        s.enforce_budget()?;
+    }
+    let info = s.policy_info()?;
+    let mut c = clock();
+    let first = s.quant_eval_begin(!m.get_flag("irs"))?;
+    let pb = progress(m, first.work_total, "quantize");
+    let r = loop {
+        let st = s.quant_eval_step(STEP_WORK, &mut c)?;
+        pb.set_position(st.work_done);
+        pb.set_message(st.phase);
+        if let Some(r) = st.result {
+            break r;
+        }
+    };
+    pb.finish_and_clear();
+    let mut rows = vec![];
+    if let Some(f) = &r.fp32 {
+        rows.push(f.clone());
+    }
+    rows.push(r.summary.clone());
+    let mode = if m.get_flag("irs") {
+        "IRS against the FP32 cache"
+    } else {
+        "certified from scratch"
+    };
+    let mut text = format!(
+        "policy {} ({})\nBOPs {:.3} % of FP32, size {} bytes ({:.1}x smaller), clean test accuracy {:.4} (base classifier, 2,000 digits)\n{mode}, {} points, sigma={}, n={}:\n{}",
+        info.fragment,
+        s.model.name,
+        100.0 * info.cost.ratio,
+        info.cost.size_bytes,
+        info.cost.compression,
+        r.test_accuracy,
+        r.summary.points,
+        s.cfg.sigma,
+        s.cfg.n,
+        markdown_table(&rows)
+    );
+    if let Some(irs) = &r.irs {
+        text.push_str(&format!(
+            "IRS: {} samples instead of {} from scratch ({:.1}x fewer); {} incremental, {} fallback, {} skipped\n",
+            irs.samples,
+            irs.scratch_samples,
+            irs.scratch_samples as f64 / irs.samples.max(1) as f64,
+            irs.incremental,
+            irs.fallback,
+            irs.skipped
+        ));
+    }
+    text.push_str(&format!("time: fp32 {:.1} s, fine-tune {:.1} s, certify {:.1} s\nreproduce: arq quantize --url '#{}'{}\n", r.micros.fp32 as f64 / 1e6, r.micros.finetune as f64 / 1e6, r.micros.certify as f64 / 1e6, s.cfg.to_fragment(), if m.get_flag("irs") { " --irs" } else { "" }));
+    emit(
+        m,
+        &json!({"fragment": s.cfg.to_fragment(), "policy": info, "result": r}),
+        &text,
+    );
+    Ok(())
+}
+
+/// Run one search to the end, printing a line per episode; returns the episode records.
+fn run_search(
+    m: &ArgMatches,
+    s: &mut Session,
+    method: &str,
+    log: &mut Option<std::fs::File>,
+) -> Result<Vec<serde_json::Value>> {
+    use std::io::Write;
+    let mut c = clock();
+    s.search_begin(method)?;
+    let pb = progress(m, s.cfg.episodes as u64, method);
+    let mut records = vec![];
+    let start = Instant::now();
+    loop {
+        let st = s.search_step(STEP_WORK, &mut c)?;
+        pb.set_position(st.progress.episode as u64);
+        pb.set_message(format!(
+            "{} {}/{}",
+            st.progress.phase, st.progress.work_done, st.progress.work_total
+        ));
+        if let Some(e) = &st.episode {
+            let v = serde_json::to_value(e).expect("json");
+            if let Some(f) = log.as_mut() {
+                let mut line = v.clone();
+                line["method"] = json!(method);
+                let _ = writeln!(f, "{}", line);
+            }
+            if !m.get_flag("quiet") && !m.get_flag("json") {
+                pb.suspend(|| {
+                    eprintln!(
+                        "{method} ep {:>3}{} wb={:?} ab={:?} BOPs {:.3}% reward {:+.4} ACR {:.3} acc {:.3}",
+                        e.episode,
+                        if e.is_warmup { "w" } else { " " },
+                        e.wbits,
+                        e.abits,
+                        100.0 * e.cost_ratio,
+                        e.reward,
+                        e.metrics.get("acr").copied().unwrap_or(0.0),
+                        e.metrics.get("accuracy").copied().unwrap_or(0.0)
+                    )
+                });
+            }
+            records.push(v);
+        }
+        if st.progress.done {
+            break;
+        }
+    }
+    pb.finish_and_clear();
+    if !m.get_flag("quiet") {
+        eprintln!(
+            "{method}: {} episodes in {:.1} s",
+            records.len(),
+            start.elapsed().as_secs_f64()
+        );
+    }
+    Ok(records)
+}
+
+fn run_compare(m: &ArgMatches, s: &mut Session) -> Result<Vec<arq::pipeline::compare::CompareRow>> {
+    let mut c = clock();
+    let first = s.compare_begin()?;
+    let pb = progress(m, first.rows_total as u64, "compare");
+    loop {
+        let st = s.compare_step(STEP_WORK, &mut c)?;
+        pb.set_position(st.rows_done as u64);
+        pb.set_message(format!(
+            "{} {}/{}",
+            st.current.clone().unwrap_or_default(),
+            st.work_done,
+            st.work_total
+        ));
+        if st.done {
+            pb.finish_and_clear();
+            return Ok(st.rows);
+        }
+    }
+}
+
+fn open_log(m: &ArgMatches) -> Result<Option<std::fs::File>> {
+    m.get_one::<String>("log")
+        .map(|p| {
+            write(Path::new(p), b"")?;
+            std::fs::OpenOptions::new()
+                .append(true)
+                .open(p)
+                .map_err(|e| arq::Error::Io {
+                    path: p.clone(),
+                    reason: e.to_string(),
+                })
+        })
+        .transpose()
+}
+
+fn finish(
+    m: &ArgMatches,
+    s: &Session,
+    searches: serde_json::Value,
+    rows: &[arq::pipeline::compare::CompareRow],
+    how: &str,
+) {
+    let text = format!(
+        "{}\nfresh certification of {} test points at sigma={} (n0={}, n={}, alpha={}), budget {:.4} % of FP32 BOPs, fine-tune {} batches per row\nsearched: {}\nreproduce: {how} --url '#{}'\n",
+        markdown(rows),
+        s.cfg.points,
+        s.cfg.sigma,
+        s.cfg.n0,
+        s.cfg.n,
+        s.cfg.alpha,
+        100.0 * s.cfg.budget,
+        s.cfg.fft,
+        s.searched_policies().iter().map(|(n, f)| format!("{n}: {f}")).collect::<Vec<_>>().join("; "),
+        s.cfg.to_fragment()
+    );
+    emit(
+        m,
+        &json!({"fragment": s.cfg.to_fragment(), "searches": searches, "rows": rows}),
+        &text,
+    );
+}
+
+pub fn cmd_search(m: &ArgMatches) -> Result<()> {
+    let mut s = trained_session(m)?;
+    let mut log = open_log(m)?;
+    let method = m.get_one::<String>("method").expect("default").clone();
+    let records = run_search(m, &mut s, &method, &mut log)?;
+    let rows = if m.get_flag("no-compare") {
+        vec![]
+    } else {
+        run_compare(m, &mut s)?
+    };
+    finish(
+        m,
+        &s,
+        json!({ method.clone(): records }),
+        &rows,
+        &format!("arq search --method {method}"),
+    );
+    Ok(())
+}
+
+pub fn cmd_run(m: &ArgMatches) -> Result<()> {
+    let mut s = trained_session(m)?;
+    let mut log = open_log(m)?;
+    let mut searches = serde_json::Map::new();
+    for method in m
+        .get_one::<String>("methods")
+        .expect("default")
+        .split(',')
+        .map(str::trim)
+        .filter(|x| !x.is_empty())
+    {
+        let records = run_search(m, &mut s, method, &mut log)?;
+        searches.insert(method.to_string(), json!(records));
+    }
+    let rows = run_compare(m, &mut s)?;
+    let how = format!(
+        "arq run --methods {}",
+        m.get_one::<String>("methods").expect("default")
+    );
+    finish(m, &s, serde_json::Value::Object(searches), &rows, &how);
+    Ok(())
+}
