@@ -90,5 +90,42 @@ pub fn fingerprints() -> Vec<(String, String)> {
         .flat_map(|r| [r.count as f32, r.p_lower as f32, r.radius as f32])
         .collect();
     out.push(("certify".to_string(), digest_f32(&flat)));
+
+    // a tiny end-to-end search: quick read-out, DDPG episodes with IRS, and the final table
+    let frag = "v=1&ds=synth&epochs=1&train=256&batch=32&points=4&stride=2&n0=10&n=60&np=30&spoints=4&episodes=3&warmup=2&hidden=16&sft=2&qft=2&fft=2&calib=32&wb=4&ab=4";
+    let mut s = Session::new(ExperimentConfig::from_fragment(frag).unwrap(), None).unwrap();
+    s.train_begin().unwrap();
+    while !s.train_step(100).unwrap().done {}
+    let mut clock = || 0u64;
+    s.quant_eval_begin(false).unwrap();
+    let readout = loop {
+        if let Some(r) = s.quant_eval_step(1000, &mut clock).unwrap().result {
+            break r;
+        }
+    };
+    s.search_begin("arq").unwrap();
+    let mut rewards = vec![readout.summary.acr as f32, readout.test_accuracy as f32];
+    loop {
+        let st = s.search_step(1000, &mut clock).unwrap();
+        if let Some(e) = st.episode {
+            rewards.push(e.reward as f32);
+            rewards.extend(e.wbits.iter().chain(&e.abits).map(|&b| b as f32));
+        }
+        if st.progress.done {
+            break;
+        }
+    }
+    s.compare_begin().unwrap();
+    let rows = loop {
+        let st = s.compare_step(1000, &mut clock).unwrap();
+        if st.done {
+            break st.rows;
+        }
+    };
+    for r in &rows {
+        rewards.push(r.summary.acr as f32);
+        rewards.push(r.test_accuracy as f32);
+    }
+    out.push(("pipeline".to_string(), digest_f32(&rewards)));
     out
 }
