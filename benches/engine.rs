@@ -117,3 +117,29 @@ fn certify_one_image_n10000(bencher: Bencher, model: &str) {
             black_box(job.step(&mut m, u64::MAX))
         });
 }
+
+/// The integer path (i16 codes, i32 accumulation) against the f32 forward, batch 1,000,
+/// per uniform bit width ("f32" = the float model).
+#[divan::bench(args = ["f32", "w8a8", "w4a4", "w2a2"], sample_count = 5)]
+fn int_forward_lenet_1000(bencher: Bencher, preset: &str) {
+    use arq::certify::BaseClassifier;
+    use arq::quant::{calibrate, CalibConfig, IntModel, Preset, QuantConfig, QuantizedModel};
+    let d = Dataset::mnist_from_bytes(&mnist()).unwrap();
+    let m = Model::zoo("lenet", 1).unwrap();
+    let x = test_batch(1000);
+    let mut out = vec![0u8; 1000];
+    if preset == "f32" {
+        let mut f = m.clone();
+        bencher
+            .counter(ItemsCount::new(1000usize))
+            .bench_local(|| f.classify(black_box(&x), 1000, &mut out));
+        return;
+    }
+    let calib = calibrate(&m, &d, &CalibConfig::new(256, 0.25, 1));
+    let policy = Preset::parse(preset).unwrap().policy(5);
+    let q = QuantizedModel::new(&m, &policy, &calib, &QuantConfig::default()).unwrap();
+    let mut int = IntModel::new(&q).unwrap();
+    bencher
+        .counter(ItemsCount::new(1000usize))
+        .bench_local(|| int.classify(black_box(&x), 1000, &mut out));
+}

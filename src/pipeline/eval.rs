@@ -75,6 +75,8 @@ pub struct EvalResult {
     pub fp32_points_accuracy: Option<f64>,
     pub irs: Option<IrsStats>,
     pub micros: StageTimes,
+    /// Certified radius per point (0 when wrong or abstained), in point order.
+    pub radii: Vec<f64>,
 }
 
 enum Stage {
@@ -395,6 +397,10 @@ impl EvalJob {
             fp32_points_accuracy: self.fp32.as_ref().map(|f| f.base_accuracy),
             irs,
             micros: self.times.clone(),
+            radii: outcomes
+                .iter()
+                .map(|o| if o.correct { o.radius } else { 0.0 })
+                .collect(),
         });
         self.work_done = self.work_total;
         self.stage = Stage::Done;

@@ -23,6 +23,7 @@ pub fn quantize_command() -> Command {
         .arg(Arg::new("preset").long("preset").value_name("NAME").help("fp32, w8a8, w4a4, w2a2 or fl8 (first/last 8, rest 4); overrides --wb/--ab"))
         .arg(Arg::new("irs").long("irs").action(ArgAction::SetTrue).help("Certify with IRS against the FP32 cache (certifies FP32 first) instead of from scratch"))
         .arg(Arg::new("fit").long("fit").action(ArgAction::SetTrue).help("Apply HAQ's budget walk to the policy first"))
+        .arg(Arg::new("irs-vs-fresh").long("irs-vs-fresh").action(ArgAction::SetTrue).help("Certify the same quantized model both ways and compare samples, time and radii"))
 }
 
 pub fn search_command() -> Command {
@@ -38,6 +39,77 @@ pub fn run_command() -> Command {
         .arg(Arg::new("log").long("log").value_name("FILE").help("Per-episode JSON lines of every search"))
 }
 
+fn evaluate(
+    m: &ArgMatches,
+    s: &mut Session,
+    fresh: bool,
+) -> Result<arq::pipeline::eval::EvalResult> {
+    let mut c = clock();
+    let first = s.quant_eval_begin(fresh)?;
+    let pb = progress(m, first.work_total, if fresh { "fresh" } else { "irs" });
+    loop {
+        let st = s.quant_eval_step(STEP_WORK, &mut c)?;
+        pb.set_position(st.work_done);
+        pb.set_message(st.phase);
+        if let Some(r) = st.result {
+            pb.finish_and_clear();
+            return Ok(r);
+        }
+    }
+}
+
+fn named(s: &arq::certify::Summary, name: &str) -> arq::certify::Summary {
+    arq::certify::Summary {
+        name: format!("{} ({name})", s.name),
+        ..s.clone()
+    }
+}
+
+/// IRS against certification from scratch on the same quantized model (issue 3's measurement).
+fn irs_vs_fresh(m: &ArgMatches, s: &mut Session) -> Result<()> {
+    let irs = evaluate(m, s, false)?;
+    let fresh = evaluate(m, s, true)?;
+    let st = irs.irs.clone().unwrap_or_default();
+    let n = irs.radii.len().max(1) as f64;
+    let mean_abs = irs
+        .radii
+        .iter()
+        .zip(&fresh.radii)
+        .map(|(a, b)| (a - b).abs())
+        .sum::<f64>()
+        / n;
+    let below = irs
+        .radii
+        .iter()
+        .zip(&fresh.radii)
+        .filter(|(a, b)| a <= b)
+        .count();
+    let text = format!(
+        "{}\nsamples: IRS {} vs from scratch {} ({:.1}x fewer); certification time: IRS {:.2} s vs {:.2} s ({:.1}x faster)\nbranches: {} incremental, {} fallback (pA_low >= gamma), {} skipped (FP32 wrong)\nradius per point: IRS mean {:.4}, fresh mean {:.4}, mean |difference| {:.4}, IRS <= fresh on {below} of {} points\nreproduce: arq quantize --url '#{}' --irs-vs-fresh\n",
+        markdown_table(&[named(&irs.summary, "IRS"), named(&fresh.summary, "from scratch")]),
+        st.samples,
+        fresh.summary.points as u64 * (s.cfg.n0 + s.cfg.n) as u64,
+        (fresh.summary.points as u64 * (s.cfg.n0 + s.cfg.n) as u64) as f64 / st.samples.max(1) as f64,
+        irs.micros.certify as f64 / 1e6,
+        fresh.micros.certify as f64 / 1e6,
+        fresh.micros.certify as f64 / irs.micros.certify.max(1) as f64,
+        st.incremental,
+        st.fallback,
+        st.skipped,
+        irs.radii.iter().sum::<f64>() / n,
+        fresh.radii.iter().sum::<f64>() / n,
+        mean_abs,
+        irs.radii.len(),
+        s.cfg.to_fragment()
+    );
+    emit(
+        m,
+        &json!({"fragment": s.cfg.to_fragment(), "irs": irs, "fresh": fresh}),
+        &text,
+    );
+    Ok(())
+}
+
 pub fn cmd_quantize(m: &ArgMatches) -> Result<()> {
     let mut s = trained_session(m)?;
     if let Some(p) = m.get_one::<String>("preset") {
@@ -46,19 +118,11 @@ pub fn cmd_quantize(m: &ArgMatches) -> Result<()> {
     if m.get_flag("fit") {
         s.enforce_budget()?;
     }
+    if m.get_flag("irs-vs-fresh") {
+        return irs_vs_fresh(m, &mut s);
+    }
     let info = s.policy_info()?;
-    let mut c = clock();
-    let first = s.quant_eval_begin(!m.get_flag("irs"))?;
-    let pb = progress(m, first.work_total, "quantize");
-    let r = loop {
-        let st = s.quant_eval_step(STEP_WORK, &mut c)?;
-        pb.set_position(st.work_done);
-        pb.set_message(st.phase);
-        if let Some(r) = st.result {
-            break r;
-        }
-    };
-    pb.finish_and_clear();
+    let r = evaluate(m, &mut s, !m.get_flag("irs"))?;
     let mut rows = vec![];
     if let Some(f) = &r.fp32 {
         rows.push(f.clone());
