@@ -113,20 +113,79 @@ impl NoiseSource {
     }
 
     /// Fill `out` (one sample, any length) with N(0, 1) draws for (example, sample).
+    /// Uses [`fast_box_muller`]: f32 polynomials instead of libm calls, several times faster
+    /// and still bit-identical on every platform (plain IEEE multiply and add).
     pub fn fill(&self, example: u64, sample: u64, out: &mut [f32]) {
         let words = (out.len() + 1) & !1; // whole Box-Muller pairs
         let mut rng = ChaCha8Rng::from_seed(self.key);
         rng.set_stream(example);
         rng.set_word_pos(sample as u128 * words as u128);
-        let mut i = 0;
-        while i < out.len() {
-            let (z0, z1) = box_muller(rng.next_u32(), rng.next_u32());
-            out[i] = z0;
-            if i + 1 < out.len() {
-                out[i + 1] = z1;
+        let mut buf = [0u32; 2 * PAIRS];
+        let mut z = [0f32; 2 * PAIRS];
+        for chunk in out.chunks_mut(2 * PAIRS) {
+            let w = (chunk.len() + 1) & !1;
+            for v in buf[..w].iter_mut() {
+                *v = rng.next_u32();
             }
-            i += 2;
+            fast_box_muller(&buf[..w], &mut z[..w]);
+            chunk.copy_from_slice(&z[..chunk.len()]);
         }
+    }
+}
+
+/// Box-Muller pairs processed together by [`NoiseSource::fill`].
+const PAIRS: usize = 64;
+
+/// ln(x) for x in (0, 1] in f32: x = m * 2^e with m in [sqrt(1/2), sqrt(2)), then
+/// ln(m) = 2 atanh(t), t = (m - 1) / (m + 1), |t| <= 0.1716, by its series to t^9
+/// (truncation error < 3e-9, below f32 rounding).
+#[inline(always)]
+fn ln_f32(x: f32) -> f32 {
+    let bits = x.to_bits();
+    let mut e = ((bits >> 23) & 0xff) as i32 - 127;
+    let mut m = f32::from_bits((bits & 0x007f_ffff) | 0x3f80_0000);
+    if m > core::f32::consts::SQRT_2 {
+        m *= 0.5;
+        e += 1;
+    }
+    let t = (m - 1.0) / (m + 1.0);
+    let t2 = t * t;
+    let p = 1.0 + t2 * (1.0 / 3.0 + t2 * (1.0 / 5.0 + t2 * (1.0 / 7.0 + t2 * (1.0 / 9.0))));
+    e as f32 * core::f32::consts::LN_2 + 2.0 * t * p
+}
+
+/// (sin, cos) of 2 pi u for u in [0, 1) in f32: the quadrant from the top bits of u, then
+/// Taylor polynomials on [-pi/4, pi/4] (errors < 4e-8).
+#[inline(always)]
+fn sincos_turns(u: f32) -> (f32, f32) {
+    // nearest quarter turn q, remainder r in [-1/8, 1/8] turns
+    let q = (u * 4.0 + 0.5) as i32; // u >= 0, so truncation = floor
+    let r = (u - q as f32 * 0.25) * core::f32::consts::TAU;
+    let r2 = r * r;
+    let s = r
+        * (1.0
+            + r2 * (-1.0 / 6.0
+                + r2 * (1.0 / 120.0 + r2 * (-1.0 / 5040.0 + r2 * (1.0 / 362_880.0)))));
+    let c = 1.0 + r2 * (-0.5 + r2 * (1.0 / 24.0 + r2 * (-1.0 / 720.0 + r2 * (1.0 / 40_320.0))));
+    match q & 3 {
+        0 => (s, c),
+        1 => (c, -s),
+        2 => (-s, -c),
+        _ => (-c, s),
+    }
+}
+
+/// Box-Muller over pairs of words: z0 = r cos(2 pi u2), z1 = r sin(2 pi u2),
+/// r = sqrt(-2 ln u1), u1 = (a >> 8 + 1) / 2^24 in (0, 1] (tail cut at 5.77), u2 = (b >> 8) / 2^24.
+pub fn fast_box_muller(words: &[u32], out: &mut [f32]) {
+    debug_assert!(words.len() % 2 == 0 && out.len() >= words.len());
+    for (w, o) in words.chunks_exact(2).zip(out.chunks_exact_mut(2)) {
+        let u1 = ((w[0] >> 8) + 1) as f32 * (1.0 / 16_777_216.0);
+        let u2 = (w[1] >> 8) as f32 * (1.0 / 16_777_216.0);
+        let r = (-2.0 * ln_f32(u1)).sqrt();
+        let (s, c) = sincos_turns(u2);
+        o[0] = r * c;
+        o[1] = r * s;
     }
 }
 
@@ -192,6 +251,30 @@ mod tests {
         // 156,800 draws: the standard error of the mean is 0.0025, of the variance 0.0036
         assert!(mean.abs() < 0.0125, "mean {mean}");
         assert!((var - 1.0).abs() < 0.018, "var {var}");
+    }
+
+    #[test]
+    fn fast_transcendentals_match_libm() {
+        // named tolerances: a few f32 ulps
+        const LN_TOL: f64 = 4e-7;
+        const TRIG_TOL: f64 = 3e-7;
+        let mut s = Stream::new(5, "t");
+        for _ in 0..20_000 {
+            let x = ((s.next_u32() >> 8) + 1) as f32 / 16_777_216.0;
+            let want = libm::log(x as f64);
+            assert!(
+                (ln_f32(x) as f64 - want).abs() <= LN_TOL * want.abs().max(1e-3),
+                "ln {x}"
+            );
+            let u = (s.next_u32() >> 8) as f32 / 16_777_216.0;
+            let (sn, cs) = sincos_turns(u);
+            let (ws, wc) = libm::sincos(core::f64::consts::TAU * u as f64);
+            assert!(
+                (sn as f64 - ws).abs() <= TRIG_TOL && (cs as f64 - wc).abs() <= TRIG_TOL,
+                "sincos {u}"
+            );
+        }
+        assert_eq!(ln_f32(1.0), 0.0);
     }
 
     #[test]

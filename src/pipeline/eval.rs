@@ -256,13 +256,10 @@ impl EvalJob {
                 self.work_done += 1;
                 self.stage = if self.spec.finetune > 0 {
                     let qc = qat_config(&self.cfg, self.spec.finetune, data.train_count);
-                    Stage::Finetune(Box::new(QatTrainer::new(
-                        qc,
-                        &self.spec.policy,
-                        &calib,
-                        &mut self.float,
-                        data,
-                    )?))
+                    Stage::Finetune(Box::new(
+                        QatTrainer::new(qc, &self.spec.policy, &calib, &mut self.float, data)?
+                            .without_epoch_eval(),
+                    ))
                 } else {
                     self.quantized = Some(crate::quant::QuantizedModel::new(
                         &self.float,

@@ -65,6 +65,9 @@ pub struct QatTrainer {
     correct: usize,
     seen: usize,
     pub history: Vec<EpochEnd>,
+    /// Measure the clean test accuracy at each epoch end (off for search episodes, where
+    /// it would cost 2,000 forward passes per episode and is never used).
+    eval_at_epoch_end: bool,
 }
 
 impl QatTrainer {
@@ -96,6 +99,7 @@ impl QatTrainer {
             correct: 0,
             seen: 0,
             history: vec![],
+            eval_at_epoch_end: true,
         };
         t.order = t.epoch_order(0);
         Ok(t)
@@ -105,6 +109,12 @@ impl QatTrainer {
         let mut order: Vec<usize> = (0..self.cfg.train_size).collect();
         Stream::new(self.cfg.seed, &format!("qat-order-{epoch}")).shuffle(&mut order);
         order
+    }
+
+    /// Skip the test-accuracy measurement at epoch ends (reported as NaN).
+    pub fn without_epoch_eval(mut self) -> Self {
+        self.eval_at_epoch_end = false;
+        self
     }
 
     /// The current quantized model (fake-quant; compile with `IntModel::new` to certify).
@@ -184,7 +194,11 @@ impl QatTrainer {
             epoch: self.epoch + 1,
             train_loss: (self.loss_sum / self.seen.max(1) as f64) as f32,
             train_accuracy: self.correct as f32 / self.seen.max(1) as f32,
-            test_accuracy: super::accuracy(&mut self.q, data, Split::Test),
+            test_accuracy: if self.eval_at_epoch_end {
+                super::accuracy(&mut self.q, data, Split::Test)
+            } else {
+                f32::NAN
+            },
         };
         self.history.push(e.clone());
         self.epoch += 1;

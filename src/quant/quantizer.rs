@@ -1,5 +1,5 @@
-//! Uniform quantizers (arq-method.md section 4), round half to even everywhere
-//! (`f32::round_ties_even`, IEEE roundTiesToEven).
+//! Uniform quantizers (arq-method.md section 4), round half to even everywhere (IEEE
+//! roundTiesToEven via [`round_even`], tested equal to `f32::round_ties_even` and faster).
 //!
 //! Weights, symmetric, per output channel (or per tensor):
 //!   s = t / (2^(b-1) - 1),  w_q = round(clamp(w, -t, t) / s) * s,

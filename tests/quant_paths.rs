@@ -1,0 +1,167 @@
+//! The integer path against the fake-quant reference (src/quant/intmodel.rs documents the
+//! bound): over random policies, quantizer options, noise levels and inputs, every logit
+//! difference stays within its bound B_c, and predictions differ only where the fake-quant
+//! top-2 gap is below 2 max_c B_c. Plus the integer kernels against their scalar references.
+
+mod quant_common;
+
+use arq::data::Dataset;
+use arq::nn::kernels::ConvGeom;
+use arq::nn::Model;
+use arq::quant::calib::{calibrate, ActClip, CalibConfig, Calibration};
+use arq::quant::int_kernels::{
+    conv2d_i16, conv2d_i16_ref, gemm_nt_i16, gemm_nt_i16_ref, pad_rows, padded,
+};
+use arq::quant::{
+    agreement, Bits, IntModel, LayerBits, Policy, QuantConfig, QuantizedModel, WeightClip,
+};
+use proptest::prelude::*;
+use quant_common::{noisy_batch, synth, trained_lenet};
+use std::sync::OnceLock;
+
+struct Fixture {
+    data: Dataset,
+    lenet: Model,
+    lenet_cal: Calibration,
+    cnn3: Model,
+    cnn3_cal: Calibration,
+}
+
+fn fixture() -> &'static Fixture {
+    static F: OnceLock<Fixture> = OnceLock::new();
+    F.get_or_init(|| {
+        let data = synth();
+        let lenet = trained_lenet(&data, 0.25, 2);
+        let cnn3 = Model::zoo("cnn3", 2).unwrap();
+        let cc = CalibConfig::new(128, 0.25, 3);
+        Fixture {
+            lenet_cal: calibrate(&lenet, &data, &cc),
+            cnn3_cal: calibrate(&cnn3, &data, &cc),
+            data,
+            lenet,
+            cnn3,
+        }
+    })
+}
+
+fn bits() -> impl Strategy<Value = Bits> {
+    prop_oneof![
+        6 => (2u32..=8).prop_map(|b| Bits::new(b).unwrap()),
+        1 => Just(Bits::FULL),
+    ]
+}
+
+fn policy(wb: &[Bits], ab: &[Bits]) -> Policy {
+    Policy {
+        layers: wb
+            .iter()
+            .zip(ab)
+            .map(|(&w, &a)| LayerBits {
+                w,
+                a,
+                locked: false,
+            })
+            .collect(),
+    }
+}
+
+fn quant_config(per_channel: bool, clip: usize) -> QuantConfig {
+    QuantConfig {
+        per_channel,
+        weight_clip: if clip == 0 {
+            WeightClip::Max
+        } else {
+            WeightClip::Mse
+        },
+        act_clip: [ActClip::Max, ActClip::Percentile(99.9), ActClip::Mse][clip],
+    }
+}
+
+fn check(
+    model: &Model,
+    cal: &Calibration,
+    p: &Policy,
+    qc: &QuantConfig,
+    sigma: f32,
+    seed: u64,
+) -> Result<(), TestCaseError> {
+    let f = fixture();
+    let q = QuantizedModel::new(model, p, cal, qc).unwrap();
+    let int = IntModel::new(&q).unwrap();
+    let x = noisy_batch(&f.data, 24, sigma, seed);
+    let a = agreement(&q, &int, &x, 24);
+    prop_assert_eq!(a.bound_violations, 0, "{:?} {}", a, p);
+    prop_assert_eq!(a.unexplained, 0, "{:?} {}", a, p);
+    Ok(())
+}
+
+proptest! {
+    #![proptest_config(ProptestConfig::with_cases(40))]
+
+    #[test]
+    fn lenet_integer_path_agrees(
+        wb in prop::collection::vec(bits(), 5),
+        ab in prop::collection::vec(bits(), 5),
+        per_channel in any::<bool>(),
+        clip in 0usize..3,
+        sigma in prop_oneof![Just(0.0f32), Just(0.25), Just(0.5)],
+        seed in any::<u64>(),
+    ) {
+        let f = fixture();
+        check(&f.lenet, &f.lenet_cal, &policy(&wb, &ab), &quant_config(per_channel, clip), sigma, seed)?;
+    }
+
+    #[test]
+    fn cnn3_integer_path_agrees(
+        wb in prop::collection::vec(bits(), 4),
+        ab in prop::collection::vec(bits(), 4),
+        per_channel in any::<bool>(),
+        clip in 0usize..3,
+        seed in any::<u64>(),
+    ) {
+        let f = fixture();
+        check(&f.cnn3, &f.cnn3_cal, &policy(&wb, &ab), &quant_config(per_channel, clip), 0.25, seed)?;
+    }
+
+    #[test]
+    fn int_gemm_matches_reference(m in 1usize..9, n in 1usize..40, k in 1usize..300, seed in any::<u64>()) {
+        let mut r = arq::rng::Stream::new(seed, "gemm");
+        let a: Vec<i16> = (0..m * k).map(|_| r.below(255) as i16 - 127).collect();
+        let b: Vec<i16> = (0..n * k).map(|_| r.below(256) as i16).collect();
+        let (mut c1, mut c2) = (vec![0; m * n], vec![0; m * n]);
+        gemm_nt_i16(m, n, k, &a, &b, &mut c1);
+        gemm_nt_i16_ref(m, n, k, &a, &b, &mut c2);
+        prop_assert_eq!(c1, c2);
+    }
+
+    #[test]
+    fn int_conv_matches_reference(c in 1usize..5, h in 3usize..12, k in 1usize..4, stride in 1usize..3, pad in 0usize..2, cout in 1usize..5, seed in any::<u64>()) {
+        let g = ConvGeom { c, h, w: h, k: k.min(h), stride, pad };
+        let mut r = arq::rng::Stream::new(seed, "conv");
+        let img: Vec<i16> = (0..c * h * h).map(|_| r.below(255) as i16 - 127).collect();
+        let w: Vec<i16> = (0..cout * g.patch()).map(|_| r.below(255) as i16 - 127).collect();
+        let (mut o1, mut o2) = (vec![0; cout * g.out_hw()], vec![0; cout * g.out_hw()]);
+        let wp = pad_rows(&w, cout, g.patch(), padded(g.patch()));
+        conv2d_i16(&g, cout, &wp, &img, &mut Vec::new(), &mut o1);
+        conv2d_i16_ref(&g, cout, &w, &img, &mut o2);
+        prop_assert_eq!(o1, o2);
+    }
+}
+
+/// The presets on 400 noisy test inputs: report, and require near-total agreement.
+#[test]
+fn presets_agree_on_noisy_inputs() {
+    let f = fixture();
+    for name in ["w8a8", "w4a4", "w2a2", "fl8"] {
+        let p = arq::quant::Preset::parse(name).unwrap().policy(5);
+        let q = QuantizedModel::new(&f.lenet, &p, &f.lenet_cal, &QuantConfig::default()).unwrap();
+        let int = IntModel::new(&q).unwrap();
+        let x = noisy_batch(&f.data, 400, 0.25, 11);
+        let a = agreement(&q, &int, &x, 400);
+        println!("{name}: {a:?}");
+        assert_eq!((a.bound_violations, a.unexplained), (0, 0), "{name}: {a:?}");
+        // Flips need a value within f32 rounding of a rounding boundary: rare.
+        assert!(a.differing_values * 1000 <= a.values, "{name}: {a:?}");
+        assert!(a.same_prediction * 100 >= a.inputs * 99, "{name}: {a:?}");
+    }
+}
