@@ -37,6 +37,40 @@ for (const model of ['lenet', 'cnn3']) {
   rows.push([model, 'training (noise-augmented, batch 64)', 1280 / ts]);
   e.free();
 }
-console.log('| model | what (wasm, Node ' + process.versions.node + ') | images/s |');
+// The integer path per uniform bit width (lenet, batch 1000) against f32.
+{
+  const e = new Engine(data);
+  const x = new Float32Array(1000 * 784).map((_, i) => (i % 29) / 28);
+  rows.push(['lenet', 'f32 forward, batch 1000 (reference for the integer rows)', 1000 / median(() => e.logits(x, 1000), 5)]);
+  for (const preset of ['w8a8', 'w4a4', 'w2a2']) {
+    e.setConfig('v=1&points=1&n=10&n0=1&np=10&qft=0&calib=64');
+    e.applyPreset(preset);
+    e.quantEvalBegin();
+    while (!e.quantEvalStep(1e6).done) { /* build the integer model */ }
+    rows.push(['lenet', `integer path ${preset.toUpperCase()}, batch 1000`, 1000 / median(() => e.logits(x, 1000, true), 5)]);
+  }
+  // A default-sized search episode (lenet): where the time goes.
+  e.setConfig('v=1&episodes=8&warmup=4');
+  e.searchBegin('arq');
+  /** @type {Record<string, number[]>} */
+  const split = { fineTuneMs: [], irsMs: [], calibrateMs: [], agentMs: [], totalMs: [] };
+  let t0 = performance.now();
+  for (;;) {
+    const st = e.searchStep(20000);
+    if (st.episode) {
+      for (const k of ['fineTuneMs', 'irsMs', 'calibrateMs', 'agentMs']) split[k].push(st.episode.metrics[k]);
+      if (st.episode.episode > 0) split.totalMs.push(performance.now() - t0); // episode 0 includes the FP32 reference
+      t0 = performance.now();
+    }
+    if (st.progress.done) break;
+  }
+  const mean = (/** @type {number[]} */ a) => a.reduce((p, q) => p + q, 0) / a.length;
+  for (const [k, v] of Object.entries(split)) rows.push(['lenet', `search episode (default config), ${k} per episode`, mean(v)]);
+  e.free();
+}
+console.log('| model | what (wasm, Node ' + process.versions.node + ') | images/s (or time) |');
 console.log('|---|---|---:|');
-for (const [m, w, v] of rows) console.log(`| ${m} | ${w} | ${w.includes('seconds') ? v.toFixed(3) + ' s' : Math.round(v).toLocaleString('en-US')} |`);
+for (const [m, w, v] of rows) {
+  const cell = w.includes('seconds') ? `${v.toFixed(3)} s` : w.includes('Ms ') ? `${v.toFixed(0)} ms` : Math.round(v).toLocaleString('en-US');
+  console.log(`| ${m} | ${w} | ${cell} |`);
+}

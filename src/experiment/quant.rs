@@ -419,6 +419,14 @@ impl Session {
         self.quant.last.as_ref().map(|(r, _)| r)
     }
 
+    /// Logits of the integer model of the last read-out.
+    pub fn quantized_logits(&self, x: &[f32], batch: usize) -> Result<Vec<f32>> {
+        let (_, m) = self.quant.last.as_ref().ok_or_else(|| {
+            Error::State("no quantized model yet: evaluate a policy first".into())
+        })?;
+        Ok(m.logits(x, batch))
+    }
+
     pub(super) fn quantized_classifier(&mut self) -> Option<&mut IntModel> {
         self.quant.last.as_mut().map(|(_, m)| m)
     }

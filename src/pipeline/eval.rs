@@ -288,15 +288,19 @@ impl EvalJob {
                 }
             }
             Stage::Certify => {
-                self.certify_step(data, max_work)?;
+                let finished = self.certify_step(data, max_work)?;
                 self.times.certify += clock() - t0;
+                if finished {
+                    self.finish(data)?;
+                }
             }
             Stage::Done => {}
         }
         Ok(())
     }
 
-    fn certify_step(&mut self, data: &Dataset, max_work: u64) -> Result<()> {
+    /// One certification step; true when the last point is done.
+    fn certify_step(&mut self, data: &Dataset, max_work: u64) -> Result<bool> {
         let q = self
             .quantized
             .as_ref()
@@ -340,10 +344,7 @@ impl EvalJob {
                 job.is_done()
             }
         };
-        if finished {
-            self.finish(data)?;
-        }
-        Ok(())
+        Ok(finished)
     }
 
     fn finish(&mut self, data: &Dataset) -> Result<()> {

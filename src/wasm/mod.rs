@@ -315,9 +315,14 @@ impl Engine {
         )
     }
 
-    /// Logits of the current (FP32) model for `batch` flat 28x28 inputs in [0,1]:
-    /// Float32Array of batch*10.
-    pub fn logits(&self, x: &[f32], batch: u32) -> Result<Float32Array, JsError> {
+    /// Logits for `batch` flat 28x28 inputs in [0,1]: Float32Array of batch*10, from the FP32
+    /// model or, with `quantized`, the integer model of the last read-out.
+    pub fn logits(
+        &mut self,
+        x: &[f32],
+        batch: u32,
+        quantized: Option<bool>,
+    ) -> Result<Float32Array, JsError> {
         let il = self.s.model.input_len();
         if batch == 0 || x.len() != batch as usize * il {
             return Err(err(crate::Error::invalid(
@@ -327,9 +332,12 @@ impl Engine {
                 format!("batch * {il} values, batch >= 1"),
             )));
         }
-        Ok(Float32Array::from(
-            &self.s.model.forward(x, batch as usize)[..],
-        ))
+        let out = if quantized.unwrap_or(false) {
+            self.s.quantized_logits(x, batch as usize).map_err(err)?
+        } else {
+            self.s.model.forward(x, batch as usize)
+        };
+        Ok(Float32Array::from(&out[..]))
     }
 
     /// Test hook: panics inside wasm, so the page's recovery path (re-create the Engine,
