@@ -84,6 +84,7 @@ test-js: node_modules/.package-lock.json pkg
 	npm run --silent check
 
 test-web: pkg www/vendor/d3.min.js $(STAMP)/chromium
+	$(CARGO) build --release --bin arq
 	npm run --silent test:web
 
 test: setup check-rust test-native test-wasm test-js test-web

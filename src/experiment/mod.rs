@@ -4,14 +4,13 @@
 mod quant;
 pub use quant::{PolicyInfo, QuantEvalStep, SearchStep};
 
-use crate::certify::metrics::GRID_SMALL;
-use crate::certify::{CertRecord, CertifyJob, Example, Outcome, Progress, SmoothParams, Summary};
+use crate::certify::{CertRecord, Example, Progress, SmoothParams, Summary};
 use crate::config::ExperimentConfig;
 use crate::data::{Dataset, Split};
 use crate::error::{Error, Result};
 use crate::nn::checkpoint::{self, CheckpointMeta, LoadedCheckpoint};
 use crate::nn::{evaluate, Evaluation, Model, TrainConfig, TrainProgress, Trainer};
-use crate::pipeline::{fp32_key, points_accuracy, Fp32Ref, Points};
+use crate::pipeline::{Fp32Job, Fp32Ref, Points};
 use crate::rng::NoiseSource;
 use serde::Serialize;
 use std::sync::Arc;
@@ -29,7 +28,7 @@ pub struct Session {
     /// Epochs of training behind the current weights (0 = freshly initialised).
     pub epochs_trained: u32,
     trainer: Option<Trainer>,
-    certify: Option<CertifyJob>,
+    certify: Option<Fp32Job>,
     /// Bumped whenever the FP32 weights change; part of every FP32 reference's key.
     pub generation: u64,
     /// FP32 certification of the reported points (from the last complete certify run or
@@ -280,8 +279,13 @@ impl Session {
     /// Start certifying the current (FP32) model on the configured test points. The run keeps
     /// f's predictions on the first n_p estimation samples of each point: the IRS cache.
     pub fn certify_begin(&mut self) -> Result<Progress> {
-        let job = CertifyJob::new(self.smooth_params(), self.certify_examples()?)
-            .with_irs_cache(self.cfg.n_p as u64);
+        let job = Fp32Job::new(
+            &self.cfg,
+            &self.model,
+            &self.data,
+            Points::Report,
+            self.generation,
+        )?;
         let p = job.progress();
         self.certify = Some(job);
         Ok(p)
@@ -298,35 +302,17 @@ impl Session {
             .certify
             .as_mut()
             .ok_or_else(|| Error::State("certify_step before certify_begin".into()))?;
-        let records = job.step_timed(&mut self.model, max_samples.max(1), clock);
-        let done = job.is_done();
-        let outcomes: Vec<Outcome> = job.records().iter().map(Outcome::from).collect();
-        let summary = Summary::new(
-            "FP32",
-            self.cfg.sigma,
-            self.cfg.n as u64,
-            self.cfg.alpha,
-            &outcomes,
-            &GRID_SMALL,
-        );
-        let progress = job.progress();
-        if done {
-            if let Some(cache) = job.take_cache() {
-                let examples = self.certify_examples()?;
-                self.report_ref = Some(Arc::new(Fp32Ref {
-                    key: fp32_key(&self.cfg, self.generation, Points::Report),
-                    cache: Arc::new(cache),
-                    summary: summary.clone(),
-                    base_accuracy: points_accuracy(&mut self.model, &examples),
-                }));
-            }
+        let st = job.step(max_samples, clock);
+        let done = st.reference.is_some();
+        if let Some(r) = st.reference {
+            self.report_ref = Some(Arc::new(r));
             self.certify = None;
         }
         Ok(CertifyStep {
-            records,
-            progress,
+            records: st.records,
+            progress: st.progress,
             done,
-            summary,
+            summary: st.summary,
         })
     }
 }

@@ -148,9 +148,12 @@ impl Session {
         let n = self.layers_len();
         let old = self.policy()?;
         let mut p = Preset::parse(name)?.policy(n);
+        // presets set bits only; locks stay the user's (a locked layer keeps its bits)
         for (l, o) in p.layers.iter_mut().zip(&old.layers) {
             if o.locked {
                 *l = *o;
+            } else {
+                l.locked = false;
             }
         }
         self.store_policy(&p)

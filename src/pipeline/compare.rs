@@ -142,7 +142,7 @@ impl CompareJob {
         }
         let (name, item) = self.current.as_mut().expect("set above");
         let row = match item {
-            Item::Fp32(job) => job.step(max_work).map(|r| {
+            Item::Fp32(job) => job.step(max_work, clock).reference.map(|r| {
                 let mut m = self.pretrained.clone();
                 let n = quant_layers(&m).len();
                 let c = cost(&m, &Policy::fp32(n)).expect("fp32 policy fits");

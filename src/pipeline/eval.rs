@@ -238,7 +238,7 @@ impl EvalJob {
         match &mut self.stage {
             Stage::Fp32(job) => {
                 let before = job.done_work();
-                let r = job.step(max_work);
+                let r = job.step(max_work, clock).reference;
                 self.work_done += job.done_work() - before;
                 self.times.fp32 += clock() - t0;
                 if let Some(r) = r {

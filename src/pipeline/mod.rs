@@ -17,7 +17,8 @@ pub mod eval;
 pub mod search;
 
 use crate::certify::{
-    metrics::GRID_SMALL, CertifyJob, Example, IrsCache, Outcome, SmoothParams, Summary,
+    metrics::GRID_SMALL, CertRecord, CertifyJob, Example, IrsCache, Outcome, Progress,
+    SmoothParams, Summary,
 };
 use crate::config::ExperimentConfig;
 use crate::data::{Dataset, Split};
@@ -185,6 +186,10 @@ impl Fp32Job {
         })
     }
 
+    pub fn progress(&self) -> Progress {
+        self.job.progress()
+    }
+
     pub fn total(&self) -> u64 {
         self.job.progress().samples_total
     }
@@ -193,12 +198,12 @@ impl Fp32Job {
         self.job.progress().samples_done
     }
 
-    /// Advance by up to `max_samples`; returns the reference when finished.
-    pub fn step(&mut self, max_samples: u64) -> Option<Fp32Ref> {
-        self.job.step(&mut self.model, max_samples.max(1));
-        if !self.job.is_done() {
-            return None;
-        }
+    /// Advance by up to `max_samples` noisy forward passes, timing each point with `clock`
+    /// (microseconds). The reference is set in the step that finishes the last point.
+    pub fn step(&mut self, max_samples: u64, clock: &mut dyn FnMut() -> u64) -> Fp32Step {
+        let records = self
+            .job
+            .step_timed(&mut self.model, max_samples.max(1), clock);
         let outcomes: Vec<Outcome> = self.job.records().iter().map(Outcome::from).collect();
         let summary = Summary::new(
             "FP32",
@@ -208,15 +213,34 @@ impl Fp32Job {
             &outcomes,
             &GRID_SMALL,
         );
-        let base_accuracy = points_accuracy(&mut self.model, &self.examples);
-        let cache = Arc::new(self.job.take_cache().expect("cache requested"));
-        Some(Fp32Ref {
+        let finished = if self.job.is_done() {
+            self.job.take_cache()
+        } else {
+            None
+        };
+        let reference = finished.map(|cache| Fp32Ref {
             key: self.key.clone(),
-            cache,
+            cache: Arc::new(cache),
+            summary: summary.clone(),
+            base_accuracy: points_accuracy(&mut self.model, &self.examples),
+        });
+        Fp32Step {
+            records,
+            progress: self.job.progress(),
             summary,
-            base_accuracy,
-        })
+            reference,
+        }
     }
+}
+
+/// One increment of an FP32 certification.
+pub struct Fp32Step {
+    /// Points finished in this step.
+    pub records: Vec<CertRecord>,
+    pub progress: Progress,
+    /// Over every point finished so far.
+    pub summary: Summary,
+    pub reference: Option<Fp32Ref>,
 }
 
 /// Clean accuracy of a base classifier on a point set.

@@ -250,7 +250,7 @@ impl SearchJob {
         clock: &mut dyn FnMut() -> u64,
     ) -> Result<Option<EpisodeRecord>> {
         if let Some(job) = &mut self.fp32_job {
-            if let Some(r) = job.step(max_work) {
+            if let Some(r) = job.step(max_work, clock).reference {
                 self.fp32 = Some(Arc::new(r));
                 self.fp32_job = None;
             }

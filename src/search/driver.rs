@@ -159,6 +159,24 @@ pub struct SearchDriver {
 }
 
 impl SearchDriver {
+    /// Add a metric measured after `complete` (e.g. the agent's update time) to the last
+    /// episode, wherever it is kept (history, best, Pareto set).
+    pub fn annotate_last(&mut self, name: &str, value: f64) {
+        let Some(last) = self.history.last_mut() else {
+            return;
+        };
+        last.metrics.insert(name.to_string(), value);
+        let ep = last.episode;
+        for r in self
+            .best
+            .iter_mut()
+            .chain(self.pareto.iter_mut())
+            .filter(|r| r.episode == ep)
+        {
+            r.metrics.insert(name.to_string(), value);
+        }
+    }
+
     pub fn new(cfg: SearchConfig, layers: &[LayerFeatures]) -> Result<SearchDriver> {
         cfg.validate()?;
         let env = Env::new(layers, cfg.bits)?;

@@ -69,15 +69,18 @@ test('evaluate shows an accuracy and a 10x10 confusion matrix', async () => {
   await page.context().close();
 });
 
-test('the noise view shows labelled tiles per sigma and a vote bar, and arrow keys move', async () => {
+test('the noise view shows labelled tiles per sigma, a vote bar and a certificate per row, and arrow keys move', async () => {
   const { page, errors } = await openPage(env.browser, env.baseUrl);
   await waitNoise(page);
   const rows = await page.$$eval('#noise-rows .noise-row', (r) => r.map((row) => ({
     sigma: row.getAttribute('data-sigma'),
+    config: row.classList.contains('config'),
     preds: [...row.querySelectorAll('.noise-tile')].map((t) => ({ text: t.querySelector('.pred')?.textContent, cls: t.className })),
     votes: row.querySelector('.vote-text')?.textContent ?? '',
+    cert: row.querySelector('.row-cert')?.textContent ?? '',
   })));
-  assert.deepEqual(rows.map((r) => r.sigma), ['0.12', '0.25', '0.5']);
+  assert.deepEqual(rows.map((r) => r.sigma), ['0.12', '0.25', '0.5', '1']);
+  assert.deepEqual(rows.map((r) => r.config), [false, true, false, false], 'the config\'s sigma (0.25) is marked');
   for (const row of rows) {
     assert.equal(row.preds.length, 12);
     for (const p of row.preds) {
@@ -85,7 +88,14 @@ test('the noise view shows labelled tiles per sigma and a vote bar, and arrow ke
       assert.match(p.cls, /\b(ok|bad)\b/);
     }
     assert.match(row.votes, /votes of 12 draws: \d: \d+/);
+    assert.match(row.cert, /top class \d \((correct|wrong)\): \d+ of 12 draws · pA_low 0\.\d{4} at α = 0\.001 · (ABSTAIN|radius \d\.\d{3})/);
   }
+  // A config sigma outside the list adds its own row.
+  await page.fill('#cfg-sigma', '0.7');
+  await page.press('#cfg-sigma', 'Tab');
+  await page.waitForFunction(() => !!document.querySelector('#noise-rows .noise-row.config[data-sigma="0.7"]'), undefined, { timeout: LONG });
+  await waitIdle(page);
+  assert.deepEqual(await page.$$eval('#noise-rows .noise-row', (r) => r.map((x) => x.getAttribute('data-sigma'))), ['0.12', '0.25', '0.5', '0.7', '1']);
   const label = await page.getAttribute('#noise-clean [data-label]', 'data-label');
   assert.match(label ?? '', /^\d$/);
   await page.focus('#noise-figure');
@@ -107,6 +117,7 @@ test('the worker rejects bad messages with the field and value', async () => {
   assert.match(await send({ cmd: 'noise', params: { index: 0, sigmas: ['x'], k: 4 } }), /params\.sigmas=\["x"\]/);
   assert.match(await send({ cmd: 'samples', params: { split: 'test', start: 0, count: 5, extra: 1 } }), /params\.extra=1: unknown parameter/);
   assert.match(await send({ cmd: 'samples', params: { split: 'test', start: 999999, count: 5 } }), /params\.start=999999.*test split has/);
+  assert.match(await send({ cmd: 'certify', params: { n: 5 } }), /params\.n=5: unknown parameter of certify; allowed: none/);
   assert.match(await send({ cmd: 'noise', params: { index: 0, sigmas: [0.25], k: 4 } }), /^ok$/);
   // The page is still usable afterwards.
   await page.click('#noise-next');

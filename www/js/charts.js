@@ -27,7 +27,9 @@ export class Tooltip {
     const w = this.node.offsetWidth;
     const left = Math.min(Math.max(0, x + 12), Math.max(0, this.host.clientWidth - w));
     this.node.style.left = `${left}px`;
-    this.node.style.top = `${Math.max(0, y - this.node.offsetHeight - 8)}px`;
+    // Above the pointer, or below it when there is no room above.
+    const above = y - this.node.offsetHeight - 8;
+    this.node.style.top = `${above >= 0 ? above : y + 16}px`;
   }
 
   hide() {

@@ -37,3 +37,23 @@ export const count = (n, one, many = `${one}s`) => `${int(n)} ${n === 1 ? one : 
 
 /** A content hash, shortened for display. @param {string|null|undefined} h */
 export const hash = (h) => (h ? h.slice(0, 12) : '—');
+
+/** A radius or another small real with a fixed number of decimals. @param {number} x @param {number} [digits] */
+export const fixed = (x, digits = 3) => (Number.isFinite(x) ? x.toFixed(digits) : String(x));
+
+/** A duration for a cost estimate: "under 1 s", "40 s", "12 min", "1 h 05 min". @param {number} seconds */
+export function duration(seconds) {
+  if (seconds < 1) return 'under 1 s';
+  const s = Math.round(seconds);
+  if (s < 60) return `${s} s`;
+  const min = Math.round(s / 60);
+  if (min < 60) return `${min} min`;
+  return `${Math.floor(min / 60)} h ${String(min % 60).padStart(2, '0')} min`;
+}
+
+/** A large count in words: 50,050,000 -> "50 million". @param {number} n */
+export function approx(n) {
+  if (n >= 1e9) return `${d3.format('.2~r')(n / 1e9)} billion`;
+  if (n >= 1e6) return `${d3.format('.2~r')(n / 1e6)} million`;
+  return int(n);
+}

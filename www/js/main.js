@@ -1,14 +1,18 @@
 // The page's entry point: starts the engine worker, loads (with visible phases and bytes),
 // builds the settings form from the schema, keeps the URL fragment and the engine's config in
 // step, and wires the views. The main thread only renders; every number comes from the worker.
+import { BitsView } from './bits-view.js';
+import { CertifyView } from './certify-view.js';
 import { EngineClient, EngineError, JobAborted } from './client.js';
 import { byId, setBusy } from './dom.js';
 import { EvalView } from './eval-view.js';
 import * as fmt from './format.js';
 import { ModelView } from './model-view.js';
+import { NoiseQuantToggle } from './noise-quant.js';
 import { NoiseView } from './noise-view.js';
 import { SamplesView } from './samples-view.js';
-import { SettingsForm, valuesOf } from './settings.js';
+import { SearchView } from './search-view.js';
+import { SettingsForm } from './settings.js';
 import { Notices, Status } from './status.js';
 import { TrainView } from './train-view.js';
 import * as url from './url.js';
@@ -30,6 +34,14 @@ import * as url from './url.js';
  *   engine job at a time with the action controls disabled; errors are shown, not thrown
  * @property {(model: ModelInfo, why: string) => void} modelChanged the weights changed
  * @property {(e: unknown) => void} error shows an error
+ * @property {(patch: Record<string, string>) => Promise<void>} applySettings changes some
+ *   settings (by URL key) as if edited in the form: validated by the engine, a history entry
+ * @property {(testIndex: number) => void} pickNoiseDigit shows a test digit in the noise view
+ * @property {(group: string, key: string) => void} openSettings unfolds a settings group and
+ *   focuses one of its fields
+ * @property {(parsed: ParsedConfig, how: 'preview'|'push') => void} policyApplied the engine
+ *   applied a policy edit: show its config; 'preview' (dragging) rewrites the address, 'push'
+ *   (released) adds a history entry
  */
 
 const status = new Status(byId('status', HTMLElement), byId('load-phases', HTMLOListElement));
@@ -49,6 +61,8 @@ let pendingNavigation = null;
 let inputSeq = 0;
 let modelLabel = '';
 let engineVersion = '';
+/** The applied config's values by URL key (the engine's `values`). @type {Record<string, string>} */
+let currentValues = {};
 
 /** @param {unknown} e */
 function showError(e) {
@@ -62,6 +76,7 @@ function showError(e) {
     client.request('modelInfo', {}).then((m) => {
       modelView.showModel(m);
       evalView.markStale('the engine was restarted');
+      bitsView.markStale('the engine was restarted');
       trainView.clear();
     }, () => {});
   }
@@ -102,18 +117,52 @@ const app = {
     weightsChanged(why);
   },
   error: showError,
+  async applySettings(patch) {
+    await commit(url.build(Object.entries({ ...currentValues, ...patch })), 'push');
+  },
+  pickNoiseDigit,
+  openSettings(group, key) {
+    const details = byId('settings-details', HTMLDetailsElement);
+    details.open = true;
+    const fieldset = details.querySelector(`fieldset[data-group="${group}"] details`);
+    if (fieldset instanceof HTMLDetailsElement) fieldset.open = true;
+    const input = document.getElementById(`cfg-${key}`);
+    input?.scrollIntoView({ behavior: 'smooth', block: 'center' });
+    input?.focus({ preventScroll: true });
+  },
+  policyApplied(parsed, how) {
+    if (how === 'push') {
+      showConfig(parsed, 'push');
+      return;
+    }
+    currentValues = parsed.values;
+    settings.setValues(parsed.values);
+    url.preview(parsed.fragment);
+    fragmentView.textContent = url.normalize(parsed.fragment) || '#v=1';
+  },
 };
 
 const modelView = new ModelView({ onLoadPretrained: () => app.run('Loading the pretrained checkpoint', () => loadPretrained(true)) });
 const samplesView = new SamplesView(client, { onPick: (i) => pickNoiseDigit(i), onError: showError });
 const trainView = new TrainView(app);
 const evalView = new EvalView(app);
-const noiseView = new NoiseView(app);
+const noiseQuant = new NoiseQuantToggle(app);
+const noiseView = new NoiseView(noiseQuant.app);
+noiseQuant.attach(() => noiseView.refresh());
+const certifyView = new CertifyView(app);
+const bitsView = new BitsView(app);
+const searchView = new SearchView(app, { loadPolicy: (wb, ab) => bitsView.load(wb, ab), layerNames: () => bitsView.layers.map((l) => l.name) });
+bitsView.policyListeners.push(() => noiseQuant.showNote(bitsView.describe()));
+bitsView.readoutListeners.push((r) => {
+  noiseQuant.setReadout(bitsView.describe());
+  searchView.addReadout(r);
+});
 const settings = new SettingsForm(byId('settings-form', HTMLFormElement), { onInput: preview, onCommit: (f) => commit(f, 'push') });
 
 /** The weights changed (the model view already shows it): refresh what depends on them. @param {string} why */
 function weightsChanged(why) {
   evalView.markStale(why);
+  bitsView.markStale(why);
   noiseView.refresh();
 }
 
@@ -133,12 +182,17 @@ function pickNoiseDigit(index) {
  * @param {'push'|'replace'} how
  */
 function showConfig(parsed, how) {
-  const values = valuesOf(parsed.fragment, schema);
+  const values = parsed.values;
+  currentValues = values;
   settings.setValues(values);
   if (how === 'push') url.push(parsed.fragment);
   else url.replace(parsed.fragment);
   fragmentView.textContent = url.normalize(parsed.fragment) || '#v=1';
   trainView.showSettings(schema, values);
+  certifyView.showSettings(schema, values);
+  bitsView.setConfig(values);
+  searchView.showSettings(schema, values);
+  noiseView.setConfig(values);
   if (parsed.notices.length) {
     notices.show('Some settings could not be used; the defaults stand in for them:', parsed.notices, 'warning');
   }
@@ -253,6 +307,9 @@ byId('copy-link', HTMLButtonElement).addEventListener('click', async () => {
   }
 });
 
-/** For the browser tests and the console: the worker client. */
-Object.assign(window, { arq: { client } });
+/**
+ * For the browser tests and the console: the worker client, and a deliberate engine panic
+ * (run like any job, so the page shows the error and recovers).
+ */
+Object.assign(window, { arq: { client, debugPanic: () => app.run('Crash test', () => client.request('debugPanic', {})) } });
 boot();

@@ -1,6 +1,8 @@
-// The noise-sample view: one test digit under k Gaussian noise draws; one row per sigma with
-// the same draws scaled per row (image = clean + sigma * z). Each tile shows the base
-// classifier's label (green if it equals the true label, red otherwise); each row a vote bar.
+// The noise-sample view: one test digit under k Gaussian noise draws; one row per sigma (the
+// listed ones plus the config's) with the same draws scaled per row (image = clean + sigma * z).
+// Each tile shows the base classifier's label (green if it equals the true label, red
+// otherwise); each row a vote bar from the engine's votes and, from the engine's certificate(),
+// the top class's pA_low over the row's k draws and its radius or ABSTAIN.
 import { byId, el } from './dom.js';
 import { digitCanvas, drawFloat } from './draw.js';
 import * as fmt from './format.js';
@@ -8,24 +10,13 @@ import * as fmt from './format.js';
 /**
  * @typedef {import('./main.js').App} App
  * @typedef {import('./types.js').NoiseResult} NoiseResult
+ * @typedef {import('./types.js').RowCertificate} RowCertificate
  */
 
 const CLASSES = 10;
 
-/**
- * Votes per class for each row: the engine's counts when it sends them, else a tally of its
- * predicted labels (integer counting only).
- * @param {NoiseResult} r @param {number} rows @param {number} k
- * @returns {number[][]}
- */
-function votesOf(r, rows, k) {
-  return Array.from({ length: rows }, (_, row) => {
-    if (r.votes) return Array.from(r.votes.slice(row * CLASSES, (row + 1) * CLASSES));
-    const counts = new Array(CLASSES).fill(0);
-    for (let d = 0; d < k; d++) counts[r.preds[row * k + d]] += 1;
-    return counts;
-  });
-}
+/** The engine's votes per class for each row. @param {Uint32Array} votes @param {number} rows @returns {number[][]} */
+const votesOf = (votes, rows) => Array.from({ length: rows }, (_, row) => Array.from(votes.subarray(row * CLASSES, (row + 1) * CLASSES)));
 
 /** Parses "0.12, 0.25 0.5" into numbers. @param {string} text @returns {number[] | string} */
 function parseSigmas(text) {
@@ -36,6 +27,16 @@ function parseSigmas(text) {
   if (bad !== undefined) return `"${bad}" is not a sigma in 0..2`;
   if (values.length > 8) return 'at most 8 rows';
   return values;
+}
+
+/**
+ * The rows: the listed sigmas plus the config's, ascending, without repeats, at most 8.
+ * @param {number[]} listed @param {number} config (NaN when unknown)
+ */
+function rowSigmas(listed, config) {
+  const all = [...new Set([...listed, ...(Number.isFinite(config) ? [config] : [])])].sort((a, b) => a - b);
+  if (all.length <= 8) return all;
+  return [...listed.slice(0, 7), config].sort((a, b) => a - b);
 }
 
 export class NoiseView {
@@ -51,6 +52,10 @@ export class NoiseView {
     this.rows = byId('noise-rows', HTMLElement);
     this.testSize = 0;
     this.seq = 0;
+    /** The config's sigma and alpha (a row is always shown at the config's sigma). */
+    this.configSigma = Number.NaN;
+    this.alpha = '';
+    this.rendered = false;
     byId('noise-prev', HTMLButtonElement).addEventListener('click', () => this.step(-1));
     byId('noise-next', HTMLButtonElement).addEventListener('click', () => this.step(1));
     for (const input of [this.index, this.k, this.sigmas]) input.addEventListener('change', () => this.refresh());
@@ -67,6 +72,18 @@ export class NoiseView {
     this.testSize = testSize;
     this.index.max = String(testSize - 1);
     if (Number(this.index.value) >= testSize) this.index.value = '0';
+  }
+
+  /**
+   * The config changed: refresh when the config's sigma or alpha (which the rows use) did.
+   * @param {Record<string, string>} values by URL key
+   */
+  setConfig(values) {
+    const sigma = Number(values.sigma);
+    const changed = sigma !== this.configSigma || values.alpha !== this.alpha;
+    this.configSigma = sigma;
+    this.alpha = values.alpha;
+    if (changed && this.rendered) this.refresh();
   }
 
   /** @param {number} index */
@@ -86,7 +103,8 @@ export class NoiseView {
   async refresh() {
     const index = Number(this.index.value);
     const k = Number(this.k.value);
-    const sigmas = parseSigmas(this.sigmas.value);
+    const listed = parseSigmas(this.sigmas.value);
+    const sigmas = typeof listed === 'string' ? listed : rowSigmas(listed, this.configSigma);
     const problem = !Number.isInteger(index) || index < 0 || index >= this.testSize ? `test digit # must be an integer in 0..${this.testSize - 1}`
       : !Number.isInteger(k) || k < 1 || k > 64 ? 'draws must be an integer in 1..64'
         : typeof sigmas === 'string' ? `σ rows: ${sigmas}` : '';
@@ -101,6 +119,7 @@ export class NoiseView {
       return;
     }
     if (seq === this.seq) this.render(r, index, sigmas, k);
+    this.rendered = true;
   }
 
   /** @param {NoiseResult} r @param {number} index @param {number[]} sigmas @param {number} k */
@@ -111,7 +130,7 @@ export class NoiseView {
     drawFloat(clean, r.clean, 0);
     this.clean.replaceChildren(el('div', { class: 'clean-tile' }, [clean]),
       el('p', {}, [`Test digit #${fmt.int(index)}, true label `, el('strong', { 'data-label': r.label, text: String(r.label) })]));
-    const votes = votesOf(r, sigmas.length, k);
+    const votes = r.votes ? votesOf(r.votes, sigmas.length) : null;
     this.rows.replaceChildren(...sigmas.map((s, row) => {
       const tiles = [];
       for (let d = 0; d < k; d++) {
@@ -121,12 +140,28 @@ export class NoiseView {
         drawFloat(canvas, r.images, (row * k + d) * pix);
         tiles.push(el('div', { class: `noise-tile ${ok ? 'ok' : 'bad'}` }, [canvas, el('span', { class: 'pred', 'aria-hidden': 'true', text: String(pred) })]));
       }
-      return el('div', { class: 'noise-row', 'data-sigma': s }, [
-        el('div', { class: 'row-head', text: `σ = ${fmt.sigma(s)}` }),
+      const isConfig = s === this.configSigma;
+      return el('div', { class: `noise-row${isConfig ? ' config' : ''}`, 'data-sigma': s }, [
+        el('div', { class: 'row-head' }, [`σ = ${fmt.sigma(s)}`, isConfig ? el('span', { class: 'badge', text: 'config σ' }) : null]),
         el('div', { class: 'noise-tiles' }, tiles),
-        this.voteBar(votes[row], k, r.label),
+        votes ? this.voteBar(votes[row], k, r.label) : null,
+        this.certificate(r.certificates?.[row], r.alpha, r.label),
       ]);
     }));
+  }
+
+  /**
+   * The row's pA_low and radius or ABSTAIN, from the engine (or a note when it cannot say).
+   * @param {RowCertificate | null | undefined} c @param {number | undefined} alpha @param {number} label
+   */
+  certificate(c, alpha, label) {
+    if (c === undefined || alpha === undefined) {
+      return el('p', { class: 'row-cert', 'data-state': 'unavailable', text: 'pA_low and radius: not available from this engine build (counts only).' });
+    }
+    if (c === null) return el('p', { class: 'row-cert', 'data-state': 'none', text: 'σ = 0: no noise, no certificate.' });
+    const head = `top class ${c.top} (${c.top === label ? 'correct' : 'wrong'}): ${c.count} of ${c.n} draws · pA_low ${fmt.fixed(c.pLower, 4)} at α = ${fmt.sigma(alpha)} · `;
+    const verdict = c.radius === null ? el('strong', { class: 'abstain', text: 'ABSTAIN' }) : el('strong', { text: `radius ${fmt.fixed(c.radius)}` });
+    return el('p', { class: 'row-cert', 'data-state': c.radius === null ? 'abstain' : 'certified', title: 'Clopper-Pearson bound over only these k draws, which also chose the class: an illustration; CERTIFY uses n0 + n separate draws (Certify card).' }, [head, verdict]);
   }
 
   /** @param {number[]} counts @param {number} k @param {number} label */

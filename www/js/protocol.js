@@ -3,7 +3,8 @@
 // Request:  {id, cmd, params}            (id: a non-negative integer chosen by the page)
 // Cancel:   {cmd: 'cancel', id}          (id: the request to cancel; checked between steps)
 // Replies:  {id, type, phase, done, total, eta, ...}
-//   type 'progress' - throttled to about 10 Hz; done/total in the phase's unit (bytes, batches)
+//   type 'progress' - throttled to about 10 Hz; done/total in the phase's unit (bytes,
+//                     batches, noisy samples)
 //   type 'partial'  - `data` holds results so far (charts grow live); throttled like progress
 //   type 'done'     - `result` holds the command's result
 //   type 'error'    - `message` is readable and names the field and value; `panic` marks a
@@ -26,6 +27,9 @@
  * @typedef {import('./types.js').EpochEnd} EpochEnd
  * @typedef {import('./types.js').EvalResult} EvalResult
  * @typedef {import('./types.js').NoiseResult} NoiseResult
+ * @typedef {import('./types.js').CertProgress} CertProgress
+ * @typedef {import('./types.js').CertRecord} CertRecord
+ * @typedef {import('./types.js').CertSummary} CertSummary
  */
 
 /**
@@ -82,6 +86,36 @@
  */
 
 /**
+ * A certification's stream: the first partial carries `model` (the weights being certified);
+ * every partial the records finished since the previous one and the running summary.
+ * @typedef {object} CertifyPartial
+ * @property {ModelInfo|null} model set on the first partial only
+ * @property {CertRecord[]} records new since the last partial
+ * @property {CertSummary|null} summary over every record so far (null before the first step)
+ * @property {CertProgress} progress
+ * @property {number|null} rate noisy samples per second so far
+ */
+
+/**
+ * The end of a certification (also the `result` of an aborted one: its `records` are the
+ * points finished after the last partial, so the page loses nothing).
+ * @typedef {object} CertifyResult
+ * @property {CertRecord[]} records not yet sent in a partial
+ * @property {CertSummary|null} summary
+ * @property {CertProgress} progress
+ * @property {number|null} rate
+ */
+
+/**
+ * A short measurement of certification throughput with the current model and settings.
+ * @typedef {object} ProbeResult
+ * @property {string} model
+ * @property {number} samples
+ * @property {number} seconds
+ * @property {number} rate samples per second
+ */
+
+/**
  * The commands, their params, results and partial data.
  * @typedef {object} CommandMap
  * @property {{params: {fragment: string}, result: InitResult, partial: never}} init
@@ -92,8 +126,31 @@
  * @property {{params: {split: 'train'|'test', start: number, count: number}, result: Samples, partial: never}} samples
  * @property {{params: {}, result: TrainResult, partial: TrainPartial}} train
  * @property {{params: {}, result: EvalResult, partial: never}} evaluate
- * @property {{params: {index: number, sigmas: number[], k: number}, result: NoiseResult, partial: never}} noise
+ * @property {{params: {index: number, sigmas: number[], k: number, quantized?: boolean}, result: NoiseResult, partial: never}} noise
+ * @property {{params: {}, result: CertifyResult, partial: CertifyPartial}} certify
+ * @property {{params: {}, result: ProbeResult, partial: never}} certifyProbe
+ * @property {{params: {}, result: null, partial: never}} debugPanic test hook: a panic inside wasm
+ * @property {{params: {}, result: Q['QuantLayer'][] | null, partial: never}} quantLayers null: no quantization API in this engine build
+ * @property {{params: {}, result: Q['PolicyInfo'], partial: never}} policy
+ * @property {{params: {wb: number[], ab: number[], lk: boolean[]}, result: Q['PolicyUpdate'], partial: never}} setPolicy
+ * @property {{params: {name: string}, result: Q['PolicyUpdate'], partial: never}} applyPreset
+ * @property {{params: {}, result: Q['PolicyUpdate'], partial: never}} enforceBudget
+ * @property {{params: {layer: number}, result: Q['LayerHistogram'], partial: never}} layerHistogram
+ * @property {{params: {}, result: Q['QuantEval'], partial: Q['QuantEvalPartial']}} quantEval
+ * @property {{params: {kind: Q['SearchKindName'], resume?: boolean, episodes?: number}, result: Q['SearchResult'], partial: Q['SearchPartial']}} search
+ *   runs (or with resume, continues) a search; episodes > 0 stops after that many (Step); a
+ *   cancel pauses it, keeping every finished episode
+ * @property {{params: {}, result: Q['SearchStateInfo'], partial: never}} searchState
+ * @property {{params: {}, result: Q['FinalPartial'], partial: Q['FinalPartial']}} final
  */
+
+/** The quantization and search types (quant-types.js). @typedef {{
+ *   QuantLayer: import('./quant-types.js').QuantLayer, PolicyInfo: import('./quant-types.js').PolicyInfo,
+ *   PolicyUpdate: import('./quant-types.js').PolicyUpdate, LayerHistogram: import('./quant-types.js').LayerHistogram,
+ *   QuantEval: import('./quant-types.js').QuantEval, QuantEvalPartial: import('./quant-types.js').QuantEvalPartial,
+ *   SearchKindName: import('./quant-types.js').SearchKindName, SearchPartial: import('./quant-types.js').SearchPartial,
+ *   SearchResult: import('./quant-types.js').SearchResult, SearchStateInfo: import('./quant-types.js').SearchStateInfo,
+ *   FinalPartial: import('./quant-types.js').FinalPartial}} Q */
 
 /** @typedef {keyof CommandMap} Cmd */
 
@@ -162,6 +219,27 @@ const numbers = (minLen, maxLen, min, max) => (v, name) => {
   }
 };
 
+/** @type {Check} */
+const bool = (v, name) => {
+  if (typeof v !== 'boolean') throw new ProtocolError(`${name}=${show(v)}: expected true or false`);
+};
+/** @param {Check} check @returns {Check} */
+const optional = (check) => (v, name) => {
+  if (v !== undefined) check(v, name);
+};
+/** Per-layer bit widths: 2..8, or 32 for full precision. @type {Check} */
+const bitsList = (v, name) => {
+  if (!Array.isArray(v) || v.length < 1 || v.length > 64 || !v.every((b) => b === 32 || (Number.isInteger(b) && b >= 2 && b <= 8))) {
+    throw new ProtocolError(`${name}=${show(v)}: expected 1 to 64 bit widths, each 2..8 or 32 (full precision)`);
+  }
+};
+/** @type {Check} */
+const bools = (v, name) => {
+  if (!Array.isArray(v) || v.length < 1 || v.length > 64 || !v.every((b) => typeof b === 'boolean')) {
+    throw new ProtocolError(`${name}=${show(v)}: expected 1 to 64 lock flags (true or false)`);
+  }
+};
+
 /** Parameter checks per command; the engine re-validates against the data and config. */
 /** @type {Record<Cmd, Record<string, Check>>} */
 export const PARAM_SPECS = {
@@ -173,7 +251,20 @@ export const PARAM_SPECS = {
   samples: { split: oneOf(['train', 'test']), start: int(0, 1_000_000), count: int(1, 1000) },
   train: {},
   evaluate: {},
-  noise: { index: int(0, 1_000_000), sigmas: numbers(1, 8, 0, 2), k: int(1, 64) },
+  noise: { index: int(0, 1_000_000), sigmas: numbers(1, 8, 0, 2), k: int(1, 64), quantized: optional(bool) },
+  certify: {},
+  certifyProbe: {},
+  debugPanic: {},
+  quantLayers: {},
+  policy: {},
+  setPolicy: { wb: bitsList, ab: bitsList, lk: bools },
+  applyPreset: { name: oneOf(['fp32', 'w8a8', 'w4a4', 'w2a2', 'fl8', 'fl8r4']) },
+  enforceBudget: {},
+  layerHistogram: { layer: int(0, 63) },
+  quantEval: {},
+  search: { kind: oneOf(['arq', 'haq', 'random']), resume: optional(bool), episodes: optional(int(0, 100_000)) },
+  searchState: {},
+  final: {},
 };
 
 /**

@@ -7,24 +7,6 @@ import * as url from './url.js';
  * @typedef {import('./types.js').Field} Field
  */
 
-/**
- * The value of every schema key as text: the canonical fragment's value, else the schema's
- * default. (The engine's config() object is keyed by its field names, which differ from the
- * URL keys for some settings, e.g. `train` vs trainSize; the fragment and schema speak URL keys.)
- * @param {string} fragment canonical fragment from the engine
- * @param {Field[]} fields
- * @returns {Record<string, string>}
- */
-export function valuesOf(fragment, fields) {
-  /** @type {Map<string, string>} */
-  const given = new Map();
-  for (const pair of fragment.replace(/^#/, '').split('&')) {
-    const eq = pair.indexOf('=');
-    if (eq > 0) given.set(pair.slice(0, eq), pair.slice(eq + 1));
-  }
-  return Object.fromEntries(fields.map((f) => [f.key, given.get(f.key) ?? f.default]));
-}
-
 /** @param {string} key */
 const controlId = (key) => `cfg-${key.replace(/[^\w-]/g, '_')}`;
 
@@ -45,8 +27,9 @@ function controlFor(f) {
     const select = el('select', common, (f.choices ?? []).map((c) => el('option', { value: c, text: c })));
     return { main: select, slider: null };
   }
-  if (f.kind === 'bits') {
-    const input = el('input', { ...common, type: 'text', inputmode: 'numeric', spellcheck: 'false', autocomplete: 'off', placeholder: f.default, pattern: '\\d+(,\\d+)*' });
+  if (f.kind === 'bits' || f.kind === 'flags') {
+    // Comma lists: bit widths (2..8, f = full precision) or 0/1 lock flags, one per layer.
+    const input = el('input', { ...common, type: 'text', spellcheck: 'false', autocomplete: 'off', placeholder: f.default, pattern: '[\\dfF]+(,[\\dfF]+)*' });
     return { main: input, slider: null };
   }
   const isInt = f.kind === 'int' || f.kind === 'seed';

@@ -7,7 +7,7 @@
  * @typedef {object} Field
  * @property {string} key
  * @property {string} group
- * @property {'int'|'float'|'enum'|'seed'|'bits'} kind
+ * @property {'int'|'float'|'enum'|'seed'|'bits'|'flags'} kind
  * @property {string} default
  * @property {number} [min]
  * @property {number} [max]
@@ -21,6 +21,7 @@
  * Result of parseFragment / Engine.setConfig.
  * @typedef {object} ParsedConfig
  * @property {Config} config
+ * @property {Record<string, string>} values every setting by its URL key, as text (defaults included)
  * @property {string} fragment canonical fragment (schema order, defaults omitted)
  * @property {string[]} notices one per dropped or clamped value
  */
@@ -126,6 +127,68 @@
  * @property {Uint8Array} preds rows*k predicted labels
  * @property {number} label
  * @property {Uint32Array} [votes] rows*10 vote counts, when the engine provides them
+ * @property {(RowCertificate|null)[]} [certificates] per row, when the engine exports
+ *   certificate() (null for a row it cannot certify, e.g. sigma = 0)
+ * @property {number} [alpha] the config's alpha used for the certificates
+ */
+
+/**
+ * The engine's certificate of one noise-view row: the top class's count over the row's k
+ * draws, its Clopper-Pearson lower bound and the radius (null = abstain).
+ * @typedef {object} RowCertificate
+ * @property {number} top the class with the most votes
+ * @property {number} count its votes
+ * @property {number} n the draws in the row
+ * @property {number} pLower
+ * @property {number|null} radius
+ */
+
+/**
+ * How far a certification is (Engine.certifyBegin / certifyStep().progress).
+ * @typedef {object} CertProgress
+ * @property {number} examplesDone
+ * @property {number} examplesTotal
+ * @property {number} samplesDone
+ * @property {number} samplesTotal
+ */
+
+/**
+ * One certified test point. `index` is the dataset-global index (train + test index).
+ * @typedef {object} CertRecord
+ * @property {number} index
+ * @property {number} label
+ * @property {number|null} prediction null = abstain
+ * @property {number} count nA, the top class's count among the n estimation samples
+ * @property {number} n
+ * @property {number} pLower pA_low
+ * @property {number} radius 0 when abstaining
+ * @property {boolean} correct
+ * @property {number} samples forward samples spent (n0 + n)
+ * @property {number|null} micros wall time
+ */
+
+/**
+ * A certification's summary over every point finished so far (one row of Cohen's table).
+ * @typedef {object} CertSummary
+ * @property {string} name e.g. "FP32"
+ * @property {number} sigma
+ * @property {number} n
+ * @property {number} alpha
+ * @property {number} points points summarised
+ * @property {number[]} grid radii of the table's columns
+ * @property {number[]} certifiedAccuracy at each radius of grid
+ * @property {number} cleanAccuracy
+ * @property {number} acr
+ * @property {number} abstainRate
+ * @property {number} rMax sigma * PhiInv(alpha^(1/n)): no radius can exceed it
+ */
+
+/**
+ * @typedef {object} CertifyStepResult
+ * @property {CertRecord[]} records the points finished by this step
+ * @property {CertProgress} progress
+ * @property {boolean} done
+ * @property {CertSummary} summary
  */
 
 export {};

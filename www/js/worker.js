@@ -1,19 +1,21 @@
 // The engine worker: the only place that touches the wasm Engine (docs/wasm-api.md).
 // Messages follow protocol.js. Commands that change the engine run one at a time in arrival
 // order; read-only ones (parseFragment, samples, modelInfo) run at once, even during training.
-// Long work (training) runs as small engine.trainStep(k) calls with a yield to the event loop
-// between them, so a {cmd: 'cancel', id} message is seen between steps.
+// Long work (training, certification) runs as small engine step(k) calls with a yield to the
+// event loop between them (worker-loops.js), so a {cmd: 'cancel', id} message is seen between
+// steps, and the read-only commands can answer between steps too.
 import { Aborted, Job } from './job.js';
 import { ProtocolError, validateRequest } from './protocol.js';
 import { fetchBytes, loadEngineModule } from './loader.js';
+import { certify, probe, train, yieldToEvents } from './worker-loops.js';
+import { quantHandlers } from './worker-quant.js';
 
 /**
  * @typedef {import('./protocol.js').Request} Request
  * @typedef {import('./protocol.js').Cmd} Cmd
- * @typedef {import('./protocol.js').TrainPoint} TrainPoint
- * @typedef {import('./protocol.js').EpochPoint} EpochPoint
  * @typedef {import('./types.js').IndexEntry} IndexEntry
- * @typedef {import('./types.js').TrainProgress} TrainProgress
+ * @typedef {import('./types.js').NoiseResult} NoiseResult
+ * @typedef {import('./types.js').RowCertificate} RowCertificate
  * @typedef {import('./loader.js').ArqModule} ArqModule
  * @typedef {InstanceType<ArqModule['Engine']>} Engine
  */
@@ -21,8 +23,8 @@ import { fetchBytes, loadEngineModule } from './loader.js';
 const scope = /** @type {DedicatedWorkerGlobalScope} */ (/** @type {unknown} */ (self));
 const DATA_URL = new URL('../../data/mnist10k.u8', import.meta.url);
 const MODELS_URL = new URL('../../models/', import.meta.url);
-/** How long one training step should take, in ms (only decides how often we yield). */
-const STEP_BUDGET_MS = 40;
+/** How long the throughput probe for a cost estimate runs, in ms of engine time. */
+const PROBE_MS = 400;
 
 /** @type {ArqModule | null} */
 let arq = null;
@@ -50,8 +52,6 @@ console.error = (/** @type {unknown[]} */ ...args) => {
   lastConsoleError = args.map(String).join(' ');
   consoleError(...args);
 };
-
-const yieldToEvents = () => new Promise((resolve) => setTimeout(resolve, 0));
 
 /** @returns {Engine} */
 function requireEngine() {
@@ -90,40 +90,6 @@ async function loadIndex(job) {
 
 /** @param {string} a @param {string} b */
 const sameHash = (a, b) => a.toLowerCase().startsWith(b.toLowerCase()) || b.toLowerCase().startsWith(a.toLowerCase());
-
-/** Trains with small steps, streaming points; cancellable between steps. @param {Job} job */
-async function train(job) {
-  const eng = requireEngine();
-  const plan = eng.trainBegin();
-  /** @type {TrainPoint[]} */ let points = [];
-  /** @type {EpochPoint[]} */ let epochs = [];
-  /** @type {TrainProgress | null} */ let last = null;
-  let k = 1;
-  job.partial({ plan, points, epochs }, 'train', 0, plan.totalBatches);
-  for (;;) {
-    job.checkCancel(() => ({ plan, last, model: eng.modelInfo() }));
-    const before = last ? last.batchesDone : 0;
-    const t0 = performance.now();
-    /** @type {TrainProgress} */
-    const p = eng.trainStep(k);
-    const ms = performance.now() - t0;
-    last = p;
-    points.push({ step: p.batchesDone, epoch: p.epoch, loss: p.loss, accuracy: p.accuracy });
-    if (p.epochEnd) epochs.push({ ...p.epochEnd, step: p.batchesDone });
-    if (p.done || p.epochEnd || job.due('train', p.batchesDone, p.totalBatches)) {
-      job.partial({ plan, points, epochs }, 'train', p.batchesDone, p.totalBatches);
-      points = [];
-      epochs = [];
-    } else {
-      job.at('train', p.batchesDone, p.totalBatches);
-    }
-    if (p.done) break;
-    const perBatch = ms / Math.max(1, p.batchesDone - before);
-    k = Math.max(1, Math.min(64, Math.floor(STEP_BUDGET_MS / Math.max(perBatch, 0.01))));
-    await yieldToEvents();
-  }
-  return { plan, last, model: eng.modelInfo() };
-}
 
 /** @type {{[K in Cmd]: (params: any, job: Job) => Promise<unknown>}} */
 const HANDLERS = {
@@ -171,7 +137,7 @@ const HANDLERS = {
       }
     }
     if (checkpoint && typeof checkpoint.fragment === 'string') appliedFragment = checkpoint.fragment;
-    const parsed = { config: eng.config(), fragment: appliedFragment, notices: [] };
+    const parsed = { ...requireModule().parseFragment(appliedFragment), notices: [] };
     return { entry, checkpoint, model: eng.modelInfo(), parsed };
   },
   async modelInfo() {
@@ -181,7 +147,13 @@ const HANDLERS = {
     checkRange(split, start, count);
     return requireEngine().samples(split, start, count);
   },
-  train: (_params, job) => train(job),
+  train: (_params, job) => train(requireEngine(), job),
+  certify: (_params, job) => certify(requireEngine(), job),
+  certifyProbe: () => probe(requireEngine(), PROBE_MS),
+  async debugPanic() {
+    requireEngine().debugPanic();
+    return null;
+  },
   async evaluate(_params, job) {
     job.progress('evaluate', 0, 1);
     await yieldToEvents();
@@ -189,17 +161,50 @@ const HANDLERS = {
     job.at('evaluate', 1, 1);
     return result;
   },
-  async noise({ index, sigmas, k }, job) {
+  async noise({ index, sigmas, k, quantized }, job) {
     checkRange('test', index, 1);
     job.progress('noise', 0, 1);
-    const result = requireEngine().noiseSamples(index, new Float32Array(sigmas), k);
+    const eng = requireEngine();
+    /** @type {NoiseResult} */
+    const result = eng.noiseSamples(index, new Float32Array(sigmas), k, quantized === true);
+    const certificate = /** @type {Partial<ArqModule>} */ (requireModule()).certificate;
+    if (result.votes && typeof certificate === 'function') {
+      const alpha = Number(eng.config().alpha);
+      result.alpha = alpha;
+      result.certificates = sigmas.map((/** @type {number} */ sigma, /** @type {number} */ row) => rowCertificate(certificate, result, row, k, alpha, sigma));
+    }
     job.at('noise', 1, 1);
     return result;
   },
+  // Quantization and search (worker-quant.js).
+  ...quantHandlers({
+    engine: () => /** @type {import('./worker-quant.js').QuantEngine} */ (/** @type {unknown} */ (requireEngine())),
+    module: requireModule,
+    fragment: () => appliedFragment,
+    setFragment: (f) => { appliedFragment = f; },
+  }),
 };
 
-/** Commands that only read, and may run while a long job is between steps. */
-const IMMEDIATE = new Set(['parseFragment', 'samples', 'modelInfo']);
+/**
+ * The engine's certificate of one noise-view row: its top class's count over the k draws.
+ * @param {ArqModule['certificate']} certificate
+ * @param {NoiseResult} r @param {number} row @param {number} k @param {number} alpha @param {number} sigma
+ * @returns {RowCertificate | null}
+ */
+function rowCertificate(certificate, r, row, k, alpha, sigma) {
+  if (!r.votes || !(sigma > 0)) return null;
+  const votes = Array.from(r.votes.subarray(row * 10, row * 10 + 10));
+  const count = Math.max(...votes);
+  const top = votes.indexOf(count);
+  const c = certificate(count, k, alpha, sigma);
+  return { top, count, n: k, pLower: c.pLower, radius: c.radius ?? null };
+}
+
+/**
+ * Commands that only read, and may run while a long job is between steps (e.g. the noise view
+ * of a digit picked in the per-example radius plot while a certification runs).
+ */
+const IMMEDIATE = new Set(['parseFragment', 'samples', 'modelInfo', 'noise', 'quantLayers', 'policy', 'layerHistogram', 'searchState']);
 
 /** @param {unknown} e */
 function messageOf(e) {
