@@ -14,6 +14,21 @@ fn loss(m: &Model, x: &[f32], y: &[u8]) -> f64 {
 const REL_TOL: f64 = 2e-2;
 const ABS_TOL: f64 = 2e-3;
 
+/// A copy of `m` with entry `i` of parameter tensor `t` (layer order, weight then bias) moved by `d`.
+fn nudged(m: &Model, t: usize, i: usize, d: f32) -> Model {
+    let mut mm = m.clone();
+    let mut k = 0;
+    for l in mm.layers.iter_mut() {
+        for (p, _) in l.param_grads() {
+            if k == t {
+                p[i] += d;
+            }
+            k += 1;
+        }
+    }
+    mm
+}
+
 fn check(name: &str) {
     let mut m = Model::zoo(name, 5).unwrap();
     let mut r = Stream::new(9, "gradcheck");
@@ -43,23 +58,7 @@ fn check(name: &str) {
         idx.truncate(4);
         idx.push(grads.len() / 2);
         for &i in &idx {
-            let bump = |d: f32| {
-                let mut mm = m.clone();
-                let slot = mm
-                    .layers
-                    .iter_mut()
-                    .flat_map(|l| {
-                        l.param_grads()
-                            .into_iter()
-                            .map(|(p, _)| p as *mut [f32])
-                            .collect::<Vec<_>>()
-                    })
-                    .nth(t)
-                    .unwrap();
-                // SAFETY: the pointer comes from `mm`, which outlives this use.
-                unsafe { (*slot)[i] += d };
-                loss(&mm, &x, &y)
-            };
+            let bump = |d: f32| loss(&nudged(&m, t, i, d), &x, &y);
             let numeric = (bump(eps) - bump(-eps)) / (2.0 * eps as f64);
             let a = grads[i] as f64;
             assert!(

@@ -79,7 +79,7 @@ fn qat(policy: &Policy, epochs: usize, lr: f32, chunk: usize) -> (Model, Quantiz
         assert!(p.batches_done > last && p.loss.is_finite());
         last = p.batches_done;
         if p.done {
-            assert_eq!(t.history.len(), epochs);
+            assert_eq!(t.history().len(), epochs);
             break;
         }
     }

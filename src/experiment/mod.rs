@@ -171,7 +171,7 @@ impl Session {
             .as_mut()
             .ok_or_else(|| Error::State("train_step before train_begin".into()))?;
         let p = t.step(&mut self.model, &self.data, max_batches);
-        self.epochs_trained = t.history.len() as u32;
+        self.epochs_trained = t.history().len() as u32;
         self.weights_changed();
         if p.done {
             self.trainer = None;

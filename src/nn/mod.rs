@@ -6,6 +6,7 @@ pub mod kernels;
 pub mod layers;
 pub mod model;
 pub mod optim;
+pub mod schedule;
 pub mod train;
 
 pub use model::{Model, ModelInfo};

@@ -9,9 +9,9 @@
 
 use super::model::{argmax_rows, softmax_xent, Model};
 use super::optim::{OptKind, Optimizer};
+use super::schedule::Schedule;
 use crate::config::ExperimentConfig;
 use crate::data::{Dataset, Split};
-use crate::rng::Stream;
 use serde::Serialize;
 
 #[derive(Clone, Debug, PartialEq)]
@@ -75,157 +75,67 @@ pub struct TrainProgress {
 pub struct Trainer {
     pub cfg: TrainConfig,
     opt: Optimizer,
-    epoch: usize,
-    batch: usize,
-    order: Vec<usize>,
-    loss_sum: f64,
-    correct: usize,
-    seen: usize,
-    pub history: Vec<EpochEnd>,
+    sched: Schedule,
 }
 
 impl Trainer {
     pub fn new(cfg: TrainConfig, model: &mut Model, data: &Dataset) -> Self {
-        let n = cfg.train_size.min(data.split_len(Split::Train));
-        let cfg = TrainConfig {
-            train_size: n,
-            batch: cfg.batch.min(n).max(1),
-            ..cfg
-        };
+        let sched = Schedule::new(
+            "train",
+            cfg.epochs,
+            cfg.batch,
+            cfg.lr,
+            cfg.train_size,
+            cfg.seed,
+            data,
+        );
         let opt = Optimizer::new(cfg.opt.clone(), model);
-        let mut t = Trainer {
-            cfg,
-            opt,
-            epoch: 0,
-            batch: 0,
-            order: vec![],
-            loss_sum: 0.0,
-            correct: 0,
-            seen: 0,
-            history: vec![],
-        };
-        t.order = t.epoch_order(0);
-        t
-    }
-
-    fn epoch_order(&self, epoch: usize) -> Vec<usize> {
-        let mut order: Vec<usize> = (0..self.cfg.train_size).collect();
-        Stream::new(self.cfg.seed, &format!("train-order-{epoch}")).shuffle(&mut order);
-        order
+        Trainer { cfg, opt, sched }
     }
 
     pub fn batches_per_epoch(&self) -> usize {
-        self.cfg.train_size.div_ceil(self.cfg.batch)
+        self.sched.batches_per_epoch()
     }
 
     pub fn total_batches(&self) -> usize {
-        self.batches_per_epoch() * self.cfg.epochs
+        self.sched.total_batches()
     }
 
-    pub fn batches_done(&self) -> usize {
-        self.epoch * self.batches_per_epoch() + self.batch
+    pub fn history(&self) -> &[EpochEnd] {
+        &self.sched.history
     }
 
     pub fn is_done(&self) -> bool {
-        self.epoch >= self.cfg.epochs
+        self.sched.is_done()
     }
 
-    /// Cosine decay from lr to 0 over the whole run, evaluated at the current batch.
-    fn lr_now(&self) -> f32 {
-        let t = self.batches_done() as f64 / self.total_batches() as f64;
-        (self.cfg.lr as f64 * 0.5 * (1.0 + libm::cos(core::f64::consts::PI * t))) as f32
-    }
-
-    /// Run one mini-batch with noise augmentation; returns its mean loss.
-    fn train_batch(&mut self, model: &mut Model, data: &Dataset) -> f32 {
-        let bs = self.cfg.batch;
-        let lo = self.batch * bs;
-        let idx = &self.order[lo..(lo + bs).min(self.order.len())];
-        let il = model.input_len();
-        let mut x = vec![0.0; idx.len() * il];
-        let labels: Vec<u8> = idx
-            .iter()
-            .map(|&i| data.labels[data.index(Split::Train, i)])
-            .collect();
-        let mut noise = Stream::new(
-            self.cfg.seed,
-            &format!("train-noise-{}-{}", self.epoch, self.batch),
-        );
-        for (k, &i) in idx.iter().enumerate() {
-            let xi = &mut x[k * il..(k + 1) * il];
-            data.image_f32(data.index(Split::Train, i), xi);
-            if self.cfg.shift > 0 {
-                let span = 2 * self.cfg.shift as u32 + 1;
-                let dy = noise.below(span) as isize - self.cfg.shift as isize;
-                let dx = noise.below(span) as isize - self.cfg.shift as isize;
-                translate(xi, data.rows, data.cols, dy, dx);
-            }
-            for v in xi.iter_mut() {
-                *v += self.cfg.sigma * noise.normal();
-            }
-        }
-        model.zero_grad();
-        let acts = model.forward_train(&x, idx.len());
-        let (loss, grad, correct) =
-            softmax_xent(acts.last().expect("logits"), &labels, model.classes);
-        model.backward(&acts, grad, idx.len());
-        let lr = self.lr_now();
-        self.opt.step(model, lr);
-        self.loss_sum += loss as f64 * idx.len() as f64;
-        self.correct += correct;
-        self.seen += idx.len();
-        loss
-    }
-
-    /// Run up to `max_batches` mini-batches, stopping early at the end of an epoch (where the
-    /// test accuracy is measured on clean digits).
+    /// Run up to `max_batches` mini-batches with noise (and shift) augmentation, stopping
+    /// early at the end of an epoch, where the test accuracy is measured on clean digits.
     pub fn step(&mut self, model: &mut Model, data: &Dataset, max_batches: usize) -> TrainProgress {
-        let mut epoch_end = None;
-        for _ in 0..max_batches.max(1) {
-            if self.is_done() {
-                break;
-            }
-            self.train_batch(model, data);
-            self.batch += 1;
-            if self.batch == self.batches_per_epoch() {
-                let e = EpochEnd {
-                    epoch: self.epoch + 1,
-                    train_loss: (self.loss_sum / self.seen as f64) as f32,
-                    train_accuracy: self.correct as f32 / self.seen as f32,
-                    test_accuracy: evaluate(model, data, Split::Test).accuracy,
-                };
-                self.history.push(e.clone());
-                epoch_end = Some(e);
-                self.epoch += 1;
-                self.batch = 0;
-                self.loss_sum = 0.0;
-                self.correct = 0;
-                self.seen = 0;
-                if !self.is_done() {
-                    self.order = self.epoch_order(self.epoch);
-                }
-                break;
-            }
-        }
-        let (loss, accuracy) = match &epoch_end {
-            Some(e) => (e.train_loss, e.train_accuracy),
-            None if self.seen > 0 => (
-                (self.loss_sum / self.seen as f64) as f32,
-                self.correct as f32 / self.seen as f32,
-            ),
-            None => (0.0, 0.0),
-        };
-        TrainProgress {
-            epoch: self.epoch,
-            batch: self.batch,
-            batches_per_epoch: self.batches_per_epoch(),
-            total_batches: self.total_batches(),
-            batches_done: self.batches_done(),
-            done: self.is_done(),
-            loss,
-            accuracy,
-            epoch_end,
-        }
+        let (cfg, opt) = (&self.cfg, &mut self.opt);
+        self.sched.run(
+            model,
+            max_batches,
+            |sched, model| {
+                let shift = cfg.shift;
+                let b = sched.batch_data(data, model.input_len(), cfg.sigma, |xi, noise| {
+                    if shift > 0 {
+                        let span = 2 * shift as u32 + 1;
+                        let dy = noise.below(span) as isize - shift as isize;
+                        let dx = noise.below(span) as isize - shift as isize;
+                        translate(xi, data.rows, data.cols, dy, dx);
+                    }
+                });
+                model.zero_grad();
+                let acts = model.forward_train(&b.x, b.labels.len());
+                let (loss, grad, correct) =
+                    softmax_xent(acts.last().expect("logits"), &b.labels, model.classes);
+                model.backward(&acts, grad, b.labels.len());
+                opt.step(model, b.lr);
+                (loss, correct, b.labels.len())
+            },
+            |model| evaluate(model, data, Split::Test).accuracy,
+        )
     }
 }
 

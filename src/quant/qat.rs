@@ -19,9 +19,10 @@ use crate::data::{Dataset, Split};
 use crate::error::Result;
 use crate::nn::model::softmax_xent;
 use crate::nn::optim::{OptKind, Optimizer};
+use crate::nn::schedule::Schedule;
 use crate::nn::train::EpochEnd;
+
 use crate::nn::{Model, TrainProgress};
-use crate::rng::Stream;
 
 /// Progress of a fine-tuning run (same shape as training progress).
 pub type QatProgress = TrainProgress;
@@ -58,13 +59,7 @@ pub struct QatTrainer {
     pub cfg: QatConfig,
     q: QuantizedModel,
     opt: Optimizer,
-    epoch: usize,
-    batch: usize,
-    order: Vec<usize>,
-    loss_sum: f64,
-    correct: usize,
-    seen: usize,
-    pub history: Vec<EpochEnd>,
+    sched: Schedule,
     /// Measure the clean test accuracy at each epoch end (off for search episodes, where
     /// it would cost 2,000 forward passes per episode and is never used).
     eval_at_epoch_end: bool,
@@ -81,34 +76,23 @@ impl QatTrainer {
         data: &Dataset,
     ) -> Result<Self> {
         let q = QuantizedModel::new(model, policy, calib, &cfg.quant)?;
-        let n = cfg.train_size.min(data.split_len(Split::Train));
-        let cfg = QatConfig {
-            train_size: n,
-            batch: cfg.batch.min(n).max(1),
-            ..cfg
-        };
+        let sched = Schedule::new(
+            "qat",
+            cfg.epochs,
+            cfg.batch,
+            cfg.lr,
+            cfg.train_size,
+            cfg.seed,
+            data,
+        );
         let opt = Optimizer::new(cfg.opt.clone(), model);
-        let mut t = QatTrainer {
+        Ok(QatTrainer {
             cfg,
             q,
             opt,
-            epoch: 0,
-            batch: 0,
-            order: vec![],
-            loss_sum: 0.0,
-            correct: 0,
-            seen: 0,
-            history: vec![],
+            sched,
             eval_at_epoch_end: true,
-        };
-        t.order = t.epoch_order(0);
-        Ok(t)
-    }
-
-    fn epoch_order(&self, epoch: usize) -> Vec<usize> {
-        let mut order: Vec<usize> = (0..self.cfg.train_size).collect();
-        Stream::new(self.cfg.seed, &format!("qat-order-{epoch}")).shuffle(&mut order);
-        order
+        })
     }
 
     /// Skip the test-accuracy measurement at epoch ends (reported as NaN).
@@ -127,122 +111,56 @@ impl QatTrainer {
     }
 
     pub fn batches_per_epoch(&self) -> usize {
-        self.cfg.train_size.div_ceil(self.cfg.batch)
+        self.sched.batches_per_epoch()
     }
 
     pub fn total_batches(&self) -> usize {
-        self.batches_per_epoch() * self.cfg.epochs
+        self.sched.total_batches()
     }
 
     pub fn batches_done(&self) -> usize {
-        self.epoch * self.batches_per_epoch() + self.batch
+        self.sched.batches_done()
     }
 
     pub fn is_done(&self) -> bool {
-        self.epoch >= self.cfg.epochs
+        self.sched.is_done()
     }
 
-    fn lr_now(&self) -> f32 {
-        let t = self.batches_done() as f64 / self.total_batches().max(1) as f64;
-        (self.cfg.lr as f64 * 0.5 * (1.0 + libm::cos(core::f64::consts::PI * t))) as f32
-    }
-
-    /// The noisy inputs and labels of the current batch.
-    fn batch_data(&self, data: &Dataset, il: usize) -> (Vec<f32>, Vec<u8>) {
-        let bs = self.cfg.batch;
-        let lo = self.batch * bs;
-        let idx = &self.order[lo..(lo + bs).min(self.order.len())];
-        let mut x = vec![0.0; idx.len() * il];
-        let mut noise = Stream::new(
-            self.cfg.seed,
-            &format!("qat-noise-{}-{}", self.epoch, self.batch),
-        );
-        let mut labels = Vec::with_capacity(idx.len());
-        for (k, &i) in idx.iter().enumerate() {
-            let r = data.index(Split::Train, i);
-            labels.push(data.labels[r]);
-            let xi = &mut x[k * il..(k + 1) * il];
-            data.image_f32(r, xi);
-            xi.iter_mut()
-                .for_each(|v| *v += self.cfg.sigma * noise.normal());
-        }
-        (x, labels)
-    }
-
-    fn train_batch(&mut self, model: &mut Model, data: &Dataset) {
-        let (x, labels) = self.batch_data(data, model.input_len());
-        let b = labels.len();
-        self.q.model.zero_grad();
-        let trace = self.q.forward_train(&x, b);
-        let (loss, grad, correct) = softmax_xent(trace.logits(), &labels, model.classes);
-        self.q.backward(&trace, grad, b);
-        for (ml, ql) in model.layers.iter_mut().zip(self.q.model.layers.iter_mut()) {
-            for ((_, mg), (_, qg)) in ml.param_grads().into_iter().zip(ql.param_grads()) {
-                mg.copy_from_slice(qg);
-            }
-        }
-        let lr = self.lr_now();
-        self.opt.step(model, lr);
-        self.q.requantize(model);
-        self.loss_sum += loss as f64 * b as f64;
-        self.correct += correct;
-        self.seen += b;
-    }
-
-    fn end_epoch(&mut self, data: &Dataset) -> EpochEnd {
-        let e = EpochEnd {
-            epoch: self.epoch + 1,
-            train_loss: (self.loss_sum / self.seen.max(1) as f64) as f32,
-            train_accuracy: self.correct as f32 / self.seen.max(1) as f32,
-            test_accuracy: if self.eval_at_epoch_end {
-                super::accuracy(&mut self.q, data, Split::Test)
-            } else {
-                f32::NAN
-            },
-        };
-        self.history.push(e.clone());
-        self.epoch += 1;
-        self.batch = 0;
-        (self.loss_sum, self.correct, self.seen) = (0.0, 0, 0);
-        if !self.is_done() {
-            self.order = self.epoch_order(self.epoch);
-        }
-        e
+    pub fn history(&self) -> &[EpochEnd] {
+        &self.sched.history
     }
 
     /// Run up to `max_batches` mini-batches, stopping early at the end of an epoch (where the
-    /// fake-quant model's clean test accuracy is measured).
+    /// fake-quant model's clean test accuracy is measured unless disabled).
     pub fn step(&mut self, model: &mut Model, data: &Dataset, max_batches: usize) -> QatProgress {
-        let mut epoch_end = None;
-        for _ in 0..max_batches.max(1) {
-            if self.is_done() {
-                break;
-            }
-            self.train_batch(model, data);
-            self.batch += 1;
-            if self.batch == self.batches_per_epoch() {
-                epoch_end = Some(self.end_epoch(data));
-                break;
-            }
-        }
-        let (loss, accuracy) = match &epoch_end {
-            Some(e) => (e.train_loss, e.train_accuracy),
-            None if self.seen > 0 => (
-                (self.loss_sum / self.seen as f64) as f32,
-                self.correct as f32 / self.seen as f32,
-            ),
-            None => (0.0, 0.0),
-        };
-        TrainProgress {
-            epoch: self.epoch,
-            batch: self.batch,
-            batches_per_epoch: self.batches_per_epoch(),
-            total_batches: self.total_batches(),
-            batches_done: self.batches_done(),
-            done: self.is_done(),
-            loss,
-            accuracy,
-            epoch_end,
-        }
+        let (sigma, opt, eval) = (self.cfg.sigma, &mut self.opt, self.eval_at_epoch_end);
+        let mut ctx = (model, &mut self.q);
+        self.sched.run(
+            &mut ctx,
+            max_batches,
+            |sched, (model, q)| {
+                let b = sched.batch_data(data, model.input_len(), sigma, |_, _| {});
+                let n = b.labels.len();
+                q.model.zero_grad();
+                let trace = q.forward_train(&b.x, n);
+                let (loss, grad, correct) = softmax_xent(trace.logits(), &b.labels, model.classes);
+                q.backward(&trace, grad, n);
+                for (ml, ql) in model.layers.iter_mut().zip(q.model.layers.iter_mut()) {
+                    for ((_, mg), (_, qg)) in ml.param_grads().into_iter().zip(ql.param_grads()) {
+                        mg.copy_from_slice(qg);
+                    }
+                }
+                opt.step(model, b.lr);
+                q.requantize(model);
+                (loss, correct, n)
+            },
+            |(_, q)| {
+                if eval {
+                    super::accuracy(&mut **q, data, Split::Test)
+                } else {
+                    f32::NAN
+                }
+            },
+        )
     }
 }
