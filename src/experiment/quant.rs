@@ -7,7 +7,7 @@ use crate::pipeline::compare::{CompareJob, CompareRow};
 use crate::pipeline::eval::{EvalJob, EvalResult, EvalSpec, Mode};
 use crate::pipeline::search::{Method, SearchJob, SearchProgress};
 use crate::pipeline::{config_policy, fp32_key, Points};
-use crate::quant::cost::{cost, enforce_budget, Cost};
+use crate::quant::cost::{enforce_budget, Cost};
 use crate::quant::quantizer::WeightQuant;
 use crate::quant::{quant_layers, Bits, IntModel, Policy, Preset};
 use crate::search::EpisodeRecord;
@@ -96,7 +96,7 @@ impl Session {
 
     pub fn policy_info(&self) -> Result<PolicyInfo> {
         let p = self.policy()?;
-        let c = cost(&self.model, &p)?;
+        let c = crate::pipeline::policy_cost(&self.cfg, &self.model, &p)?;
         Ok(PolicyInfo {
             wb: p.layers.iter().map(|l| l.w.get()).collect(),
             ab: p.layers.iter().map(|l| l.a.get()).collect(),
@@ -114,11 +114,7 @@ impl Session {
         cfg.wb = p.wb();
         cfg.ab = p.ab();
         cfg.locks = if p.layers.iter().any(|l| l.locked) {
-            p.layers
-                .iter()
-                .map(|l| if l.locked { "1" } else { "0" })
-                .collect::<Vec<_>>()
-                .join(",")
+            p.lk()
         } else {
             String::new()
         };

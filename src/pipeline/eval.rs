@@ -12,7 +12,7 @@ use crate::error::{Error, Result};
 use crate::nn::optim::OptKind;
 use crate::nn::Model;
 use crate::quant::calib::{calibrate, CalibConfig, Calibration};
-use crate::quant::cost::{cost, Cost};
+use crate::quant::cost::Cost;
 use crate::quant::{IntModel, Policy, QatConfig, QatTrainer};
 use serde::Serialize;
 use std::sync::Arc;
@@ -387,7 +387,7 @@ impl EvalJob {
             name: self.spec.name.clone(),
             mode: self.spec.mode,
             fragment: self.spec.policy.to_fragment(),
-            cost: cost(&self.float, &self.spec.policy)?,
+            cost: super::policy_cost(&self.cfg, &self.float, &self.spec.policy)?,
             points_accuracy: super::points_accuracy(int, &ex),
             test_accuracy: test_accuracy(int, data),
             summary,

@@ -25,8 +25,9 @@ use crate::data::{Dataset, Split};
 use crate::error::{Error, Result};
 use crate::nn::Model;
 use crate::quant::calib::ActClip;
+use crate::quant::cost::{cost_of, Cost};
 use crate::quant::quantizer::WeightClip;
-use crate::quant::{accuracy, Policy, QuantConfig};
+use crate::quant::{accuracy, quant_layers, Policy, QuantConfig};
 use serde::Serialize;
 use std::sync::Arc;
 
@@ -119,6 +120,12 @@ pub fn quant_config(cfg: &ExperimentConfig) -> QuantConfig {
             _ => ActClip::Mse,
         },
     }
+}
+
+/// BOPs, size and compression of `policy` on `model`, with the config's weight granularity
+/// (per-channel scales cost one 32-bit scale per output channel, per-tensor one per layer).
+pub fn policy_cost(cfg: &ExperimentConfig, model: &Model, policy: &Policy) -> Result<Cost> {
+    cost_of(&quant_layers(model), policy, cfg.weight_granularity == "ch")
 }
 
 /// The policy of the config (`wb`, `ab`, `lk`) for a model with `layers` quantizable layers.
