@@ -2,7 +2,7 @@
 //! wasm worker: the same calls in the same order give the same numbers in both.
 
 mod quant;
-pub use quant::{PolicyInfo, QuantEvalStep, SearchStep};
+pub use quant::{PolicyInfo, QuantEvalStep, SearchState, SearchStep};
 
 use crate::certify::{CertRecord, Example, Progress, SmoothParams, Summary};
 use crate::config::ExperimentConfig;

@@ -20,9 +20,36 @@ pub(super) struct QuantState {
     /// The last finished read-out and its integer model (for the noise view).
     pub(super) last: Option<(EvalResult, IntModel)>,
     search: Option<SearchJob>,
-    /// Finished searches: (method, best policy, history).
-    pub(super) searched: Vec<(Method, Policy, Vec<EpisodeRecord>)>,
+    /// Finished searches, one per method (the latest).
+    pub(super) searched: Vec<FinishedSearch>,
     compare: Option<CompareJob>,
+}
+
+/// A search's trajectory: the running one or a finished one.
+#[derive(Clone, Debug, Serialize)]
+#[serde(rename_all = "camelCase")]
+pub struct SearchState {
+    pub method: Method,
+    pub history: Vec<EpisodeRecord>,
+    pub pareto: Vec<EpisodeRecord>,
+    pub best: Option<EpisodeRecord>,
+}
+
+impl SearchState {
+    fn of(job: &SearchJob) -> SearchState {
+        let d = job.driver();
+        SearchState {
+            method: job.method,
+            history: d.history().to_vec(),
+            pareto: d.pareto().to_vec(),
+            best: d.best().cloned(),
+        }
+    }
+}
+
+pub(super) struct FinishedSearch {
+    policy: Policy,
+    state: SearchState,
 }
 
 #[derive(Clone, Debug, Serialize)]
@@ -334,28 +361,22 @@ impl Session {
         let job = self.quant.search.as_ref().expect("present");
         if job.is_done() {
             let job = self.quant.search.take().expect("present");
-            if let Some(p) = job.best_policy() {
-                self.quant.searched.retain(|(m, _, _)| *m != job.method);
-                self.quant
-                    .searched
-                    .push((job.method, p, job.driver().history().to_vec()));
+            if let Some(policy) = job.best_policy() {
+                self.quant.searched.retain(|f| f.state.method != job.method);
+                self.quant.searched.push(FinishedSearch {
+                    policy,
+                    state: SearchState::of(&job),
+                });
             }
         }
         Ok(step)
     }
 
     /// History, Pareto set and best of the running (or last finished) search.
-    pub fn search_state(&self) -> serde_json::Value {
+    pub fn search_state(&self) -> Option<SearchState> {
         match &self.quant.search {
-            Some(j) => {
-                serde_json::json!({"method": j.method, "history": j.driver().history(), "pareto": j.driver().pareto(), "best": j.driver().best()})
-            }
-            None => match self.quant.searched.last() {
-                Some((m, _, h)) => {
-                    serde_json::json!({"method": m, "history": h, "pareto": serde_json::Value::Null, "best": h.iter().max_by(|a, b| a.reward.total_cmp(&b.reward))})
-                }
-                None => serde_json::Value::Null,
-            },
+            Some(j) => Some(SearchState::of(j)),
+            None => self.quant.searched.last().map(|f| f.state.clone()),
         }
     }
 
@@ -364,7 +385,7 @@ impl Session {
             .quant
             .searched
             .iter()
-            .map(|(m, p, _)| (m.label().to_string(), p.clone()))
+            .map(|f| (f.state.method.label().to_string(), f.policy.clone()))
             .collect();
         let job = CompareJob::new(&self.cfg, &self.model, searched, self.generation)?;
         self.quant.compare = Some(job);
@@ -410,7 +431,7 @@ impl Session {
         self.quant
             .searched
             .iter()
-            .map(|(m, p, _)| (m.label().to_string(), p.to_fragment()))
+            .map(|f| (f.state.method.label().to_string(), f.policy.to_fragment()))
             .collect()
     }
 
