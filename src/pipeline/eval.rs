@@ -213,6 +213,18 @@ impl EvalJob {
         self.result.as_ref()
     }
 
+    /// Reuse `calib` (computed on the same pretrained weights and config) instead of
+    /// calibrating again; search episodes share one calibration.
+    pub fn with_calibration(mut self, calib: Option<Calibration>) -> Self {
+        self.calib = calib;
+        self
+    }
+
+    /// The calibration of the pretrained weights, once computed.
+    pub fn calibration(&self) -> Option<&Calibration> {
+        self.calib.as_ref()
+    }
+
     /// The integer model, once built (after fine-tuning).
     pub fn int_model(&self) -> Option<&IntModel> {
         self.int.as_ref()
@@ -247,12 +259,18 @@ impl EvalJob {
                 }
             }
             Stage::Calibrate => {
-                let cc = CalibConfig::new(
-                    self.cfg.calib as usize,
-                    self.cfg.sigma as f32,
-                    self.cfg.seed,
-                );
-                let calib = calibrate(&self.float, data, &cc);
+                // calibration depends only on the pretrained weights: reuse a given one
+                let calib = match self.calib.take() {
+                    Some(c) => c,
+                    None => {
+                        let cc = CalibConfig::new(
+                            self.cfg.calib as usize,
+                            self.cfg.sigma as f32,
+                            self.cfg.seed,
+                        );
+                        calibrate(&self.float, data, &cc)
+                    }
+                };
                 self.work_done += 1;
                 self.stage = if self.spec.finetune > 0 {
                     let qc = qat_config(&self.cfg, self.spec.finetune, data.train_count);

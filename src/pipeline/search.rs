@@ -138,6 +138,8 @@ pub struct SearchJob {
     fp32_job: Option<Fp32Job>,
     fp32: Option<Arc<Fp32Ref>>,
     current: Option<(Proposal, EvalJob)>,
+    /// Activation ranges of the pretrained model, computed in the first episode.
+    calib: Option<crate::quant::Calibration>,
 }
 
 impl SearchJob {
@@ -196,6 +198,7 @@ impl SearchJob {
             fp32_job,
             fp32,
             current: None,
+            calib: None,
         })
     }
 
@@ -275,7 +278,8 @@ impl SearchJob {
                 data,
                 self.fp32.clone(),
                 self.generation,
-            )?;
+            )?
+            .with_calibration(self.calib.clone());
             self.current = Some((p, job));
         }
         let (_, job) = self.current.as_mut().expect("set above");
@@ -284,6 +288,9 @@ impl SearchJob {
             return Ok(None);
         }
         let (_, job) = self.current.take().expect("set above");
+        if self.calib.is_none() {
+            self.calib = job.calibration().cloned();
+        }
         let r = job.result().expect("done");
         let t0 = clock();
         let outcome =
