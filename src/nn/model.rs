@@ -103,16 +103,29 @@ impl Model {
     pub fn info(&self) -> ModelInfo {
         let shapes = self.shapes();
         let mut qi = 0;
+        let mut last = String::new();
         let layers: Vec<LayerInfo> = self
             .layers
             .iter()
             .enumerate()
             .map(|(i, l)| {
+                // quantizable layers are numbered conv1, conv2, fc3, ...; the others are named
+                // after the layer they follow (conv1.relu, conv1.pool, flatten)
                 let name = if l.is_quantizable() {
                     qi += 1;
-                    format!("{}{}", if l.kind() == "conv" { "conv" } else { "fc" }, qi)
+                    last = format!("{}{}", if l.kind() == "conv" { "conv" } else { "fc" }, qi);
+                    last.clone()
+                } else if qi == 0 || matches!(l, Layer::Flatten) {
+                    l.kind().to_string()
                 } else {
-                    format!("{}{}", l.kind(), i)
+                    format!(
+                        "{last}.{}",
+                        if matches!(l, Layer::MaxPool(_)) {
+                            "pool"
+                        } else {
+                            l.kind()
+                        }
+                    )
                 };
                 LayerInfo {
                     name,

@@ -186,12 +186,12 @@ fn cmd_info(m: &ArgMatches) -> Result<()> {
     let info = s.model.info();
     let mut t = format!("config   #{}\nengine   {}\ndataset  {} ({} train / {} test, {}x{})\nmodel    {}: {} params, {} MACs per image\n\n", s.cfg.to_fragment(), arq::VERSION, s.data.name, s.data.train_count, s.data.test_count(), s.data.rows, s.data.cols, info.name, info.params, info.macs);
     t.push_str(&format!(
-        "{:<10} {:<8} {:<14} {:<14} {:>8} {:>10}\n",
+        "{:<12} {:<8} {:<14} {:<14} {:>8} {:>10}\n",
         "layer", "kind", "in", "out", "params", "MACs"
     ));
     for l in &info.layers {
         t.push_str(&format!(
-            "{:<10} {:<8} {:<14} {:<14} {:>8} {:>10}\n",
+            "{:<12} {:<8} {:<14} {:<14} {:>8} {:>10}\n",
             l.name,
             l.kind,
             format!("{:?}", l.in_shape),
