@@ -69,9 +69,10 @@ serve: setup pkg www/vendor/d3.min.js
 	node scripts/serve.mjs
 
 # --- tests --------------------------------------------------------------------------------
-check-rust:
+check-rust: $(STAMP)/wasm-target
 	$(CARGO) fmt --check
 	$(CARGO) clippy --all-targets -- -D warnings
+	$(CARGO) clippy --lib --test wasm --target $(WASM_TARGET) -- -D warnings
 
 test-native:
 	$(CARGO) test --release

@@ -78,3 +78,36 @@ fn engine_trains_and_evaluates_on_mnist() {
     let bad = message(e.train_step(0).err().unwrap());
     assert!(bad.contains("maxBatches=0"), "{bad}");
 }
+
+/// The explicit SIMD128 integer dot product equals the portable one (exact integer sums).
+#[wasm_bindgen_test]
+fn simd_integer_dot_matches_portable() {
+    use arq::quant::int_kernels::{dot_i16, dot_i16_portable};
+    let mut s = arq::rng::Stream::new(11, "dot");
+    for len in [0usize, 1, 7, 8, 9, 16, 25, 32, 150, 160, 256, 3136] {
+        let a: Vec<i16> = (0..len).map(|_| s.below(511) as i16 - 255).collect();
+        let b: Vec<i16> = (0..len).map(|_| s.below(255) as i16 - 127).collect();
+        assert_eq!(dot_i16(&a, &b), dot_i16_portable(&a, &b), "len {len}");
+    }
+}
+
+/// The SIMD128 integer GEMM (four output columns per pass) equals the scalar reference.
+#[wasm_bindgen_test]
+fn simd_integer_gemm_matches_reference() {
+    use arq::quant::int_kernels::{gemm_nt_i16, gemm_nt_i16_ref};
+    let mut s = arq::rng::Stream::new(12, "gemm");
+    for (m, n, k) in [
+        (3usize, 6usize, 32usize),
+        (5, 16, 160),
+        (2, 10, 96),
+        (7, 3, 8),
+        (4, 9, 25),
+    ] {
+        let a: Vec<i16> = (0..m * k).map(|_| s.below(256) as i16).collect();
+        let b: Vec<i16> = (0..n * k).map(|_| s.below(255) as i16 - 127).collect();
+        let (mut c1, mut c2) = (vec![0i32; m * n], vec![0i32; m * n]);
+        gemm_nt_i16(m, n, k, &a, &b, &mut c1);
+        gemm_nt_i16_ref(m, n, k, &a, &b, &mut c2);
+        assert_eq!(c1, c2, "{m}x{n}x{k}");
+    }
+}

@@ -105,7 +105,7 @@ pub fn certificate(count: u32, n: u32, alpha: f64, sigma: f64) -> Result<JsValue
             "0 <= count <= n, n >= 1",
         )));
     }
-    if !(alpha > 0.0 && alpha < 1.0) || !(sigma > 0.0 && sigma.is_finite()) {
+    if !(alpha > 0.0 && alpha < 1.0 && sigma > 0.0 && sigma.is_finite()) {
         return Err(err(crate::Error::invalid(
             "alpha/sigma",
             format!("{alpha}/{sigma}"),
