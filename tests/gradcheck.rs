@@ -39,16 +39,7 @@ fn check(name: &str) {
     let acts = m.forward_train(&x, batch);
     let (_, g, _) = softmax_xent(acts.last().unwrap(), &y, m.classes);
     m.backward(&acts, g, batch);
-    let analytic: Vec<Vec<f32>> = m
-        .layers
-        .iter_mut()
-        .flat_map(|l| {
-            l.param_grads()
-                .into_iter()
-                .map(|(_, g)| g.to_vec())
-                .collect::<Vec<_>>()
-        })
-        .collect();
+    let analytic = m.grad_tensors();
     let eps = 1e-3f32;
     let mut checked = 0;
     for (t, grads) in analytic.iter().enumerate() {

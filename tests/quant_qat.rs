@@ -132,32 +132,14 @@ fn straight_through_estimator() {
         let t = q.forward_train(&x, 8);
         let (_, g, _) = softmax_xent(t.logits(), &y, 10);
         q.backward(&t, g, 8);
-        q.model
-            .layers
-            .iter_mut()
-            .flat_map(|l| {
-                l.param_grads()
-                    .into_iter()
-                    .map(|(_, g)| g.to_vec())
-                    .collect::<Vec<_>>()
-            })
-            .collect()
+        q.model.grad_tensors()
     };
     let mut m = f.model.clone();
     m.zero_grad();
     let acts = m.forward_train(&x, 8);
     let (_, g, _) = softmax_xent(acts.last().unwrap(), &y, 10);
     m.backward(&acts, g, 8);
-    let want: Vec<Vec<f32>> = m
-        .layers
-        .iter_mut()
-        .flat_map(|l| {
-            l.param_grads()
-                .into_iter()
-                .map(|(_, g)| g.to_vec())
-                .collect::<Vec<_>>()
-        })
-        .collect();
+    let want = m.grad_tensors();
     let bits = |v: &Vec<Vec<f32>>| v.iter().flatten().map(|x| x.to_bits()).collect::<Vec<_>>();
     assert_eq!(bits(&grads(&mut q)), bits(&want));
     // Clip every conv2 input (range ~ 0): no gradient reaches conv1 (weights and bias).

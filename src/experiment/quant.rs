@@ -266,9 +266,10 @@ impl Session {
     /// fine-tuning batches, then IRS against the FP32 cache (certifying FP32 first if no
     /// matching cache is held) or, with `fresh`, a full certification from scratch.
     pub fn quant_eval_begin(&mut self, fresh: bool) -> Result<QuantEvalStep> {
+        let policy = self.policy()?;
         let spec = EvalSpec {
-            name: self.policy()?.to_fragment(),
-            policy: self.policy()?,
+            name: policy.to_fragment(),
+            policy,
             finetune: self.cfg.qft as usize,
             mode: if fresh { Mode::Fresh } else { Mode::Irs },
             points: Points::Report,

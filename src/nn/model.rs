@@ -195,6 +195,19 @@ impl Model {
         }
     }
 
+    /// The accumulated gradient of every parameter tensor, in layer order (weight, then bias).
+    pub fn grad_tensors(&mut self) -> Vec<Vec<f32>> {
+        self.layers
+            .iter_mut()
+            .flat_map(|l| {
+                l.param_grads()
+                    .into_iter()
+                    .map(|(_, g)| g.to_vec())
+                    .collect::<Vec<_>>()
+            })
+            .collect()
+    }
+
     /// All parameters in layer order (weights, then bias, per layer).
     pub fn params_flat(&self) -> Vec<f32> {
         self.layers

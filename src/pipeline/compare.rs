@@ -96,7 +96,7 @@ impl CompareJob {
     /// Work of the row in progress.
     pub fn row_work(&self) -> (u64, u64) {
         match &self.current {
-            Some((_, Item::Fp32(j))) => (j.done_work(), j.total()),
+            Some((_, Item::Fp32(j))) => (j.progress().samples_done, j.progress().samples_total),
             Some((_, Item::Quant(j))) => j.work(),
             None => (0, 0),
         }

@@ -249,9 +249,9 @@ impl EvalJob {
         let max_work = max_work.max(1);
         match &mut self.stage {
             Stage::Fp32(job) => {
-                let before = job.done_work();
+                let before = job.progress().samples_done;
                 let r = job.step(max_work, clock).reference;
-                self.work_done += job.done_work() - before;
+                self.work_done += job.progress().samples_done - before;
                 self.times.fp32 += clock() - t0;
                 if let Some(r) = r {
                     self.fp32 = Some(Arc::new(r));

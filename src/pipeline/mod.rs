@@ -197,14 +197,6 @@ impl Fp32Job {
         self.job.progress()
     }
 
-    pub fn total(&self) -> u64 {
-        self.job.progress().samples_total
-    }
-
-    pub fn done_work(&self) -> u64 {
-        self.job.progress().samples_done
-    }
-
     /// Advance by up to `max_samples` noisy forward passes, timing each point with `clock`
     /// (microseconds). The reference is set in the step that finishes the last point.
     pub fn step(&mut self, max_samples: u64, clock: &mut dyn FnMut() -> u64) -> Fp32Step {

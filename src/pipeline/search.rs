@@ -216,7 +216,10 @@ impl SearchJob {
 
     pub fn progress(&self) -> SearchProgress {
         let (phase, (wd, wt)) = match (&self.fp32_job, &self.current) {
-            (Some(j), _) => ("fp32-certify", (j.done_work(), j.total())),
+            (Some(j), _) => (
+                "fp32-certify",
+                (j.progress().samples_done, j.progress().samples_total),
+            ),
             (None, Some((_, e))) => (e.stage_name(), e.work()),
             _ => ("propose", (0, 0)),
         };
