@@ -67,7 +67,8 @@ pub struct EvalResult {
     pub fragment: String,
     pub cost: Cost,
     /// The quantized base classifier's clean accuracy on the certified points and on the
-    /// whole test split.
+    /// whole test split (the latter only for the reported points: search episodes skip its
+    /// 2,000 forward passes, NaN there).
     pub points_accuracy: f64,
     pub test_accuracy: f64,
     pub summary: Summary,
@@ -407,7 +408,10 @@ impl EvalJob {
             fragment: self.spec.policy.to_fragment(),
             cost: super::policy_cost(&self.cfg, &self.float, &self.spec.policy)?,
             points_accuracy: super::points_accuracy(int, &ex),
-            test_accuracy: test_accuracy(int, data),
+            test_accuracy: match self.spec.points {
+                Points::Report => test_accuracy(int, data),
+                Points::Search => f64::NAN,
+            },
             summary,
             fp32: self.fp32.as_ref().map(|f| f.summary.clone()),
             fp32_points_accuracy: self.fp32.as_ref().map(|f| f.base_accuracy),
