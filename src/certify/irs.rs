@@ -9,19 +9,19 @@
 //!
 //! where zeta_up = BetaInv(1 - alpha_zeta; k + 1, n_p - k) is the one-sided (1 - alpha_zeta)
 //! Clopper-Pearson upper bound on the disagreements k among the first n_p estimation samples of
-//! f's certification, replayed bit-identically (same [`NoiseSource`] stream, seed, example id
-//! and sample indices). The result is wrong with probability at most alpha + alpha_zeta.
-//! When f's class is wrong or abstained the radius is 0 (no samples are drawn). When
-//! pA_low >= gamma the bound is too loose, and f^q is certified from scratch with n_p
-//! estimation samples and n0 = n_p / 10 selection samples at alpha + alpha_zeta, on streams
-//! of its own ([`PURPOSE_FALLBACK_SELECT`], [`PURPOSE_FALLBACK_ESTIMATE`]).
+//! f's certification, replayed bit-identically (the same [`NoiseSource`] stream, named by the
+//! cache's `estimate_purpose`, with the same seed, example ids and sample indices). The result
+//! is wrong with probability at most alpha + alpha_zeta. When f's class is wrong or abstained
+//! the radius is 0 (no samples are drawn). When pA_low >= gamma the bound is too loose, and
+//! f^q is certified from scratch with n_p estimation samples and n0 = n_p / 10 selection
+//! samples at alpha + alpha_zeta, on streams of its own ([`PURPOSE_FALLBACK_SELECT`], [`PURPOSE_FALLBACK_ESTIMATE`]).
 
 use std::sync::Arc;
 
 use serde::{Deserialize, Serialize};
 
 use super::smooth::{
-    Example, Plan, Prediction, Progress, RunState, Sampler, Stopwatch, PURPOSE_ESTIMATE,
+    noise_sigma, Example, Plan, Prediction, Progress, RunState, Sampler, Stopwatch,
 };
 use super::{stats, BaseClassifier};
 use crate::rng::NoiseSource;
@@ -36,6 +36,8 @@ pub const PURPOSE_FALLBACK_ESTIMATE: &str = "noise-irs-estimate";
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
 #[serde(rename_all = "camelCase")]
 pub struct IrsCache {
+    /// The noise stream of f's estimation samples, which IRS replays.
+    pub estimate_purpose: String,
     pub sigma: f64,
     pub seed: u64,
     pub n0: u64,
@@ -118,10 +120,11 @@ pub fn zeta_up(k: u64, n_p: u64, alpha_zeta: f64) -> f64 {
     stats::cp_upper(k, n_p, alpha_zeta)
 }
 
-/// IRS radius: sigma * PhiInv(pA_low - zeta_up) if pA_low - zeta_up > 1/2, else None (abstain).
+/// IRS radius: sigma * PhiInv(pA_low - zeta_up) if pA_low - zeta_up > 1/2, else None
+/// (abstain), with sigma as the noise used it ([`noise_sigma`]).
 pub fn irs_radius(sigma: f64, p_lower: f64, zeta_up: f64) -> Option<f64> {
     let p = p_lower - zeta_up;
-    (p > 0.5).then(|| sigma * stats::phi_inv(p))
+    (p > 0.5).then(|| noise_sigma(sigma) * stats::phi_inv(p))
 }
 
 /// One point certified for f^q.
@@ -183,7 +186,7 @@ impl IrsJob {
         let purposes = [PURPOSE_FALLBACK_SELECT, PURPOSE_FALLBACK_ESTIMATE];
         let fallback = Plan::new(cache.sigma, n0, params.n_p, alpha, cache.seed, purposes);
         let mut job = IrsJob {
-            replay: NoiseSource::new(cache.seed, PURPOSE_ESTIMATE),
+            replay: NoiseSource::new(cache.seed, &cache.estimate_purpose),
             sampler: Sampler::new(params.batch),
             fallback,
             pos: 0,

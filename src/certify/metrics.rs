@@ -6,12 +6,13 @@
 //! - ACR, average certified radius (Zhai et al., "MACER", ICLR 2020): the mean over test points
 //!   of R, counting 0 for wrong or abstained points.
 //! - R_max = sigma * PhiInv(alpha^(1/n)): the largest radius CERTIFY can return with n
-//!   estimation samples (pA_low = alpha^(1/n) when all n agree).
+//!   estimation samples (pA_low = alpha^(1/n) when all n agree). IRS rows carry their own
+//!   cap ([`irs_r_max`]) and guarantee (alpha + alpha_zeta).
 
 use serde::{Deserialize, Serialize};
 
-use super::irs::IrsRecord;
-use super::smooth::CertRecord;
+use super::irs::{irs_radius, zeta_up, IrsRecord};
+use super::smooth::{noise_sigma, CertRecord};
 use super::stats;
 
 /// Conventional radius grid for small images: 0, 0.25, ..., 1.5.
@@ -75,11 +76,11 @@ pub fn acr(outcomes: &[Outcome]) -> f64 {
     if outcomes.is_empty() {
         return 0.0;
     }
-    let sum: f64 = outcomes
+    // fold from +0.0: `sum` of no floats is -0.0, which would print as "-0.000"
+    let sum = outcomes
         .iter()
         .filter(|o| o.correct && !o.abstain)
-        .map(|o| o.radius)
-        .sum();
+        .fold(0.0, |s, o| s + o.radius);
     sum / outcomes.len() as f64
 }
 
@@ -89,10 +90,35 @@ pub fn abstain_rate(outcomes: &[Outcome]) -> f64 {
 }
 
 /// R_max = sigma * PhiInv(alpha^(1/n)): no CERTIFY radius with n estimation samples exceeds it
-/// (2.46, 3.20, 3.81 sigma at n = 1e3, 1e4, 1e5 and alpha = 0.001).
+/// (2.46, 3.20, 3.81 sigma at n = 1e3, 1e4, 1e5 and alpha = 0.001). sigma is taken as the
+/// noise used it ([`noise_sigma`]).
 pub fn r_max(sigma: f64, n: u64, alpha: f64) -> f64 {
     debug_assert!(n > 0 && alpha > 0.0 && alpha < 1.0);
-    sigma * stats::phi_inv(libm::pow(alpha, 1.0 / n as f64))
+    noise_sigma(sigma) * stats::phi_inv(libm::pow(alpha, 1.0 / n as f64))
+}
+
+/// The largest radius IRS can return for a cache certified with n samples at `alpha`:
+/// the larger of the gamma fallback's cap R_max(n_p, alpha + alpha_zeta) (it certifies from
+/// scratch with n_p samples) and the incremental branch's
+/// sigma * PhiInv(min(gamma, alpha^(1/n)) - zeta_up(0 of n_p)) (taken only when
+/// pA_low < gamma, and no disagreement at all still costs zeta_up(0)).
+pub fn irs_r_max(sigma: f64, n: u64, alpha: f64, irs: &IrsGuarantee) -> f64 {
+    let fallback = r_max(sigma, irs.n_p, alpha + irs.alpha_zeta);
+    let top = irs.gamma.min(libm::pow(alpha, 1.0 / n as f64));
+    let incremental = irs_radius(sigma, top, zeta_up(0, irs.n_p, irs.alpha_zeta)).unwrap_or(0.0);
+    fallback.max(incremental)
+}
+
+/// What an IRS certificate rests on, for its label.
+#[derive(Clone, Copy, Debug, PartialEq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct IrsGuarantee {
+    /// Replayed (incremental) or fresh (fallback) samples of the modified model per point.
+    pub n_p: u64,
+    /// Failure probability of the disagreement bound zeta_up.
+    pub alpha_zeta: f64,
+    /// Fallback threshold on f's pA_low.
+    pub gamma: f64,
 }
 
 /// One configuration's certification results, as one row of Cohen's table.
@@ -102,9 +128,14 @@ pub struct Summary {
     /// Row label, e.g. "FP32" or "sigma = 0.25".
     pub name: String,
     pub sigma: f64,
-    /// Estimation samples per point.
+    /// Estimation samples per point of the certification (for IRS: of f's certification,
+    /// whose first n_p samples are replayed).
     pub n: u64,
+    /// Every certificate of the row holds with probability at least 1 - alpha: CERTIFY's
+    /// alpha, or alpha + alpha_zeta for IRS (f's bound and the disagreement bound).
     pub alpha: f64,
+    /// Set when the row was certified with IRS: n_p, alpha_zeta and gamma.
+    pub irs: Option<IrsGuarantee>,
     /// Test points.
     pub points: usize,
     pub grid: Vec<f64>,
@@ -114,7 +145,8 @@ pub struct Summary {
     pub clean_accuracy: f64,
     pub acr: f64,
     pub abstain_rate: f64,
-    /// sigma * PhiInv(alpha^(1/n)).
+    /// The largest radius the certifier can return: sigma * PhiInv(alpha^(1/n)) for
+    /// CERTIFY, [`irs_r_max`] for IRS.
     pub r_max: f64,
 }
 
@@ -139,7 +171,42 @@ impl Summary {
             clean_accuracy: certified_accuracy(outcomes, 0.0),
             acr: acr(outcomes),
             abstain_rate: abstain_rate(outcomes),
+            irs: None,
             r_max: r_max(sigma, n, alpha),
+        }
+    }
+
+    /// Summarise IRS `outcomes` against f's certification at (sigma, n, alpha): labelled
+    /// with the guarantee alpha + alpha_zeta and the IRS cap ([`irs_r_max`]).
+    pub fn irs(
+        name: impl Into<String>,
+        sigma: f64,
+        n: u64,
+        alpha: f64,
+        irs: IrsGuarantee,
+        outcomes: &[Outcome],
+        grid: &[f64],
+    ) -> Self {
+        Summary {
+            alpha: alpha + irs.alpha_zeta,
+            irs: Some(irs),
+            r_max: irs_r_max(sigma, n, alpha, &irs),
+            ..Summary::new(name, sigma, n, alpha, outcomes, grid)
+        }
+    }
+
+    /// What the row's certificates guarantee, in words: "CERTIFY, n = 1000, alpha = 0.001"
+    /// or "IRS, n_p = 100 of n = 1000, alpha + alpha_zeta = 0.002, gamma = 0.99".
+    pub fn guarantee(&self) -> String {
+        match &self.irs {
+            None => format!("CERTIFY, n = {}, alpha = {}", self.n, self.alpha),
+            Some(g) => format!(
+                "IRS, n_p = {} of n = {}, alpha + alpha_zeta = {}, gamma = {}",
+                g.n_p,
+                self.n,
+                round_sum(self.alpha),
+                g.gamma
+            ),
         }
     }
 
@@ -149,6 +216,13 @@ impl Summary {
         let i = self.grid.iter().position(|&g| (g - r).abs() < GRID_TOL)?;
         self.certified_accuracy.get(i).copied()
     }
+}
+
+/// A sum such as 0.001 + 0.001 printed without its binary residue (0.002, not
+/// 0.0020000000000000000416).
+fn round_sum(x: f64) -> f64 {
+    let scale = libm::pow(10.0, 12.0 - libm::floor(libm::log10(x.abs().max(1e-300))));
+    libm::round(x * scale) / scale
 }
 
 fn radius_label(r: f64) -> String {
@@ -298,6 +372,61 @@ mod tests {
             assert!((got - want).abs() < RMAX_TOL, "n = {n}: {got}");
             assert!((r_max(0.25, n, 0.001) - 0.25 * got).abs() < TOL);
         }
+    }
+
+    #[test]
+    fn irs_rows_carry_their_own_guarantee_and_cap() {
+        // R_max(n_p, alpha + alpha_zeta) = sigma PhiInv(0.002^(1/n_p)), from Python's
+        // statistics.NormalDist: 0.561498 (n_p = 500), 0.388160 (n_p = 100) at sigma 0.25.
+        const CAP_TOL: f64 = 1e-6;
+        let g = |n_p| IrsGuarantee {
+            n_p,
+            alpha_zeta: 0.001,
+            gamma: 0.99,
+        };
+        for (n, n_p, want) in [(10_000, 500, 0.561_497_7), (1_000, 100, 0.388_160_4)] {
+            let s = Summary::irs("W4A4", 0.25, n, 0.001, g(n_p), &five(), &GRID_SMALL);
+            assert!((s.r_max - want).abs() < CAP_TOL, "n_p = {n_p}: {}", s.r_max);
+            assert!(s.r_max < r_max(0.25, n, 0.001));
+            assert!((s.alpha - 0.002).abs() < TOL);
+            assert_eq!(s.irs, Some(g(n_p)));
+            assert_eq!(s.n, n);
+        }
+        let s = Summary::irs("q", 0.25, 1000, 0.001, g(100), &five(), &GRID_SMALL);
+        assert_eq!(
+            s.guarantee(),
+            "IRS, n_p = 100 of n = 1000, alpha + alpha_zeta = 0.002, gamma = 0.99"
+        );
+        let f = Summary::new("FP32", 0.25, 1000, 0.001, &five(), &GRID_SMALL);
+        assert_eq!(f.guarantee(), "CERTIFY, n = 1000, alpha = 0.001");
+        // the incremental branch sets the cap when gamma is close to 1 and n_p is large
+        let wide = IrsGuarantee {
+            n_p: 5000,
+            alpha_zeta: 0.001,
+            gamma: 0.9999,
+        };
+        let inc = irs_radius(0.25, 0.001f64.powf(1e-4), zeta_up(0, 5000, 0.001)).unwrap();
+        assert!(
+            (irs_r_max(0.25, 10_000, 0.001, &wide) - inc.max(r_max(0.25, 5000, 0.002))).abs() < TOL
+        );
+    }
+
+    #[test]
+    fn radii_use_the_f32_sigma_of_the_noise() {
+        // 0.12 is not exact in f32: the noise really has sigma 0.11999999731779099
+        assert_eq!(noise_sigma(0.12), 0.119_999_997_317_790_99);
+        assert!(r_max(0.12, 1000, 0.001) < 0.12 * stats::phi_inv(0.001f64.powf(1e-3)));
+        assert_eq!(noise_sigma(0.25), 0.25);
+    }
+
+    #[test]
+    fn acr_of_no_certified_point_is_plus_zero() {
+        let wrong = [Outcome {
+            correct: false,
+            abstain: true,
+            radius: 0.0,
+        }];
+        assert_eq!(format!("{:.3}", acr(&wrong)), "0.000");
     }
 
     #[test]

@@ -18,10 +18,10 @@ pub mod smooth;
 pub mod stats;
 
 pub use irs::{Branch, CacheEntry, IrsCache, IrsJob, IrsParams, IrsRecord};
-pub use metrics::{Outcome, Summary};
+pub use metrics::{IrsGuarantee, Outcome, Summary};
 pub use smooth::{
     certify, predict, CertRecord, Certificate, CertifyJob, Example, Prediction, Progress, Sampler,
-    SmoothParams,
+    SmoothParams, PURPOSE_ESTIMATE, PURPOSE_PREDICT, PURPOSE_SELECT,
 };
 
 /// A base classifier f: maps a batch of flat inputs to class indices.

@@ -115,11 +115,19 @@ pub struct Certificate {
     pub radius: f64,
 }
 
+/// The noise level the samples really have: inputs are perturbed in f32 as
+/// `x + (sigma as f32) * z`, so radii use sigma rounded to f32 (for sigma = 0.12 that is
+/// 0.11999999731779099, a radius smaller by 2e-8 relative; 0.25 and 0.5 are exact).
+pub fn noise_sigma(sigma: f64) -> f64 {
+    sigma as f32 as f64
+}
+
 /// CERTIFY's final step: pA_low = BetaInv(alpha; nA, n - nA + 1); ABSTAIN if pA_low < 1/2,
-/// else (cA, R = sigma * PhiInv(pA_low)) (Cohen et al. 2019, Algorithm "CERTIFY").
+/// else (cA, R = sigma * PhiInv(pA_low)) (Cohen et al. 2019, Algorithm "CERTIFY"), with sigma
+/// as the noise used it ([`noise_sigma`]).
 pub fn certificate(class_a: u8, count: u64, n: u64, alpha: f64, sigma: f64) -> Certificate {
     let p_lower = stats::cp_lower(count, n, alpha);
-    let (prediction, radius) = match stats::radius(sigma, p_lower) {
+    let (prediction, radius) = match stats::radius(noise_sigma(sigma), p_lower) {
         Some(r) => (Prediction::Class(class_a), r),
         None => (Prediction::Abstain, 0.0),
     };
@@ -465,6 +473,9 @@ impl Stopwatch {
 /// first `n_keep` estimation samples of every example, building an [`IrsCache`].
 pub struct CertifyJob {
     params: SmoothParams,
+    /// Noise streams (selection, estimation): [`PURPOSE_SELECT`], [`PURPOSE_ESTIMATE`]
+    /// unless [`CertifyJob::with_purposes`] chose others.
+    purposes: [&'static str; 2],
     plan: Plan,
     examples: Vec<Example>,
     pos: usize,
@@ -491,6 +502,7 @@ impl CertifyJob {
         CertifyJob {
             sampler: Sampler::new(params.batch),
             params,
+            purposes: [PURPOSE_SELECT, PURPOSE_ESTIMATE],
             plan,
             examples,
             pos: 0,
@@ -502,12 +514,26 @@ impl CertifyJob {
         }
     }
 
+    /// Draw the selection and estimation noise from the streams `purposes` instead of
+    /// [`PURPOSE_SELECT`] and [`PURPOSE_ESTIMATE`]: a certification that must not share a
+    /// noise draw with another one on the same examples (the final comparison) names its own.
+    pub fn with_purposes(mut self, purposes: [&'static str; 2]) -> Self {
+        let p = &self.params;
+        self.plan = Plan::new(p.sigma, p.n0, p.n, p.alpha, p.seed, purposes);
+        self.purposes = purposes;
+        if let Some(c) = &mut self.cache {
+            c.estimate_purpose = purposes[1].to_string();
+        }
+        self
+    }
+
     /// Also build an IRS cache keeping f's class on the first `n_keep` (<= n) estimation
     /// samples of each example (one byte per sample).
     pub fn with_irs_cache(mut self, n_keep: u64) -> Self {
         let p = &self.params;
         debug_assert!(n_keep <= p.n);
         self.cache = Some(IrsCache {
+            estimate_purpose: self.purposes[1].to_string(),
             sigma: p.sigma,
             seed: p.seed,
             n0: p.n0,

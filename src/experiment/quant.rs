@@ -249,6 +249,8 @@ impl Session {
         let r = match points {
             Points::Report => &self.report_ref,
             Points::Search => &self.search_ref,
+            // the final comparison certifies its own FP32 row on its own streams
+            Points::Final => return None,
         };
         r.as_ref().filter(|r| r.key == key).cloned()
     }
@@ -258,6 +260,7 @@ impl Session {
             match points {
                 Points::Report => self.report_ref = Some(r.clone()),
                 Points::Search => self.search_ref = Some(r.clone()),
+                Points::Final => {}
             }
         }
     }

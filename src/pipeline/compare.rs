@@ -1,6 +1,6 @@
-//! The final comparison (arq-method.md section 5): FP32, uniform W4A4 and the best policy of
-//! each search, every quantized row fine-tuned for `fft` batches and certified FRESH on the
-//! reported test points (never with IRS), at the same budget.
+//! The final comparison: FP32, uniform W4A4 and the best policy of each search, every
+//! quantized row fine-tuned for `fft` batches and certified FRESH on the reported test points
+//! (never with IRS), at the same budget, on noise streams of its own ([`Points::Final`]).
 
 use super::eval::{EvalJob, EvalResult, EvalSpec, Mode};
 use super::{Fp32Job, Points};
@@ -21,7 +21,7 @@ pub struct CompareRow {
     pub fragment: String,
     pub bops_ratio: f64,
     pub size_bytes: u64,
-    /// Base classifier's clean accuracy on the whole test split.
+    /// Base classifier's clean accuracy on the test digits outside the search split.
     pub test_accuracy: f64,
     pub summary: Summary,
 }
@@ -118,7 +118,7 @@ impl CompareJob {
                     &self.cfg,
                     &self.pretrained,
                     data,
-                    Points::Report,
+                    Points::Final,
                     self.generation,
                 )?))
             } else {
@@ -127,7 +127,7 @@ impl CompareJob {
                     policy,
                     finetune: self.cfg.fft as usize,
                     mode: Mode::Fresh,
-                    points: Points::Report,
+                    points: Points::Final,
                 };
                 Item::Quant(Box::new(EvalJob::new(
                     spec,
@@ -142,22 +142,25 @@ impl CompareJob {
         }
         let (name, item) = self.current.as_mut().expect("set above");
         let row = match item {
-            Item::Fp32(job) => job.step(max_work, clock).reference.map(|r| {
-                let mut m = self.pretrained.clone();
-                let n = quant_layers(&m).len();
-                let c = cost(&m, &Policy::fp32(n)).expect("fp32 policy fits");
-                CompareRow {
-                    name: name.clone(),
-                    fragment: String::new(),
-                    bops_ratio: c.ratio,
-                    size_bytes: c.size_bytes,
-                    test_accuracy: super::test_accuracy(&mut m, data),
-                    summary: Summary {
+            Item::Fp32(job) => match job.step(max_work, clock).reference {
+                Some(r) => {
+                    let mut m = self.pretrained.clone();
+                    let n = quant_layers(&m).len();
+                    let c = cost(&m, &Policy::fp32(n))?;
+                    Some(CompareRow {
                         name: name.clone(),
-                        ..r.summary
-                    },
+                        fragment: String::new(),
+                        bops_ratio: c.ratio,
+                        size_bytes: c.size_bytes,
+                        test_accuracy: super::held_out_accuracy(&mut m, &self.cfg, data)?,
+                        summary: Summary {
+                            name: name.clone(),
+                            ..r.summary
+                        },
+                    })
                 }
-            }),
+                None => None,
+            },
             Item::Quant(job) => {
                 job.step(data, max_work, clock)?;
                 job.result().map(CompareRow::from_result)
@@ -176,7 +179,7 @@ pub fn markdown(rows: &[CompareRow]) -> String {
     let Some(first) = rows.first() else {
         return String::new();
     };
-    let mut s = String::from("| policy | clean acc. (base) |");
+    let mut s = String::from("| policy | clean acc. (base, held out) |");
     for r in &first.summary.grid {
         s.push_str(&format!(" r = {r} |"));
     }

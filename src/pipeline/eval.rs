@@ -1,10 +1,11 @@
 //! One policy's evaluation: calibrate -> noise-aware fine-tune -> certify the integer model.
 
 use super::{
-    examples, quant_config, smooth_params, test_accuracy, Fp32Job, Fp32Ref, Points, FT_BATCH_WORK,
+    examples, held_out_accuracy, quant_config, smooth_params, Fp32Job, Fp32Ref, Points,
+    FT_BATCH_WORK,
 };
 use crate::certify::{
-    metrics::GRID_SMALL, Branch, CertifyJob, IrsJob, IrsParams, Outcome, Summary,
+    metrics::GRID_SMALL, Branch, CertifyJob, IrsGuarantee, IrsJob, IrsParams, Outcome, Summary,
 };
 use crate::config::ExperimentConfig;
 use crate::data::Dataset;
@@ -67,8 +68,8 @@ pub struct EvalResult {
     pub fragment: String,
     pub cost: Cost,
     /// The quantized base classifier's clean accuracy on the certified points and on the
-    /// whole test split (the latter only for the reported points: search episodes skip its
-    /// 2,000 forward passes, NaN there).
+    /// test digits outside the search split (the latter only for the reported points:
+    /// search episodes skip its 2,000 forward passes, NaN there).
     pub points_accuracy: f64,
     pub test_accuracy: f64,
     pub summary: Summary,
@@ -354,7 +355,10 @@ impl EvalJob {
             Mode::Fresh => {
                 if self.fresh.is_none() {
                     let ex = examples(&self.cfg, data, int_input_len(int), self.spec.points)?;
-                    self.fresh = Some(CertifyJob::new(smooth_params(&self.cfg), ex));
+                    self.fresh = Some(
+                        CertifyJob::new(smooth_params(&self.cfg), ex)
+                            .with_purposes(self.spec.points.purposes()),
+                    );
                 }
                 let job = self.fresh.as_mut().expect("set above");
                 before = job.progress().samples_done;
@@ -394,14 +398,26 @@ impl EvalJob {
             ),
         };
         let ex = examples(&self.cfg, data, int_input_len(int), self.spec.points)?;
-        let summary = Summary::new(
-            self.spec.name.clone(),
-            self.cfg.sigma,
-            self.cfg.n as u64,
-            self.cfg.alpha,
-            &outcomes,
-            &GRID_SMALL,
-        );
+        let (name, c) = (self.spec.name.clone(), &self.cfg);
+        let summary = match self.spec.mode {
+            Mode::Irs => {
+                let g = IrsGuarantee {
+                    n_p: c.n_p as u64,
+                    alpha_zeta: c.alpha_zeta,
+                    gamma: c.gamma,
+                };
+                Summary::irs(
+                    name,
+                    c.sigma,
+                    c.n as u64,
+                    c.alpha,
+                    g,
+                    &outcomes,
+                    &GRID_SMALL,
+                )
+            }
+            Mode::Fresh => Summary::new(name, c.sigma, c.n as u64, c.alpha, &outcomes, &GRID_SMALL),
+        };
         self.result = Some(EvalResult {
             name: self.spec.name.clone(),
             mode: self.spec.mode,
@@ -409,7 +425,7 @@ impl EvalJob {
             cost: super::policy_cost(&self.cfg, &self.float, &self.spec.policy)?,
             points_accuracy: super::points_accuracy(int, &ex),
             test_accuracy: match self.spec.points {
-                Points::Report => test_accuracy(int, data),
+                Points::Report | Points::Final => held_out_accuracy(int, &self.cfg, data)?,
                 Points::Search => f64::NAN,
             },
             summary,

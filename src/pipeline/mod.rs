@@ -18,7 +18,7 @@ pub mod search;
 
 use crate::certify::{
     metrics::GRID_SMALL, CertRecord, CertifyJob, Example, IrsCache, Outcome, Progress,
-    SmoothParams, Summary,
+    SmoothParams, Summary, PURPOSE_ESTIMATE, PURPOSE_SELECT,
 };
 use crate::config::ExperimentConfig;
 use crate::data::{Dataset, Split};
@@ -27,23 +27,82 @@ use crate::nn::Model;
 use crate::quant::calib::ActClip;
 use crate::quant::cost::{cost_of, Cost};
 use crate::quant::quantizer::WeightClip;
-use crate::quant::{accuracy, quant_layers, Policy, QuantConfig};
+use crate::quant::{quant_layers, Policy, QuantConfig};
 use serde::Serialize;
 use std::sync::Arc;
 
 /// Work units charged for one fine-tuning batch (about 3 forward passes of 64 images).
 pub const FT_BATCH_WORK: u64 = 192;
 
-/// Which test digits a job certifies.
+/// Which test digits a job certifies, and on which noise streams.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize)]
 #[serde(rename_all = "camelCase")]
 pub enum Points {
-    /// The reported points: `points` test digits at `stride` (even stride: even positions).
+    /// The reported points: `points` test digits at `stride` (positions 0, s, 2s, ...), on
+    /// the standard streams (`arq certify`, the quick read-out).
     Report,
-    /// The search split: `spoints` odd-numbered test digits (1, 3, 5, ...), disjoint from the
-    /// reported points whenever `stride` is even (ARQ choice, ours: a held-out split that
-    /// never touches the digits the final table reports).
+    /// The search split: the first `spoints` odd-numbered test digits that are not reported
+    /// points. Disjoint from [`Points::Report`] by construction for every stride (for an
+    /// even stride it is simply 1, 3, 5, ...). ARQ choice, ours: a held-out split that never
+    /// touches the digits the final table reports.
     Search,
+    /// The reported points again, certified on noise streams of their own
+    /// ([`FINAL_PURPOSES`]): the final comparison's fresh certificates share no noise draw
+    /// with the search or the read-outs, so a policy is never re-certified on the noise
+    /// that selected it.
+    Final,
+}
+
+/// Noise streams (selection, estimation) of the final comparison's fresh certifications.
+pub const FINAL_PURPOSES: [&str; 2] = ["noise-final-select", "noise-final-estimate"];
+
+impl Points {
+    /// The (selection, estimation) noise streams of this point set's certifications.
+    pub fn purposes(self) -> [&'static str; 2] {
+        match self {
+            Points::Report | Points::Search => [PURPOSE_SELECT, PURPOSE_ESTIMATE],
+            Points::Final => FINAL_PURPOSES,
+        }
+    }
+}
+
+/// Test-split positions of the reported points: 0, stride, 2 stride, ... (`points` of them).
+pub fn report_positions(cfg: &ExperimentConfig, n_test: usize) -> Result<Vec<usize>> {
+    let (p, s) = (cfg.points as usize, cfg.stride as usize);
+    if p == 0 || s == 0 || (p - 1).saturating_mul(s) >= n_test {
+        return Err(Error::invalid(
+            "points",
+            p,
+            &format!("{p} points at stride {s} run past the {n_test} test digits"),
+            format!(
+                "points <= {} at stride {s}",
+                (n_test.max(1) - 1) / s.max(1) + 1
+            ),
+        ));
+    }
+    Ok((0..p).map(|i| i * s).collect())
+}
+
+/// Test-split positions of the search split: the first `spoints` odd positions that are
+/// not reported points (see [`Points::Search`]).
+pub fn search_positions(cfg: &ExperimentConfig, n_test: usize) -> Result<Vec<usize>> {
+    let (p, s) = (cfg.points as usize, cfg.stride as usize);
+    let reported = |t: usize| s > 0 && t % s == 0 && t / s < p;
+    let free = (1..n_test).step_by(2).filter(|&t| !reported(t));
+    let positions: Vec<usize> = free.clone().take(cfg.spoints as usize).collect();
+    if positions.len() < cfg.spoints as usize {
+        let left = free.count();
+        return Err(Error::invalid(
+            "spoints",
+            cfg.spoints,
+            &format!(
+                "the search split takes odd-numbered test digits that are not reported points; \
+                 with points={p} at stride={s} only {left} are left"
+            ),
+            format!("1..={left}"),
+        ));
+    }
+    Ok(positions)
 }
 
 /// The certified points of a set, each keyed by its global record index (the noise key).
@@ -54,31 +113,9 @@ pub fn examples(
     points: Points,
 ) -> Result<Vec<Example>> {
     let n_test = data.split_len(Split::Test);
-    let positions: Vec<usize> = match points {
-        Points::Report => {
-            let (p, s) = (cfg.points as usize, cfg.stride as usize);
-            if (p - 1) * s >= n_test {
-                return Err(Error::invalid(
-                    "points",
-                    p,
-                    &format!("{p} points at stride {s} run past the {n_test} test digits"),
-                    format!("points <= {} at stride {s}", (n_test - 1) / s + 1),
-                ));
-            }
-            (0..p).map(|i| i * s).collect()
-        }
-        Points::Search => {
-            let p = cfg.spoints as usize;
-            if 2 * p > n_test {
-                return Err(Error::invalid(
-                    "spoints",
-                    p,
-                    "the search split uses odd-numbered test digits only",
-                    format!("1..={}", n_test / 2),
-                ));
-            }
-            (0..p).map(|i| 2 * i + 1).collect()
-        }
+    let positions = match points {
+        Points::Report | Points::Final => report_positions(cfg, n_test)?,
+        Points::Search => search_positions(cfg, n_test)?,
     };
     Ok(positions
         .into_iter()
@@ -144,6 +181,11 @@ pub fn config_policy(cfg: &ExperimentConfig, layers: usize) -> Result<Policy> {
 pub fn fp32_key(cfg: &ExperimentConfig, generation: u64, points: Points) -> String {
     let pts = match points {
         Points::Report => format!("p{}s{}", cfg.points, cfg.stride),
+        Points::Final => format!("final-p{}s{}", cfg.points, cfg.stride),
+        // an odd stride's reported points shape the search split
+        Points::Search if cfg.stride % 2 == 1 => {
+            format!("sp{}p{}s{}", cfg.spoints, cfg.points, cfg.stride)
+        }
         Points::Search => format!("sp{}", cfg.spoints),
     };
     format!(
@@ -182,8 +224,9 @@ impl Fp32Job {
         generation: u64,
     ) -> Result<Fp32Job> {
         let examples = examples(cfg, data, model.input_len(), points)?;
-        let job =
-            CertifyJob::new(smooth_params(cfg), examples.clone()).with_irs_cache(cfg.n_p as u64);
+        let job = CertifyJob::new(smooth_params(cfg), examples.clone())
+            .with_purposes(points.purposes())
+            .with_irs_cache(cfg.n_p as u64);
         Ok(Fp32Job {
             key: fp32_key(cfg, generation, points),
             model: model.clone(),
@@ -274,7 +317,31 @@ pub fn points_accuracy<F: crate::certify::BaseClassifier + ?Sized>(
         / examples.len() as f64
 }
 
-/// Clean accuracy on the whole test split.
-pub fn test_accuracy<F: crate::certify::BaseClassifier + ?Sized>(f: &mut F, data: &Dataset) -> f64 {
-    accuracy(f, data, Split::Test) as f64
+/// Clean accuracy on the test digits outside the search split (the split that the search,
+/// and HAQ's accuracy reward in particular, has already seen).
+pub fn held_out_accuracy<F: crate::certify::BaseClassifier + ?Sized>(
+    f: &mut F,
+    cfg: &ExperimentConfig,
+    data: &Dataset,
+) -> Result<f64> {
+    let n_test = data.split_len(Split::Test);
+    let mut seen = vec![false; n_test];
+    for t in search_positions(cfg, n_test)? {
+        seen[t] = true;
+    }
+    let il = f.input_len();
+    let examples: Vec<Example> = (0..n_test)
+        .filter(|&t| !seen[t])
+        .map(|t| {
+            let idx = data.index(Split::Test, t);
+            let mut input = vec![0.0; il];
+            data.image_f32(idx, &mut input);
+            Example {
+                index: idx as u64,
+                input,
+                label: data.labels[idx],
+            }
+        })
+        .collect();
+    Ok(points_accuracy(f, &examples))
 }

@@ -275,7 +275,10 @@ export class BitsView {
         this.staleWhy = null;
         this.progressBox.dataset.state = 'done';
         const irs = r.irs ? ` IRS: ${fmt.int(r.irs.samples)} samples (${fmt.int(r.irs.incremental)} points incremental, ${fmt.int(r.irs.fallback)} from scratch).` : '';
-        this.progressText.textContent = `Read out ${r.fragment.replace(/&/g, ' ')}: clean accuracy ${fmt.percent(r.cleanAccuracy, 1)}, ACR ${fmt.fixed(r.acr)}.${irs}`;
+        const g = r.irsGuarantee;
+        const holds = ` Each radius holds with probability ≥ ${g ? '1 − (α + α_ζ)' : '1 − α'} = ${fmt.real(1 - r.alpha)}`
+          + `${g ? ` (IRS, n_p = ${fmt.int(g.nP)})` : ''}; no radius can exceed R_max = ${fmt.fixed(r.rMax)}.`;
+        this.progressText.textContent = `Read out ${r.fragment.replace(/&/g, ' ')}: clean accuracy ${fmt.percent(r.cleanAccuracy, 1)}, ACR ${fmt.fixed(r.acr)}.${irs}${holds}`;
         this.renderHeader();
         for (const f of this.readoutListeners) f(r);
         this.app.status.set(`Quick read-out: clean accuracy ${fmt.percent(r.cleanAccuracy, 1)} (FP32 ${fmt.percent(r.fp32CleanAccuracy, 1)}), ACR ${fmt.fixed(r.acr)} (FP32 ${fmt.fixed(r.fp32Acr)}).`, 'ok');

@@ -74,6 +74,7 @@ export function quantEvalOf(r) {
     acr: first([r.acr, s.acr]), fp32Acr: first([r.fp32Acr, f.acr]),
     grid: numbers(r.grid ?? s.grid), certifiedAccuracy: numbers(r.certifiedAccuracy ?? s.certifiedAccuracy),
     fp32CertifiedAccuracy: numbers(r.fp32CertifiedAccuracy ?? f.certifiedAccuracy), irs: r.irs ?? null,
+    alpha: first([s.alpha]), rMax: first([s.rMax]), irsGuarantee: s.irs ?? null,
   };
 }
 

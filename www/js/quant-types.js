@@ -90,6 +90,9 @@
  * @property {number[]} certifiedAccuracy
  * @property {number[]} fp32CertifiedAccuracy
  * @property {IrsStats|null} irs
+ * @property {number} alpha each radius holds with probability >= 1 - alpha (for IRS: alpha + alpha_zeta)
+ * @property {number} rMax the largest radius the certifier can return (for IRS: its own cap, see docs)
+ * @property {{nP: number, alphaZeta: number, gamma: number}|null} irsGuarantee set when certified with IRS
  */
 
 /**
