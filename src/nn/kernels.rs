@@ -9,6 +9,8 @@
 //! Each fast kernel has a plain scalar reference beside it (`*_ref`); property tests hold one
 //! against the other (bit-identical for `gemm_nn`, a documented tolerance for `dot`).
 
+use super::simd::F4;
+
 /// Register block of [`gemm_nn`]: MR rows x NR columns of C are accumulated in locals.
 const MR: usize = 4;
 const NR: usize = 8;
@@ -201,6 +203,159 @@ pub fn col2im(g: &ConvGeom, col: &[f32], img: &mut [f32]) {
     }
 }
 
+/// Output pixels of one row computed together by [`conv2d`] (vectorised across lanes).
+pub const CONV_LANES: usize = 8;
+const LANES: usize = CONV_LANES;
+/// Output channels computed together by [`conv2d`]: they share every input load.
+const OB: usize = 4;
+
+/// Direct convolution of one image for the forward pass: out[o][oy][ox] = bias[o] +
+/// sum over (ch, ky, kx) of w[o][ch][ky][kx] * in[ch][oy s + ky - pad][ox s + kx - pad]
+/// (zero outside the image), summed in exactly the order of [`conv2d_ref`], so the result is
+/// bit-identical to it and to im2col + [`gemm_nn`]. The speed comes from the layout, not from
+/// reassociation: the zero-padded input is split into its `stride` phases so that, for every
+/// kernel tap, the inputs of [`LANES`] consecutive output pixels are contiguous; each lane
+/// then runs one output's sum, and [`OB`] output channels share each load. `phases` is
+/// scratch space, reused between calls.
+pub fn conv2d(
+    g: &ConvGeom,
+    cout: usize,
+    w: &[f32],
+    bias: &[f32],
+    img: &[f32],
+    out: &mut [f32],
+    phases: &mut Vec<f32>,
+) {
+    let (oh, ow, s, k) = (g.out_h(), g.out_w(), g.stride, g.k);
+    debug_assert!(img.len() >= g.c * g.h * g.w && out.len() >= cout * oh * ow);
+    debug_assert!(w.len() >= cout * g.patch() && bias.len() >= cout);
+    let lay = PhaseLayout {
+        ph: g.h + 2 * g.pad,
+        pw: ow.div_ceil(LANES) * LANES + (k - 1) / s,
+        s,
+    };
+    phases.clear();
+    phases.resize(g.c * lay.ph * s * lay.pw, 0.0);
+    for ch in 0..g.c {
+        for y in 0..g.h {
+            let row = &img[(ch * g.h + y) * g.w..(ch * g.h + y + 1) * g.w];
+            for (x, &v) in row.iter().enumerate() {
+                let px = x + g.pad;
+                // pixels past the last lane's reach are never read
+                if px / s < lay.pw {
+                    phases[lay.at(ch, y + g.pad, px % s) + px / s] = v;
+                }
+            }
+        }
+    }
+    // where each tap (ch, ky, kx), in summation order, sits relative to the phase row of
+    // (ch 0, padded row oy * stride) at lane x0
+    let offsets: Vec<usize> = (0..g.c)
+        .flat_map(|ch| (0..k).flat_map(move |ky| (0..k).map(move |kx| (ch, ky, kx))))
+        .map(|(ch, ky, kx)| lay.at(ch, ky, kx % s) + kx / s)
+        .collect();
+    let mut packed = Vec::new();
+    let mut o0 = 0;
+    while o0 < cout {
+        let ob = (cout - o0).min(OB);
+        // the block's weights tap by tap: packed[t * ob + b] = w[o0 + b][t]
+        packed.clear();
+        packed.extend(
+            (0..g.patch())
+                .flat_map(|t| (0..ob).map(move |b| (b, t)))
+                .map(|(b, t)| w[(o0 + b) * g.patch() + t]),
+        );
+        let blk = ConvBlock {
+            g,
+            lay: &lay,
+            offsets: &offsets,
+            o0,
+            packed: &packed,
+            bias,
+            phases,
+        };
+        match ob {
+            4 => blk.run::<4>(out),
+            3 => blk.run::<3>(out),
+            2 => blk.run::<2>(out),
+            _ => blk.run::<1>(out),
+        }
+        o0 += ob;
+    }
+}
+
+/// Where [`conv2d`] keeps the stride phases of the padded input.
+struct PhaseLayout {
+    /// Padded height.
+    ph: usize,
+    /// Width of one phase row.
+    pw: usize,
+    s: usize,
+}
+
+impl PhaseLayout {
+    /// Start of phase row (ch, padded y, phase q).
+    #[inline(always)]
+    fn at(&self, ch: usize, y: usize, q: usize) -> usize {
+        ((ch * self.ph + y) * self.s + q) * self.pw
+    }
+}
+
+/// One block of output channels of [`conv2d`].
+struct ConvBlock<'a> {
+    g: &'a ConvGeom,
+    lay: &'a PhaseLayout,
+    offsets: &'a [usize],
+    o0: usize,
+    packed: &'a [f32],
+    bias: &'a [f32],
+    phases: &'a [f32],
+}
+
+impl ConvBlock<'_> {
+    /// Output channels o0..o0 + B, [`LANES`] pixels of a row at a time, each lane one
+    /// output's running sum (bias first, then every tap in (ch, ky, kx) order).
+    #[allow(unsafe_code)]
+    fn run<const B: usize>(&self, out: &mut [f32]) {
+        const V: usize = LANES / 4;
+        let (g, lay) = (self.g, self.lay);
+        let (oh, ow, patch) = (g.out_h(), g.out_w(), g.patch());
+        assert_eq!(self.offsets.len(), patch);
+        assert_eq!(self.packed.len(), patch * B);
+        let reach = self.offsets.iter().max().copied().unwrap_or(0) + LANES;
+        let mut lanes = [0f32; LANES];
+        for oy in 0..oh {
+            for x0 in (0..ow).step_by(LANES) {
+                let base = lay.at(0, oy * lay.s, 0) + x0;
+                // every load below reads phases[base + offset .. base + offset + LANES]
+                assert!(base + reach <= self.phases.len());
+                let mut acc: [[F4; V]; B] =
+                    core::array::from_fn(|b| [F4::splat(self.bias[self.o0 + b]); V]);
+                for (&off, wt) in self.offsets.iter().zip(self.packed.chunks_exact(B)) {
+                    // SAFETY: base + off + LANES <= base + reach <= phases.len() (asserted).
+                    let x: [F4; V] = core::array::from_fn(|v| unsafe {
+                        F4::load_ptr(self.phases.as_ptr().add(base + off + 4 * v))
+                    });
+                    for (a, &wb) in acc.iter_mut().zip(wt) {
+                        let wv = F4::splat(wb);
+                        for (av, &xv) in a.iter_mut().zip(&x) {
+                            *av = av.mul_add(wv, xv);
+                        }
+                    }
+                }
+                let n = LANES.min(ow - x0);
+                for (b, a) in acc.iter().enumerate() {
+                    for (v, av) in a.iter().enumerate() {
+                        av.store(&mut lanes[4 * v..]);
+                    }
+                    let at = ((self.o0 + b) * oh + oy) * ow + x0;
+                    out[at..at + n].copy_from_slice(&lanes[..n]);
+                }
+            }
+        }
+    }
+}
+
 /// Direct convolution of one image, the scalar reference for im2col + gemm_nn.
 /// Sums in the same (channel, ky, kx) order, starting from the bias, so it is bit-identical.
 pub fn conv2d_ref(
@@ -299,6 +454,46 @@ mod tests {
             let mut r = vec![0.0; cout * g.out_hw()];
             conv2d_ref(&g, cout, &w, &bias, &img, &mut r);
             assert_eq!(out, r);
+        }
+    }
+
+    #[test]
+    fn direct_conv_matches_reference_bitwise() {
+        let mut s = Stream::new(4, "k");
+        // lenet's and cnn3's layers, odd sizes, strides 1-3, channel counts around OB
+        for &(c, h, w, k, stride, pad, cout) in &[
+            (1, 28, 28, 5, 1, 0, 6),
+            (6, 12, 12, 5, 1, 0, 16),
+            (1, 28, 28, 3, 1, 1, 16),
+            (16, 28, 28, 3, 2, 1, 32),
+            (32, 14, 14, 3, 2, 1, 64),
+            (3, 9, 7, 3, 2, 1, 5),
+            (2, 11, 13, 4, 3, 2, 7),
+            (1, 5, 5, 5, 1, 0, 1),
+            (2, 8, 10, 1, 1, 0, 3),
+        ] {
+            let g = ConvGeom {
+                c,
+                h,
+                w,
+                k,
+                stride,
+                pad,
+            };
+            let img = rand_vec(&mut s, c * h * w);
+            let wt = rand_vec(&mut s, cout * g.patch());
+            let bias = rand_vec(&mut s, cout);
+            let mut fast = vec![f32::NAN; cout * g.out_hw()];
+            let mut scratch = vec![];
+            conv2d(&g, cout, &wt, &bias, &img, &mut fast, &mut scratch);
+            let mut r = vec![0.0; cout * g.out_hw()];
+            conv2d_ref(&g, cout, &wt, &bias, &img, &mut r);
+            let bits = |v: &[f32]| v.iter().map(|x| x.to_bits()).collect::<Vec<_>>();
+            assert_eq!(
+                bits(&fast),
+                bits(&r),
+                "{c}x{h}x{w} k{k} s{stride} p{pad} -> {cout}"
+            );
         }
     }
 

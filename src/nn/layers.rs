@@ -3,7 +3,9 @@
 //! Forward and backward are written out by hand; `tests/gradcheck.rs` holds them against
 //! finite differences.
 
-use super::kernels::{col2im, gemm_nn, gemm_nt, im2col, im2col_ld, transpose, ConvGeom};
+use super::kernels::{
+    col2im, conv2d, gemm_nn, gemm_nt, im2col, im2col_ld, transpose, ConvGeom, CONV_LANES,
+};
 use crate::rng::Stream;
 use ndarray::{Array1, Array2, Array4};
 
@@ -166,32 +168,17 @@ impl Layer {
         let (ni, no) = (numel(s), numel(os));
         match self {
             Layer::Conv(c) => {
-                // One GEMM for the whole batch: columns of image b sit at b*hw.. of each row.
                 let g = c.geom(s);
-                let (hw, patch) = (g.out_hw(), g.patch());
-                let ld = batch * hw;
-                scratch.resize(patch * ld, 0.0);
-                for bi in 0..batch {
-                    im2col_ld(&g, &x[bi * ni..(bi + 1) * ni], &mut scratch[bi * hw..], ld);
-                }
-                let mut tmp = vec![0.0; c.cout * ld];
-                for (oc, &bv) in c.b.iter().enumerate() {
-                    tmp[oc * ld..(oc + 1) * ld].fill(bv);
-                }
-                gemm_nn(
-                    c.cout,
-                    patch,
-                    ld,
-                    c.w.as_slice().expect("standard layout"),
-                    scratch,
-                    &mut tmp,
-                );
+                let w = c.w.as_slice().expect("standard layout");
+                let b = c.b.as_slice().expect("standard layout");
                 let mut out = vec![0.0; batch * no];
-                for bi in 0..batch {
-                    for oc in 0..c.cout {
-                        out[bi * no + oc * hw..bi * no + (oc + 1) * hw]
-                            .copy_from_slice(&tmp[oc * ld + bi * hw..oc * ld + (bi + 1) * hw]);
+                if direct_conv_pays(&g) {
+                    // image by image, no im2col buffer at all
+                    for (xi, oi) in x.chunks_exact(ni).zip(out.chunks_exact_mut(no)) {
+                        conv2d(&g, c.cout, w, b, xi, oi, scratch);
                     }
+                } else {
+                    conv_gemm(&g, c.cout, w, b, batch, x, &mut out, scratch);
                 }
                 out
             }
@@ -329,6 +316,48 @@ impl Layer {
             Layer::Conv(c) => vec![c.w.as_slice().expect("std"), c.b.as_slice().expect("std")],
             Layer::Linear(l) => vec![l.w.as_slice().expect("std"), l.b.as_slice().expect("std")],
             _ => vec![],
+        }
+    }
+}
+
+/// Whether [`conv2d`] (lanes across an output row) beats im2col + GEMM for this geometry:
+/// always for small patches, where building the im2col matrix costs as much as the GEMM,
+/// and otherwise only when the output rows fill whole lane blocks (a 14-pixel row computes
+/// 16 lanes). Both give bit-identical results; this only picks the faster one.
+fn direct_conv_pays(g: &ConvGeom) -> bool {
+    g.patch() <= 32 || g.out_w() % CONV_LANES == 0
+}
+
+/// Convolution of a batch as one GEMM over the im2col columns of all its images (column
+/// block b * hw.. holds image b), then reordered to image-major output.
+#[allow(clippy::too_many_arguments)]
+fn conv_gemm(
+    g: &ConvGeom,
+    cout: usize,
+    w: &[f32],
+    bias: &[f32],
+    batch: usize,
+    x: &[f32],
+    out: &mut [f32],
+    scratch: &mut Vec<f32>,
+) {
+    let (hw, patch, ni) = (g.out_hw(), g.patch(), g.c * g.h * g.w);
+    let ld = batch * hw;
+    scratch.clear();
+    scratch.resize(patch * ld, 0.0);
+    for bi in 0..batch {
+        im2col_ld(g, &x[bi * ni..(bi + 1) * ni], &mut scratch[bi * hw..], ld);
+    }
+    let mut tmp = vec![0.0; cout * ld];
+    for (oc, &bv) in bias.iter().enumerate() {
+        tmp[oc * ld..(oc + 1) * ld].fill(bv);
+    }
+    gemm_nn(cout, patch, ld, w, scratch, &mut tmp);
+    let no = cout * hw;
+    for bi in 0..batch {
+        for oc in 0..cout {
+            out[bi * no + oc * hw..bi * no + (oc + 1) * hw]
+                .copy_from_slice(&tmp[oc * ld + bi * hw..oc * ld + (bi + 1) * hw]);
         }
     }
 }

@@ -7,6 +7,7 @@ pub mod layers;
 pub mod model;
 pub mod optim;
 pub mod schedule;
+pub(crate) mod simd;
 pub mod train;
 
 pub use model::{Model, ModelInfo};

@@ -1,0 +1,122 @@
+//! A four-lane f32 vector for the float kernels: SSE on x86-64, SIMD128 on wasm32 (when the
+//! build enables it), plain arrays elsewhere. Every operation is lane-wise IEEE multiply or
+//! add (never fused), so all three give bit-identical results and a kernel written with
+//! [`F4`] sums each lane exactly as its scalar reference does.
+
+#![allow(unsafe_code)]
+
+#[cfg(target_arch = "x86_64")]
+use core::arch::x86_64::{
+    __m128, _mm_add_ps, _mm_loadu_ps, _mm_mul_ps, _mm_set1_ps, _mm_storeu_ps,
+};
+
+#[cfg(all(target_arch = "wasm32", target_feature = "simd128"))]
+use core::arch::wasm32::{f32x4_add, f32x4_mul, f32x4_splat, v128, v128_load, v128_store};
+
+/// Four f32 lanes.
+#[derive(Clone, Copy)]
+pub struct F4(Inner);
+
+#[cfg(target_arch = "x86_64")]
+type Inner = __m128;
+#[cfg(all(target_arch = "wasm32", target_feature = "simd128"))]
+type Inner = v128;
+#[cfg(not(any(
+    target_arch = "x86_64",
+    all(target_arch = "wasm32", target_feature = "simd128")
+)))]
+type Inner = [f32; 4];
+
+impl F4 {
+    /// Every lane `v`.
+    #[inline(always)]
+    pub fn splat(v: f32) -> F4 {
+        #[cfg(target_arch = "x86_64")]
+        // SAFETY: SSE is part of the x86-64 baseline.
+        return F4(unsafe { _mm_set1_ps(v) });
+        #[cfg(all(target_arch = "wasm32", target_feature = "simd128"))]
+        return F4(f32x4_splat(v));
+        #[cfg(not(any(
+            target_arch = "x86_64",
+            all(target_arch = "wasm32", target_feature = "simd128")
+        )))]
+        return F4([v; 4]);
+    }
+
+    /// The four values at `p`.
+    ///
+    /// # Safety
+    /// `p .. p + 4` must be readable f32s.
+    #[inline(always)]
+    pub unsafe fn load_ptr(p: *const f32) -> F4 {
+        #[cfg(target_arch = "x86_64")]
+        // SAFETY: the caller guarantees four readable f32; the load is unaligned.
+        return F4(unsafe { _mm_loadu_ps(p) });
+        #[cfg(all(target_arch = "wasm32", target_feature = "simd128"))]
+        // SAFETY: the caller guarantees 16 readable bytes; no alignment requirement.
+        return F4(unsafe { v128_load(p as *const v128) });
+        #[cfg(not(any(
+            target_arch = "x86_64",
+            all(target_arch = "wasm32", target_feature = "simd128")
+        )))]
+        // SAFETY: the caller guarantees four readable f32.
+        return F4(unsafe { [*p, *p.add(1), *p.add(2), *p.add(3)] });
+    }
+
+    /// Write the lanes to the first four places of `d` (panics if it is shorter).
+    #[inline(always)]
+    pub fn store(self, d: &mut [f32]) {
+        let d = &mut d[..4];
+        #[cfg(target_arch = "x86_64")]
+        // SAFETY: `d` holds four f32; the store is unaligned.
+        unsafe {
+            _mm_storeu_ps(d.as_mut_ptr(), self.0)
+        };
+        #[cfg(all(target_arch = "wasm32", target_feature = "simd128"))]
+        // SAFETY: `d` holds 16 bytes; v128_store has no alignment requirement.
+        unsafe {
+            v128_store(d.as_mut_ptr() as *mut v128, self.0)
+        };
+        #[cfg(not(any(
+            target_arch = "x86_64",
+            all(target_arch = "wasm32", target_feature = "simd128")
+        )))]
+        d.copy_from_slice(&self.0);
+    }
+
+    /// self + a * b, lane by lane, as a separate multiply and add (no FMA).
+    #[inline(always)]
+    pub fn mul_add(self, a: F4, b: F4) -> F4 {
+        #[cfg(target_arch = "x86_64")]
+        // SAFETY: SSE is part of the x86-64 baseline.
+        return F4(unsafe { _mm_add_ps(self.0, _mm_mul_ps(a.0, b.0)) });
+        #[cfg(all(target_arch = "wasm32", target_feature = "simd128"))]
+        return F4(f32x4_add(self.0, f32x4_mul(a.0, b.0)));
+        #[cfg(not(any(
+            target_arch = "x86_64",
+            all(target_arch = "wasm32", target_feature = "simd128")
+        )))]
+        return F4(core::array::from_fn(|l| self.0[l] + a.0[l] * b.0[l]));
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn lanes_are_ieee_multiply_then_add() {
+        let a = [1.5f32, -0.0, f32::MIN_POSITIVE, 3.0e38];
+        let b = [1.0f32 / 3.0, 2.0, 0.5, 10.0];
+        let c = [0.1f32, -0.0, 1e-38, -3.0e38];
+        let mut out = [0f32; 4];
+        // SAFETY: each array holds four f32.
+        let [a4, b4, c4] = [&a, &b, &c].map(|v| unsafe { F4::load_ptr(v.as_ptr()) });
+        c4.mul_add(a4, b4).store(&mut out);
+        for l in 0..4 {
+            assert_eq!(out[l].to_bits(), (c[l] + a[l] * b[l]).to_bits(), "lane {l}");
+        }
+        F4::splat(2.5).store(&mut out);
+        assert_eq!(out, [2.5; 4]);
+    }
+}
