@@ -119,17 +119,20 @@ pub fn examples(
     };
     Ok(positions
         .into_iter()
-        .map(|t| {
-            let idx = data.index(Split::Test, t);
-            let mut input = vec![0.0; input_len];
-            data.image_f32(idx, &mut input);
-            Example {
-                index: idx as u64,
-                input,
-                label: data.labels[idx],
-            }
-        })
+        .map(|t| test_example(data, t, input_len))
         .collect())
+}
+
+/// Test digit `t` as a certification example, keyed by its global record index.
+fn test_example(data: &Dataset, t: usize, input_len: usize) -> Example {
+    let idx = data.index(Split::Test, t);
+    let mut input = vec![0.0; input_len];
+    data.image_f32(idx, &mut input);
+    Example {
+        index: idx as u64,
+        input,
+        label: data.labels[idx],
+    }
 }
 
 pub fn smooth_params(cfg: &ExperimentConfig) -> SmoothParams {
@@ -332,16 +335,7 @@ pub fn held_out_accuracy<F: crate::certify::BaseClassifier + ?Sized>(
     let il = f.input_len();
     let examples: Vec<Example> = (0..n_test)
         .filter(|&t| !seen[t])
-        .map(|t| {
-            let idx = data.index(Split::Test, t);
-            let mut input = vec![0.0; il];
-            data.image_f32(idx, &mut input);
-            Example {
-                index: idx as u64,
-                input,
-                label: data.labels[idx],
-            }
-        })
+        .map(|t| test_example(data, t, il))
         .collect();
     Ok(points_accuracy(f, &examples))
 }

@@ -179,6 +179,9 @@ test('dragging a bar previews then commits; a quick read-out shows the deltas, a
   assert.match(await page.textContent('#bits-header [data-stat="acr"] .stat-value') ?? '', /^\d\.\d{3}$/);
   assert.match(await page.textContent('#bits-header [data-stat="acr"] .stat-note') ?? '', /^[+−±]\d\.\d{3} vs FP32 \d\.\d{3}$/);
   assert.equal(await page.$('#bits-stale'), null);
+  // an IRS read-out says what it guarantees: alpha + alpha_zeta and its own cap
+  assert.match(await page.textContent('#bits-progress-text') ?? '',
+    /holds with probability ≥ 1 − \(α \+ α_ζ\) = 0\.998 \(IRS, n_p = \d+\); no radius can exceed R_max = 0\.\d{3}\./);
 
   // The noise view can now label the tiles with the quantized model.
   await waitNoise(page);

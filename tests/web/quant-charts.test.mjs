@@ -111,7 +111,7 @@ test('bit editor components: cost-proportional columns, keys, locks; charts rend
   await page.dispatchEvent('#pareto circle.pt[data-run="1"][data-episode="5"]', 'click');
   assert.deepEqual(await page.evaluate(() => /** @type {any} */ (window).fixture.picks.at(-1)), [1, 5]);
   assert.equal(await page.$$eval('#final tbody tr', (r) => r.length), 6);
-  assert.match(await page.textContent('#md') ?? '', /^\| policy \| clean acc\. \|.*\n\| --- \|/);
+  assert.match(await page.textContent('#md') ?? '', /^\| policy \| clean acc\. \(held out\) \|.*\n\| --- \|/);
   await page.screenshot({ path: join(ARTIFACTS, 'quant-components.png'), fullPage: true });
   assert.deepEqual(errors, []);
   await page.context().close();

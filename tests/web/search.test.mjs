@@ -93,7 +93,7 @@ test('a tiny ARQ search streams episodes into the charts; a Pareto point loads i
     const area = /** @type {HTMLTextAreaElement} */ (document.querySelector('#final-copy-text'));
     return area.value || navigator.clipboard.readText();
   });
-  assert.match(md, /^\| policy \| clean acc\. \| cert\. acc\. r = 0 \|/);
+  assert.match(md, /^\| policy \| clean acc\. \(held out\) \| cert\. acc\. r = 0 \|/);
   assert.equal(md.trim().split('\n').length, rows.length + 2);
   await screenshot(page, 'search.png');
   assert.deepEqual(errors, []);
