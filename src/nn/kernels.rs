@@ -226,65 +226,102 @@ pub fn conv2d(
     out: &mut [f32],
     phases: &mut Vec<f32>,
 ) {
-    let (oh, ow, s, k) = (g.out_h(), g.out_w(), g.stride, g.k);
-    debug_assert!(img.len() >= g.c * g.h * g.w && out.len() >= cout * oh * ow);
-    debug_assert!(w.len() >= cout * g.patch() && bias.len() >= cout);
-    let lay = PhaseLayout {
-        ph: g.h + 2 * g.pad,
-        pw: ow.div_ceil(LANES) * LANES + (k - 1) / s,
-        s,
-    };
-    phases.clear();
-    phases.resize(g.c * lay.ph * s * lay.pw, 0.0);
-    for ch in 0..g.c {
-        for y in 0..g.h {
-            let row = &img[(ch * g.h + y) * g.w..(ch * g.h + y + 1) * g.w];
-            for (x, &v) in row.iter().enumerate() {
-                let px = x + g.pad;
-                // pixels past the last lane's reach are never read
-                if px / s < lay.pw {
-                    phases[lay.at(ch, y + g.pad, px % s) + px / s] = v;
+    DirectConv::new(g, cout, w, bias).run(img, out, phases, false);
+}
+
+/// [`conv2d`] prepared once for a layer (tap offsets, weights packed block by block) and
+/// then run image by image.
+pub struct DirectConv<'a> {
+    g: ConvGeom,
+    cout: usize,
+    bias: &'a [f32],
+    lay: PhaseLayout,
+    /// Where each tap (ch, ky, kx), in summation order, sits relative to the phase row of
+    /// (ch 0, padded row oy * stride) at lane x0.
+    offsets: Vec<usize>,
+    /// Per block of [`OB`] output channels, its weights tap by tap:
+    /// packed[t * ob + b] = w[o0 + b][t].
+    packed: Vec<Vec<f32>>,
+}
+
+impl<'a> DirectConv<'a> {
+    pub fn new(g: &ConvGeom, cout: usize, w: &[f32], bias: &'a [f32]) -> Self {
+        let (ow, s, k, patch) = (g.out_w(), g.stride, g.k, g.patch());
+        debug_assert!(w.len() >= cout * patch && bias.len() >= cout);
+        let lay = PhaseLayout {
+            ph: g.h + 2 * g.pad,
+            pw: ow.div_ceil(LANES) * LANES + (k - 1) / s,
+            s,
+        };
+        let offsets = (0..g.c)
+            .flat_map(|ch| (0..k).flat_map(move |ky| (0..k).map(move |kx| (ch, ky, kx))))
+            .map(|(ch, ky, kx)| lay.at(ch, ky, kx % s) + kx / s)
+            .collect();
+        let packed = (0..cout)
+            .step_by(OB)
+            .map(|o0| {
+                let ob = (cout - o0).min(OB);
+                let mut p = Vec::with_capacity(patch * ob);
+                for t in 0..patch {
+                    p.extend((0..ob).map(|b| w[(o0 + b) * patch + t]));
+                }
+                p
+            })
+            .collect();
+        DirectConv {
+            g: *g,
+            cout,
+            bias,
+            lay,
+            offsets,
+            packed,
+        }
+    }
+
+    /// One image: `out` gets cout x OH x OW values, passed through ReLU (`v > 0 ? v : 0`,
+    /// exactly as the separate layer) when `relu` is set. `phases` is scratch space.
+    pub fn run(&self, img: &[f32], out: &mut [f32], phases: &mut Vec<f32>, relu: bool) {
+        let (g, lay, s) = (&self.g, &self.lay, self.g.stride);
+        debug_assert!(img.len() >= g.c * g.h * g.w);
+        debug_assert!(out.len() >= self.cout * g.out_hw());
+        phases.clear();
+        phases.resize(g.c * lay.ph * s * lay.pw, 0.0);
+        for ch in 0..g.c {
+            for y in 0..g.h {
+                let row = &img[(ch * g.h + y) * g.w..(ch * g.h + y + 1) * g.w];
+                for (x, &v) in row.iter().enumerate() {
+                    let px = x + g.pad;
+                    // pixels past the last lane's reach are never read
+                    if px / s < lay.pw {
+                        phases[lay.at(ch, y + g.pad, px % s) + px / s] = v;
+                    }
                 }
             }
         }
-    }
-    // where each tap (ch, ky, kx), in summation order, sits relative to the phase row of
-    // (ch 0, padded row oy * stride) at lane x0
-    let offsets: Vec<usize> = (0..g.c)
-        .flat_map(|ch| (0..k).flat_map(move |ky| (0..k).map(move |kx| (ch, ky, kx))))
-        .map(|(ch, ky, kx)| lay.at(ch, ky, kx % s) + kx / s)
-        .collect();
-    let mut packed = Vec::new();
-    let mut o0 = 0;
-    while o0 < cout {
-        let ob = (cout - o0).min(OB);
-        // the block's weights tap by tap: packed[t * ob + b] = w[o0 + b][t]
-        packed.clear();
-        packed.extend(
-            (0..g.patch())
-                .flat_map(|t| (0..ob).map(move |b| (b, t)))
-                .map(|(b, t)| w[(o0 + b) * g.patch() + t]),
-        );
-        let blk = ConvBlock {
-            g,
-            lay: &lay,
-            offsets: &offsets,
-            o0,
-            packed: &packed,
-            bias,
-            phases,
-        };
-        match ob {
-            4 => blk.run::<4>(out),
-            3 => blk.run::<3>(out),
-            2 => blk.run::<2>(out),
-            _ => blk.run::<1>(out),
+        for (i, packed) in self.packed.iter().enumerate() {
+            let o0 = i * OB;
+            let blk = ConvBlock {
+                g,
+                lay,
+                offsets: &self.offsets,
+                o0,
+                packed,
+                bias: self.bias,
+                phases,
+                relu,
+            };
+            match (self.cout - o0).min(OB) {
+                4 => blk.run::<4>(out),
+                3 => blk.run::<3>(out),
+                2 => blk.run::<2>(out),
+                _ => blk.run::<1>(out),
+            }
         }
-        o0 += ob;
     }
 }
 
 /// Where [`conv2d`] keeps the stride phases of the padded input.
+#[derive(Clone, Copy)]
 struct PhaseLayout {
     /// Padded height.
     ph: usize,
@@ -310,6 +347,7 @@ struct ConvBlock<'a> {
     packed: &'a [f32],
     bias: &'a [f32],
     phases: &'a [f32],
+    relu: bool,
 }
 
 impl ConvBlock<'_> {
@@ -344,8 +382,11 @@ impl ConvBlock<'_> {
                     }
                 }
                 let n = LANES.min(ow - x0);
+                let zero = F4::splat(0.0);
                 for (b, a) in acc.iter().enumerate() {
-                    for (v, av) in a.iter().enumerate() {
+                    for (v, &av) in a.iter().enumerate() {
+                        // ReLU is `v > 0 ? v : 0`, the separate layer's comparison
+                        let av = if self.relu { av.max_gt(zero) } else { av };
                         av.store(&mut lanes[4 * v..]);
                     }
                     let at = ((self.o0 + b) * oh + oy) * ow + x0;

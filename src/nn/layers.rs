@@ -4,8 +4,9 @@
 //! finite differences.
 
 use super::kernels::{
-    col2im, conv2d, gemm_nn, gemm_nt, im2col, im2col_ld, transpose, ConvGeom, CONV_LANES,
+    col2im, gemm_nn, gemm_nt, im2col, im2col_ld, transpose, ConvGeom, DirectConv, CONV_LANES,
 };
+use super::simd::F4;
 use crate::rng::Stream;
 use ndarray::{Array1, Array2, Array4};
 
@@ -164,25 +165,13 @@ impl Layer {
     /// Forward a batch: `x` holds `batch` images of shape `s`; returns the output batch.
     /// `scratch` is reused between calls to avoid allocation.
     pub fn forward(&self, s: Shape, batch: usize, x: &[f32], scratch: &mut Vec<f32>) -> Vec<f32> {
-        let os = self.out_shape(s);
-        let (ni, no) = (numel(s), numel(os));
         match self {
-            Layer::Conv(c) => {
-                let g = c.geom(s);
-                let w = c.w.as_slice().expect("standard layout");
-                let b = c.b.as_slice().expect("standard layout");
-                let mut out = vec![0.0; batch * no];
-                if direct_conv_pays(&g) {
-                    // image by image, no im2col buffer at all
-                    for (xi, oi) in x.chunks_exact(ni).zip(out.chunks_exact_mut(no)) {
-                        conv2d(&g, c.cout, w, b, xi, oi, scratch);
-                    }
-                } else {
-                    conv_gemm(&g, c.cout, w, b, batch, x, &mut out, scratch);
-                }
-                out
+            Layer::Conv(c) => conv_forward(c, s, batch, x, scratch, false),
+            Layer::Relu => {
+                let mut y = x.to_vec();
+                relu_in_place(&mut y);
+                y
             }
-            Layer::Relu => x.iter().map(|&v| if v > 0.0 { v } else { 0.0 }).collect(),
             Layer::MaxPool(p) => maxpool_forward(s, *p, batch, x),
             Layer::Flatten => x.to_vec(),
             Layer::Linear(l) => {
@@ -320,6 +309,51 @@ impl Layer {
     }
 }
 
+/// A convolution layer's forward pass over a batch, optionally with the following ReLU
+/// applied as the outputs are stored (the same values as the separate layer).
+pub(crate) fn conv_forward(
+    c: &Conv2d,
+    s: Shape,
+    batch: usize,
+    x: &[f32],
+    scratch: &mut Vec<f32>,
+    relu: bool,
+) -> Vec<f32> {
+    let g = c.geom(s);
+    let (ni, no) = (numel(s), c.cout * g.out_hw());
+    let w = c.w.as_slice().expect("standard layout");
+    let b = c.b.as_slice().expect("standard layout");
+    let mut out = vec![0.0; batch * no];
+    if direct_conv_pays(&g) {
+        // image by image, no im2col buffer at all
+        let conv = DirectConv::new(&g, c.cout, w, b);
+        for (xi, oi) in x.chunks_exact(ni).zip(out.chunks_exact_mut(no)) {
+            conv.run(xi, oi, scratch, relu);
+        }
+    } else {
+        conv_gemm(&g, c.cout, w, b, batch, x, &mut out, scratch);
+        if relu {
+            relu_in_place(&mut out);
+        }
+    }
+    out
+}
+
+/// ReLU: `v > 0 ? v : 0` (so -0 and NaN become +0), four lanes at a time.
+#[allow(unsafe_code)]
+pub(crate) fn relu_in_place(x: &mut [f32]) {
+    let mut chunks = x.chunks_exact_mut(4);
+    for c in &mut chunks {
+        // SAFETY: the chunk holds four f32.
+        unsafe { F4::load_ptr(c.as_ptr()) }
+            .max_gt(F4::splat(0.0))
+            .store(c);
+    }
+    for v in chunks.into_remainder() {
+        *v = if *v > 0.0 { *v } else { 0.0 };
+    }
+}
+
 /// Whether [`conv2d`] (lanes across an output row) beats im2col + GEMM for this geometry:
 /// always for small patches, where building the im2col matrix costs as much as the GEMM,
 /// and otherwise only when the output rows fill whole lane blocks (a 14-pixel row computes
@@ -366,21 +400,20 @@ fn conv_gemm(
 fn maxpool_forward(s: Shape, p: usize, batch: usize, x: &[f32]) -> Vec<f32> {
     let (c, h, w) = (s[0], s[1], s[2]);
     let (oh, ow) = (h / p, w / p);
-    let mut out = vec![0.0; batch * c * oh * ow];
-    for bc in 0..batch * c {
-        let src = &x[bc * h * w..(bc + 1) * h * w];
-        for oy in 0..oh {
-            for ox in 0..ow {
-                let mut m = f32::NEG_INFINITY;
-                for dy in 0..p {
-                    for dx in 0..p {
-                        let v = src[(oy * p + dy) * w + ox * p + dx];
-                        if v > m {
-                            m = v;
+    let mut out = vec![f32::NEG_INFINITY; batch * c * oh * ow];
+    for (src, dst) in x.chunks_exact(h * w).zip(out.chunks_exact_mut(oh * ow)) {
+        for (oy, o) in dst.chunks_exact_mut(ow).enumerate() {
+            // window element (dy, dx) of every output of the row at once, in scan order
+            for dy in 0..p {
+                let row = &src[(oy * p + dy) * w..(oy * p + dy) * w + ow * p];
+                for dx in 0..p {
+                    for (m, win) in o.iter_mut().zip(row.chunks_exact(p)) {
+                        let v = win[dx];
+                        if v > *m {
+                            *m = v;
                         }
                     }
                 }
-                out[(bc * oh + oy) * ow + ox] = m;
             }
         }
     }

@@ -1,7 +1,7 @@
 //! Models: an ordered list of layers, the zoo of design.md, inference, training passes and
 //! the softmax cross-entropy loss.
 
-use super::layers::{numel, Conv2d, Layer, Linear, Shape};
+use super::layers::{conv_forward, numel, relu_in_place, Conv2d, Layer, Linear, Shape};
 use crate::certify::BaseClassifier;
 use crate::error::{Error, Result};
 use crate::rng::Stream;
@@ -156,10 +156,21 @@ impl Model {
         let mut logits = Vec::with_capacity(batch * self.classes);
         for lo in (0..batch).step_by(INFER_CHUNK) {
             let nb = INFER_CHUNK.min(batch - lo);
-            let mut cur =
-                self.layers[0].forward(shapes[0], nb, &x[lo * il..(lo + nb) * il], &mut scratch);
-            for (i, l) in self.layers.iter().enumerate().skip(1) {
-                cur = l.forward(shapes[i], nb, &cur, &mut scratch);
+            let mut cur = x[lo * il..(lo + nb) * il].to_vec();
+            let mut i = 0;
+            while i < self.layers.len() {
+                // a convolution followed by ReLU applies it as it stores (same values)
+                let fuse = matches!(self.layers[i], Layer::Conv(_))
+                    && matches!(self.layers.get(i + 1), Some(Layer::Relu));
+                match &self.layers[i] {
+                    Layer::Conv(c) => {
+                        cur = conv_forward(c, shapes[i], nb, &cur, &mut scratch, fuse)
+                    }
+                    Layer::Relu => relu_in_place(&mut cur),
+                    Layer::Flatten => {}
+                    l => cur = l.forward(shapes[i], nb, &cur, &mut scratch),
+                }
+                i += 1 + fuse as usize;
             }
             logits.extend_from_slice(&cur);
         }

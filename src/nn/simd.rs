@@ -7,11 +7,13 @@
 
 #[cfg(target_arch = "x86_64")]
 use core::arch::x86_64::{
-    __m128, _mm_add_ps, _mm_loadu_ps, _mm_mul_ps, _mm_set1_ps, _mm_storeu_ps,
+    __m128, _mm_add_ps, _mm_loadu_ps, _mm_max_ps, _mm_mul_ps, _mm_set1_ps, _mm_storeu_ps,
 };
 
 #[cfg(all(target_arch = "wasm32", target_feature = "simd128"))]
-use core::arch::wasm32::{f32x4_add, f32x4_mul, f32x4_splat, v128, v128_load, v128_store};
+use core::arch::wasm32::{
+    f32x4_add, f32x4_mul, f32x4_pmax, f32x4_splat, v128, v128_load, v128_store,
+};
 
 /// Four f32 lanes.
 #[derive(Clone, Copy)]
@@ -84,6 +86,29 @@ impl F4 {
         d.copy_from_slice(&self.0);
     }
 
+    /// `self > other ? self : other`, lane by lane: the comparison of ReLU
+    /// (`v > 0 ? v : 0`) and of max pooling, with its NaN and signed-zero behaviour.
+    #[inline(always)]
+    pub fn max_gt(self, other: F4) -> F4 {
+        #[cfg(target_arch = "x86_64")]
+        // SAFETY: SSE is part of the x86-64 baseline; maxps(a, b) is a > b ? a : b.
+        return F4(unsafe { _mm_max_ps(self.0, other.0) });
+        #[cfg(all(target_arch = "wasm32", target_feature = "simd128"))]
+        // pmax(a, b) is a < b ? b : a
+        return F4(f32x4_pmax(other.0, self.0));
+        #[cfg(not(any(
+            target_arch = "x86_64",
+            all(target_arch = "wasm32", target_feature = "simd128")
+        )))]
+        return F4(core::array::from_fn(|l| {
+            if self.0[l] > other.0[l] {
+                self.0[l]
+            } else {
+                other.0[l]
+            }
+        }));
+    }
+
     /// self + a * b, lane by lane, as a separate multiply and add (no FMA).
     #[inline(always)]
     pub fn mul_add(self, a: F4, b: F4) -> F4 {
@@ -118,5 +143,15 @@ mod tests {
         }
         F4::splat(2.5).store(&mut out);
         assert_eq!(out, [2.5; 4]);
+        // max_gt is `a > b ? a : b`, NaN and signed zeros included
+        let x = [f32::NAN, -0.0, 0.0, -1.0];
+        let y = [0.0f32, 0.0, -0.0, f32::NAN];
+        // SAFETY: each array holds four f32.
+        let [x4, y4] = [&x, &y].map(|v| unsafe { F4::load_ptr(v.as_ptr()) });
+        x4.max_gt(y4).store(&mut out);
+        for l in 0..4 {
+            let want = if x[l] > y[l] { x[l] } else { y[l] };
+            assert_eq!(out[l].to_bits(), want.to_bits(), "lane {l}");
+        }
     }
 }
