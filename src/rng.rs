@@ -118,20 +118,124 @@ impl NoiseSource {
     /// owns [`WORDS_PER_PAIR`] key-stream words per Box-Muller pair.
     pub fn fill(&self, example: u64, sample: u64, out: &mut [f32]) {
         let pairs = out.len().div_ceil(2);
-        let mut rng = ChaCha8Rng::from_seed(self.key);
-        rng.set_stream(example);
-        rng.set_word_pos(sample as u128 * (pairs * WORDS_PER_PAIR) as u128);
+        let mut ks = KeyStream::new(
+            &self.key,
+            example,
+            sample as u128 * (pairs * WORDS_PER_PAIR) as u128,
+        );
         let mut buf = [0u32; WORDS_PER_PAIR * PAIRS];
         let mut z = [0f32; 2 * PAIRS];
         for chunk in out.chunks_mut(2 * PAIRS) {
             let p = chunk.len().div_ceil(2);
             let words = &mut buf[..WORDS_PER_PAIR * p];
-            for v in words.iter_mut() {
-                *v = rng.next_u32();
-            }
+            ks.fill(words);
             fast_box_muller(words, &mut z[..2 * p]);
             chunk.copy_from_slice(&z[..chunk.len()]);
         }
+    }
+}
+
+/// ChaCha blocks computed together by [`KeyStream`], one per SIMD lane.
+const BLOCKS: usize = 4;
+
+/// The ChaCha8 key stream of rand_chacha's `ChaCha8Rng` (same key, stream id and word
+/// positions, so the same words: a test holds the two together), computed [`BLOCKS`] blocks
+/// at a time with every state word a lane array, which the compiler turns into u32x4
+/// arithmetic (SIMD128 in wasm, SSE natively). rand_chacha computes it one block per call in
+/// wasm; this is what made noise a large share of a certification there.
+struct KeyStream {
+    /// The initial state of block 0 (constants, key, counter 0, stream id).
+    init: [u32; 16],
+    /// The next block to compute.
+    block: u64,
+    /// [`BLOCKS`] blocks of output, in stream order, and the next word to hand out.
+    buf: [u32; 16 * BLOCKS],
+    pos: usize,
+}
+
+impl KeyStream {
+    /// The key stream of `key` and `stream`, from word `word_pos` on.
+    fn new(key: &[u8; 32], stream: u64, word_pos: u128) -> Self {
+        let mut init = [0u32; 16];
+        init[..4].copy_from_slice(&[0x6170_7865, 0x3320_646e, 0x7962_2d32, 0x6b20_6574]);
+        for (w, b) in init[4..12].iter_mut().zip(key.chunks_exact(4)) {
+            *w = u32::from_le_bytes([b[0], b[1], b[2], b[3]]);
+        }
+        init[14] = stream as u32;
+        init[15] = (stream >> 32) as u32;
+        let mut ks = KeyStream {
+            init,
+            block: (word_pos / 16) as u64,
+            buf: [0; 16 * BLOCKS],
+            pos: 16 * BLOCKS,
+        };
+        let skip = (word_pos % 16) as usize;
+        if skip > 0 {
+            ks.refill();
+            ks.pos = skip;
+        }
+        ks
+    }
+
+    /// The next `out.len()` words.
+    fn fill(&mut self, out: &mut [u32]) {
+        let mut done = 0;
+        while done < out.len() {
+            if self.pos == self.buf.len() {
+                self.refill();
+            }
+            let n = (self.buf.len() - self.pos).min(out.len() - done);
+            out[done..done + n].copy_from_slice(&self.buf[self.pos..self.pos + n]);
+            self.pos += n;
+            done += n;
+        }
+    }
+
+    /// Blocks `block .. block + BLOCKS`: 8 rounds (4 double rounds) of ChaCha, then the
+    /// initial state added back, each block's 16 words in order.
+    fn refill(&mut self) {
+        let mut x = [[0u32; BLOCKS]; 16];
+        for (w, lanes) in x.iter_mut().enumerate() {
+            *lanes = [self.init[w]; BLOCKS];
+        }
+        let counters: [u64; BLOCKS] = core::array::from_fn(|l| self.block.wrapping_add(l as u64));
+        x[12] = counters.map(|c| c as u32);
+        x[13] = counters.map(|c| (c >> 32) as u32);
+        let start = x;
+        for _ in 0..4 {
+            quarter_round(&mut x, 0, 4, 8, 12);
+            quarter_round(&mut x, 1, 5, 9, 13);
+            quarter_round(&mut x, 2, 6, 10, 14);
+            quarter_round(&mut x, 3, 7, 11, 15);
+            quarter_round(&mut x, 0, 5, 10, 15);
+            quarter_round(&mut x, 1, 6, 11, 12);
+            quarter_round(&mut x, 2, 7, 8, 13);
+            quarter_round(&mut x, 3, 4, 9, 14);
+        }
+        for (w, (lanes, s)) in x.iter().zip(&start).enumerate() {
+            for l in 0..BLOCKS {
+                self.buf[16 * l + w] = lanes[l].wrapping_add(s[l]);
+            }
+        }
+        self.block = self.block.wrapping_add(BLOCKS as u64);
+        self.pos = 0;
+    }
+}
+
+/// ChaCha's quarter round on words a, b, c, d of every lane (written lane by lane over four
+/// rows at once, the form the compiler turns into u32x4 operations).
+#[inline(always)]
+#[allow(clippy::needless_range_loop)]
+fn quarter_round(x: &mut [[u32; BLOCKS]; 16], a: usize, b: usize, c: usize, d: usize) {
+    for l in 0..BLOCKS {
+        x[a][l] = x[a][l].wrapping_add(x[b][l]);
+        x[d][l] = (x[d][l] ^ x[a][l]).rotate_left(16);
+        x[c][l] = x[c][l].wrapping_add(x[d][l]);
+        x[b][l] = (x[b][l] ^ x[c][l]).rotate_left(12);
+        x[a][l] = x[a][l].wrapping_add(x[b][l]);
+        x[d][l] = (x[d][l] ^ x[a][l]).rotate_left(8);
+        x[c][l] = x[c][l].wrapping_add(x[d][l]);
+        x[b][l] = (x[b][l] ^ x[c][l]).rotate_left(7);
     }
 }
 
@@ -241,6 +345,38 @@ mod tests {
             .collect();
         assert_ne!(a, b);
         assert_ne!(a, c);
+    }
+
+    #[test]
+    fn key_stream_is_rand_chachas() {
+        let mut s = Stream::new(9, "t");
+        for case in 0..60u64 {
+            let name = format!("k{case}");
+            let key = stream_key(case, &name);
+            let stream = match case % 3 {
+                0 => case,
+                1 => u64::MAX - case,
+                _ => s.next_u32() as u64 | (s.next_u32() as u64) << 32,
+            };
+            // word positions inside a block, on block and buffer edges, and far out
+            let pos: u128 = match case % 4 {
+                0 => case as u128,
+                1 => 64 * case as u128 + 15,
+                2 => (s.next_u32() as u128) << 20 | s.next_u32() as u128,
+                _ => ((1u128 << 64) - 3) * 16 + case as u128 % 16,
+            };
+            let len = 1 + s.below(300) as usize;
+            let mut want = ChaCha8Rng::from_seed(key);
+            want.set_stream(stream);
+            want.set_word_pos(pos);
+            let want: Vec<u32> = (0..len).map(|_| want.next_u32()).collect();
+            let mut got = vec![0u32; len];
+            let mut ks = KeyStream::new(&key, stream, pos);
+            let cut = len / 3;
+            ks.fill(&mut got[..cut]);
+            ks.fill(&mut got[cut..]);
+            assert_eq!(got, want, "case {case}: stream {stream}, word {pos}");
+        }
     }
 
     #[test]
