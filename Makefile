@@ -12,7 +12,7 @@ WASM_OUT := target/$(WASM_TARGET)/release/arq.wasm
 RUST_SRC := $(shell find src -name '*.rs') Cargo.toml Cargo.lock .cargo/config.toml
 STAMP := target/.stamps
 
-.PHONY: FORCE all setup serve test pkg check-data check-rust test-native test-wasm test-js test-web bench bench-wasm clean models
+.PHONY: FORCE all setup serve test pkg check-data check-rust test-native test-wasm test-js test-web bench bench-wasm clean models fuzz fuzz-smoke fuzz-cmin
 
 all: pkg www/vendor/d3.min.js
 
@@ -95,8 +95,43 @@ test-web: pkg www/vendor/d3.min.js $(STAMP)/chromium
 	$(CARGO) build --release --bin arq
 	npm run --silent test:web
 
-test: setup check-rust check-data test-native test-wasm test-js test-web
+test: setup check-rust check-data test-native test-wasm test-js test-web fuzz-smoke
 	@echo "all checks passed"
+
+# --- fuzzing (cargo-fuzz / libFuzzer, nightly toolchain) ---------------------------------------
+# make fuzz            each target for FUZZ_RUNS executions or FUZZ_SECONDS, whichever first
+# make fuzz-smoke      each target for ~20 s (skipped when there is no nightly toolchain); part of
+#                      `make test`: ~3.5 min on a fresh machine (install 1 min, build 1.3 min, runs)
+# make fuzz-cmin       fold new inputs from fuzz/target/corpus/ into the committed corpora
+# The stable suite replays the committed corpora and regressions (tests/fuzz_corpus.rs).
+CARGO_FUZZ_VERSION := 0.13.2
+FUZZ_RUNS ?= 10000000
+FUZZ_SECONDS ?= 1800
+FUZZ_TARGETS := fragment policy checkpoint dataset
+# asks rustup only what is installed: `rustup run nightly` may try to download a missing toolchain
+HAVE_NIGHTLY = $(shell rustup toolchain list 2>/dev/null | grep -q "^nightly" && echo yes)
+
+$(STAMP)/cargo-fuzz-$(CARGO_FUZZ_VERSION): | $(STAMP)
+	@if ! cargo fuzz --version 2>/dev/null | grep -q ' $(CARGO_FUZZ_VERSION)$$'; then \
+	  echo "installing cargo-fuzz $(CARGO_FUZZ_VERSION) (about a minute, once)"; \
+	  $(CARGO) install cargo-fuzz --version $(CARGO_FUZZ_VERSION) --locked; \
+	fi
+	@touch $@
+
+fuzz: $(STAMP)/cargo-fuzz-$(CARGO_FUZZ_VERSION)
+	@[ "$(HAVE_NIGHTLY)" = yes ] || { echo "make fuzz needs the nightly toolchain (rustup run nightly)"; exit 1; }
+	bash fuzz/run.sh $(FUZZ_RUNS) $(FUZZ_SECONDS) $(FUZZ_TARGETS)
+
+fuzz-smoke:
+	@if [ "$(HAVE_NIGHTLY)" != yes ]; then echo "fuzz-smoke: no nightly toolchain, skipped (tests/fuzz_corpus.rs still replays the corpora)"; \
+	else $(MAKE) -s --no-print-directory $(STAMP)/cargo-fuzz-$(CARGO_FUZZ_VERSION) && bash fuzz/run.sh 1000000000 20 $(FUZZ_TARGETS); fi
+
+fuzz-cmin: $(STAMP)/cargo-fuzz-$(CARGO_FUZZ_VERSION)
+	@for t in $(FUZZ_TARGETS); do \
+	  if [ -d fuzz/target/corpus/$$t ]; then cp -n fuzz/target/corpus/$$t/* fuzz/corpus/$$t/ 2>/dev/null; fi; \
+	  (cd fuzz && cargo +nightly fuzz cmin --sanitizer none --debug-assertions $$t corpus/$$t) >/dev/null 2>&1 || exit 1; \
+	  echo "$$t: $$(ls fuzz/corpus/$$t | wc -l) files, $$(cat fuzz/corpus/$$t/* | wc -c) bytes"; \
+	done
 
 # --- benchmarks and shipped models ----------------------------------------------------------
 bench:

@@ -197,7 +197,8 @@ impl Kind {
                 if !v.is_finite() || v < min || v > max {
                     return Err(bad("out of range"));
                 }
-                Ok(Value::Float(v))
+                // -0 is 0: equal configs must have equal canonical fragments
+                Ok(Value::Float(v + 0.0))
             }
             Kind::Enum { choices } => {
                 let v = raw.trim();
@@ -222,7 +223,9 @@ impl Kind {
                         return Err(bad(&format!("'{t}' is not allowed")));
                     }
                 }
-                Ok(Value::Text(v.to_ascii_lowercase()))
+                // canonical text: items without surrounding blanks, lower case
+                let items: Vec<&str> = v.split(',').map(str::trim).collect();
+                Ok(Value::Text(items.join(",").to_ascii_lowercase()))
             }
             Kind::Seed => {
                 let v: u64 = raw
@@ -436,15 +439,23 @@ impl ExperimentConfig {
     }
 }
 
-/// Minimal %XX decoding for values pasted from a browser's address bar.
+/// Minimal %XX decoding for values pasted from a browser's address bar. Works on bytes (a
+/// `%` may be followed by any UTF-8 text); only `%` plus exactly two ASCII hex digits is an
+/// escape, anything else is kept as it is; invalid UTF-8 after decoding becomes U+FFFD.
 fn percent_decode(s: &str) -> String {
+    fn hex_digit(c: u8) -> Option<u8> {
+        (c as char).to_digit(16).map(|d| d as u8)
+    }
     let b = s.as_bytes();
     let mut out = Vec::with_capacity(b.len());
     let mut i = 0;
     while i < b.len() {
-        if b[i] == b'%' && i + 2 < b.len() {
-            if let Ok(v) = u8::from_str_radix(&s[i + 1..i + 3], 16) {
-                out.push(v);
+        if b[i] == b'%' {
+            if let (Some(hi), Some(lo)) = (
+                b.get(i + 1).copied().and_then(hex_digit),
+                b.get(i + 2).copied().and_then(hex_digit),
+            ) {
+                out.push(hi << 4 | lo);
                 i += 3;
                 continue;
             }
@@ -510,6 +521,21 @@ mod tests {
         assert!(e.contains("np=500"), "{e}");
     }
 
+    /// Regression (issue 8, the fuzzers' round-trip property): `wd=-0` equals the default
+    /// config but printed `wd=-0`, and `wb=4, 4` kept its blank, so equal settings had
+    /// different canonical fragments.
+    #[test]
+    fn canonical_text_of_equal_values_is_equal() {
+        let c = ExperimentConfig::from_fragment("v=1&mom=-0&wd=-0.0").unwrap();
+        assert_eq!(c.to_fragment(), "v=1&mom=0");
+        let c = ExperimentConfig::from_fragment("v=1&wb=4, F ,32&lk= 1 ,0").unwrap();
+        assert_eq!(c.to_fragment(), "v=1&wb=4,f,32&lk=1,0");
+        assert_eq!(
+            ExperimentConfig::from_fragment(&c.to_fragment()).unwrap(),
+            c
+        );
+    }
+
     #[test]
     fn lenient_parse_keeps_good_pairs() {
         let (c, notes) =
@@ -523,6 +549,29 @@ mod tests {
     #[test]
     fn percent_decoding() {
         assert_eq!(percent_decode("0%2E5"), "0.5");
+        assert_eq!(percent_decode("0%2e5"), "0.5");
         assert_eq!(percent_decode("100%"), "100%");
+        assert_eq!(percent_decode("%4"), "%4");
+        assert_eq!(percent_decode("%41"), "A");
+        // only two hex digits are an escape: from_str_radix would also take "+1"
+        assert_eq!(percent_decode("%+1"), "%+1");
+        assert_eq!(percent_decode("%C3%A9"), "\u{e9}");
+        assert_eq!(percent_decode("%FF"), "\u{fffd}");
+    }
+
+    /// Regression (issue 8): a '%' followed by a multi-byte character sliced the string
+    /// inside that character and panicked (`arq info --url '#v=1&wb=%aé'`).
+    #[test]
+    fn percent_decoding_non_ascii_after_percent() {
+        assert_eq!(percent_decode("%a\u{e9}"), "%a\u{e9}");
+        assert_eq!(percent_decode("%\u{e9}"), "%\u{e9}");
+        assert_eq!(percent_decode("\u{e9}%\u{e9}1"), "\u{e9}%\u{e9}1");
+        assert_eq!(percent_decode("%\u{1F600}"), "%\u{1F600}");
+        let e = ExperimentConfig::from_fragment("#v=1&wb=%a\u{e9}")
+            .unwrap_err()
+            .to_string();
+        assert!(e.contains("wb=%a\u{e9}") && e.contains("bit widths"), "{e}");
+        let (c, notes) = ExperimentConfig::from_fragment_lenient("#v=1&wb=%a\u{e9}&seed=3");
+        assert_eq!((c.seed, notes.len()), (3, 1), "{notes:?}");
     }
 }

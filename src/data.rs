@@ -11,6 +11,11 @@ use sha2::{Digest, Sha256};
 pub const MNIST_SHA256: &str = "62a60fea1b5aa73156acd8575efd880d6513a21f020fac25fe0a47dd66bf06ce";
 pub const MNIST_TRAIN: usize = 8000;
 pub const MNIST_COUNT: usize = 10000;
+/// Image size and number of classes every model of the zoo takes.
+pub const IMAGE_ROWS: usize = 28;
+pub const IMAGE_COLS: usize = 28;
+pub const CLASSES: usize = 10;
+const MNU8_WHAT: &str = "MNIST data file";
 
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum Split {
@@ -40,20 +45,51 @@ pub struct Dataset {
 }
 
 impl Dataset {
-    /// Parse and verify data/mnist10k.u8.
+    /// Parse and verify data/mnist10k.u8: the structure ([`Dataset::parse_mnu8`]), then the
+    /// SHA-256 of the whole file against [`MNIST_SHA256`].
     pub fn mnist_from_bytes(bytes: &[u8]) -> Result<Dataset> {
-        let what = "MNIST data file";
+        let data = Self::parse_mnu8(bytes)?;
+        let digest = hex(&Sha256::digest(bytes));
+        if digest != MNIST_SHA256 {
+            return Err(Error::bad_file(
+                MNU8_WHAT,
+                format!("SHA-256 {digest} does not match the expected {MNIST_SHA256}"),
+            ));
+        }
+        Ok(data)
+    }
+
+    /// Parse an MNU8 file without checking its checksum (the structural half of
+    /// [`Dataset::mnist_from_bytes`]; the fuzzer drives it directly, since no random input
+    /// matches the checksum). Layout, little-endian: magic `MNU8`, u32 count, u16 rows, u16
+    /// cols, `count` labels, then `count` images of rows x cols bytes. The engine's models
+    /// take 28x28 images and 10 classes, so other sizes and labels above 9 are errors.
+    pub fn parse_mnu8(bytes: &[u8]) -> Result<Dataset> {
+        let what = MNU8_WHAT;
         if bytes.len() < 12 || &bytes[0..4] != b"MNU8" {
             return Err(Error::bad_file(
                 what,
-                "not an MNU8 file (bad magic); regenerate with `node scripts/convert_mnist.mjs`",
+                "not an MNU8 file (bad magic or shorter than 12 bytes); regenerate with `node scripts/convert_mnist.mjs`",
             ));
         }
-        let count = u32::from_le_bytes(bytes[4..8].try_into().expect("4 bytes")) as usize;
-        let rows = u16::from_le_bytes([bytes[8], bytes[9]]) as usize;
-        let cols = u16::from_le_bytes([bytes[10], bytes[11]]) as usize;
-        let expect = 12 + count * (1 + rows * cols);
-        if bytes.len() != expect {
+        let count = u32::from_le_bytes([bytes[4], bytes[5], bytes[6], bytes[7]]) as u64;
+        let rows = u16::from_le_bytes([bytes[8], bytes[9]]);
+        let cols = u16::from_le_bytes([bytes[10], bytes[11]]);
+        if (rows as usize, cols as usize) != (IMAGE_ROWS, IMAGE_COLS) {
+            return Err(Error::bad_file(
+                what,
+                format!(
+                    "images of {rows}x{cols} pixels; the models take {IMAGE_ROWS}x{IMAGE_COLS}"
+                ),
+            ));
+        }
+        if count == 0 {
+            return Err(Error::bad_file(what, "count 0: the file holds no images"));
+        }
+        // u64 arithmetic: count < 2^32 and rows * cols + 1 < 2^32, so nothing wraps, even
+        // where usize is 32 bits (wasm32)
+        let expect = 12 + count * (1 + rows as u64 * cols as u64);
+        if bytes.len() as u64 != expect {
             return Err(Error::bad_file(
                 what,
                 format!(
@@ -62,19 +98,24 @@ impl Dataset {
                 ),
             ));
         }
-        let digest = hex(&Sha256::digest(bytes));
-        if digest != MNIST_SHA256 {
+        // the size matched the file, so count fits in usize
+        let count = count as usize;
+        let labels = bytes[12..12 + count].to_vec();
+        if let Some(i) = labels.iter().position(|&l| l as usize >= CLASSES) {
             return Err(Error::bad_file(
                 what,
-                format!("SHA-256 {digest} does not match the expected {MNIST_SHA256}"),
+                format!(
+                    "label {} of image {i} is not a class; allowed: 0..={}",
+                    labels[i],
+                    CLASSES - 1
+                ),
             ));
         }
-        let labels = bytes[12..12 + count].to_vec();
         let pixels = bytes[12 + count..].to_vec();
         Ok(Dataset {
             name: "mnist".into(),
-            rows,
-            cols,
+            rows: rows as usize,
+            cols: cols as usize,
             labels,
             pixels,
             train_count: MNIST_TRAIN.min(count),
@@ -189,5 +230,75 @@ mod tests {
         b.extend_from_slice(&[0; 100]);
         let e = Dataset::mnist_from_bytes(&b).err().unwrap().to_string();
         assert!(e.contains("truncated"), "{e}");
+    }
+
+    fn mnu8(count: u32, rows: u16, cols: u16, body: &[u8]) -> Vec<u8> {
+        let mut b = b"MNU8".to_vec();
+        b.extend_from_slice(&count.to_le_bytes());
+        b.extend_from_slice(&rows.to_le_bytes());
+        b.extend_from_slice(&cols.to_le_bytes());
+        b.extend_from_slice(body);
+        b
+    }
+
+    #[test]
+    fn structural_parse_without_checksum() {
+        let mut body = vec![3u8, 9];
+        body.extend((0..2 * 784).map(|i| i as u8));
+        let d = Dataset::parse_mnu8(&mnu8(2, 28, 28, &body)).unwrap();
+        assert_eq!((d.len(), d.train_count, d.image_len()), (2, 2, 784));
+        assert_eq!(d.labels, [3, 9]);
+        assert_eq!(d.image_u8(1)[0], (784 % 256) as u8);
+        // the checksum is the second step
+        let e = Dataset::mnist_from_bytes(&mnu8(2, 28, 28, &body))
+            .err()
+            .unwrap()
+            .to_string();
+        assert!(e.contains("SHA-256"), "{e}");
+    }
+
+    /// Regression (issue 8, latent: the old loader checked the SHA-256 before slicing):
+    /// `12 + count * (1 + rows * cols)` in usize wraps on wasm32 (32-bit usize), e.g. to 13
+    /// for the last case, so a 13-byte file passed the size check and `labels` sliced past
+    /// its end. Now u64 arithmetic and a 28x28 check come first.
+    #[test]
+    fn huge_header_sizes_are_errors_not_overflows() {
+        for (count, rows, cols) in [
+            (u32::MAX, u16::MAX, u16::MAX),
+            (u32::MAX, 28, 28),
+            (1, u16::MAX, u16::MAX),
+            // 12 + count * 785 wraps a 32-bit usize to 12 + 1 = 13
+            (((1u64 << 32) / 785 + 1) as u32, 28, 28),
+        ] {
+            let e = Dataset::parse_mnu8(&mnu8(count, rows, cols, &[0]))
+                .err()
+                .unwrap()
+                .to_string();
+            assert!(e.contains("MNIST data file"), "{e}");
+        }
+    }
+
+    /// Regression (issue 8): labels above 9 and image sizes other than 28x28 loaded, and
+    /// indexed out of the 10 classes or the 784-input layer later.
+    #[test]
+    fn labels_and_image_size_are_checked() {
+        let e = Dataset::parse_mnu8(&mnu8(1, 28, 28, &[10; 785]))
+            .err()
+            .unwrap()
+            .to_string();
+        assert!(
+            e.contains("label 10 of image 0") && e.contains("0..=9"),
+            "{e}"
+        );
+        let e = Dataset::parse_mnu8(&mnu8(1, 2, 2, &[1; 5]))
+            .err()
+            .unwrap()
+            .to_string();
+        assert!(e.contains("2x2") && e.contains("28x28"), "{e}");
+        let e = Dataset::parse_mnu8(&mnu8(0, 28, 28, &[]))
+            .err()
+            .unwrap()
+            .to_string();
+        assert!(e.contains("no images"), "{e}");
     }
 }

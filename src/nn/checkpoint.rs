@@ -60,10 +60,12 @@ pub fn save(model: &Model, meta: &CheckpointMeta) -> Vec<u8> {
     out
 }
 
-/// Short content hash used in file names.
+/// Short content hash used in file names: the first 12 hex digits of the trailing SHA-256
+/// (fewer when the input is shorter than 6 bytes).
 pub fn short_hash(bytes: &[u8]) -> String {
     let n = bytes.len().saturating_sub(32);
-    hex(&bytes[n..])[..12].to_string()
+    let tail = &bytes[n..];
+    hex(&tail[..tail.len().min(6)])
 }
 
 /// Parse, verify and build the model a checkpoint describes.
@@ -88,13 +90,23 @@ pub fn load(bytes: &[u8]) -> Result<(Model, LoadedCheckpoint)> {
         ));
     }
     let hlen = u32::from_le_bytes(bytes[12..16].try_into().expect("4 bytes")) as usize;
-    if 16 + hlen > body.len() {
-        return Err(bad(format!("header length {hlen} exceeds the file")));
+    // body.len() >= 16 (checked above); no `16 + hlen`, which wraps a 32-bit usize
+    if hlen > body.len() - 16 {
+        return Err(bad(format!(
+            "header length {hlen} exceeds the file ({} bytes after the fixed header)",
+            body.len() - 16
+        )));
     }
     let meta: CheckpointMeta = serde_json::from_slice(&bytes[16..16 + hlen])
         .map_err(|e| bad(format!("bad header: {e}")))?;
+    // the session adopts the checkpoint's sigma, so it must be a valid `sigma` setting
+    let sigma_field = crate::config::field("sigma").expect("the schema has sigma");
+    sigma_field
+        .kind
+        .parse("sigma", &meta.sigma.to_string())
+        .map_err(|e| bad(format!("bad header: {e}")))?;
     let pbytes = &body[16 + hlen..];
-    if pbytes.len() != meta.params * 4 {
+    if meta.params.checked_mul(4) != Some(pbytes.len()) {
         return Err(bad(format!(
             "{} parameter bytes, header says {} parameters",
             pbytes.len(),
@@ -106,6 +118,12 @@ pub fn load(bytes: &[u8]) -> Result<(Model, LoadedCheckpoint)> {
         .chunks_exact(4)
         .map(|c| f32::from_le_bytes(c.try_into().expect("4 bytes")))
         .collect();
+    if let Some(i) = params.iter().position(|p| !p.is_finite()) {
+        return Err(bad(format!(
+            "parameter {i} is {}; allowed: finite numbers",
+            params[i]
+        )));
+    }
     model
         .set_params_flat(&params)
         .map_err(|e| bad(e.to_string()))?;
@@ -154,5 +172,86 @@ mod tests {
             .unwrap_err()
             .to_string()
             .contains("bad magic"));
+    }
+
+    /// A checkpoint of `header` (JSON) and `params` raw bytes with a valid trailing hash.
+    fn forge(hlen: u32, header: &[u8], params: &[u8]) -> Vec<u8> {
+        let mut b = MAGIC.to_vec();
+        b.extend_from_slice(&VERSION.to_le_bytes());
+        b.extend_from_slice(&hlen.to_le_bytes());
+        b.extend_from_slice(header);
+        b.extend_from_slice(params);
+        let d = Sha256::digest(&b);
+        b.extend_from_slice(&d);
+        b
+    }
+
+    fn header(m: &Model, sigma: &str, params: &str) -> Vec<u8> {
+        format!(
+            r#"{{"model":"{}","sigma":{sigma},"seed":1,"epochs":0,"testAccuracy":0.0,"params":{params},"engine":"t","fragment":"v=1"}}"#,
+            m.name
+        )
+        .into_bytes()
+    }
+
+    /// Regression (issue 8): `meta.params * 4` overflowed (a panic with overflow checks; in
+    /// release 2^62 + 1 parameters wrapped to 4 bytes and got past the size check).
+    #[test]
+    fn huge_parameter_count_is_an_error() {
+        let m = Model::zoo("lenet", 3).unwrap();
+        for n in ["4611686018427387905", "18446744073709551615"] {
+            let h = header(&m, "0.25", n);
+            let e = load(&forge(h.len() as u32, &h, &[0; 4]))
+                .unwrap_err()
+                .to_string();
+            assert!(e.contains("parameter bytes") && e.contains(n), "{e}");
+        }
+    }
+
+    /// Regression (issue 8): `16 + hlen` wraps a 32-bit usize (wasm32) for hlen near
+    /// u32::MAX and the header slice then panicked; now compared without the addition.
+    #[test]
+    fn huge_header_length_is_an_error() {
+        for hlen in [u32::MAX, u32::MAX - 15, 1 << 31, 3] {
+            let e = load(&forge(hlen, b"{}", &[])).unwrap_err().to_string();
+            assert!(
+                e.contains("header length") || e.contains("bad header"),
+                "{e}"
+            );
+        }
+    }
+
+    /// Regression (issue 8): a checkpoint's sigma replaces the session's, and non-finite
+    /// weights poison every forward pass; both loaded without complaint.
+    #[test]
+    fn header_sigma_and_parameter_values_are_checked() {
+        let m = Model::zoo("lenet", 3).unwrap();
+        let good = save(&m, &meta(&m));
+        let hlen = u32::from_le_bytes(good[12..16].try_into().unwrap()) as usize;
+        let params = &good[16 + hlen..good.len() - 32];
+        let n = m.param_count().to_string();
+        for sigma in ["-1", "0", "1e300", "3"] {
+            let h = header(&m, sigma, &n);
+            let e = load(&forge(h.len() as u32, &h, params))
+                .unwrap_err()
+                .to_string();
+            assert!(e.contains("sigma=") && e.contains("0.01..=2"), "{e}");
+        }
+        let h = header(&m, "0.5", &n);
+        assert!(load(&forge(h.len() as u32, &h, params)).is_ok());
+        let mut nan = params.to_vec();
+        nan[40..44].copy_from_slice(&f32::NAN.to_le_bytes());
+        let e = load(&forge(h.len() as u32, &h, &nan))
+            .unwrap_err()
+            .to_string();
+        assert!(e.contains("parameter 10 is NaN"), "{e}");
+    }
+
+    /// Regression (issue 8): short_hash sliced 12 hex digits out of fewer.
+    #[test]
+    fn short_hash_of_short_input() {
+        assert_eq!(short_hash(b""), "");
+        assert_eq!(short_hash(b"\x01\x02"), "0102");
+        assert_eq!(short_hash(&[0xab; 40]).len(), 12);
     }
 }

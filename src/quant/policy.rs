@@ -155,6 +155,15 @@ impl Policy {
 
     /// Build from the `wb` and `ab` lists for a model with `layers` quantizable layers.
     pub fn parse(wb: &str, ab: &str, layers: usize) -> Result<Policy> {
+        if layers == 0 {
+            // nothing to set, and `wb=&ab=` (the canonical form of no layers) would not parse
+            return Err(Error::invalid(
+                "layers",
+                layers,
+                "a policy needs a model with quantizable layers",
+                "1 or more quantizable layers",
+            ));
+        }
         let w = parse_list("wb", wb, layers, Bits::parse)?;
         let a = parse_list("ab", ab, layers, Bits::parse)?;
         let layers = w
@@ -334,5 +343,33 @@ mod tests {
             .unwrap_err()
             .to_string()
             .contains("lk=2"));
+    }
+
+    /// Regression (issue 8, the fuzzers' round-trip property): with no quantizable layers
+    /// `Policy::parse("4", "4", 0)` gave an empty policy whose canonical form `wb=&ab=` did
+    /// not parse back.
+    #[test]
+    fn zero_layers_is_an_error() {
+        let e = Policy::parse("4", "4", 0).unwrap_err().to_string();
+        assert!(e.contains("layers=0"), "{e}");
+        assert!(Policy::parse_fragment("wb=&ab=", 0).is_err());
+    }
+
+    /// Inputs the policy fuzzer starts from: odd separators, blanks, case, one-for-all.
+    #[test]
+    fn odd_but_valid_text_round_trips() {
+        for (s, n) in [
+            ("wb=\t8\t,F,32;ab=2\t;lk=1", 3),
+            ("ab=+4\nwb=04&lk=0", 1),
+            ("  wb=8,4,4,4,8 ab=8 lk=1,0,0,0,1  ", 5),
+        ] {
+            let p = Policy::parse_fragment(s, n).unwrap();
+            assert_eq!(p.len(), n);
+            assert_eq!(
+                Policy::parse_fragment(&p.to_fragment(), n).unwrap(),
+                p,
+                "{s}"
+            );
+        }
     }
 }
