@@ -3,6 +3,7 @@
 #![cfg(target_arch = "wasm32")]
 
 mod common {
+    pub mod bad_input;
     pub mod fingerprints;
 }
 use arq::wasm::{parse_fragment, Engine};
@@ -50,7 +51,7 @@ fn engine_rejects_bad_input_with_clear_errors() {
 
 #[wasm_bindgen_test]
 fn engine_trains_and_evaluates_on_mnist() {
-    let mut e = Engine::new(include_bytes!("../data/mnist10k.u8")).unwrap();
+    let mut e = Engine::new(MNIST).unwrap();
     e.set_config("v=1&train=1024&epochs=2&batch=32&lr=0.003")
         .unwrap();
     e.train_begin().unwrap();
@@ -109,5 +110,371 @@ fn simd_integer_gemm_matches_reference() {
         gemm_nt_i16(m, n, k, &a, &b, &mut c1);
         gemm_nt_i16_ref(m, n, k, &a, &b, &mut c2);
         assert_eq!(c1, c2, "{m}x{n}x{k}");
+    }
+}
+
+// ---- issue 8: the bad-input matrix through the wasm API (tests/common/bad_input.rs) ----
+
+use common::bad_input::{matrix, Case, Expect, CLASSES};
+
+static MNIST: &[u8] = include_bytes!("../data/mnist10k.u8");
+
+fn get(v: &JsValue, key: &str) -> JsValue {
+    js_sys::Reflect::get(v, &key.into()).unwrap()
+}
+
+fn strings(v: &JsValue) -> Vec<String> {
+    js_sys::Array::from(v)
+        .iter()
+        .map(|x| x.as_string().unwrap())
+        .collect()
+}
+
+/// A lenient parse's result for one case: rejected values leave one notice naming the key,
+/// the value and what is allowed, and the canonical fragment without them.
+fn check_parsed(parsed: &JsValue, cases: &[&Case]) -> Result<(), String> {
+    let notices = strings(&get(parsed, "notices"));
+    let fragment = get(parsed, "fragment").as_string().unwrap();
+    if fragment != "v=1" {
+        return Err(format!("fragment {fragment:?} keeps a bad value"));
+    }
+    for c in cases {
+        let hit = notices.iter().find(|n| {
+            n.starts_with(&format!("{}={}", c.key, c.decoded())) && n.contains(&c.allowed())
+        });
+        match (c.expect, hit) {
+            (Expect::Accept, _)
+                if notices
+                    .iter()
+                    .any(|n| n.starts_with(&format!("{}=", c.key))) =>
+            {
+                return Err(format!(
+                    "{}: a notice for a valid value: {notices:?}",
+                    c.label()
+                ))
+            }
+            (Expect::Reject | Expect::RejectForModel, None) => {
+                return Err(format!("{}: no notice naming it: {notices:?}", c.label()))
+            }
+            _ => {}
+        }
+    }
+    Ok(())
+}
+
+fn fragment_of(cases: &[&Case]) -> String {
+    let pairs: Vec<String> = cases
+        .iter()
+        .map(|c| format!("{}={}", c.key, c.raw))
+        .collect();
+    format!("#v=1&{}", pairs.join("&"))
+}
+
+/// parseFragment: every field x every class, one case at a time and a whole class at once.
+#[wasm_bindgen_test]
+fn parse_fragment_matrix() {
+    let all = matrix();
+    let mut failures = vec![];
+    for c in &all {
+        let parsed = parse_fragment(&fragment_of(&[c])).unwrap();
+        if let Err(e) = check_parsed(&parsed, &[c]) {
+            failures.push(e);
+        }
+    }
+    for &class in CLASSES {
+        let cases: Vec<&Case> = all.iter().filter(|c| c.class == class).collect();
+        let parsed = parse_fragment(&fragment_of(&cases)).unwrap();
+        if let Err(e) = check_parsed(&parsed, &cases) {
+            failures.push(format!("class {class}: {e}"));
+        }
+    }
+    assert!(failures.is_empty(), "{}", failures.join("\n"));
+}
+
+/// Engine.setConfig: the same matrix; a rejected value never changes the engine's config,
+/// and the engine still works afterwards.
+#[wasm_bindgen_test]
+fn engine_set_config_matrix() {
+    let mut e = Engine::new(MNIST).unwrap();
+    let all = matrix();
+    let mut failures = vec![];
+    for c in &all {
+        e.set_config("#v=1&seed=5").unwrap();
+        let parsed = e.set_config(&fragment_of(&[c])).unwrap();
+        if let Err(err) = check_parsed(&parsed, &[c]) {
+            failures.push(format!("setConfig: {err}"));
+        }
+        let cfg = e.config().unwrap();
+        if get(&cfg, "seed").as_f64() != Some(1.0) || get(&cfg, "sigma").as_f64() != Some(0.25) {
+            failures.push(format!("{}: config not the defaults afterwards", c.label()));
+        }
+    }
+    assert!(failures.is_empty(), "{}", failures.join("\n"));
+    let parsed = e.set_config("#v=1&model=cnn3&wb=4,4,4,4,4").unwrap();
+    let notices = strings(&get(&parsed, "notices"));
+    assert!(
+        notices.len() == 1
+            && notices[0].contains("wb=4,4,4,4,4")
+            && notices[0].contains("4 comma-separated"),
+        "a lenet-sized list on cnn3 is dropped with a notice: {notices:?}"
+    );
+    e.set_config("#v=1").unwrap();
+    assert!(e.samples("test", 0, 4).is_ok());
+    assert!(e.policy().is_ok());
+}
+
+/// setPolicy: the text forms of wb, ab and lk, with wrong lengths, widths out of range and
+/// garbage; a refused policy leaves the current one.
+#[wasm_bindgen_test]
+fn set_policy_matrix() {
+    let mut e = Engine::new(MNIST).unwrap();
+    let before = get(&e.policy().unwrap(), "fragment").as_string().unwrap();
+    let mut failures = vec![];
+    let mut n = 0;
+    for c in matrix()
+        .iter()
+        .filter(|c| ["wb", "ab", "lk"].contains(&c.key))
+    {
+        n += 1;
+        let arg = |k: &str| if c.key == k { c.raw.as_str() } else { "" };
+        match (c.expect, e.set_policy(arg("wb"), arg("ab"), arg("lk"))) {
+            (Expect::Accept, Ok(_)) => {}
+            (Expect::Accept, Err(err)) => {
+                failures.push(format!("{}: refused: {}", c.label(), message(err)))
+            }
+            (_, Ok(_)) => failures.push(format!("{}: accepted", c.label())),
+            (_, Err(err)) => {
+                let m = message(err);
+                if !(m.contains(&format!("{}={}", c.key, c.raw)) && m.contains(&c.allowed())) {
+                    failures.push(format!("{}: unclear error {m:?}", c.label()));
+                }
+            }
+        }
+        let now = get(&e.policy().unwrap(), "fragment").as_string().unwrap();
+        if now != before {
+            failures.push(format!("{}: policy changed to {now}", c.label()));
+        }
+    }
+    assert!(n >= 3 * CLASSES.len());
+    assert!(failures.is_empty(), "{}", failures.join("\n"));
+}
+
+/// The other methods that take a name, an index or a count.
+#[wasm_bindgen_test]
+fn engine_methods_refuse_bad_arguments() {
+    let mut e = Engine::new(MNIST).unwrap();
+    // every class of bad value, plus near misses of the real names
+    let mut names: Vec<String> = matrix()
+        .into_iter()
+        .filter(|c| c.key == "model")
+        .map(|c| c.raw)
+        .collect();
+    names.extend(["W4A4", " w4a4", "ARQ", "arq,haq", "\u{200F}arq"].map(String::from));
+    let expect = |r: Result<JsValue, wasm_bindgen::JsError>, want: &[&str]| {
+        let m = message(r.expect_err("an error"));
+        for w in want {
+            assert!(m.contains(w), "{m:?} should contain {w:?}");
+        }
+    };
+    for name in &names {
+        expect(
+            e.apply_preset(name),
+            &[&format!("preset={name}"), "fp32, w8a8, w4a4"],
+        );
+    }
+    for name in &names {
+        expect(
+            e.search_begin(name),
+            &[&format!("method={name}"), "arq, haq, random"],
+        );
+    }
+    for (split, start, count) in [
+        ("bogus", 0, 1),
+        ("", 0, 1),
+        ("test", 2000, 1),
+        ("test", 0, 0),
+        ("test", 0, 1001),
+        ("test", 1999, 2),
+        ("test", u32::MAX, 1),
+        ("train", 0, u32::MAX),
+        ("train", u32::MAX, u32::MAX),
+    ] {
+        let r = e.samples(split, start, count);
+        let want = if split == "test" || split == "train" {
+            "start/count="
+        } else {
+            "split="
+        };
+        expect(r, &[want, "allowed"]);
+    }
+    for j in [5, 6, 1000, u32::MAX] {
+        expect(e.layer_histogram(j), &[&format!("layer={j}"), "0..5"]);
+    }
+    for (index, sigmas, k) in [
+        (2000u32, vec![0.25f32], 4u32),
+        (u32::MAX, vec![0.25], 4),
+        (0, vec![], 4),
+        (0, vec![f32::NAN], 4),
+        (0, vec![f32::INFINITY], 4),
+        (0, vec![-0.5], 4),
+        (0, vec![3.0], 4),
+        (0, vec![0.25; 9], 4),
+        (0, vec![0.25], 0),
+        (0, vec![0.25], 65),
+        (0, vec![0.25], u32::MAX),
+    ] {
+        assert!(
+            e.noise_samples(index, &sigmas, k, None).is_err(),
+            "noiseSamples({index}, {sigmas:?}, {k})"
+        );
+    }
+    expect(
+        e.noise_samples(0, &[0.25], 4, Some(true)),
+        &["no quantized model"],
+    );
+    for (len, batch) in [
+        (0usize, 0u32),
+        (784, 0),
+        (783, 1),
+        (785, 1),
+        (784, 2),
+        (784, u32::MAX),
+    ] {
+        let x = vec![0.5f32; len];
+        let m = message(e.logits(&x, batch, None).expect_err("an error"));
+        assert!(m.contains("x=") && m.contains("784"), "{m}");
+    }
+    assert!(e.logits(&[0.5; 784], 1, Some(true)).is_err());
+    for (count, n, alpha, sigma) in [
+        (5u32, 4u32, 0.001, 0.25),
+        (0, 0, 0.001, 0.25),
+        (5, 10, f64::NAN, 0.25),
+        (5, 10, 0.0, 0.25),
+        (5, 10, 1.0, 0.25),
+        (5, 10, 0.001, f64::INFINITY),
+        (5, 10, 0.001, -1.0),
+        (5, 10, 0.001, f64::NAN),
+    ] {
+        assert!(
+            arq::wasm::certificate(count, n, alpha, sigma).is_err(),
+            "certificate({count}, {n}, {alpha}, {sigma})"
+        );
+    }
+    expect(e.train_step(0), &["maxBatches=0"]);
+    expect(e.train_step(u32::MAX), &["maxBatches"]);
+    expect(e.certify_step(0), &["maxSamples=0"]);
+    // the engine is still usable
+    assert!(e.samples("test", 0, 48).is_ok());
+    assert!(e.layer_histogram(4).is_ok());
+}
+
+/// Step calls without their begin are errors that say so, not panics.
+#[wasm_bindgen_test]
+fn steps_before_their_begin_are_errors() {
+    let mut e = Engine::new(MNIST).unwrap();
+    let msgs = [
+        message(e.train_step(1).err().unwrap()),
+        message(e.certify_step(1).err().unwrap()),
+        message(e.quant_eval_step(1).err().unwrap()),
+        message(e.search_step(1).err().unwrap()),
+        message(e.compare_step(1).err().unwrap()),
+    ];
+    for (m, begin) in msgs
+        .iter()
+        .zip(["train", "certify", "quant", "search", "compare"])
+    {
+        assert!(
+            m.to_lowercase().contains(begin),
+            "{m:?} should name the missing {begin} begin"
+        );
+    }
+    // and after a finished job, the next step without a new begin is an error again
+    e.set_config("#v=1&train=64&epochs=1&batch=64").unwrap();
+    e.train_begin().unwrap();
+    while !get(&e.train_step(10).unwrap(), "done").as_bool().unwrap() {}
+    assert!(e.train_step(1).is_err());
+}
+
+/// loadCheckpoint: empty, truncated, corrupted and foreign bytes are refused with a message
+/// naming the checkpoint, and the engine keeps its model and config.
+#[wasm_bindgen_test]
+fn load_checkpoint_refuses_damaged_bytes() {
+    let mut e = Engine::new(MNIST).unwrap();
+    e.set_config("#v=1&seed=3").unwrap();
+    let good = e.save_checkpoint().to_vec();
+    let n = good.len();
+    let mut cases: Vec<(String, Vec<u8>)> = vec![("empty".into(), vec![])];
+    for cut in [1, 4, 8, 12, 16, 64, n / 2, n - 33, n - 1] {
+        cases.push((format!("truncated-{cut}"), good[..cut].to_vec()));
+    }
+    for at in [0, 5, 9, 20, 100, n / 2, n - 1] {
+        let mut b = good.clone();
+        b[at] ^= 0x55;
+        cases.push((format!("flipped-{at}"), b));
+    }
+    let mut longer = good.clone();
+    longer.extend_from_slice(b"junk");
+    cases.push(("appended".into(), longer));
+    cases.push(("dataset".into(), MNIST[..4096].to_vec()));
+    cases.push(("json".into(), br#"{"model":"lenet","sigma":0.25}"#.to_vec()));
+    cases.push(("text".into(), "\u{e9}\u{1F600}".repeat(50).into_bytes()));
+    let info = |e: &Engine| {
+        js_sys::JSON::stringify(&e.model_info().unwrap())
+            .unwrap()
+            .as_string()
+            .unwrap()
+    };
+    let before = info(&e);
+    let mut failures = vec![];
+    for (name, bytes) in &cases {
+        match e.load_checkpoint(bytes) {
+            Ok(_) => failures.push(format!("{name}: accepted")),
+            Err(err) => {
+                let m = message(err);
+                if !m.contains("checkpoint") {
+                    failures.push(format!("{name}: message does not name the checkpoint: {m}"));
+                }
+            }
+        }
+        if info(&e) != before {
+            failures.push(format!("{name}: the model changed"));
+        }
+    }
+    assert!(failures.is_empty(), "{}", failures.join("\n"));
+    assert_eq!(
+        get(&e.config().unwrap(), "seed").as_f64(),
+        Some(3.0),
+        "the config is kept"
+    );
+    assert!(
+        e.load_checkpoint(&good).is_ok(),
+        "the good bytes still load"
+    );
+}
+
+/// new Engine(dataset): empty, truncated, corrupted and foreign bytes are refused clearly.
+#[wasm_bindgen_test]
+fn engine_refuses_damaged_datasets() {
+    let n = MNIST.len();
+    let mut flipped = MNIST.to_vec();
+    flipped[n / 2] ^= 1;
+    let mut e = Engine::new(MNIST).unwrap();
+    e.set_config("#v=1&seed=2").unwrap();
+    let checkpoint = e.save_checkpoint().to_vec();
+    for (name, bytes) in [
+        ("empty", vec![]),
+        ("magic only", MNIST[..4].to_vec()),
+        ("truncated header", MNIST[..11].to_vec()),
+        ("truncated", MNIST[..4096].to_vec()),
+        ("last byte missing", MNIST[..n - 1].to_vec()),
+        ("flipped pixel", flipped),
+        ("a checkpoint", checkpoint),
+        ("text", "\u{e9}\u{1F600}".repeat(20).into_bytes()),
+    ] {
+        let Err(err) = Engine::new(&bytes) else {
+            panic!("{name}: accepted");
+        };
+        let m = message(err);
+        assert!(m.to_lowercase().contains("mnist"), "{name}: {m}");
     }
 }

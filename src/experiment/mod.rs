@@ -67,6 +67,7 @@ impl Session {
         let mnist = mnist_bytes.map(Dataset::mnist_from_bytes).transpose()?;
         let data = Self::pick_data(&cfg, &mnist)?;
         let model = Model::zoo(&cfg.model, cfg.seed)?;
+        check_policy(&cfg, &model)?;
         Ok(Session {
             cfg,
             mnist,
@@ -96,13 +97,25 @@ impl Session {
     /// other keys (training, certification settings) keep the current weights.
     pub fn set_config(&mut self, cfg: ExperimentConfig) -> Result<()> {
         cfg.check()?;
-        if cfg.dataset != self.cfg.dataset {
-            self.data = Self::pick_data(&cfg, &self.mnist)?;
-        }
+        // everything is checked before anything changes: a rejected config leaves the session as it was
+        let data = if cfg.dataset != self.cfg.dataset {
+            Some(Self::pick_data(&cfg, &self.mnist)?)
+        } else {
+            None
+        };
         let reinit = cfg.model != self.model.name || cfg.dataset != self.cfg.dataset;
+        let model = if reinit {
+            Some(Model::zoo(&cfg.model, cfg.seed)?)
+        } else {
+            None
+        };
+        check_policy(&cfg, model.as_ref().unwrap_or(&self.model))?;
+        if let Some(d) = data {
+            self.data = d;
+        }
         self.cfg = cfg;
-        if reinit {
-            self.model = Model::zoo(&self.cfg.model, self.cfg.seed)?;
+        if let Some(m) = model {
+            self.model = m;
             self.checkpoint = None;
             self.epochs_trained = 0;
             self.weights_changed();
@@ -251,6 +264,36 @@ impl Session {
             preds,
         })
     }
+}
+
+/// The config's `wb`/`ab`/`lk` lists must fit the model: one value, or one per quantizable
+/// layer (the config's own parse cannot know the layer count).
+pub fn check_policy(cfg: &ExperimentConfig, model: &Model) -> Result<()> {
+    crate::pipeline::config_policy(cfg, crate::quant::quant_layers(model).len()).map(|_| ())
+}
+
+/// The lenient form of [`check_policy`] for a parsed fragment (the page): a `wb`, `ab` or `lk`
+/// list that does not fit the config's model is dropped (full precision, no locks), and the
+/// returned errors name each dropped list, like the other bad values of a lenient parse.
+pub fn drop_unfit_policy(cfg: &mut ExperimentConfig) -> Vec<Error> {
+    let Ok(model) = Model::zoo(&cfg.model, cfg.seed) else {
+        return vec![];
+    };
+    let mut dropped = vec![];
+    // at most one error per list: each round clears the list it names
+    for _ in 0..3 {
+        let Err(e) = check_policy(cfg, &model) else {
+            break;
+        };
+        match &e {
+            Error::InvalidValue { field, .. } if field == "wb" => cfg.wb.clear(),
+            Error::InvalidValue { field, .. } if field == "ab" => cfg.ab.clear(),
+            Error::InvalidValue { field, .. } if field == "lk" => cfg.locks.clear(),
+            _ => break,
+        }
+        dropped.push(e);
+    }
+    dropped
 }
 
 impl Session {

@@ -52,7 +52,9 @@ struct Parsed {
 }
 
 fn parse_lenient(fragment: &str) -> (ExperimentConfig, Parsed) {
-    let (cfg, notes) = ExperimentConfig::from_fragment_lenient(fragment);
+    let (mut cfg, mut notes) = ExperimentConfig::from_fragment_lenient(fragment);
+    // bit/lock lists that do not fit the config's model are dropped like any bad value
+    notes.extend(crate::experiment::drop_unfit_policy(&mut cfg));
     let p = Parsed {
         config: cfg.clone(),
         values: SCHEMA.iter().map(|f| (f.key, (f.get)(&cfg))).collect(),
@@ -324,7 +326,8 @@ impl Engine {
         quantized: Option<bool>,
     ) -> Result<Float32Array, JsError> {
         let il = self.s.model.input_len();
-        if batch == 0 || x.len() != batch as usize * il {
+        // checked: on wasm32 a huge batch times the input size would wrap around
+        if batch == 0 || (batch as usize).checked_mul(il) != Some(x.len()) {
             return Err(err(crate::Error::invalid(
                 "x",
                 format!("{} values", x.len()),

@@ -1,6 +1,7 @@
 // The settings form, generated from the engine's schema() so it always matches the CLI and
 // the URL: one control per field, grouped by field.group, help as visible text and tooltip.
 import { el } from './dom.js';
+import { visible } from './status.js';
 import * as url from './url.js';
 
 /**
@@ -33,9 +34,11 @@ function controlFor(f) {
     return { main: input, slider: null };
   }
   const isInt = f.kind === 'int' || f.kind === 'seed';
+  // A text box, not type=number: a number box hides what was typed when it is not a number
+  // (its value reads as ""), so the engine could not name the bad value in its notice.
   const input = el('input', {
-    ...common, type: 'number', inputmode: isInt ? 'numeric' : 'decimal', step: isInt ? 1 : 'any',
-    min: f.min ?? (f.kind === 'seed' ? 0 : undefined), max: f.max, placeholder: f.default, autocomplete: 'off',
+    ...common, type: 'text', inputmode: isInt ? 'numeric' : 'decimal', spellcheck: 'false',
+    placeholder: f.default, autocomplete: 'off',
   });
   let slider = null;
   if (f.kind === 'float' && f.min !== undefined && f.max !== undefined && sliderFits(f.min, f.max)) {
@@ -142,7 +145,7 @@ export class SettingsForm {
     for (const [key, c] of this.controls) {
       const mine = notices.filter((n) => n.startsWith(`${key}=`) || n.startsWith(`${key}:`));
       c.main.toggleAttribute('aria-invalid', mine.length > 0);
-      c.error.textContent = mine.join(' ');
+      c.error.textContent = mine.map(visible).join(' ');
       const details = c.main.closest('details');
       if (mine.length && details) details.open = true;
     }

@@ -27,7 +27,7 @@ export class Status {
    * @param {'busy'|'ok'|'error'|'info'} [kind]
    */
   set(text, kind = 'info') {
-    this.line.textContent = text;
+    this.line.textContent = visible(text);
     this.line.dataset.kind = kind;
   }
 
@@ -76,6 +76,16 @@ export class Status {
   }
 }
 
+/**
+ * Invisible and direction-changing characters (zero-width, bidi marks, embeddings, overrides
+ * and isolates, BOM, other format controls) shown as `<U+202E>`: a value quoted in a message
+ * can then neither hide nor reverse the text around it.
+ * @param {string} text
+ */
+export function visible(text) {
+  return text.replace(/[\p{Cf}\u0000-\u0008\u000B-\u001F\u007F-\u009F\u2028\u2029]/gu, (c) => `<U+${(c.codePointAt(0) ?? 0).toString(16).toUpperCase().padStart(4, '0')}>`);
+}
+
 export class Notices {
   /** @param {HTMLElement} container */
   constructor(container) {
@@ -97,8 +107,8 @@ export class Notices {
     const close = el('button', { type: 'button', class: 'notice-close', 'aria-label': 'Dismiss this notice', text: '×' });
     const notice = el('div', { class: `notice notice-${kind}`, role: kind === 'error' ? 'alert' : 'status' }, [
       el('div', { class: 'notice-body' }, [
-        el('strong', { text: title }),
-        lines.length ? el('ul', {}, lines.map((l) => el('li', { text: l }))) : null,
+        el('strong', { text: visible(title) }),
+        lines.length ? el('ul', {}, lines.map((l) => el('li', { text: visible(l) }))) : null,
       ]),
       close,
     ]);

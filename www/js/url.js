@@ -84,17 +84,29 @@ export function onNavigate(onChange) {
 }
 
 /**
+ * Percent-encodes a value as typed, so the engine (which percent-decodes fragment values)
+ * sees exactly the typed text: `%41` stays `%41`, `a&b` stays one value, `é` stays `é`.
+ * Commas, the list separator of bit widths and locks, stay readable.
+ * @param {string} value
+ */
+export function encodeValue(value) {
+  // encodeURIComponent throws on a lone surrogate (pasted text can hold one): U+FFFD instead
+  const wellFormed = value.replace(/[\uD800-\uDBFF](?![\uDC00-\uDFFF])|(?<![\uD800-\uDBFF])[\uDC00-\uDFFF]/g, '\uFFFD');
+  return encodeURIComponent(wellFormed).replace(/%2C/gi, ',');
+}
+
+/**
  * Appends a configuration to a fragment as `key=value` pairs. Values come from form
- * controls; characters that would break the fragment's syntax are removed, and empty values
- * are left out (the engine then uses the default).
+ * controls and are percent-encoded as typed (the engine validates them and names a bad one
+ * in a notice); empty values are left out (the engine then uses the default).
  * @param {[string, string][]} pairs
  * @returns {string}
  */
 export function build(pairs) {
   const clean = (/** @type {string} */ s) => s.replace(/[&#=\s]/g, '');
   const body = pairs
-    .map(([key, value]) => [clean(key), clean(value)])
+    .map(([key, value]) => [clean(key), value.trim()])
     .filter(([key, value]) => key !== 'v' && key !== '' && value !== '')
-    .map(([key, value]) => `${key}=${value}`);
+    .map(([key, value]) => `${key}=${encodeValue(value)}`);
   return `#${['v=1', ...body].join('&')}`;
 }

@@ -51,6 +51,9 @@ pub(crate) fn common_args(cmd: Command) -> Command {
             Arg::new(f.key)
                 .long(f.key)
                 .value_name("V")
+                // `--sigma -1` is a bad value to report (naming the key and the range), not
+                // an unknown flag `-1`
+                .allow_hyphen_values(true)
                 .help(help)
                 .help_heading("Experiment settings (same keys as the URL)"),
         );
@@ -75,18 +78,45 @@ fn cli() -> Command {
         )
 }
 
+/// The config from `--url` and the per-field flags (flags override the fragment). Every
+/// invalid setting is reported at once, each naming its key, value and what is allowed.
 pub(crate) fn config_from(m: &ArgMatches) -> Result<ExperimentConfig> {
+    let mut errors = vec![];
     let mut cfg = match m.get_one::<String>("url") {
-        Some(u) => ExperimentConfig::from_fragment(u)?,
+        Some(u) => {
+            let (cfg, notices) = ExperimentConfig::from_fragment_lenient(u);
+            errors.extend(notices.iter().map(Error::to_string));
+            cfg
+        }
         None => ExperimentConfig::default(),
     };
     for f in SCHEMA {
         if let Some(v) = m.get_one::<String>(f.key) {
-            cfg.set(f.key, v)?;
+            if let Err(e) = cfg.set(f.key, v) {
+                errors.push(e.to_string());
+            }
         }
     }
-    cfg.check()?;
-    Ok(cfg)
+    // wb/ab/lk lists that do not fit the model, reported with the rest
+    errors.extend(
+        arq::experiment::drop_unfit_policy(&mut cfg)
+            .iter()
+            .map(Error::to_string),
+    );
+    if errors.is_empty() {
+        cfg.check()?;
+        return Ok(cfg);
+    }
+    errors.dedup();
+    Err(Error::State(if errors.len() == 1 {
+        errors.remove(0)
+    } else {
+        format!(
+            "{} invalid settings:\n  {}",
+            errors.len(),
+            errors.join("\n  ")
+        )
+    }))
 }
 
 pub(crate) fn read(path: &Path) -> Result<Vec<u8>> {
@@ -115,18 +145,33 @@ pub(crate) fn data_path(m: &ArgMatches) -> PathBuf {
     }
 }
 
+/// A file given on the command line that is not what it should be: which flag, which file.
+fn file_error(flag: &str, path: &Path, e: Error) -> Error {
+    let what = format!("{flag} {}", path.display());
+    match e {
+        Error::Io { reason, .. } => Error::Io { path: what, reason },
+        e => Error::bad_file(&what, e),
+    }
+}
+
 /// Build the session: config, data, and the checkpoint if one was given (its model and sigma
 /// win over the config's, as in the page).
 pub(crate) fn session(m: &ArgMatches) -> Result<Session> {
     let cfg = config_from(m)?;
     let bytes = if cfg.dataset == "mnist" {
-        Some(read(&data_path(m))?)
+        Some(read(&data_path(m)).map_err(|e| file_error("--data", &data_path(m), e))?)
     } else {
         None
     };
-    let mut s = Session::new(cfg, bytes.as_deref())?;
+    let mut s = Session::new(cfg, bytes.as_deref()).map_err(|e| match e {
+        Error::BadFile { .. } => file_error("--data", &data_path(m), e),
+        e => e,
+    })?;
     if let Some(p) = m.get_one::<String>("checkpoint") {
-        s.load_checkpoint(&read(Path::new(p))?)?;
+        let p = Path::new(p);
+        let bytes = read(p).map_err(|e| file_error("--checkpoint", p, e))?;
+        s.load_checkpoint(&bytes)
+            .map_err(|e| file_error("--checkpoint", p, e))?;
     }
     Ok(s)
 }
@@ -208,8 +253,31 @@ fn cmd_info(m: &ArgMatches) -> Result<()> {
     Ok(())
 }
 
+/// An output path that cannot be written fails before the work, not after it: its folder
+/// must exist (`dir_ok`: or the path is an existing folder, for `train --out`).
+pub(crate) fn check_output(flag: &str, path: &Path, dir_ok: bool) -> Result<()> {
+    if dir_ok && path.is_dir() {
+        return Ok(());
+    }
+    let parent = path.parent().filter(|p| !p.as_os_str().is_empty());
+    if path.is_dir() || parent.is_some_and(|p| !p.is_dir()) {
+        return Err(Error::Io {
+            path: format!("{flag} {}", path.display()),
+            reason: if path.is_dir() {
+                "is a folder; give a file name".into()
+            } else {
+                "its folder does not exist".into()
+            },
+        });
+    }
+    Ok(())
+}
+
 fn cmd_train(m: &ArgMatches) -> Result<()> {
     let mut s = session(m)?;
+    if let Some(out) = m.get_one::<String>("out") {
+        check_output("--out", Path::new(out), true)?;
+    }
     let start = Instant::now();
     let p0 = s.train_begin()?;
     let pb = progress(m, p0.total_batches as u64, "train");
@@ -322,6 +390,9 @@ fn cmd_eval(m: &ArgMatches) -> Result<()> {
 }
 
 pub fn cmd_certify(m: &ArgMatches) -> Result<()> {
+    if let Some(p) = m.get_one::<String>("records") {
+        check_output("--records", Path::new(p), false)?;
+    }
     let mut s = trained_session(m)?;
     let clock0 = Instant::now();
     let mut clock = move || clock0.elapsed().as_micros() as u64;

@@ -4,6 +4,7 @@ use crate::cli::{common_args, emit, progress, trained_session, write};
 use arq::certify::metrics::markdown_table;
 use arq::experiment::Session;
 use arq::pipeline::compare::markdown;
+use arq::pipeline::search::Method;
 use arq::Result;
 use clap::{Arg, ArgAction, ArgMatches, Command};
 use serde_json::json;
@@ -20,7 +21,7 @@ fn clock() -> impl FnMut() -> u64 {
 
 pub fn quantize_command() -> Command {
     common_args(Command::new("quantize").about("Quantize under a policy (--wb/--ab or --preset), fine-tune `qft` batches, report accuracy, BOPs, size and certified robustness"))
-        .arg(Arg::new("preset").long("preset").value_name("NAME").help("fp32, w8a8, w4a4, w2a2 or fl8 (first/last 8, rest 4); overrides --wb/--ab"))
+        .arg(Arg::new("preset").long("preset").allow_hyphen_values(true).value_name("NAME").help("fp32, w8a8, w4a4, w2a2 or fl8 (first/last 8, rest 4); overrides --wb/--ab"))
         .arg(Arg::new("irs").long("irs").action(ArgAction::SetTrue).help("Certify with IRS against the FP32 cache (certifies FP32 first) instead of from scratch"))
         .arg(Arg::new("fit").long("fit").action(ArgAction::SetTrue).help("Apply HAQ's budget walk to the policy first"))
         .arg(Arg::new("irs-vs-fresh").long("irs-vs-fresh").action(ArgAction::SetTrue).help("Certify the same quantized model both ways and compare samples, time and radii"))
@@ -28,14 +29,14 @@ pub fn quantize_command() -> Command {
 
 pub fn search_command() -> Command {
     common_args(Command::new("search").about("Search per-layer bits under the budget (DDPG with ARQ's or HAQ's reward, or random), then compare with FP32 and W4A4"))
-        .arg(Arg::new("method").long("method").value_name("M").default_value("arq").help("arq, haq or random"))
+        .arg(Arg::new("method").long("method").allow_hyphen_values(true).value_name("M").default_value("arq").help("arq, haq or random"))
         .arg(Arg::new("log").long("log").value_name("FILE").help("Per-episode JSON lines"))
         .arg(Arg::new("no-compare").long("no-compare").action(ArgAction::SetTrue).help("Skip the final fresh comparison"))
 }
 
 pub fn run_command() -> Command {
     common_args(Command::new("run").about("Run a shared experiment end to end: the searches, then the final comparison table (FP32, W4A4, each search's best)"))
-        .arg(Arg::new("methods").long("methods").value_name("LIST").default_value("arq").help("Comma-separated searches to run: arq, haq, random"))
+        .arg(Arg::new("methods").long("methods").allow_hyphen_values(true).value_name("LIST").default_value("arq").help("Comma-separated searches to run: arq, haq, random"))
         .arg(Arg::new("log").long("log").value_name("FILE").help("Per-episode JSON lines of every search"))
 }
 
@@ -65,6 +66,13 @@ fn named(s: &arq::certify::Summary, name: &str) -> arq::certify::Summary {
     }
 }
 
+/// One line per row: what its certificates guarantee and the largest radius it can give.
+fn guarantees(rows: &[arq::certify::Summary]) -> String {
+    rows.iter()
+        .map(|r| format!("{}: {}; R_max = {:.4}\n", r.name, r.guarantee(), r.r_max))
+        .collect()
+}
+
 /// IRS against certification from scratch on the same quantized model (issue 3's measurement).
 fn irs_vs_fresh(m: &ArgMatches, s: &mut Session) -> Result<()> {
     let irs = evaluate(m, s, false)?;
@@ -85,8 +93,9 @@ fn irs_vs_fresh(m: &ArgMatches, s: &mut Session) -> Result<()> {
         .filter(|(a, b)| a <= b)
         .count();
     let text = format!(
-        "{}\nsamples: IRS {} vs from scratch {} ({:.1}x fewer); certification time: IRS {:.2} s vs {:.2} s ({:.1}x faster)\nbranches: {} incremental, {} fallback (pA_low >= gamma), {} skipped (FP32 wrong)\nradius per point: IRS mean {:.4}, fresh mean {:.4}, mean |difference| {:.4}, IRS <= fresh on {below} of {} points\nreproduce: arq quantize --url '#{}' --irs-vs-fresh\n",
+        "{}{}\nsamples: IRS {} vs from scratch {} ({:.1}x fewer); certification time: IRS {:.2} s vs {:.2} s ({:.1}x faster)\nbranches: {} incremental, {} fallback (pA_low >= gamma), {} skipped (FP32 wrong)\nradius per point: IRS mean {:.4}, fresh mean {:.4}, mean |difference| {:.4}, IRS <= fresh on {below} of {} points\nreproduce: arq quantize --url '#{}' --irs-vs-fresh\n",
         markdown_table(&[named(&irs.summary, "IRS"), named(&fresh.summary, "from scratch")]),
+        guarantees(&[named(&irs.summary, "IRS"), named(&fresh.summary, "from scratch")]),
         st.samples,
         fresh.summary.points as u64 * (s.cfg.n0 + s.cfg.n) as u64,
         (fresh.summary.points as u64 * (s.cfg.n0 + s.cfg.n) as u64) as f64 / st.samples.max(1) as f64,
@@ -111,6 +120,10 @@ fn irs_vs_fresh(m: &ArgMatches, s: &mut Session) -> Result<()> {
 }
 
 pub fn cmd_quantize(m: &ArgMatches) -> Result<()> {
+    // a bad preset name fails before any work
+    if let Some(p) = m.get_one::<String>("preset") {
+        arq::quant::Preset::parse(p)?;
+    }
     let mut s = trained_session(m)?;
     if let Some(p) = m.get_one::<String>("preset") {
         s.apply_preset(p)?;
@@ -134,7 +147,7 @@ pub fn cmd_quantize(m: &ArgMatches) -> Result<()> {
         "certified from scratch"
     };
     let mut text = format!(
-        "policy {} ({})\nBOPs {:.3} % of FP32, size {} bytes ({:.1}x smaller), clean test accuracy {:.4} (base classifier, 2,000 digits)\n{mode}, {} points, sigma={}, n={}:\n{}",
+        "policy {} ({})\nBOPs {:.3} % of FP32, size {} bytes ({:.1}x smaller), clean test accuracy {:.4} (base classifier, the test digits outside the search split)\n{mode}, {} points, sigma={}, n={}:\n{}{}",
         info.fragment,
         s.model.name,
         100.0 * info.cost.ratio,
@@ -144,7 +157,8 @@ pub fn cmd_quantize(m: &ArgMatches) -> Result<()> {
         r.summary.points,
         s.cfg.sigma,
         s.cfg.n,
-        markdown_table(&rows)
+        markdown_table(&rows),
+        guarantees(&rows)
     );
     if let Some(irs) = &r.irs {
         text.push_str(&format!(
@@ -248,6 +262,7 @@ fn run_compare(m: &ArgMatches, s: &mut Session) -> Result<Vec<arq::pipeline::com
 fn open_log(m: &ArgMatches) -> Result<Option<std::fs::File>> {
     m.get_one::<String>("log")
         .map(|p| {
+            crate::cli::check_output("--log", Path::new(p), false)?;
             write(Path::new(p), b"")?;
             std::fs::OpenOptions::new()
                 .append(true)
@@ -268,13 +283,14 @@ fn finish(
     how: &str,
 ) {
     let text = format!(
-        "{}\nfresh certification of {} test points at sigma={} (n0={}, n={}, alpha={}), budget {:.4} % of FP32 BOPs, fine-tune {} batches per row\nsearched: {}\nreproduce: {how} --url '#{}'\n",
+        "{}\nfresh certification (CERTIFY, noise streams of its own, none shared with the search) of {} test points at sigma={} (n0={}, n={}, alpha={}, R_max = {:.4}), budget {:.4} % of FP32 BOPs, fine-tune {} batches per row; clean acc. = base classifier on the test digits outside the search split\nsearched: {}\nreproduce: {how} --url '#{}'\n",
         markdown(rows),
         s.cfg.points,
         s.cfg.sigma,
         s.cfg.n0,
         s.cfg.n,
         s.cfg.alpha,
+        rows.first().map_or(f64::NAN, |r| r.summary.r_max),
         100.0 * s.cfg.budget,
         s.cfg.fft,
         s.searched_policies().iter().map(|(n, f)| format!("{n}: {f}")).collect::<Vec<_>>().join("; "),
@@ -288,9 +304,10 @@ fn finish(
 }
 
 pub fn cmd_search(m: &ArgMatches) -> Result<()> {
+    let method = m.get_one::<String>("method").expect("default").clone();
+    Method::parse(&method)?;
     let mut s = trained_session(m)?;
     let mut log = open_log(m)?;
-    let method = m.get_one::<String>("method").expect("default").clone();
     let records = run_search(m, &mut s, &method, &mut log)?;
     let rows = if m.get_flag("no-compare") {
         vec![]
@@ -307,17 +324,43 @@ pub fn cmd_search(m: &ArgMatches) -> Result<()> {
     Ok(())
 }
 
-pub fn cmd_run(m: &ArgMatches) -> Result<()> {
-    let mut s = trained_session(m)?;
-    let mut log = open_log(m)?;
-    let mut searches = serde_json::Map::new();
-    for method in m
-        .get_one::<String>("methods")
-        .expect("default")
+/// `--methods`: every name is checked before any search runs (not after the first one).
+fn methods(m: &ArgMatches) -> Result<Vec<String>> {
+    let raw = m.get_one::<String>("methods").expect("default");
+    let allowed = "comma-separated search methods: arq, haq, random";
+    let list: Vec<String> = raw
         .split(',')
         .map(str::trim)
         .filter(|x| !x.is_empty())
-    {
+        .map(String::from)
+        .collect();
+    if list.is_empty() {
+        return Err(arq::Error::invalid(
+            "methods",
+            raw,
+            "no search method given",
+            allowed,
+        ));
+    }
+    for x in &list {
+        if Method::parse(x).is_err() {
+            return Err(arq::Error::invalid(
+                "methods",
+                raw,
+                &format!("unknown search method '{x}'"),
+                allowed,
+            ));
+        }
+    }
+    Ok(list)
+}
+
+pub fn cmd_run(m: &ArgMatches) -> Result<()> {
+    let list = methods(m)?;
+    let mut s = trained_session(m)?;
+    let mut log = open_log(m)?;
+    let mut searches = serde_json::Map::new();
+    for method in list.iter().map(String::as_str) {
         let records = run_search(m, &mut s, method, &mut log)?;
         searches.insert(method.to_string(), json!(records));
     }
