@@ -9,7 +9,8 @@
 //   /models/  -> models/       (index.json + checkpoints)
 //   /vendor/  -> www/vendor/   (d3.min.js, copied by the Makefile)
 //   /         -> www/
-// Every response carries `Cache-Control: no-cache` so a rebuilt pkg/ is picked up on reload.
+// Every response carries `Cache-Control: no-cache` so a rebuilt pkg/ is picked up on reload,
+// and the Content-Security-Policy below (the same as www/index.html's <meta>).
 // Paths are decoded, normalised and checked to stay inside their directory (no traversal);
 // anything else is a 404 (or 400 for a malformed path, 405 for a method other than GET/HEAD).
 import { createServer } from 'node:http';
@@ -38,6 +39,31 @@ export const MIME_TYPES = {
   '.arqc': 'application/octet-stream',
   '.sha256': 'text/plain; charset=utf-8',
 };
+
+/**
+ * The Content-Security-Policy of every response. www/index.html carries the same policy in a
+ * <meta> tag (so any static host enforces it) except frame-ancestors, which only a header can
+ * carry. No inline script, no eval ('wasm-unsafe-eval' allows WebAssembly compilation only), no
+ * inline styles (scripts set styles through the CSSOM, which style-src does not govern), and
+ * nothing loaded from another origin. Trusted Types: HTML and script sinks (innerHTML,
+ * script text, eval) refuse plain strings, and the one policy allowed ('arq', www/js/dom.js
+ * scriptURL) only makes same-origin script URLs (the worker's). The header also reaches the
+ * worker's script, so the worker runs under the same policy.
+ */
+export const CSP = [
+  "default-src 'none'",
+  "script-src 'self' 'wasm-unsafe-eval'",
+  "worker-src 'self'",
+  "connect-src 'self'",
+  "img-src 'self'",
+  "style-src 'self'",
+  "base-uri 'none'",
+  "form-action 'none'",
+  "object-src 'none'",
+  "require-trusted-types-for 'script'",
+  "trusted-types arq",
+  "frame-ancestors 'none'",
+].join('; ');
 
 /** URL prefixes, most specific first. @type {[string, string][]} */
 const MOUNTS = [
@@ -84,6 +110,7 @@ function sendText(res, status, text) {
     'Content-Length': Buffer.byteLength(body),
     'Cache-Control': 'no-cache',
     'X-Content-Type-Options': 'nosniff',
+    'Content-Security-Policy': CSP,
   });
   res.end(body);
 }
@@ -116,6 +143,7 @@ async function handle(root, req, res) {
     'Content-Length': info.size,
     'Cache-Control': 'no-cache',
     'X-Content-Type-Options': 'nosniff',
+    'Content-Security-Policy': CSP,
   });
   if (req.method === 'HEAD') return res.end();
   const stream = createReadStream(file);

@@ -44,9 +44,29 @@ export async function launch() {
     close: async () => {
       await browser.close();
       await server.close();
+      if (cspViolations.length) throw new Error(`Content-Security-Policy violations:\n${cspViolations.join('\n')}`);
     },
   };
 }
+
+/**
+ * Content-Security-Policy violations seen by any page this process opened (the page's
+ * `securitypolicyviolation` events, the worker's, and the browser's "Refused to ..." console
+ * lines). openPage() fails on them at load and the `close()` of launch() fails on any seen later,
+ * so every browser test also proves the page works under its CSP.
+ * @type {string[]}
+ */
+export const cspViolations = [];
+
+/** Reports the page's CSP violations on the console, where openPage() picks them up. */
+const CSP_LISTENER = () => {
+  document.addEventListener('securitypolicyviolation', (e) => {
+    console.error(`CSP violation: ${e.violatedDirective} blocked ${e.blockedURI || '(inline)'} at ${e.sourceFile}:${e.lineNumber} ${e.sample ?? ''}`);
+  });
+};
+
+/** @param {string} text */
+const isCspMessage = (text) => /CSP violation|Content Security Policy|Refused to (load|execute|apply|compile|evaluate|create|connect|frame)/i.test(text);
 
 /**
  * @typedef {object} OpenedPage
@@ -67,14 +87,17 @@ export async function launch() {
 export async function openPage(browser, baseUrl, fragment = '', options = {}) {
   const context = await browser.newContext({ viewport: options.viewport ?? { width: 1280, height: 900 } });
   await options.setup?.(context);
+  await context.addInitScript(CSP_LISTENER);
   const page = await context.newPage();
   /** @type {string[]} */
   const errors = [];
   page.on('pageerror', (e) => errors.push(`pageerror: ${e.message}`));
   page.on('console', (m) => {
     if (m.type() === 'error') errors.push(`console: ${m.text()}`);
+    if (isCspMessage(m.text())) cspViolations.push(`${page.url()}: ${m.text()}`);
   });
-  await page.goto(baseUrl + fragment);
+  const response = await page.goto(baseUrl + fragment);
+  if (!response?.headers()['content-security-policy']) throw new Error('the page was served without a Content-Security-Policy header');
   await page.waitForSelector('body[data-state="ready"], body[data-state="failed"]', { timeout: LONG });
   const state = await page.getAttribute('body', 'data-state');
   if (state !== 'ready') {
@@ -82,6 +105,7 @@ export async function openPage(browser, baseUrl, fragment = '', options = {}) {
     throw new Error(`page failed to load: ${status}\n${errors.join('\n')}`);
   }
   await waitIdle(page);
+  if (cspViolations.length) throw new Error(`Content-Security-Policy violations:\n${cspViolations.join('\n')}`);
   return { page, errors };
 }
 
@@ -108,6 +132,13 @@ export async function waitNoise(page) {
  * @param {string} name file name under artifacts/
  */
 export async function screenshot(page, name) {
-  await page.addStyleTag({ content: '.settings { position: static !important; max-height: none !important; }' });
+  // Through the CSSOM: the page's CSP refuses an added <style> tag.
+  await page.evaluate(() => {
+    for (const node of document.querySelectorAll('.settings')) {
+      const style = /** @type {HTMLElement} */ (node).style;
+      style.setProperty('position', 'static', 'important');
+      style.setProperty('max-height', 'none', 'important');
+    }
+  });
   await page.screenshot({ path: join(ARTIFACTS, name), fullPage: true });
 }

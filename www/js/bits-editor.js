@@ -5,7 +5,7 @@
 // bar ('f' = full precision). Drag a bar, or focus a column and press Up/Down (weights),
 // Shift+Up/Down (activations), Left/Right (another layer), L (lock). Every change is a
 // 'preview' while it goes on and a 'commit' when the pointer or the key is released.
-import { el } from './dom.js';
+import { el, svgEl } from './dom.js';
 import * as fmt from './format.js';
 
 /**
@@ -17,11 +17,19 @@ import * as fmt from './format.js';
 
 /** The settable widths, bottom to top: a bar's height is (position + 1) / LEVELS.length. */
 export const LEVELS = [2, 3, 4, 5, 6, 7, 8, 32];
-/** Padlock icons (inline SVG: emoji fonts are not everywhere). */
-const LOCK_ICONS = {
-  closed: '<svg viewBox="0 0 16 16" width="14" height="14" aria-hidden="true"><path d="M5 7V5a3 3 0 0 1 6 0v2" fill="none" stroke="currentColor" stroke-width="1.6"/><rect x="3" y="7" width="10" height="8" rx="1.5" fill="currentColor"/></svg>',
-  open: '<svg viewBox="0 0 16 16" width="14" height="14" aria-hidden="true"><path d="M5 7V5a3 3 0 0 1 5.8-1" fill="none" stroke="currentColor" stroke-width="1.6"/><rect x="3" y="7" width="10" height="8" rx="1.5" fill="none" stroke="currentColor" stroke-width="1.4"/></svg>',
-};
+/**
+ * A padlock icon (SVG built node by node: emoji fonts are not everywhere, and no HTML is parsed).
+ * @param {boolean} closed
+ * @returns {SVGSVGElement}
+ */
+function lockIcon(closed) {
+  return svgEl('svg', { viewBox: '0 0 16 16', width: 14, height: 14, 'aria-hidden': 'true' }, [
+    svgEl('path', { d: closed ? 'M5 7V5a3 3 0 0 1 6 0v2' : 'M5 7V5a3 3 0 0 1 5.8-1', fill: 'none', stroke: 'currentColor', 'stroke-width': 1.6 }),
+    closed
+      ? svgEl('rect', { x: 3, y: 7, width: 10, height: 8, rx: 1.5, fill: 'currentColor' })
+      : svgEl('rect', { x: 3, y: 7, width: 10, height: 8, rx: 1.5, fill: 'none', stroke: 'currentColor', 'stroke-width': 1.4 }),
+  ]);
+}
 /** @param {Bits} b */
 export const bitsLabel = (b) => (b >= 32 ? 'f' : String(b));
 /** @param {Bits} b */
@@ -118,7 +126,10 @@ export class BitsEditor {
       col.tabIndex = j === this.focus ? 0 : -1;
       col.setAttribute('aria-label', `${describe(l, w, a, locked)}. Up/Down: weight bits, Shift+Up/Down: activation bits, Left/Right: layer, L: lock`);
       const lock = /** @type {HTMLButtonElement} */ (col.querySelector('.bit-lock'));
-      lock.innerHTML = locked ? LOCK_ICONS.closed : LOCK_ICONS.open;
+      if (lock.dataset.icon !== String(locked)) {
+        lock.replaceChildren(lockIcon(locked));
+        lock.dataset.icon = String(locked);
+      }
       lock.setAttribute('aria-pressed', String(locked));
       lock.setAttribute('aria-label', `${locked ? 'Unlock' : 'Lock'} ${l.name}`);
       lock.title = locked ? `${l.name} is locked: editing, presets, Fit budget and the search leave its bits alone; click to unlock` : `Lock ${l.name}'s bits`;

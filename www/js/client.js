@@ -128,7 +128,9 @@ export class EngineClient {
   receive(reply) {
     const job = reply.id === null ? undefined : this.pending.get(reply.id);
     if (!job) {
-      if (reply.type === 'error') this.onFatal(new EngineError(reply.message, reply.panic, reply.phase));
+      // An error without an id is about a message of ours that the worker could not read; a
+      // reply for an id we never sent (or already settled) is not ours: ignore it.
+      if (reply.type === 'error' && reply.id === null) this.onFatal(new EngineError(reply.message, reply.panic, reply.phase));
       return;
     }
     /** @type {Progress} */

@@ -1,11 +1,15 @@
-// Small DOM helpers (no framework).
+// Small DOM helpers (no framework). Text always goes in as text (textContent, attributes):
+// no HTML parsing sink (innerHTML and friends) is used anywhere in www/js
+// (scripts/check-sinks.mjs, run by `make test`, enforces it).
 
 /**
  * Creates an element with attributes, properties and children.
  * @template {keyof HTMLElementTagNameMap} T
  * @param {T} tag
  * @param {Record<string, string|number|boolean|null|undefined>} [attrs] attributes; `text`
- *   sets textContent, `class` sets className; false/null/undefined leave the attribute out
+ *   sets textContent, `class` sets className, `style` sets declarations through the CSSOM (a
+ *   style attribute would be refused by the page's CSP, which has no 'unsafe-inline');
+ *   false/null/undefined leave the attribute out
  * @param {(Node|string|null|undefined|false)[]} [children]
  * @returns {HTMLElementTagNameMap[T]}
  */
@@ -15,12 +19,69 @@ export function el(tag, attrs = {}, children = []) {
     if (value === false || value === null || value === undefined) continue;
     if (key === 'text') node.textContent = String(value);
     else if (key === 'class') node.className = String(value);
+    else if (key === 'style') setStyle(node, String(value));
     else node.setAttribute(key, value === true ? '' : String(value));
   }
   for (const child of children) {
     if (child === null || child === undefined || child === false) continue;
     node.append(child);
   }
+  return node;
+}
+
+/**
+ * Sets `prop: value; ...` declarations one by one through the CSSOM (custom properties such as
+ * `--c` included). Allowed under a CSP without 'unsafe-inline', unlike a style attribute.
+ * @param {HTMLElement | SVGElement} node
+ * @param {string} declarations
+ */
+export function setStyle(node, declarations) {
+  for (const part of declarations.split(';')) {
+    const colon = part.indexOf(':');
+    if (colon < 0) continue;
+    const prop = part.slice(0, colon).trim();
+    if (prop) node.style.setProperty(prop, part.slice(colon + 1).trim());
+  }
+}
+
+/** @type {{createScriptURL: (s: string) => unknown} | null} */
+let scriptPolicy = null;
+
+/**
+ * A same-origin script URL in the form the page's CSP accepts: with Trusted Types enforced
+ * (require-trusted-types-for 'script'), `new Worker()` takes only a TrustedScriptURL, made by
+ * the one policy the CSP allows ('arq'), which refuses every other origin. Without Trusted
+ * Types (older browsers) it is the plain URL.
+ * @param {URL} url
+ * @returns {string} typed as a string for `new Worker()`; a TrustedScriptURL where supported
+ */
+export function scriptURL(url) {
+  const tt = /** @type {any} */ (globalThis).trustedTypes;
+  if (!tt?.createPolicy) return url.href;
+  scriptPolicy ??= tt.createPolicy('arq', {
+    createScriptURL: (/** @type {string} */ s) => {
+      const u = new URL(s, location.href);
+      if (u.origin !== location.origin) throw new TypeError(`refused script URL ${s}: not this page's origin`);
+      return u.href;
+    },
+  });
+  return /** @type {string} */ (/** @type {NonNullable<typeof scriptPolicy>} */ (scriptPolicy).createScriptURL(url.href));
+}
+
+const SVG_NS = 'http://www.w3.org/2000/svg';
+
+/**
+ * Creates an SVG element with attributes and children (for small static icons).
+ * @template {keyof SVGElementTagNameMap} T
+ * @param {T} tag
+ * @param {Record<string, string|number>} [attrs]
+ * @param {SVGElement[]} [children]
+ * @returns {SVGElementTagNameMap[T]}
+ */
+export function svgEl(tag, attrs = {}, children = []) {
+  const node = /** @type {SVGElementTagNameMap[T]} */ (document.createElementNS(SVG_NS, tag));
+  for (const [key, value] of Object.entries(attrs)) node.setAttribute(key, String(value));
+  node.append(...children);
   return node;
 }
 

@@ -4,7 +4,7 @@
 import { BitsView } from './bits-view.js';
 import { CertifyView } from './certify-view.js';
 import { EngineClient, EngineError, JobAborted } from './client.js';
-import { byId, setBusy } from './dom.js';
+import { byId, scriptURL, setBusy } from './dom.js';
 import { EvalView } from './eval-view.js';
 import * as fmt from './format.js';
 import { ModelView } from './model-view.js';
@@ -47,7 +47,7 @@ import * as url from './url.js';
 const status = new Status(byId('status', HTMLElement), byId('load-phases', HTMLOListElement));
 const notices = new Notices(byId('notices', HTMLElement));
 const fragmentView = byId('fragment-view', HTMLElement);
-const worker = new Worker(new URL('./worker.js', import.meta.url), { type: 'module' });
+const worker = new Worker(scriptURL(new URL('./worker.js', import.meta.url)), { type: 'module' });
 const client = new EngineClient(worker, (e) => {
   document.body.dataset.state = 'failed';
   showError(e);
@@ -185,6 +185,8 @@ function showConfig(parsed, how) {
   const values = parsed.values;
   currentValues = values;
   settings.setValues(values);
+  // the fields whose value was dropped keep their message until the next edit
+  settings.markNotices(parsed.notices);
   if (how === 'push') url.push(parsed.fragment);
   else url.replace(parsed.fragment);
   fragmentView.textContent = url.normalize(parsed.fragment) || '#v=1';

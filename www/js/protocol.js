@@ -116,6 +116,15 @@
  */
 
 /**
+ * The worker's memory, for diagnostics.
+ * @typedef {object} MemoryInfo
+ * @property {number} wasmBytes the wasm linear memory's size (memory.buffer.byteLength; it
+ *   grows and never shrinks, so it is the high-water mark of the engine's heap)
+ * @property {number} generation how many times the wasm instance was replaced after a fatal panic
+ * @property {number} live requests accepted and not finished, this one included
+ */
+
+/**
  * The commands, their params, results and partial data.
  * @typedef {object} CommandMap
  * @property {{params: {fragment: string}, result: InitResult, partial: never}} init
@@ -123,6 +132,8 @@
  * @property {{params: {fragment: string}, result: SetConfigResult, partial: never}} setConfig
  * @property {{params: {}, result: PretrainedResult, partial: never}} loadPretrained
  * @property {{params: {}, result: ModelInfo, partial: never}} modelInfo
+ * @property {{params: {}, result: MemoryInfo, partial: never}} memoryInfo the worker's wasm
+ *   memory (diagnostics; the memory test checks it stays flat over repeated jobs)
  * @property {{params: {split: 'train'|'test', start: number, count: number}, result: Samples, partial: never}} samples
  * @property {{params: {}, result: TrainResult, partial: TrainPartial}} train
  * @property {{params: {}, result: EvalResult, partial: never}} evaluate
@@ -180,13 +191,29 @@ export class ProtocolError extends Error {
   }
 }
 
-/** @param {unknown} v */
+/**
+ * A short rendering of a refused value for an error message. Bounded work whatever the value
+ * (a huge array or string, a deep or cyclic object, a BigInt): at most 64 nodes are visited
+ * and long strings are cut before they are quoted.
+ * @param {unknown} v
+ */
 const show = (v) => {
+  let budget = 64;
   try {
-    const s = typeof v === 'string' ? JSON.stringify(v) : String(JSON.stringify(v) ?? v);
+    const s = JSON.stringify(v, (_key, x) => {
+      if (budget-- <= 0) return undefined;
+      if (typeof x === 'string' && x.length > 60) return x.slice(0, 60);
+      if (typeof x === 'bigint') return `${x}n`;
+      if (Array.isArray(x) && x.length > 16) return x.slice(0, 16);
+      if (x && typeof x === 'object' && !Array.isArray(x)) {
+        const keys = Object.keys(x);
+        if (keys.length > 16) return Object.fromEntries(keys.slice(0, 16).map((k) => [k, x[k]]));
+      }
+      return x;
+    }) ?? String(v);
     return s.length > 60 ? s.slice(0, 57) + '...' : s;
   } catch {
-    return String(v);
+    return typeof v;
   }
 };
 
@@ -248,6 +275,7 @@ export const PARAM_SPECS = {
   setConfig: { fragment: str },
   loadPretrained: {},
   modelInfo: {},
+  memoryInfo: {},
   samples: { split: oneOf(['train', 'test']), start: int(0, 1_000_000), count: int(1, 1000) },
   train: {},
   evaluate: {},

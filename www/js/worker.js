@@ -143,6 +143,11 @@ const HANDLERS = {
   async modelInfo() {
     return requireEngine().modelInfo();
   },
+  async memoryInfo() {
+    // The wasm-bindgen init function returns the instance's exports once it has loaded.
+    const exports = await requireModule().default();
+    return { wasmBytes: exports.memory.buffer.byteLength, generation, live: live.size };
+  },
   async samples({ split, start, count }) {
     checkRange(split, start, count);
     return requireEngine().samples(split, start, count);
@@ -204,7 +209,7 @@ function rowCertificate(certificate, r, row, k, alpha, sigma) {
  * Commands that only read, and may run while a long job is between steps (e.g. the noise view
  * of a digit picked in the per-example radius plot while a certification runs).
  */
-const IMMEDIATE = new Set(['parseFragment', 'samples', 'modelInfo', 'noise', 'quantLayers', 'policy', 'layerHistogram', 'searchState']);
+const IMMEDIATE = new Set(['parseFragment', 'samples', 'modelInfo', 'memoryInfo', 'noise', 'quantLayers', 'policy', 'layerHistogram', 'searchState']);
 
 /** @param {unknown} e */
 function messageOf(e) {
@@ -220,7 +225,12 @@ function messageOf(e) {
 /** A trap inside wasm (a Rust panic ends in `unreachable`). @param {unknown} e */
 const isPanic = (e) => e instanceof WebAssembly.RuntimeError;
 
-/** After a panic: a fresh Engine in the same instance, or else a fresh instance. */
+/**
+ * After a panic: a fresh Engine in the same instance, or else a fresh instance. The crashed
+ * Engine cannot be freed (its wasm-bindgen borrow flag stays taken after the trap, so free()
+ * traps too), so each panic keeps its memory (about 16 MB: the dataset copy and the model)
+ * until the page reloads; only a test hook or an engine bug panics.
+ */
 async function recover() {
   if (!arq || !datasetBytes) return 'The engine was not loaded yet';
   try {
@@ -269,14 +279,26 @@ async function run(req) {
   }
 }
 
+/**
+ * Refuses a message: an error reply carrying the message's id when it has a usable one (else
+ * null), and the worker goes on serving.
+ * @param {unknown} data @param {unknown} e
+ */
+function refuse(data, e) {
+  const raw = data && typeof data === 'object' && !Array.isArray(data) ? /** @type {{id?: unknown}} */ (data).id : undefined;
+  const id = typeof raw === 'number' && Number.isSafeInteger(raw) && raw >= 0 ? raw : null;
+  scope.postMessage({ id, type: 'error', phase: 'validate', done: 0, total: 0, eta: null, message: messageOf(e), panic: false });
+}
+
 scope.addEventListener('message', (ev) => {
   let req;
   try {
     req = validateRequest(ev.data);
+    if (req.cmd !== 'cancel' && live.has(req.id)) {
+      throw new ProtocolError(`id=${req.id}: a request with this id is still running; use a new id per request`);
+    }
   } catch (e) {
-    const raw = ev.data && typeof ev.data === 'object' ? ev.data.id : undefined;
-    const id = Number.isSafeInteger(raw) && raw >= 0 ? raw : null;
-    scope.postMessage({ id, type: 'error', phase: 'validate', done: 0, total: 0, eta: null, message: messageOf(e), panic: false });
+    refuse(ev.data, e);
     return;
   }
   if (req.cmd === 'cancel') {
@@ -287,4 +309,14 @@ scope.addEventListener('message', (ev) => {
   live.add(r.id);
   if (IMMEDIATE.has(r.cmd) && engine) run(r);
   else queue = queue.then(() => run(r));
+});
+
+// A message that could not be deserialised (e.g. a SharedArrayBuffer from elsewhere) still
+// gets an answer, with no id.
+scope.addEventListener('messageerror', () => refuse(null, new ProtocolError('message: could not be read (not structured-cloneable here)')));
+
+// Content-Security-Policy refusals inside the worker, on the console (the browser tests fail on them).
+scope.addEventListener('securitypolicyviolation', (e) => {
+  const ev = /** @type {SecurityPolicyViolationEvent} */ (e);
+  console.warn(`CSP violation in the worker: ${ev.violatedDirective} blocked ${ev.blockedURI || '(inline)'}`);
 });
