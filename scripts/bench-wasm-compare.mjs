@@ -1,0 +1,82 @@
+#!/usr/bin/env node
+// Side-by-side throughput of two or more wasm builds in one Node process, rounds interleaved,
+// so that a change is measured against its baseline under the same machine load (absolute
+// numbers mean little on a shared machine; the ratios do).
+//
+//   node scripts/bench-wasm-compare.mjs BASELINE_PKG_DIR [OTHER_PKG_DIR ...] [--rounds N]
+//
+// A baseline package: `git worktree add /tmp/base REV && (cd /tmp/base && make pkg)`, or
+// `git archive REV | tar -x -C /tmp/base` and the Makefile's pkg rule there. Inputs are real
+// test digits plus Gaussian noise (sigma 0.25), like the batches certification classifies:
+// smooth synthetic inputs make ReLU and max-pool branches predictable and overstate speed.
+import { readFileSync } from 'node:fs';
+import { resolve } from 'node:path';
+import { performance } from 'node:perf_hooks';
+import { pathToFileURL } from 'node:url';
+
+const args = process.argv.slice(2);
+const at = args.indexOf('--rounds');
+const rounds = at >= 0 ? Number(args.splice(at, 2)[1]) : 3;
+if (args.length === 0 || !Number.isInteger(rounds) || rounds < 1) {
+  console.error('usage: node scripts/bench-wasm-compare.mjs BASELINE_PKG_DIR [OTHER_PKG_DIR ...] [--rounds N]');
+  process.exit(2);
+}
+const data = readFileSync(new URL('../data/mnist10k.u8', import.meta.url));
+
+/** 1,000 real digits plus noise, the same for every build (xorshift32 + Box-Muller). */
+function noisyDigits() {
+  const count = data.readUInt32LE(4);
+  const [rows, cols] = [data.readUInt16LE(8), data.readUInt16LE(10)];
+  const px = rows * cols;
+  const images = 12 + count;
+  let s = 0x9e3779b9;
+  const u = () => { s ^= s << 13; s ^= s >>> 17; s ^= s << 5; return ((s >>> 0) + 1) / 4294967297; };
+  const x = new Float32Array(1000 * px);
+  for (let i = 0; i < 1000; i++) {
+    const img = images + (count - 1 - i) * px; // the last 1,000 digits of the file
+    for (let j = 0; j < px; j++) {
+      const z = Math.sqrt(-2 * Math.log(u())) * Math.cos(2 * Math.PI * u());
+      x[i * px + j] = data[img + j] / 255 + 0.25 * z;
+    }
+  }
+  return x;
+}
+
+/** Median seconds of `reps` runs. @param {() => void} fn @param {number} reps */
+function median(fn, reps) {
+  const t = [];
+  for (let i = 0; i < reps; i++) { const a = performance.now(); fn(); t.push((performance.now() - a) / 1000); }
+  t.sort((a, b) => a - b);
+  return t[Math.floor(t.length / 2)];
+}
+
+const builds = [];
+for (const dir of args) {
+  const abs = resolve(dir);
+  const m = await import(pathToFileURL(`${abs}/arq.js`).href);
+  m.initSync({ module: readFileSync(`${abs}/arq_bg.wasm`) });
+  builds.push({ dir, m, rows: /** @type {Record<string, number[]>} */ ({}) });
+}
+const x = noisyDigits();
+for (let round = 0; round < rounds; round++) {
+  for (const b of builds) {
+    for (const model of ['lenet', 'cnn3']) {
+      const e = new b.m.Engine(data);
+      e.setConfig(`v=1&model=${model}`);
+      const add = (/** @type {string} */ k, /** @type {number} */ v) => (b.rows[k] ??= []).push(v);
+      add(`${model} forward, batch 1000`, 1000 / median(() => e.logits(x, 1000), 5));
+      e.setConfig(`v=1&model=${model}&points=1&n=10000&cbatch=1000&np=1000`);
+      const cs = median(() => { e.certifyBegin(); let r; do { r = e.certifyStep(1e9); } while (!r.done); }, 3);
+      add(`${model} noise + forward (CERTIFY, n = 10,000)`, 10100 / cs);
+      e.free();
+    }
+  }
+}
+const med = (/** @type {number[]} */ v) => [...v].sort((a, b) => a - b)[Math.floor(v.length / 2)];
+const keys = Object.keys(builds[0].rows);
+console.log(`| images/s, median of ${rounds} interleaved rounds | ${builds.map((b) => b.dir).join(' | ')} | ${builds.slice(1).map((b) => `${b.dir} / ${builds[0].dir}`).join(' | ')} |`);
+console.log(`|---|${builds.map(() => '---:').join('|')}|${builds.slice(1).map(() => '---:').join('|')}|`);
+for (const k of keys) {
+  const base = med(builds[0].rows[k]);
+  console.log(`| ${k} | ${builds.map((b) => Math.round(med(b.rows[k])).toLocaleString('en-US')).join(' | ')} | ${builds.slice(1).map((b) => (med(b.rows[k]) / base).toFixed(2)).join(' | ')} |`);
+}
