@@ -1,6 +1,6 @@
-// The worker's long jobs: each drives an engine begin() + step(k) pair in small steps, sized
-// from the time the last step took, with a yield to the event loop between steps so that a
-// {cmd: 'cancel', id} message is seen. Results stream as throttled 'partial' replies (about
+// The worker's long jobs: each drives an engine begin() + step(k) pair in small steps (one
+// StepSizer for every job, about STEP_MS each), with a yield to the event loop between steps
+// so that a {cmd: 'cancel', id} message is seen within one step. Results stream as throttled 'partial' replies (about
 // 10 Hz); a cancel leaves everything already computed with the page. Used by worker.js only.
 
 /**
@@ -19,14 +19,55 @@
  * @typedef {InstanceType<ArqModule['Engine']>} Engine
  */
 
-/** How long one training step should take, in ms (only decides how often we yield). */
-const TRAIN_STEP_MS = 40;
-/** How long one certification step should take, in ms (50-100 ms keeps cancel responsive). */
-const CERTIFY_STEP_MS = 75;
-/** The largest certification step, in noisy samples. */
-const MAX_CERTIFY_STEP = 2_000_000;
+/**
+ * How long one engine step should take, in ms: a cancel or pause waits at most one step, so
+ * steps stay well under 50 ms (the next step is sized from the last one's time).
+ */
+export const STEP_MS = 30;
+/** The largest step, in the engine's work units. */
+const MAX_STEP = 1 << 22;
 
-export const yieldToEvents = () => new Promise((resolve) => setTimeout(resolve, 0));
+/**
+ * Sizes step(k) calls from the time the last one took, whatever the engine's work unit: aims
+ * at STEP_MS, grows at most 4x and shrinks at most 4x per step (a step whose work changes
+ * kind, e.g. from fine-tuning to certification, is corrected within a few steps), and keeps
+ * k a multiple of `unit` (a whole forward batch).
+ */
+export class StepSizer {
+  /** @param {number} [unit] */
+  constructor(unit = 1) {
+    this.unit = Math.max(1, Math.floor(unit));
+    this.k = this.unit;
+  }
+
+  /** @param {number} ms the last step's time @returns {number} the next k */
+  next(ms) {
+    const want = Math.round(this.k * STEP_MS / Math.max(ms, 0.5));
+    const k = Math.max(1, Math.min(MAX_STEP, this.k * 4, Math.max(Math.floor(this.k / 4), want)));
+    this.k = Math.max(1, Math.round(k / this.unit)) * this.unit;
+    return this.k;
+  }
+
+  /** Back to the smallest step (new work whose cost is unknown). */
+  reset() {
+    this.k = this.unit;
+  }
+}
+
+/**
+ * Yields to the event loop so that queued messages (a cancel, a pause) are handled between
+ * steps. A MessageChannel round trip, not setTimeout(0): browsers clamp nested timers to
+ * 4 ms, which at 30 ms steps would waste over a tenth of the time.
+ */
+const channel = new MessageChannel();
+/** @type {(() => void)[]} */
+const waiting = [];
+channel.port1.onmessage = () => waiting.shift()?.();
+/** @returns {Promise<void>} */
+export const yieldToEvents = () => new Promise((resolve) => {
+  waiting.push(resolve);
+  channel.port2.postMessage(null);
+});
 
 /**
  * Trains with small steps, streaming points; cancellable between steps.
@@ -37,14 +78,13 @@ export async function train(eng, job) {
   /** @type {TrainPoint[]} */ let points = [];
   /** @type {EpochPoint[]} */ let epochs = [];
   /** @type {TrainProgress | null} */ let last = null;
-  let k = 1;
+  const sizer = new StepSizer();
   job.partial({ plan, points, epochs }, 'train', 0, plan.totalBatches);
   for (;;) {
     job.checkCancel(() => ({ plan, last, model: eng.modelInfo() }));
-    const before = last ? last.batchesDone : 0;
     const t0 = performance.now();
     /** @type {TrainProgress} */
-    const p = eng.trainStep(k);
+    const p = eng.trainStep(sizer.k);
     const ms = performance.now() - t0;
     last = p;
     points.push({ step: p.batchesDone, epoch: p.epoch, loss: p.loss, accuracy: p.accuracy });
@@ -57,21 +97,10 @@ export async function train(eng, job) {
       job.at('train', p.batchesDone, p.totalBatches);
     }
     if (p.done) break;
-    const perBatch = ms / Math.max(1, p.batchesDone - before);
-    k = Math.max(1, Math.min(64, Math.floor(TRAIN_STEP_MS / Math.max(perBatch, 0.01))));
+    sizer.next(ms);
     await yieldToEvents();
   }
   return { plan, last, model: eng.modelInfo() };
-}
-
-/**
- * The next step size: about CERTIFY_STEP_MS of work, a whole number of forward batches.
- * @param {number} samples done by the last step @param {number} ms it took @param {number} batch
- */
-function nextCertifyStep(samples, ms, batch) {
-  const perSample = Math.max(ms, 0.1) / Math.max(1, samples);
-  const batches = Math.floor(CERTIFY_STEP_MS / perSample / batch);
-  return Math.min(MAX_CERTIFY_STEP, Math.max(1, batches) * batch);
 }
 
 /**
@@ -89,14 +118,13 @@ export async function certify(eng, job) {
   /** @type {CertSummary | null} */ let summary = null;
   /** @type {number | null} */ let rate = null;
   const t0 = performance.now();
-  let k = batch;
+  const sizer = new StepSizer(batch);
   job.partial({ model, records, summary, progress, rate }, 'certify', 0, progress.samplesTotal);
   for (;;) {
     job.checkCancel(() => ({ records, summary, progress, rate }));
-    const before = progress.samplesDone;
     const s0 = performance.now();
     /** @type {CertifyStepResult} */
-    const step = eng.certifyStep(k);
+    const step = eng.certifyStep(sizer.k);
     const ms = performance.now() - s0;
     progress = step.progress;
     summary = step.summary;
@@ -111,7 +139,7 @@ export async function certify(eng, job) {
       job.at('certify', done, total);
     }
     if (step.done) break;
-    k = nextCertifyStep(done - before, ms, batch);
+    sizer.next(ms);
     await yieldToEvents();
   }
   return { records, summary, progress, rate };
@@ -127,18 +155,17 @@ export async function probe(eng, ms) {
   const batch = Math.max(1, Number(eng.config().certBatch) || 1);
   eng.certifyBegin();
   let samples = 0;
-  let k = batch;
+  const sizer = new StepSizer(batch);
   let busy = 0;
   while (busy < ms) {
     const s0 = performance.now();
     /** @type {CertifyStepResult} */
-    const step = eng.certifyStep(k);
+    const step = eng.certifyStep(sizer.k);
     const took = performance.now() - s0;
     busy += took;
-    const before = samples;
     samples = step.progress.samplesDone;
     if (step.done) break;
-    k = nextCertifyStep(samples - before, took, batch);
+    sizer.next(took);
     await yieldToEvents();
   }
   const seconds = Math.max(busy, 1) / 1000;

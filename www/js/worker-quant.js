@@ -1,12 +1,12 @@
 // The worker's quantization and search commands (docs/wasm-api.md, "Quantization" and
 // "Search"): policy edits, the layer histogram, the quick IRS read-out, the DDPG / random
 // search episode by episode, and the final comparison table. Long work runs as engine
-// step(k) calls sized to about STEP_MS each, with a yield between steps so a cancel is seen;
-// each finished episode streams to the page at once. Results are normalised by
+// step(k) calls sized by worker-loops.js's StepSizer, with a yield between steps so a cancel
+// is seen; each finished episode streams to the page at once. Results are normalised by
 // quant-normalize.js. Used by worker.js only.
 import { ProtocolError } from './protocol.js';
 import { bitsText, episodeOf, finalRowOf, num, numbers, policyOf, quantEvalOf, searchProgressOf, withPolicy, workOf } from './quant-normalize.js';
-import { yieldToEvents } from './worker-loops.js';
+import { StepSizer, yieldToEvents } from './worker-loops.js';
 
 /**
  * @typedef {import('./job.js').Job} Job
@@ -55,25 +55,6 @@ import { yieldToEvents } from './worker-loops.js';
  * @property {() => string} fragment the engine's canonical fragment
  * @property {(fragment: string) => void} setFragment
  */
-
-/** How long one engine step should take, in ms (keeps cancel and pause responsive). */
-const STEP_MS = 80;
-/** The largest step, in the engine's work units. */
-const MAX_STEP = 1 << 22;
-
-/** Sizes step(k) calls from the time the last one took, whatever the engine's work unit. */
-class StepSizer {
-  constructor() {
-    this.k = 1;
-  }
-
-  /** @param {number} ms the last step's time */
-  next(ms) {
-    const want = Math.round(this.k * STEP_MS / Math.max(ms, 0.5));
-    this.k = Math.max(1, Math.min(MAX_STEP, this.k * 4, Math.max(Math.floor(this.k / 4), want)));
-    return this.k;
-  }
-}
 
 /** The run the engine holds (from its begin) and the engine time spent on its unfinished episode. */
 const run = { kind: /** @type {SearchKindName | null} */ (null), episodes: 0, warmup: 0, episodeMs: 0, phase: '', engine: /** @type {unknown} */ (null) };
@@ -163,7 +144,7 @@ async function quantEval(eng, job) {
     const { done, total } = workOf(step);
     if (step.phase && step.phase !== phase) {
       phase = String(step.phase);
-      sizer.k = 1;
+      sizer.reset();
       job.partial({ phases, phase }, phase, done, total);
     } else {
       job.progress(phase, done, total);
@@ -224,7 +205,7 @@ async function search(eng, job, { kind, resume = false, episodes = 0 }) {
       records.push(episodeOf(step.episode, run.episodeMs));
       run.episodeMs = 0;
       ran += 1;
-      sizer.k = 1;
+      sizer.reset();
     } else {
       sizer.next(ms);
     }
@@ -277,7 +258,7 @@ async function final(eng, job) {
     const phase = current ? `final: ${current}` : 'final';
     if (changed || step.done) {
       job.partial(data(), phase, workDone, workTotal);
-      sizer.k = 1;
+      sizer.reset();
     } else {
       job.progress(phase, workDone, workTotal);
       sizer.next(ms);
