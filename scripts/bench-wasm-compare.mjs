@@ -13,6 +13,7 @@ import { readFileSync } from 'node:fs';
 import { resolve } from 'node:path';
 import { performance } from 'node:perf_hooks';
 import { pathToFileURL } from 'node:url';
+import { noisyDigits } from './bench-inputs.mjs';
 
 const args = process.argv.slice(2);
 const at = args.indexOf('--rounds');
@@ -22,25 +23,6 @@ if (args.length === 0 || !Number.isInteger(rounds) || rounds < 1) {
   process.exit(2);
 }
 const data = readFileSync(new URL('../data/mnist10k.u8', import.meta.url));
-
-/** 1,000 real digits plus noise, the same for every build (xorshift32 + Box-Muller). */
-function noisyDigits() {
-  const count = data.readUInt32LE(4);
-  const [rows, cols] = [data.readUInt16LE(8), data.readUInt16LE(10)];
-  const px = rows * cols;
-  const images = 12 + count;
-  let s = 0x9e3779b9;
-  const u = () => { s ^= s << 13; s ^= s >>> 17; s ^= s << 5; return ((s >>> 0) + 1) / 4294967297; };
-  const x = new Float32Array(1000 * px);
-  for (let i = 0; i < 1000; i++) {
-    const img = images + (count - 1 - i) * px; // the last 1,000 digits of the file
-    for (let j = 0; j < px; j++) {
-      const z = Math.sqrt(-2 * Math.log(u())) * Math.cos(2 * Math.PI * u());
-      x[i * px + j] = data[img + j] / 255 + 0.25 * z;
-    }
-  }
-  return x;
-}
 
 /** Median seconds of `reps` runs. @param {() => void} fn @param {number} reps */
 function median(fn, reps) {
@@ -57,7 +39,7 @@ for (const dir of args) {
   m.initSync({ module: readFileSync(`${abs}/arq_bg.wasm`) });
   builds.push({ dir, m, rows: /** @type {Record<string, number[]>} */ ({}) });
 }
-const x = noisyDigits();
+const x = noisyDigits(data, 1000);
 for (let round = 0; round < rounds; round++) {
   for (const b of builds) {
     for (const model of ['lenet', 'cnn3']) {

@@ -1,10 +1,12 @@
 #!/usr/bin/env node
 // Throughput of the wasm build in Node 20 (the same V8 WebAssembly engine as Chromium):
 // forward (batch 1 and 1000), noise+forward via certification, and training, for both zoo
-// models. Usage: make bench-wasm   (needs pkg/ from `make pkg`). Prints a Markdown table.
+// models, on noisy real digits (scripts/bench-inputs.mjs). Usage: make bench-wasm (needs pkg/
+// from `make pkg`). Prints a Markdown table.
 import { readFileSync } from 'node:fs';
 import { performance } from 'node:perf_hooks';
 import { initSync, Engine } from '../pkg/arq.js';
+import { noisyDigits } from './bench-inputs.mjs';
 
 initSync({ module: readFileSync(new URL('../pkg/arq_bg.wasm', import.meta.url)) });
 const data = readFileSync(new URL('../data/mnist10k.u8', import.meta.url));
@@ -22,7 +24,7 @@ for (const model of ['lenet', 'cnn3']) {
   const e = new Engine(data);
   e.setConfig(`v=1&model=${model}`);
   for (const batch of [1, 1000]) {
-    const x = new Float32Array(batch * 784).map((_, i) => (i % 29) / 28);
+    const x = noisyDigits(data, batch);
     const reps = batch === 1 ? 200 : 5;
     const s = median(() => e.logits(x, batch), reps);
     rows.push([model, `forward, batch ${batch}`, batch / s]);
@@ -40,7 +42,7 @@ for (const model of ['lenet', 'cnn3']) {
 // The integer path per uniform bit width (lenet, batch 1000) against f32.
 {
   const e = new Engine(data);
-  const x = new Float32Array(1000 * 784).map((_, i) => (i % 29) / 28);
+  const x = noisyDigits(data, 1000);
   rows.push(['lenet', 'f32 forward, batch 1000 (reference for the integer rows)', 1000 / median(() => e.logits(x, 1000), 5)]);
   for (const preset of ['w8a8', 'w4a4', 'w2a2']) {
     e.setConfig('v=1&points=1&n=10&n0=1&np=10&qft=0&calib=64');
