@@ -339,6 +339,26 @@ fn u1_53(hi: u32, lo: u32) -> f32 {
 pub fn fast_box_muller(words: &[u32], out: &mut [f32]) {
     debug_assert!(words.len() % WORDS_PER_PAIR == 0);
     debug_assert!(out.len() >= 2 * (words.len() / WORDS_PER_PAIR));
+    #[cfg(all(target_arch = "wasm32", target_feature = "simd128"))]
+    {
+        // four pairs at a time in SIMD128 lanes, the rest below
+        let quads = words.len() / (4 * WORDS_PER_PAIR);
+        for (w, o) in words
+            .chunks_exact(4 * WORDS_PER_PAIR)
+            .zip(out.chunks_exact_mut(8))
+        {
+            simd128::box_muller4(w, o);
+        }
+        let done = quads * 4;
+        box_muller_reference(&words[done * WORDS_PER_PAIR..], &mut out[done * 2..]);
+    }
+    #[cfg(not(all(target_arch = "wasm32", target_feature = "simd128")))]
+    box_muller_reference(words, out);
+}
+
+/// [`fast_box_muller`] one pair at a time in scalar f32: the reference that the SIMD128
+/// version is held to, bit for bit (tests/wasm.rs).
+pub fn box_muller_reference(words: &[u32], out: &mut [f32]) {
     for (w, o) in words
         .chunks_exact(WORDS_PER_PAIR)
         .zip(out.chunks_exact_mut(2))
@@ -349,6 +369,160 @@ pub fn fast_box_muller(words: &[u32], out: &mut [f32]) {
         let (s, c) = sincos_turns(u2);
         o[0] = r * c;
         o[1] = r * s;
+    }
+}
+
+/// [`fast_box_muller`] in SIMD128 lanes: the same f32 operations in the same order as
+/// [`box_muller_reference`] (IEEE lane-wise, no FMA), so the same bits.
+#[cfg(all(target_arch = "wasm32", target_feature = "simd128"))]
+mod simd128 {
+    use core::arch::wasm32::*;
+
+    /// Four pairs: `w` holds their 12 words, `o` receives their 8 draws.
+    #[inline(always)]
+    pub fn box_muller4(w: &[u32], o: &mut [f32]) {
+        let w: &[u32; 12] = w.try_into().expect("four triples");
+        let hi = u32x4(w[0], w[3], w[6], w[9]);
+        let lo = u32x4(w[1], w[4], w[7], w[10]);
+        let w2 = u32x4(w[2], w[5], w[8], w[11]);
+        // u1 = (hi 2^21 + (lo >> 11) + 1) 2^-53: the integer is exact in f64 (<= 2^53), so
+        // demoting it rounds once to nearest, like the reference's i64 -> f32 conversion
+        let lo = u32x4_shr(lo, 11);
+        let k1 = |h: v128, l: v128| {
+            f64x2_add(
+                f64x2_add(
+                    f64x2_mul(f64x2_convert_low_u32x4(h), f64x2_splat(2_097_152.0)),
+                    f64x2_convert_low_u32x4(l),
+                ),
+                f64x2_splat(1.0),
+            )
+        };
+        let low = f32x4_demote_f64x2_zero(k1(hi, lo));
+        let high = f32x4_demote_f64x2_zero(k1(
+            i32x4_shuffle::<2, 3, 0, 1>(hi, hi),
+            i32x4_shuffle::<2, 3, 0, 1>(lo, lo),
+        ));
+        let k = i32x4_shuffle::<0, 1, 4, 5>(low, high);
+        let u1 = f32x4_mul(k, f32x4_splat(super::TWO_POW_M53));
+        let u2 = f32x4_mul(
+            f32x4_convert_u32x4(u32x4_shr(w2, 8)),
+            f32x4_splat(1.0 / 16_777_216.0),
+        );
+        let r = f32x4_sqrt(f32x4_mul(f32x4_splat(-2.0), ln(u1)));
+        let (sn, cs) = sincos_turns(u2);
+        let zc = f32x4_mul(r, cs);
+        let zs = f32x4_mul(r, sn);
+        let (a, b) = (
+            i32x4_shuffle::<0, 4, 1, 5>(zc, zs),
+            i32x4_shuffle::<2, 6, 3, 7>(zc, zs),
+        );
+        let o: &mut [f32; 8] = (&mut o[..8]).try_into().expect("eight draws");
+        // SAFETY: `o` holds eight f32; v128_store has no alignment requirement.
+        #[allow(unsafe_code)]
+        unsafe {
+            v128_store(o.as_mut_ptr() as *mut v128, a);
+            v128_store(o.as_mut_ptr().add(4) as *mut v128, b);
+        }
+    }
+
+    /// `super::ln_f32` lane by lane.
+    #[inline(always)]
+    fn ln(x: v128) -> v128 {
+        let e = i32x4_sub(
+            v128_and(u32x4_shr(x, 23), i32x4_splat(0xff)),
+            i32x4_splat(127),
+        );
+        let m = v128_or(
+            v128_and(x, i32x4_splat(0x007f_ffff)),
+            i32x4_splat(0x3f80_0000),
+        );
+        let big = f32x4_gt(m, f32x4_splat(core::f32::consts::SQRT_2));
+        let m = v128_bitselect(f32x4_mul(m, f32x4_splat(0.5)), m, big);
+        let e = i32x4_sub(e, big); // big is -1 where set: e + 1
+        let one = f32x4_splat(1.0);
+        let t = f32x4_div(f32x4_sub(m, one), f32x4_add(m, one));
+        let t2 = f32x4_mul(t, t);
+        let c = |v: f32| f32x4_splat(v);
+        let p = f32x4_add(
+            one,
+            f32x4_mul(
+                t2,
+                f32x4_add(
+                    c(1.0 / 3.0),
+                    f32x4_mul(
+                        t2,
+                        f32x4_add(
+                            c(1.0 / 5.0),
+                            f32x4_mul(t2, f32x4_add(c(1.0 / 7.0), f32x4_mul(t2, c(1.0 / 9.0)))),
+                        ),
+                    ),
+                ),
+            ),
+        );
+        f32x4_add(
+            f32x4_mul(f32x4_convert_i32x4(e), c(core::f32::consts::LN_2)),
+            f32x4_mul(f32x4_mul(c(2.0), t), p),
+        )
+    }
+
+    /// `super::sincos_turns` lane by lane: (sin, cos) of 2 pi u.
+    #[inline(always)]
+    fn sincos_turns(u: v128) -> (v128, v128) {
+        let c = |v: f32| f32x4_splat(v);
+        let q = i32x4_trunc_sat_f32x4(f32x4_add(f32x4_mul(u, c(4.0)), c(0.5)));
+        let r = f32x4_mul(
+            f32x4_sub(u, f32x4_mul(f32x4_convert_i32x4(q), c(0.25))),
+            c(core::f32::consts::TAU),
+        );
+        let r2 = f32x4_mul(r, r);
+        let s = f32x4_mul(
+            r,
+            f32x4_add(
+                c(1.0),
+                f32x4_mul(
+                    r2,
+                    f32x4_add(
+                        c(-1.0 / 6.0),
+                        f32x4_mul(
+                            r2,
+                            f32x4_add(
+                                c(1.0 / 120.0),
+                                f32x4_mul(
+                                    r2,
+                                    f32x4_add(c(-1.0 / 5040.0), f32x4_mul(r2, c(1.0 / 362_880.0))),
+                                ),
+                            ),
+                        ),
+                    ),
+                ),
+            ),
+        );
+        let cc = f32x4_add(
+            c(1.0),
+            f32x4_mul(
+                r2,
+                f32x4_add(
+                    c(-0.5),
+                    f32x4_mul(
+                        r2,
+                        f32x4_add(
+                            c(1.0 / 24.0),
+                            f32x4_mul(
+                                r2,
+                                f32x4_add(c(-1.0 / 720.0), f32x4_mul(r2, c(1.0 / 40_320.0))),
+                            ),
+                        ),
+                    ),
+                ),
+            ),
+        );
+        // quadrant q & 3: sin = (s, c, -s, -c), cos = (c, -s, -c, s)
+        let odd = i32x4_ne(v128_and(q, i32x4_splat(1)), i32x4_splat(0));
+        let (a, b) = (v128_bitselect(cc, s, odd), v128_bitselect(s, cc, odd));
+        let sign = |bit: v128| i32x4_shl(v128_and(bit, i32x4_splat(2)), 30);
+        let sin = v128_xor(a, sign(q));
+        let cos = v128_xor(b, sign(i32x4_add(q, i32x4_splat(1))));
+        (sin, cos)
     }
 }
 

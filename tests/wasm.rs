@@ -113,6 +113,41 @@ fn simd_integer_gemm_matches_reference() {
     }
 }
 
+/// The SIMD128 Box-Muller (four pairs per pass) equals the scalar reference bit for bit:
+/// random words, the extreme words, and angles on every quadrant boundary.
+#[wasm_bindgen_test]
+fn simd_box_muller_matches_reference() {
+    use arq::rng::{box_muller_reference, fast_box_muller, WORDS_PER_PAIR};
+    let mut s = arq::rng::Stream::new(13, "bm");
+    let mut words: Vec<u32> = (0..3 * 4000).map(|_| s.next_u32()).collect();
+    let edges = [
+        0u32,
+        1,
+        0x7ff,
+        0x800,
+        0x00ff_ffff,
+        0x8000_0000,
+        u32::MAX - 1,
+        u32::MAX,
+    ];
+    for (i, t) in words.chunks_exact_mut(WORDS_PER_PAIR).take(512).enumerate() {
+        t[0] = edges[i % 8];
+        t[1] = edges[(i / 8) % 8];
+        // u2 at and next to every eighth of a turn (quadrant and octant boundaries)
+        t[2] = ((i as u32 % 8) << 29)
+            .wrapping_add((i as u32 / 64) % 3 * 256)
+            .wrapping_sub(256);
+    }
+    for len in [0usize, 1, 3, 4, 5, 8, 392, 4000] {
+        let w = &words[..len * WORDS_PER_PAIR];
+        let (mut fast, mut slow) = (vec![0f32; 2 * len], vec![0f32; 2 * len]);
+        fast_box_muller(w, &mut fast);
+        box_muller_reference(w, &mut slow);
+        let bits = |v: &[f32]| v.iter().map(|x| x.to_bits()).collect::<Vec<_>>();
+        assert_eq!(bits(&fast), bits(&slow), "{len} pairs");
+    }
+}
+
 // ---- issue 8: the bad-input matrix through the wasm API (tests/common/bad_input.rs) ----
 
 use common::bad_input::{matrix, Case, Expect, CLASSES};
