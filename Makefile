@@ -12,7 +12,7 @@ WASM_OUT := target/$(WASM_TARGET)/release/arq.wasm
 RUST_SRC := $(shell find src -name '*.rs') Cargo.toml Cargo.lock .cargo/config.toml
 STAMP := target/.stamps
 
-.PHONY: FORCE all setup serve test pkg check-data check-rust test-native test-wasm test-js test-web bench bench-wasm clean models fuzz fuzz-smoke fuzz-cmin
+.PHONY: FORCE all setup serve test pkg check-data check-rust test-native test-wasm test-js test-web bench bench-wasm bench-peers clean models fuzz fuzz-smoke fuzz-cmin
 
 all: pkg www/vendor/d3.min.js
 
@@ -140,6 +140,11 @@ bench:
 
 bench-wasm: pkg
 	node scripts/bench-wasm.mjs
+
+# Ours next to TF.js (wasm backend) and onnxruntime-web on the same weights, one Node process,
+# logits checked to agree first (README, "Performance"). Three runs for the spread.
+bench-peers: pkg node_modules/.package-lock.json
+	node scripts/bench-peers.mjs --runs 3
 
 # Regenerates every shipped checkpoint (see README, "Shipped models").
 models:

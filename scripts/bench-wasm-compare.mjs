@@ -32,12 +32,13 @@ function median(fn, reps) {
   return t[Math.floor(t.length / 2)];
 }
 
+/** @type {{dir: string, m: any, rows: Record<string, number[]>}[]} */
 const builds = [];
 for (const dir of args) {
   const abs = resolve(dir);
   const m = await import(pathToFileURL(`${abs}/arq.js`).href);
   m.initSync({ module: readFileSync(`${abs}/arq_bg.wasm`) });
-  builds.push({ dir, m, rows: /** @type {Record<string, number[]>} */ ({}) });
+  builds.push({ dir, m, rows: {} });
 }
 const x = noisyDigits(data, 1000);
 for (let round = 0; round < rounds; round++) {
