@@ -10,6 +10,7 @@ pub mod data;
 pub mod error;
 pub mod experiment;
 pub mod nn;
+pub(crate) mod par;
 pub mod pipeline;
 pub mod quant;
 pub mod rng;

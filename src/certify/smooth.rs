@@ -203,12 +203,10 @@ impl Sampler {
         if self.classes.len() < count {
             self.classes.resize(count, 0);
         }
-        for (j, out) in self.noisy[..count * len]
-            .chunks_exact_mut(len.max(1))
-            .enumerate()
-        {
-            noisy_input(x, sigma, noise, example, start + j as u64, out);
-        }
+        // one noisy copy per row, rows over every core natively
+        crate::par::fill_rows(&mut self.noisy[..count * len], len, |j, out| {
+            noisy_input(x, sigma, noise, example, start + j as u64, out)
+        });
         f.classify(
             &self.noisy[..count * len],
             count,

@@ -148,33 +148,33 @@ impl Model {
 
     /// Logits for a batch (batch x classes). Works through the batch in chunks of
     /// [`INFER_CHUNK`] images so intermediate buffers stay small and cache-resident whatever
-    /// the batch size (results do not depend on the chunking).
+    /// the batch size, the chunks spread over every core natively (results depend on neither).
     pub fn forward(&self, x: &[f32], batch: usize) -> Vec<f32> {
-        let shapes = self.shapes();
         let il = self.input_len();
+        crate::par::map_batch(x, batch, il, self.classes, INFER_CHUNK, |xs, nb| {
+            self.forward_chunk(xs, nb)
+        })
+    }
+
+    /// [`Model::forward`] of one chunk of `nb` images.
+    fn forward_chunk(&self, x: &[f32], nb: usize) -> Vec<f32> {
+        let shapes = self.shapes();
         let mut scratch = Vec::new();
-        let mut logits = Vec::with_capacity(batch * self.classes);
-        for lo in (0..batch).step_by(INFER_CHUNK) {
-            let nb = INFER_CHUNK.min(batch - lo);
-            let mut cur = x[lo * il..(lo + nb) * il].to_vec();
-            let mut i = 0;
-            while i < self.layers.len() {
-                // a convolution followed by ReLU applies it as it stores (same values)
-                let fuse = matches!(self.layers[i], Layer::Conv(_))
-                    && matches!(self.layers.get(i + 1), Some(Layer::Relu));
-                match &self.layers[i] {
-                    Layer::Conv(c) => {
-                        cur = conv_forward(c, shapes[i], nb, &cur, &mut scratch, fuse)
-                    }
-                    Layer::Relu => relu_in_place(&mut cur),
-                    Layer::Flatten => {}
-                    l => cur = l.forward(shapes[i], nb, &cur, &mut scratch),
-                }
-                i += 1 + fuse as usize;
+        let mut cur = x.to_vec();
+        let mut i = 0;
+        while i < self.layers.len() {
+            // a convolution followed by ReLU applies it as it stores (same values)
+            let fuse = matches!(self.layers[i], Layer::Conv(_))
+                && matches!(self.layers.get(i + 1), Some(Layer::Relu));
+            match &self.layers[i] {
+                Layer::Conv(c) => cur = conv_forward(c, shapes[i], nb, &cur, &mut scratch, fuse),
+                Layer::Relu => relu_in_place(&mut cur),
+                Layer::Flatten => {}
+                l => cur = l.forward(shapes[i], nb, &cur, &mut scratch),
             }
-            logits.extend_from_slice(&cur);
+            i += 1 + fuse as usize;
         }
-        logits
+        cur
     }
 
     /// Forward keeping every activation (acts[0] = input, acts[L] = logits) for backward.

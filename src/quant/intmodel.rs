@@ -28,6 +28,9 @@
 //! the last layer's activation scale s_x ([`super::agree::logit_bound`]). Predictions agree whenever the
 //! fake-quant top-2 logit gap exceeds 2 max_c B_c (tests/quant_paths.rs holds both).
 
+/// Samples per piece of [`IntModel::logits`]: buffers stay small, and pieces spread over cores.
+const LOGITS_CHUNK: usize = 64;
+
 use super::fakequant::QuantizedModel;
 use super::int_kernels::{conv2d_i16, gemm_nt_i16, maxpool_i16, pad_rows, padded, requant, MAX_K};
 use super::quantizer::ActQuant;
@@ -128,9 +131,17 @@ impl IntModel {
         })
     }
 
-    /// Logits (batch x classes).
+    /// Logits (batch x classes), [`LOGITS_CHUNK`] samples at a time (over every core
+    /// natively; samples are independent, so the chunking changes nothing).
     pub fn logits(&self, x: &[f32], batch: usize) -> Vec<f32> {
-        self.run(x, batch, None)
+        crate::par::map_batch(
+            x,
+            batch,
+            self.input_len,
+            self.classes,
+            LOGITS_CHUNK,
+            |xs, nb| self.run(xs, nb, None),
+        )
     }
 
     /// Logits, plus each stage's input as real values (codes dequantized: code * s).
