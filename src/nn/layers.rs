@@ -397,15 +397,38 @@ fn conv_gemm(
 }
 
 /// p x p max pooling with stride p (floor). Ties go to the first element in scan order.
+#[allow(unsafe_code)]
 fn maxpool_forward(s: Shape, p: usize, batch: usize, x: &[f32]) -> Vec<f32> {
     let (c, h, w) = (s[0], s[1], s[2]);
     let (oh, ow) = (h / p, w / p);
     let mut out = vec![f32::NEG_INFINITY; batch * c * oh * ow];
     for (src, dst) in x.chunks_exact(h * w).zip(out.chunks_exact_mut(oh * ow)) {
         for (oy, o) in dst.chunks_exact_mut(ow).enumerate() {
-            // window element (dy, dx) of every output of the row at once, in scan order
+            let mut done = 0;
+            if p == 2 {
+                // four outputs at a time: each row's eight inputs split into even and odd
+                // columns, then compared in the scan order (0,0), (0,1), (1,0), (1,1) with
+                // the scalar loop's `v > m` (max_gt)
+                let rows = [&src[2 * oy * w..], &src[(2 * oy + 1) * w..]];
+                while done + 4 <= ow {
+                    let mut m = F4::splat(f32::NEG_INFINITY);
+                    for row in rows {
+                        let r = &row[2 * done..2 * done + 8];
+                        // SAFETY: `r` holds eight f32.
+                        let (ev, od) = unsafe {
+                            F4::load_ptr(r.as_ptr()).deinterleave(F4::load_ptr(r.as_ptr().add(4)))
+                        };
+                        m = ev.max_gt(m);
+                        m = od.max_gt(m);
+                    }
+                    m.store(&mut o[done..]);
+                    done += 4;
+                }
+            }
+            let o = &mut o[done..];
+            // window element (dy, dx) of every remaining output of the row, in scan order
             for dy in 0..p {
-                let row = &src[(oy * p + dy) * w..(oy * p + dy) * w + ow * p];
+                let row = &src[(oy * p + dy) * w + done * p..(oy * p + dy) * w + ow * p];
                 for dx in 0..p {
                     for (m, win) in o.iter_mut().zip(row.chunks_exact(p)) {
                         let v = win[dx];
@@ -439,6 +462,59 @@ fn maxpool_backward(s: Shape, p: usize, batch: usize, x: &[f32], gy: &[f32], gx:
                 }
                 gx[bc * h * w + at] += gy[(bc * oh + oy) * ow + ox];
             }
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// The textbook loop: each window in scan order, `v > m` from -inf.
+    fn maxpool_ref(s: Shape, p: usize, batch: usize, x: &[f32]) -> Vec<f32> {
+        let (c, h, w) = (s[0], s[1], s[2]);
+        let (oh, ow) = (h / p, w / p);
+        let mut out = vec![0.0; batch * c * oh * ow];
+        for bc in 0..batch * c {
+            for oy in 0..oh {
+                for ox in 0..ow {
+                    let mut m = f32::NEG_INFINITY;
+                    for dy in 0..p {
+                        for dx in 0..p {
+                            let v = x[bc * h * w + (oy * p + dy) * w + ox * p + dx];
+                            if v > m {
+                                m = v;
+                            }
+                        }
+                    }
+                    out[(bc * oh + oy) * ow + ox] = m;
+                }
+            }
+        }
+        out
+    }
+
+    #[test]
+    fn maxpool_matches_the_scan_order_loop_bitwise() {
+        let mut s = Stream::new(21, "pool");
+        let special = [f32::NAN, -0.0, 0.0, f32::NEG_INFINITY, f32::INFINITY];
+        for (shape, p) in [([6, 24, 24], 2), ([16, 8, 8], 2), ([3, 9, 11], 2), ([2, 7, 7], 3)] {
+            let n = 2 * numel(shape);
+            let x: Vec<f32> = (0..n)
+                .map(|_| {
+                    if s.below(10) == 0 {
+                        special[s.below(5) as usize]
+                    } else {
+                        s.normal()
+                    }
+                })
+                .collect();
+            let bits = |v: Vec<f32>| v.into_iter().map(f32::to_bits).collect::<Vec<_>>();
+            assert_eq!(
+                bits(maxpool_forward(shape, p, 2, &x)),
+                bits(maxpool_ref(shape, p, 2, &x)),
+                "{shape:?} pool {p}"
+            );
         }
     }
 }

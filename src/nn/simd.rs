@@ -7,12 +7,13 @@
 
 #[cfg(target_arch = "x86_64")]
 use core::arch::x86_64::{
-    __m128, _mm_add_ps, _mm_loadu_ps, _mm_max_ps, _mm_mul_ps, _mm_set1_ps, _mm_storeu_ps,
+    __m128, _mm_add_ps, _mm_loadu_ps, _mm_max_ps, _mm_mul_ps, _mm_set1_ps, _mm_shuffle_ps,
+    _mm_storeu_ps,
 };
 
 #[cfg(all(target_arch = "wasm32", target_feature = "simd128"))]
 use core::arch::wasm32::{
-    f32x4_add, f32x4_mul, f32x4_pmax, f32x4_splat, v128, v128_load, v128_store,
+    f32x4_add, f32x4_mul, f32x4_pmax, f32x4_splat, i32x4_shuffle, v128, v128_load, v128_store,
 };
 
 /// Four f32 lanes.
@@ -109,6 +110,33 @@ impl F4 {
         }));
     }
 
+    /// The even and the odd lanes of the eight values `self, next`:
+    /// ([s0, s2, n0, n2], [s1, s3, n1, n3]).
+    #[inline(always)]
+    pub fn deinterleave(self, next: F4) -> (F4, F4) {
+        #[cfg(target_arch = "x86_64")]
+        // SAFETY: SSE is part of the x86-64 baseline.
+        return unsafe {
+            (
+                F4(_mm_shuffle_ps::<0b10_00_10_00>(self.0, next.0)),
+                F4(_mm_shuffle_ps::<0b11_01_11_01>(self.0, next.0)),
+            )
+        };
+        #[cfg(all(target_arch = "wasm32", target_feature = "simd128"))]
+        return (
+            F4(i32x4_shuffle::<0, 2, 4, 6>(self.0, next.0)),
+            F4(i32x4_shuffle::<1, 3, 5, 7>(self.0, next.0)),
+        );
+        #[cfg(not(any(
+            target_arch = "x86_64",
+            all(target_arch = "wasm32", target_feature = "simd128")
+        )))]
+        return (
+            F4([self.0[0], self.0[2], next.0[0], next.0[2]]),
+            F4([self.0[1], self.0[3], next.0[1], next.0[3]]),
+        );
+    }
+
     /// self + a * b, lane by lane, as a separate multiply and add (no FMA).
     #[inline(always)]
     pub fn mul_add(self, a: F4, b: F4) -> F4 {
@@ -153,5 +181,16 @@ mod tests {
             let want = if x[l] > y[l] { x[l] } else { y[l] };
             assert_eq!(out[l].to_bits(), want.to_bits(), "lane {l}");
         }
+        let (ev, od) = a4.deinterleave(b4);
+        ev.store(&mut out);
+        assert_eq!(
+            out.map(f32::to_bits),
+            [a[0], a[2], b[0], b[2]].map(f32::to_bits)
+        );
+        od.store(&mut out);
+        assert_eq!(
+            out.map(f32::to_bits),
+            [a[1], a[3], b[1], b[3]].map(f32::to_bits)
+        );
     }
 }
