@@ -498,7 +498,12 @@ mod tests {
     fn maxpool_matches_the_scan_order_loop_bitwise() {
         let mut s = Stream::new(21, "pool");
         let special = [f32::NAN, -0.0, 0.0, f32::NEG_INFINITY, f32::INFINITY];
-        for (shape, p) in [([6, 24, 24], 2), ([16, 8, 8], 2), ([3, 9, 11], 2), ([2, 7, 7], 3)] {
+        for (shape, p) in [
+            ([6, 24, 24], 2),
+            ([16, 8, 8], 2),
+            ([3, 9, 11], 2),
+            ([2, 7, 7], 3),
+        ] {
             let n = 2 * numel(shape);
             let x: Vec<f32> = (0..n)
                 .map(|_| {
