@@ -11,16 +11,17 @@
 
 use super::simd::F4;
 
-/// Register block of [`gemm_nn`]: MR rows x NR columns of C are accumulated in locals.
+/// Register block of [`gemm_nn`]: MR rows x NR columns of C are accumulated in SIMD
+/// registers (12 four-lane accumulators, which fit the 16 of SSE and of V8's wasm SIMD).
 const MR: usize = 4;
-const NR: usize = 8;
+const NR: usize = 12;
 
 /// C[m x n] += A[m x k] * B[k x n], all row-major. Each C[i][j] starts from its old value and
 /// adds A[i][p] * B[p][j] for p = 0..k in order, exactly like [`gemm_nn_ref`]; the blocking
 /// (an MR x NR register tile, column panels outermost so a k x NR panel of B stays in L1)
 /// only changes which elements are computed together, never one element's summation order.
 pub fn gemm_nn(m: usize, k: usize, n: usize, a: &[f32], b: &[f32], c: &mut [f32]) {
-    debug_assert!(a.len() >= m * k && b.len() >= k * n && c.len() >= m * n);
+    assert!(a.len() >= m * k && b.len() >= k * n && c.len() >= m * n);
     let (mb, nb) = (m - m % MR, n - n % NR);
     for j in (0..nb).step_by(NR) {
         for i in (0..mb).step_by(MR) {
@@ -41,22 +42,32 @@ pub fn gemm_nn(m: usize, k: usize, n: usize, a: &[f32], b: &[f32], c: &mut [f32]
 
 /// One MR x NR tile of C (row stride n) from MR rows of A (stride k) and NR columns of B.
 #[inline(always)]
+#[allow(unsafe_code)]
 fn tile(k: usize, n: usize, a: &[f32], b: &[f32], c: &mut [f32]) {
-    let mut acc = [[0f32; NR]; MR];
-    for (r, row) in acc.iter_mut().enumerate() {
-        row.copy_from_slice(&c[r * n..r * n + NR]);
-    }
+    const V: usize = NR / 4;
+    // every load below stays inside these bounds
+    assert!(k > 0 && a.len() >= (MR - 1) * k + k && b.len() >= (k - 1) * n + NR);
+    assert!(c.len() >= (MR - 1) * n + NR);
+    let mut acc: [[F4; V]; MR] = core::array::from_fn(|r| {
+        // SAFETY: row r of the tile, NR values at c[r * n..], in bounds (asserted).
+        core::array::from_fn(|v| unsafe { F4::load_ptr(c.as_ptr().add(r * n + 4 * v)) })
+    });
     for p in 0..k {
-        let bv: &[f32; NR] = b[p * n..p * n + NR].try_into().expect("NR columns");
+        // SAFETY: b[p * n .. p * n + NR] is in bounds (asserted above).
+        let bv: [F4; V] =
+            core::array::from_fn(|v| unsafe { F4::load_ptr(b.as_ptr().add(p * n + 4 * v)) });
         for (r, row) in acc.iter_mut().enumerate() {
-            let av = a[r * k + p];
-            for l in 0..NR {
-                row[l] += av * bv[l];
+            // SAFETY: r * k + p < MR * k <= a.len().
+            let av = F4::splat(unsafe { *a.get_unchecked(r * k + p) });
+            for (x, &bb) in row.iter_mut().zip(&bv) {
+                *x = x.mul_add(av, bb);
             }
         }
     }
     for (r, row) in acc.iter().enumerate() {
-        c[r * n..r * n + NR].copy_from_slice(row);
+        for (v, x) in row.iter().enumerate() {
+            x.store(&mut c[r * n + 4 * v..]);
+        }
     }
 }
 
