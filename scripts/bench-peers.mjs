@@ -26,7 +26,7 @@ import { setThreadsCount } from '@tensorflow/tfjs-backend-wasm';
 import * as ort from 'onnxruntime-web';
 import wabtInit from 'wabt';
 import { initSync, Engine } from '../pkg/arq.js';
-import { noisyDigits } from './bench-inputs.mjs';
+import { noisyDigits } from './bench-common.mjs';
 import { readCheckpoint, toOnnx } from './onnx-export.mjs';
 
 /** @typedef {import('./onnx-export.mjs').Network} Network */

@@ -11,9 +11,8 @@
 // smooth synthetic inputs make ReLU and max-pool branches predictable and overstate speed.
 import { readFileSync } from 'node:fs';
 import { resolve } from 'node:path';
-import { performance } from 'node:perf_hooks';
 import { pathToFileURL } from 'node:url';
-import { noisyDigits } from './bench-inputs.mjs';
+import { median, noisyDigits } from './bench-common.mjs';
 
 const args = process.argv.slice(2);
 const at = args.indexOf('--rounds');
@@ -24,13 +23,6 @@ if (args.length === 0 || !Number.isInteger(rounds) || rounds < 1) {
 }
 const data = readFileSync(new URL('../data/mnist10k.u8', import.meta.url));
 
-/** Median seconds of `reps` runs. @param {() => void} fn @param {number} reps */
-function median(fn, reps) {
-  const t = [];
-  for (let i = 0; i < reps; i++) { const a = performance.now(); fn(); t.push((performance.now() - a) / 1000); }
-  t.sort((a, b) => a - b);
-  return t[Math.floor(t.length / 2)];
-}
 
 /** @type {{dir: string, m: any, rows: Record<string, number[]>}[]} */
 const builds = [];

@@ -1,24 +1,18 @@
 #!/usr/bin/env node
 // Throughput of the wasm build in Node 20 (the same V8 WebAssembly engine as Chromium):
 // forward (batch 1 and 1000), noise+forward via certification, and training, for both zoo
-// models, on noisy real digits (scripts/bench-inputs.mjs). Usage: make bench-wasm (needs pkg/
+// models, on noisy real digits (scripts/bench-common.mjs). Usage: make bench-wasm (needs pkg/
 // from `make pkg`). Prints a Markdown table.
 import { readFileSync } from 'node:fs';
 import { performance } from 'node:perf_hooks';
 import { initSync, Engine } from '../pkg/arq.js';
-import { noisyDigits } from './bench-inputs.mjs';
+import { median, noisyDigits } from './bench-common.mjs';
 
 initSync({ module: readFileSync(new URL('../pkg/arq_bg.wasm', import.meta.url)) });
 const data = readFileSync(new URL('../data/mnist10k.u8', import.meta.url));
 
-/** Median seconds of `reps` runs of fn. @param {() => void} fn @param {number} reps */
-function median(fn, reps) {
-  const t = [];
-  for (let i = 0; i < reps; i++) { const a = performance.now(); fn(); t.push((performance.now() - a) / 1000); }
-  t.sort((a, b) => a - b);
-  return t[Math.floor(t.length / 2)];
-}
 
+/** @type {[string, string, number][]} */
 const rows = [];
 for (const model of ['lenet', 'cnn3']) {
   const e = new Engine(data);

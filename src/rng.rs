@@ -249,16 +249,7 @@ impl KeyStream {
         x[12] = counters.map(|c| c as u32);
         x[13] = counters.map(|c| (c >> 32) as u32);
         let start = x;
-        for _ in 0..4 {
-            quarter_round(&mut x, 0, 4, 8, 12);
-            quarter_round(&mut x, 1, 5, 9, 13);
-            quarter_round(&mut x, 2, 6, 10, 14);
-            quarter_round(&mut x, 3, 7, 11, 15);
-            quarter_round(&mut x, 0, 5, 10, 15);
-            quarter_round(&mut x, 1, 6, 11, 12);
-            quarter_round(&mut x, 2, 7, 8, 13);
-            quarter_round(&mut x, 3, 4, 9, 14);
-        }
+        chacha8_rounds(&mut x, quarter_round);
         for (w, (lanes, s)) in x.iter().zip(&start).enumerate() {
             for l in 0..BLOCKS {
                 self.buf[16 * l + w] = lanes[l].wrapping_add(s[l]);
@@ -311,16 +302,7 @@ mod chacha_simd128 {
             (c[3] >> 32) as u32,
         );
         let start = x;
-        for _ in 0..4 {
-            qr(&mut x, 0, 4, 8, 12);
-            qr(&mut x, 1, 5, 9, 13);
-            qr(&mut x, 2, 6, 10, 14);
-            qr(&mut x, 3, 7, 11, 15);
-            qr(&mut x, 0, 5, 10, 15);
-            qr(&mut x, 1, 6, 11, 12);
-            qr(&mut x, 2, 7, 8, 13);
-            qr(&mut x, 3, 4, 9, 14);
-        }
+        super::chacha8_rounds(&mut x, qr);
         for g in 0..4 {
             // words 4g..4g+4 of the four blocks: a 4x4 transpose to block order
             let [a, b, cc, d] =
@@ -343,6 +325,27 @@ mod chacha_simd128 {
                     v128_store(dst.as_mut_ptr() as *mut v128, r)
                 };
             }
+        }
+    }
+}
+
+/// ChaCha8's rounds: four double rounds, each the four column quarter rounds then the four
+/// diagonal ones, whatever holds the state (lane arrays or SIMD vectors).
+#[cfg(any(target_arch = "wasm32", test))]
+#[inline(always)]
+fn chacha8_rounds<S>(x: &mut S, qr: impl Fn(&mut S, usize, usize, usize, usize)) {
+    for _ in 0..4 {
+        for [a, b, c, d] in [
+            [0, 4, 8, 12],
+            [1, 5, 9, 13],
+            [2, 6, 10, 14],
+            [3, 7, 11, 15],
+            [0, 5, 10, 15],
+            [1, 6, 11, 12],
+            [2, 7, 8, 13],
+            [3, 4, 9, 14],
+        ] {
+            qr(x, a, b, c, d);
         }
     }
 }

@@ -1,6 +1,22 @@
-// Benchmark inputs shared by the benchmark scripts: real digits plus Gaussian noise, like the
-// batches certification classifies. Smooth synthetic inputs make ReLU and max-pool branches
-// predictable and overstated our forward speed by up to 2x.
+// What the benchmark scripts share: their inputs, real digits plus Gaussian noise like the
+// batches certification classifies (smooth synthetic inputs make ReLU and max-pool branches
+// predictable and overstated our forward speed by up to 2x), and the median timer.
+import { performance } from 'node:perf_hooks';
+
+/**
+ * Median seconds of `reps` runs of `fn`.
+ * @param {() => void} fn @param {number} reps
+ */
+export function median(fn, reps) {
+  const t = [];
+  for (let i = 0; i < reps; i++) {
+    const a = performance.now();
+    fn();
+    t.push((performance.now() - a) / 1000);
+  }
+  t.sort((a, b) => a - b);
+  return t[Math.floor(t.length / 2)];
+}
 
 /**
  * `count` digits (the last ones of data/mnist10k.u8, format MNU8: magic, u32 LE count,
