@@ -7,7 +7,7 @@
 //! K * 127 * 255 < 2^31 for K <= [`MAX_K`], checked when the integer model is built.
 //! Each kernel has a plain scalar reference (`*_ref`) held bit-identical by tests.
 
-use super::quantizer::round_even_int;
+use super::quantizer::{clamp_f32, round_even_int};
 use crate::nn::kernels::ConvGeom;
 use crate::nn::layers::Shape;
 
@@ -288,7 +288,7 @@ pub fn maxpool_i16(s: Shape, p: usize, batch: usize, x: &[i16]) -> Vec<i16> {
 pub fn requant(acc: &[i32], m: f32, b: f32, lo: i32, hi: i32, out: &mut [i16]) {
     let (lo, hi) = (lo as f32, hi as f32);
     for (o, &a) in out.iter_mut().zip(acc) {
-        *o = round_even_int((a as f32 * m + b).max(lo).min(hi)) as i16;
+        *o = round_even_int(clamp_f32(a as f32 * m + b, lo, hi)) as i16;
     }
 }
 
