@@ -319,7 +319,7 @@ pub static SCHEMA: &[Field] = &[
     field!("warmup", "search", Kind::Int { min: 0, max: 2000 }, "Warm-up episodes of uniform random actions before DDPG updates", warmup, int),
     field!("hidden", "search", Kind::Int { min: 4, max: 512 }, "Hidden units of the DDPG actor and critic (HAQ: 300)", hidden, int),
     field!("reward", "search", Kind::Enum { choices: REWARDS }, "Reward: ARQ's certified radius (acr), HAQ's clean accuracy (acc), or both", reward, text),
-    field!("spoints", "search", Kind::Int { min: 1, max: 1000 }, "Search-split size: odd-numbered test digits, disjoint from the reported points", spoints, int),
+    field!("spoints", "search", Kind::Int { min: 1, max: 1000 }, "Search-split size: the first odd-numbered test digits that are not reported points (disjoint for every stride)", spoints, int),
     field!("sft", "search", Kind::Int { min: 0, max: 5000 }, "Fine-tuning batches per search episode", sft, int),
     field!("fft", "search", Kind::Int { min: 0, max: 20000 }, "Fine-tuning batches for each policy of the final comparison", fft, int),
 ];
