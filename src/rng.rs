@@ -135,20 +135,20 @@ impl NoiseSource {
     }
 }
 
-/// Where [`NoiseSource::fill`] takes its words: both give rand_chacha's ChaCha8 key stream
-/// word for word (tested), so the noise is the same everywhere. In wasm rand_chacha computes
-/// one block at a time in scalar code and [`KeyStream`] is faster; natively rand_chacha's own
-/// SSE2 code is (59 against 97 million instructions per 1,000 MNIST samples, callgrind).
-#[cfg(target_arch = "wasm32")]
+/// Where [`NoiseSource::fill`] takes its words: rand_chacha's ChaCha8 key stream, computed by
+/// rand_chacha (SSE2 natively) or, in wasm with SIMD128, where rand_chacha computes one block
+/// at a time in scalar code, four blocks at a time by [`KeyStream`]. The words are the same
+/// (tests/wasm.rs), so the noise is the same everywhere.
+#[cfg(all(target_arch = "wasm32", target_feature = "simd128"))]
 type Words = KeyStream;
-#[cfg(not(target_arch = "wasm32"))]
+#[cfg(not(all(target_arch = "wasm32", target_feature = "simd128")))]
 type Words = ChaChaWords;
 
-/// rand_chacha's ChaCha8Rng positioned like [`KeyStream`].
-#[cfg(not(target_arch = "wasm32"))]
+/// rand_chacha's ChaCha8Rng positioned at a word of a stream.
+#[cfg(not(all(target_arch = "wasm32", target_feature = "simd128")))]
 struct ChaChaWords(ChaCha8Rng);
 
-#[cfg(not(target_arch = "wasm32"))]
+#[cfg(not(all(target_arch = "wasm32", target_feature = "simd128")))]
 impl ChaChaWords {
     fn new(key: &[u8; 32], stream: u64, word_pos: u128) -> Self {
         let mut rng = ChaCha8Rng::from_seed(*key);
@@ -164,27 +164,21 @@ impl ChaChaWords {
     }
 }
 
-/// ChaCha blocks computed together by [`KeyStream`], one per SIMD lane.
-#[cfg(any(target_arch = "wasm32", test))]
-const BLOCKS: usize = 4;
-
 /// The ChaCha8 key stream of rand_chacha's `ChaCha8Rng` (same key, stream id and word
-/// positions, so the same words: a test holds the two together), computed [`BLOCKS`] blocks
-/// at a time with every state word a lane array, which the compiler turns into u32x4
-/// arithmetic (SIMD128). rand_chacha computes it one block per call in wasm. Natively it is
-/// only compiled for the test that holds it to rand_chacha.
-#[cfg(any(target_arch = "wasm32", test))]
+/// positions, so the same words), computed four blocks at a time in SIMD128 lanes
+/// ([`chacha_simd128::blocks4`]).
+#[cfg(all(target_arch = "wasm32", target_feature = "simd128"))]
 struct KeyStream {
     /// The initial state of block 0 (constants, key, counter 0, stream id).
     init: [u32; 16],
     /// The next block to compute.
     block: u64,
-    /// [`BLOCKS`] blocks of output, in stream order, and the next word to hand out.
-    buf: [u32; 16 * BLOCKS],
+    /// Four blocks of output, in stream order, and the next word to hand out.
+    buf: [u32; 64],
     pos: usize,
 }
 
-#[cfg(any(target_arch = "wasm32", test))]
+#[cfg(all(target_arch = "wasm32", target_feature = "simd128"))]
 impl KeyStream {
     /// The key stream of `key` and `stream`, from word `word_pos` on.
     fn new(key: &[u8; 32], stream: u64, word_pos: u128) -> Self {
@@ -198,8 +192,8 @@ impl KeyStream {
         let mut ks = KeyStream {
             init,
             block: (word_pos / 16) as u64,
-            buf: [0; 16 * BLOCKS],
-            pos: 16 * BLOCKS,
+            buf: [0; 64],
+            pos: 64,
         };
         let skip = (word_pos % 16) as usize;
         if skip > 0 {
@@ -223,44 +217,16 @@ impl KeyStream {
         }
     }
 
-    /// Blocks `block .. block + BLOCKS`: 8 rounds (4 double rounds) of ChaCha, then the
-    /// initial state added back, each block's 16 words in order.
+    /// The next four blocks.
     fn refill(&mut self) {
-        #[cfg(all(target_arch = "wasm32", target_feature = "simd128"))]
         chacha_simd128::blocks4(&self.init, self.block, &mut self.buf);
-        #[cfg(not(all(target_arch = "wasm32", target_feature = "simd128")))]
-        self.blocks_portable();
-        self.block = self.block.wrapping_add(BLOCKS as u64);
+        self.block = self.block.wrapping_add(4);
         self.pos = 0;
-    }
-
-    /// [`KeyStream::refill`]'s blocks with every state word a lane array (the reference the
-    /// test holds to rand_chacha; wasm runs [`chacha_simd128::blocks4`], the same operations).
-    #[cfg_attr(
-        all(target_arch = "wasm32", target_feature = "simd128"),
-        allow(dead_code)
-    )]
-    fn blocks_portable(&mut self) {
-        let mut x = [[0u32; BLOCKS]; 16];
-        for (w, lanes) in x.iter_mut().enumerate() {
-            *lanes = [self.init[w]; BLOCKS];
-        }
-        let counters: [u64; BLOCKS] = core::array::from_fn(|l| self.block.wrapping_add(l as u64));
-        x[12] = counters.map(|c| c as u32);
-        x[13] = counters.map(|c| (c >> 32) as u32);
-        let start = x;
-        chacha8_rounds(&mut x, quarter_round);
-        for (w, (lanes, s)) in x.iter().zip(&start).enumerate() {
-            for l in 0..BLOCKS {
-                self.buf[16 * l + w] = lanes[l].wrapping_add(s[l]);
-            }
-        }
     }
 }
 
 /// ChaCha8, four blocks in the four lanes of SIMD128 vectors (one vector per state word).
-/// Checked against the native build, which runs rand_chacha, by the noise and pipeline
-/// fingerprints of tests/wasm.rs.
+/// tests/wasm.rs holds the noise it feeds to rand_chacha's words, at many word positions.
 #[cfg(all(target_arch = "wasm32", target_feature = "simd128"))]
 mod chacha_simd128 {
     use core::arch::wasm32::*;
@@ -302,7 +268,21 @@ mod chacha_simd128 {
             (c[3] >> 32) as u32,
         );
         let start = x;
-        super::chacha8_rounds(&mut x, qr);
+        for _ in 0..4 {
+            // the column quarter rounds, then the diagonal ones
+            for [a, b, c, d] in [
+                [0, 4, 8, 12],
+                [1, 5, 9, 13],
+                [2, 6, 10, 14],
+                [3, 7, 11, 15],
+                [0, 5, 10, 15],
+                [1, 6, 11, 12],
+                [2, 7, 8, 13],
+                [3, 4, 9, 14],
+            ] {
+                qr(&mut x, a, b, c, d);
+            }
+        }
         for g in 0..4 {
             // words 4g..4g+4 of the four blocks: a 4x4 transpose to block order
             let [a, b, cc, d] =
@@ -326,45 +306,6 @@ mod chacha_simd128 {
                 };
             }
         }
-    }
-}
-
-/// ChaCha8's rounds: four double rounds, each the four column quarter rounds then the four
-/// diagonal ones, whatever holds the state (lane arrays or SIMD vectors).
-#[cfg(any(target_arch = "wasm32", test))]
-#[inline(always)]
-fn chacha8_rounds<S>(x: &mut S, qr: impl Fn(&mut S, usize, usize, usize, usize)) {
-    for _ in 0..4 {
-        for [a, b, c, d] in [
-            [0, 4, 8, 12],
-            [1, 5, 9, 13],
-            [2, 6, 10, 14],
-            [3, 7, 11, 15],
-            [0, 5, 10, 15],
-            [1, 6, 11, 12],
-            [2, 7, 8, 13],
-            [3, 4, 9, 14],
-        ] {
-            qr(x, a, b, c, d);
-        }
-    }
-}
-
-/// ChaCha's quarter round on words a, b, c, d of every lane (written lane by lane over four
-/// rows at once, the form the compiler turns into u32x4 operations).
-#[inline(always)]
-#[allow(clippy::needless_range_loop)]
-#[cfg(any(target_arch = "wasm32", test))]
-fn quarter_round(x: &mut [[u32; BLOCKS]; 16], a: usize, b: usize, c: usize, d: usize) {
-    for l in 0..BLOCKS {
-        x[a][l] = x[a][l].wrapping_add(x[b][l]);
-        x[d][l] = (x[d][l] ^ x[a][l]).rotate_left(16);
-        x[c][l] = x[c][l].wrapping_add(x[d][l]);
-        x[b][l] = (x[b][l] ^ x[c][l]).rotate_left(12);
-        x[a][l] = x[a][l].wrapping_add(x[b][l]);
-        x[d][l] = (x[d][l] ^ x[a][l]).rotate_left(8);
-        x[c][l] = x[c][l].wrapping_add(x[d][l]);
-        x[b][l] = (x[b][l] ^ x[c][l]).rotate_left(7);
     }
 }
 
@@ -648,38 +589,6 @@ mod tests {
             .collect();
         assert_ne!(a, b);
         assert_ne!(a, c);
-    }
-
-    #[test]
-    fn key_stream_is_rand_chachas() {
-        let mut s = Stream::new(9, "t");
-        for case in 0..60u64 {
-            let name = format!("k{case}");
-            let key = stream_key(case, &name);
-            let stream = match case % 3 {
-                0 => case,
-                1 => u64::MAX - case,
-                _ => s.next_u32() as u64 | (s.next_u32() as u64) << 32,
-            };
-            // word positions inside a block, on block and buffer edges, and far out
-            let pos: u128 = match case % 4 {
-                0 => case as u128,
-                1 => 64 * case as u128 + 15,
-                2 => (s.next_u32() as u128) << 20 | s.next_u32() as u128,
-                _ => ((1u128 << 64) - 3) * 16 + case as u128 % 16,
-            };
-            let len = 1 + s.below(300) as usize;
-            let mut want = ChaCha8Rng::from_seed(key);
-            want.set_stream(stream);
-            want.set_word_pos(pos);
-            let want: Vec<u32> = (0..len).map(|_| want.next_u32()).collect();
-            let mut got = vec![0u32; len];
-            let mut ks = KeyStream::new(&key, stream, pos);
-            let cut = len / 3;
-            ks.fill(&mut got[..cut]);
-            ks.fill(&mut got[cut..]);
-            assert_eq!(got, want, "case {case}: stream {stream}, word {pos}");
-        }
     }
 
     #[test]

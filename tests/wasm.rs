@@ -148,6 +148,46 @@ fn simd_box_muller_matches_reference() {
     }
 }
 
+/// The wasm noise (ChaCha8 four blocks at a time, Box-Muller four pairs at a time, both in
+/// SIMD128) is rand_chacha's ChaCha8 words through the scalar Box-Muller, at word positions
+/// inside blocks, on block and four-block edges, and far out in the stream.
+#[wasm_bindgen_test]
+fn simd_noise_is_rand_chachas_words() {
+    use arq::rng::{box_muller_reference, stream_key, NoiseSource, WORDS_PER_PAIR};
+    use rand_chacha::rand_core::{RngCore, SeedableRng};
+    for (case, (example, sample, len)) in [
+        (0u64, 0u64, 784usize),
+        (3, 5, 784),
+        (7, 1, 1),
+        (u64::MAX - 2, 9, 33),
+        (12, 1 << 40, 200),
+        (5, 3, 43),
+        (1, 123_456_789, 785),
+    ]
+    .into_iter()
+    .enumerate()
+    {
+        let src = NoiseSource::new(case as u64, "noise-test");
+        let mut got = vec![0f32; len];
+        src.fill(example, sample, &mut got);
+        let pairs = len.div_ceil(2);
+        let mut rng = rand_chacha::ChaCha8Rng::from_seed(stream_key(case as u64, "noise-test"));
+        rng.set_stream(example);
+        rng.set_word_pos(sample as u128 * (pairs * WORDS_PER_PAIR) as u128);
+        let words: Vec<u32> = (0..pairs * WORDS_PER_PAIR)
+            .map(|_| rng.next_u32())
+            .collect();
+        let mut want = vec![0f32; 2 * pairs];
+        box_muller_reference(&words, &mut want);
+        let bits = |v: &[f32]| v.iter().map(|x| x.to_bits()).collect::<Vec<_>>();
+        assert_eq!(
+            bits(&got),
+            bits(&want[..len]),
+            "example {example}, sample {sample}, {len} draws"
+        );
+    }
+}
+
 // ---- issue 8: the bad-input matrix through the wasm API (tests/common/bad_input.rs) ----
 
 use common::bad_input::{matrix, Case, Expect, CLASSES};

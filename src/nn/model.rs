@@ -1,4 +1,4 @@
-//! Models: an ordered list of layers, the zoo of design.md, inference, training passes and
+//! Models: an ordered list of layers, the zoo of docs/method.md section 8, inference, training passes and
 //! the softmax cross-entropy loss.
 
 use super::layers::{conv_forward, numel, relu_in_place, Conv2d, Layer, Linear, Shape};
@@ -150,15 +150,14 @@ impl Model {
     /// [`INFER_CHUNK`] images so intermediate buffers stay small and cache-resident whatever
     /// the batch size, the chunks spread over every core natively (results depend on neither).
     pub fn forward(&self, x: &[f32], batch: usize) -> Vec<f32> {
-        let il = self.input_len();
+        let (il, shapes) = (self.input_len(), self.shapes());
         crate::par::map_batch(x, batch, il, self.classes, INFER_CHUNK, |xs, nb| {
-            self.forward_chunk(xs, nb)
+            self.forward_chunk(&shapes, xs, nb)
         })
     }
 
-    /// [`Model::forward`] of one chunk of `nb` images.
-    fn forward_chunk(&self, x: &[f32], nb: usize) -> Vec<f32> {
-        let shapes = self.shapes();
+    /// [`Model::forward`] of one chunk of `nb` images; `shapes` are each layer's input shape.
+    fn forward_chunk(&self, shapes: &[Shape], x: &[f32], nb: usize) -> Vec<f32> {
         let mut scratch = Vec::new();
         let mut cur = x.to_vec();
         let mut i = 0;
