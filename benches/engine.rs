@@ -1,6 +1,6 @@
 //! Native throughput benchmarks (divan): `cargo bench --bench engine` (make bench).
 //! Items are images (forward, training) or noisy samples (certification), so divan prints
-//! items/s directly comparable with the peer table in shared/docs/performance.md.
+//! items/s directly comparable with the README's performance tables.
 
 use arq::certify::{CertifyJob, Example, SmoothParams};
 use arq::config::ExperimentConfig;
@@ -89,7 +89,7 @@ fn train_1280_images(bencher: Bencher, model: &str) {
     });
 }
 
-/// Cohen-style CERTIFY of one image, n0 = 100, n = 10,000, batch 1,000 (performance.md's
+/// Cohen-style CERTIFY of one image, n0 = 100, n = 10,000, batch 1,000 (the README's
 /// PyTorch reference: lenet 0.40 s, cnn3 0.99 s).
 #[divan::bench(args = ["lenet", "cnn3"], sample_count = 3)]
 fn certify_one_image_n10000(bencher: Bencher, model: &str) {

@@ -1,7 +1,7 @@
 #!/usr/bin/env python3
 """Independent reference for the CNN engine's forward pass (numpy, float64).
 
-Builds the two zoo models of design.md with parameters given by a closed formula, runs three
+Builds the two zoo models of docs/method.md section 8 with parameters given by a closed formula, runs three
 fixed inputs through them with a direct (non-im2col) convolution, and writes the logits to
 tests/data/golden_forward.json, which tests/golden_forward.rs compares against.
 

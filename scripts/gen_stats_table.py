@@ -26,7 +26,7 @@ from scipy import special, stats
 
 NS = [1, 10, 100, 1_000, 10_000, 100_000, 1_000_000]
 ALPHAS = [0.001, 0.01, 0.05]
-# (k, n) pairs quoted in docs/arq-method.md (certify table, PREDICT p-values, zeta_up values).
+# (k, n) pairs quoted in docs/method.md section 10 (certify table, PREDICT p-values, zeta_up values).
 EXTRA = [(5_200, 10_000), (980, 1_000), (510, 1_000), (60, 100), (70, 100), (1, 100), (5, 1_000)]
 
 

@@ -285,7 +285,7 @@ pub const REWARDS: &[&str] = &["acr", "acc", "acracc"];
 /// The schema, in canonical order.
 pub static SCHEMA: &[Field] = &[
     field!("ds", "data", Kind::Enum { choices: DATASETS }, "Dataset: 10,000 real MNIST digits (8,000 train / 2,000 test) or a small procedural set for tests", dataset, text),
-    field!("model", "model", Kind::Enum { choices: MODELS }, "Network architecture (design.md model zoo)", model, text),
+    field!("model", "model", Kind::Enum { choices: MODELS }, "Network architecture (docs/method.md section 8)", model, text),
     field!("sigma", "model", Kind::Float { min: 0.01, max: 2.0 }, "Gaussian noise level: training augmentation and randomized smoothing (pixel units, inputs in [0,1])", sigma, float),
     field!("seed", "model", Kind::Seed, "Master seed; every random stream (init, data order, noise, search) derives from it", seed, int),
     field!("epochs", "train", Kind::Int { min: 1, max: 200 }, "Training epochs", epochs, int),

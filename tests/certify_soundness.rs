@@ -3,7 +3,7 @@
 //!
 //! For a linear binary classifier f(x) = [w.x + b > 0], P[f(x + e) = f(x)] =
 //! Phi(|w.x + b| / (sigma ||w||)), so the smoothed classifier g equals f and its exact robust
-//! radius is the distance to the hyperplane |w.x + b| / ||w|| (arq-method.md section 1).
+//! radius is the distance to the hyperplane |w.x + b| / ||w|| (docs/method.md section 1).
 //! A sound certifier returns a wrong class or a larger radius with probability <= alpha
 //! (CERTIFY) or <= alpha + alpha_zeta (IRS).
 

@@ -1,4 +1,4 @@
-//! Cost model on the zoo (arq-method.md section 3): MACs per layer, BOPs ratios, model size,
+//! Cost model on the zoo (docs/method.md section 5): MACs per layer, BOPs ratios, model size,
 //! HAQ's budget enforcement and the baseline presets under the default 1/64 budget.
 
 use arq::nn::Model;

@@ -91,7 +91,7 @@ pub struct IrsParams {
 }
 
 impl IrsParams {
-    /// The defaults of arq-method.md section 2 for a cache certified with n samples:
+    /// The IRS paper's defaults for small images, for a cache certified with n samples:
     /// n_p = 10 % of n, alpha_zeta = 0.001, gamma = 0.99, batch 100.
     pub fn for_n(n: u64) -> Self {
         IrsParams {
@@ -415,7 +415,7 @@ mod tests {
     use super::*;
     use crate::certify::smooth::{CertifyJob, SmoothParams};
 
-    /// Known zeta_up values, arq-method.md section 2 (alpha_zeta = 0.001), printed to 6 decimals.
+    /// Known zeta_up values, docs/method.md section 10 (alpha_zeta = 0.001), printed to 6 decimals.
     const ZETA_KNOWN: [(u64, u64, f64); 5] = [
         (0, 100, 0.066746),
         (1, 100, 0.088627),

@@ -329,7 +329,7 @@ mod tests {
     use super::*;
 
     const TOL: f64 = 1e-12;
-    /// arq-method.md prints R_max / sigma to 2 decimals.
+    /// docs/method.md section 10 prints R_max / sigma to 2 decimals.
     const RMAX_TOL: f64 = 0.005;
 
     fn o(correct: bool, abstain: bool, radius: f64) -> Outcome {

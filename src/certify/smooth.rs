@@ -77,7 +77,7 @@ pub struct SmoothParams {
 }
 
 impl Default for SmoothParams {
-    /// The browser default of arq-method.md section 1: n0 = 100, n = 1,000, alpha = 0.001,
+    /// The browser default (README, "Settings"): n0 = 100, n = 1,000, alpha = 0.001,
     /// sigma = 0.25, batch 100 (paper grade is n = 100,000).
     fn default() -> Self {
         SmoothParams {
@@ -693,7 +693,7 @@ mod tests {
         }
     }
 
-    /// Published values, arq-method.md section 1 (scipy/statsmodels): nA, n, pA_low, R/sigma.
+    /// Published values, docs/method.md section 10 (scipy/statsmodels): nA, n, pA_low, R/sigma.
     const KNOWN: [(u64, u64, f64, f64); 7] = [
         (100000, 100000, 0.999931, 3.8115),
         (99000, 100000, 0.988989, 2.2900),

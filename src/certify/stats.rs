@@ -621,7 +621,7 @@ pub fn binom_test_half(k: u64, n: u64) -> f64 {
 mod tests {
     use super::*;
 
-    /// Values quoted in arq-method.md with 6 significant digits.
+    /// Values quoted in docs/method.md section 10 with 6 significant digits.
     const DOC_6SIG_REL: f64 = 1e-5;
     /// Full-precision values from scipy 1.17 (Boost); both sides are ~1e-15 accurate.
     const SCIPY_REL: f64 = 1e-12;
@@ -649,7 +649,7 @@ mod tests {
 
     #[test]
     fn doc_certify_table() {
-        // (nA, n, pA_low, R/sigma) from arq-method.md section 1, alpha = 0.001.
+        // (nA, n, pA_low, R/sigma) from docs/method.md section 10, alpha = 0.001.
         let rows: [(u64, u64, f64, f64); 7] = [
             (100_000, 100_000, 0.999931, 3.8115),
             (99_000, 100_000, 0.988989, 2.2900),

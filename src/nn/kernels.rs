@@ -1,6 +1,6 @@
 //! The numeric kernels every layer is built from, with a fixed reduction order.
 //!
-//! Reproducibility (design.md, convention 5): each output element is accumulated in one fixed
+//! Reproducibility (docs/method.md section 9): each output element is accumulated in one fixed
 //! order, with separate IEEE multiply and add (Rust never fuses them into FMA without an
 //! explicit call), so the native build and wasm32 (with or without SIMD128) give bit-identical
 //! results. Vectorisation happens *across* independent output elements (`gemm_nn`) or across a

@@ -146,7 +146,7 @@ impl Layer {
         }
     }
 
-    /// Multiply-accumulates per image (arq-method.md section 3).
+    /// Multiply-accumulates per image (docs/method.md section 5).
     pub fn macs(&self, s: Shape) -> usize {
         match self {
             Layer::Conv(c) => {

@@ -233,7 +233,7 @@ impl SearchJob {
         }
     }
 
-    /// The reward of an evaluated policy (arq-method.md section 5; ARQ choice, ours, for
+    /// The reward of an evaluated policy (docs/method.md section 7; ARQ choice, ours, for
     /// the certified-radius form): acr = 0.1 (ACR_q - ACR_fp); acc = 0.1 (acc_q - acc_fp) on
     /// clean search-split digits (HAQ); acracc = their sum.
     fn reward(&self, acr_q: f64, acc_q: f64) -> f64 {

@@ -1,5 +1,5 @@
-//! Baseline policies the paper compares against at equal BOPs budget (arq-method.md
-//! section 5): FP32, uniform W8A8 / W4A4 / W2A2, and "first and last layer at 8 bits, the rest
+//! Baseline policies the paper compares against at equal BOPs budget (docs/method.md
+//! section 7): FP32, uniform W8A8 / W4A4 / W2A2, and "first and last layer at 8 bits, the rest
 //! at 4" (first/last pinned and locked, a common hand-made mixed-precision rule).
 
 use super::cost::enforce_budget;

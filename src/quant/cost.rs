@@ -1,4 +1,4 @@
-//! Cost model (arq-method.md section 3; HAQ, Wang et al., CVPR 2019).
+//! Cost model (docs/method.md section 5; HAQ, Wang et al., CVPR 2019).
 //!
 //! MACs(conv) = C_out H_out W_out C_in K_h K_w, MACs(fc) = in * out;
 //! BOPs(layer) = MACs * b_w * b_a (b_a = bits of the layer's input; full precision = 32);

@@ -1,6 +1,6 @@
 //! The fake-quant model: the float network with each quantized layer's weights replaced by
 //! w_q = round(clamp(w, -t, t) / s) * s and each quantized layer's input replaced by
-//! x_q = round(clamp(x, lo, r) / s) * s (arq-method.md section 4), computed with the ordinary
+//! x_q = round(clamp(x, lo, r) / s) * s (docs/method.md section 6), computed with the ordinary
 //! f32 layers (`Layer::forward` / `Layer::backward`). It is the reference the integer path
 //! ([`super::intmodel`]) is tested against, and what quantization-aware training runs.
 //!

@@ -1,5 +1,5 @@
 //! Mixed-precision quantization (ARQ, Yang et al., arXiv 2410.24214; HAQ, Wang et al.,
-//! CVPR 2019), arq-method.md sections 3 and 4.
+//! CVPR 2019), docs/method.md sections 5 and 6.
 //!
 //! - [`policy`]: per-layer weight / activation bits ([`Bits`], 2..=8 or full precision), locks,
 //!   the compact `wb=8,4,4,4,8&ab=...` text form.

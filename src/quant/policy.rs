@@ -2,8 +2,8 @@
 //! weight bit width, an activation bit width and a lock flag.
 //!
 //! Convention (HAQ, Wang et al., CVPR 2019; ARQ, arXiv 2410.24214): the activation bits of layer
-//! i quantize that layer's INPUT, so BOPs(layer i) = MACs_i * b_w(i) * b_a(i) (arq-method.md
-//! section 3). For the first layer the input is the (noisy) image.
+//! i quantize that layer's INPUT, so BOPs(layer i) = MACs_i * b_w(i) * b_a(i) (docs/method.md
+//! section 5). For the first layer the input is the (noisy) image.
 //!
 //! Compact text form, used by the URL fragment and the CLI: `wb=8,4,4,4,8&ab=8,4,4,4,8`
 //! (`f` or `32` = full precision; a single value applies to every layer), plus an optional lock

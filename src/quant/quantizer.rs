@@ -1,4 +1,4 @@
-//! Uniform quantizers (arq-method.md section 4), round half to even everywhere (IEEE
+//! Uniform quantizers (docs/method.md section 6), round half to even everywhere (IEEE
 //! roundTiesToEven via [`round_even`], tested equal to `f32::round_ties_even` and faster).
 //!
 //! Weights, symmetric, per output channel (or per tensor):

@@ -1,6 +1,6 @@
 //! The policy search: HAQ's DDPG agent (Wang et al., CVPR 2019) over per-layer weight and
 //! activation bits, a random-search baseline, and the driver that runs either one episode at a
-//! time. See arq-method.md section 5.
+//! time. See docs/method.md section 7.
 //!
 //! This module knows nothing about models or quantizers. The caller describes the quantizable
 //! layers with [`LayerFeatures`] and supplies an [`Evaluator`]: budget enforcement (ARQ: walk

@@ -1,6 +1,6 @@
 //! A synthetic evaluator for tests and agent benchmarks: no model, just a known target
 //! policy. reward = -(sum_l |w_l - w*_l| + |a_l - a*_l|) / (2L), so 0 exactly at the target;
-//! cost ratio = sum MACs_l w_l a_l / sum MACs_l * 32 * 32 (arq-method.md section 3); budget
+//! cost ratio = sum MACs_l w_l a_l / sum MACs_l * 32 * 32 (docs/method.md section 5); budget
 //! enforcement is HAQ's wall (walk layers last to first, lowering activation bits then weight
 //! bits by one, not below b_min, until the cost fits). The real evaluator lives with the
 //! quantization code; this one only exercises the search.
@@ -9,7 +9,7 @@ use super::env::BitRange;
 use super::{EpisodeOutcome, Evaluator, LayerFeatures};
 use crate::error::Result;
 
-/// The five quantizable layers of the lenet of design.md (281,640 MACs).
+/// The five quantizable layers of the lenet of docs/method.md section 8 (281,640 MACs).
 pub fn lenet_features() -> Vec<LayerFeatures> {
     // (c_in, c_out, kernel, weights, in_hw, macs)
     let rows: [(usize, usize, usize, usize, usize, u64); 5] = [

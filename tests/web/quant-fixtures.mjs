@@ -2,7 +2,7 @@
 // lenet's five quantizable layers, a small search history of two runs, a weight tensor with
 // per-channel clips, and a final table. Shapes follow www/js/quant-types.js.
 
-/** lenet's quantizable layers: MACs from design.md (281,640 in all). */
+/** lenet's quantizable layers: MACs from docs/method.md section 8 (281,640 in all). */
 export const LAYERS = [
   { name: 'conv1', kind: 'conv', macs: 86400, weights: 150, inShape: [1, 28, 28], outShape: [6, 24, 24] },
   { name: 'conv2', kind: 'conv', macs: 153600, weights: 2400, inShape: [6, 12, 12], outShape: [16, 8, 8] },

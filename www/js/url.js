@@ -1,4 +1,4 @@
-// The URL fragment is the experiment (design.md "The URL is the experiment").
+// The URL fragment is the experiment (README, "Settings").
 // The engine owns parsing and the canonical form; this module only reads and writes
 // location.hash: replaceState while a control is being typed in or dragged (preview),
 // pushState when a change is committed (push), and a callback when the user navigates
