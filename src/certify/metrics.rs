@@ -11,7 +11,7 @@
 
 use serde::{Deserialize, Serialize};
 
-use super::irs::{irs_radius, zeta_up, IrsRecord};
+use super::irs::{irs_radius, zeta_up, IrsParams, IrsRecord};
 use super::smooth::{noise_sigma, CertRecord};
 use super::stats;
 
@@ -109,7 +109,8 @@ pub fn irs_r_max(sigma: f64, n: u64, alpha: f64, irs: &IrsGuarantee) -> f64 {
     fallback.max(incremental)
 }
 
-/// What an IRS certificate rests on, for its label.
+/// What an IRS certificate rests on, for its label: the part of [`IrsParams`] that the
+/// guarantee depends on (not the batch size).
 #[derive(Clone, Copy, Debug, PartialEq, Serialize, Deserialize)]
 #[serde(rename_all = "camelCase")]
 pub struct IrsGuarantee {
@@ -119,6 +120,16 @@ pub struct IrsGuarantee {
     pub alpha_zeta: f64,
     /// Fallback threshold on f's pA_low.
     pub gamma: f64,
+}
+
+impl From<&IrsParams> for IrsGuarantee {
+    fn from(p: &IrsParams) -> Self {
+        IrsGuarantee {
+            n_p: p.n_p,
+            alpha_zeta: p.alpha_zeta,
+            gamma: p.gamma,
+        }
+    }
 }
 
 /// One configuration's certification results, as one row of Cohen's table.

@@ -108,6 +108,16 @@ pub struct EvalJob {
     ft_counted: u64,
 }
 
+/// The IRS settings of the config.
+fn irs_params(cfg: &ExperimentConfig) -> IrsParams {
+    IrsParams {
+        n_p: cfg.n_p as u64,
+        alpha_zeta: cfg.alpha_zeta,
+        gamma: cfg.gamma,
+        batch: cfg.cert_batch as usize,
+    }
+}
+
 /// Fine-tuning as a QAT run of about `batches` mini-batches of 64 (ARQ choice, ours: Adam at
 /// `qlr` with cosine decay, Gaussian noise at sigma, the seed's `qat-*` streams).
 fn qat_config(cfg: &ExperimentConfig, batches: usize, data_len: usize) -> QatConfig {
@@ -336,17 +346,9 @@ impl EvalJob {
                     .fp32
                     .as_ref()
                     .ok_or_else(|| Error::State("IRS needs the FP32 reference".into()))?;
-                let job = self.irs.get_or_insert_with(|| {
-                    IrsJob::new(
-                        fp32.cache.clone(),
-                        IrsParams {
-                            n_p: self.cfg.n_p as u64,
-                            alpha_zeta: self.cfg.alpha_zeta,
-                            gamma: self.cfg.gamma,
-                            batch: self.cfg.cert_batch as usize,
-                        },
-                    )
-                });
+                let job = self
+                    .irs
+                    .get_or_insert_with(|| IrsJob::new(fp32.cache.clone(), irs_params(&self.cfg)));
                 before = job.progress().samples_done;
                 job.step(int, max_work);
                 self.work_done += job.progress().samples_done - before;
@@ -401,11 +403,7 @@ impl EvalJob {
         let (name, c) = (self.spec.name.clone(), &self.cfg);
         let summary = match self.spec.mode {
             Mode::Irs => {
-                let g = IrsGuarantee {
-                    n_p: c.n_p as u64,
-                    alpha_zeta: c.alpha_zeta,
-                    gamma: c.gamma,
-                };
+                let g = IrsGuarantee::from(&irs_params(c));
                 Summary::irs(
                     name,
                     c.sigma,
