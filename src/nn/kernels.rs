@@ -214,10 +214,10 @@ pub fn col2im(g: &ConvGeom, col: &[f32], img: &mut [f32]) {
     }
 }
 
-/// Output pixels of one row computed together by [`conv2d`] (vectorised across lanes).
+/// Output pixels of one row computed together by [`DirectConv`] (vectorised across lanes).
 pub const CONV_LANES: usize = 8;
 const LANES: usize = CONV_LANES;
-/// Output channels computed together by [`conv2d`]: they share every input load.
+/// Output channels computed together by [`DirectConv`]: they share every input load.
 const OB: usize = 4;
 
 /// Direct convolution of one image for the forward pass: out[o][oy][ox] = bias[o] +
@@ -226,22 +226,8 @@ const OB: usize = 4;
 /// bit-identical to it and to im2col + [`gemm_nn`]. The speed comes from the layout, not from
 /// reassociation: the zero-padded input is split into its `stride` phases so that, for every
 /// kernel tap, the inputs of [`LANES`] consecutive output pixels are contiguous; each lane
-/// then runs one output's sum, and [`OB`] output channels share each load. `phases` is
-/// scratch space, reused between calls.
-pub fn conv2d(
-    g: &ConvGeom,
-    cout: usize,
-    w: &[f32],
-    bias: &[f32],
-    img: &[f32],
-    out: &mut [f32],
-    phases: &mut Vec<f32>,
-) {
-    DirectConv::new(g, cout, w, bias).run(img, out, phases, false);
-}
-
-/// [`conv2d`] prepared once for a layer (tap offsets, weights packed block by block) and
-/// then run image by image.
+/// then runs one output's sum, and [`OB`] output channels share each load. Prepared once for a
+/// layer (tap offsets, weights packed block by block), then run image by image.
 pub struct DirectConv<'a> {
     g: ConvGeom,
     cout: usize,
@@ -331,7 +317,7 @@ impl<'a> DirectConv<'a> {
     }
 }
 
-/// Where [`conv2d`] keeps the stride phases of the padded input.
+/// Where [`DirectConv`] keeps the stride phases of the padded input.
 #[derive(Clone, Copy)]
 struct PhaseLayout {
     /// Padded height.
@@ -349,7 +335,7 @@ impl PhaseLayout {
     }
 }
 
-/// One block of output channels of [`conv2d`].
+/// One block of output channels of [`DirectConv`].
 struct ConvBlock<'a> {
     g: &'a ConvGeom,
     lay: &'a PhaseLayout,
@@ -537,7 +523,7 @@ mod tests {
             let bias = rand_vec(&mut s, cout);
             let mut fast = vec![f32::NAN; cout * g.out_hw()];
             let mut scratch = vec![];
-            conv2d(&g, cout, &wt, &bias, &img, &mut fast, &mut scratch);
+            DirectConv::new(&g, cout, &wt, &bias).run(&img, &mut fast, &mut scratch, false);
             let mut r = vec![0.0; cout * g.out_hw()];
             conv2d_ref(&g, cout, &wt, &bias, &img, &mut r);
             let bits = |v: &[f32]| v.iter().map(|x| x.to_bits()).collect::<Vec<_>>();

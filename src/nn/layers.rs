@@ -354,7 +354,7 @@ pub(crate) fn relu_in_place(x: &mut [f32]) {
     }
 }
 
-/// Whether [`conv2d`] (lanes across an output row) beats im2col + GEMM for this geometry:
+/// Whether [`DirectConv`] (lanes across an output row) beats im2col + GEMM for this geometry:
 /// always for small patches, where building the im2col matrix costs as much as the GEMM,
 /// and otherwise only when the output rows fill whole lane blocks (a 14-pixel row computes
 /// 16 lanes). Both give bit-identical results; this only picks the faster one.
