@@ -3,6 +3,12 @@
 //!
 //! Data flows one way: config -> data + model -> train -> certify (FP32, builds the IRS cache)
 //! -> quantize -> search -> final fine-tune -> fresh certification -> results.
+//!
+//! Unsafe code is denied crate-wide; the SIMD kernels (`nn::simd`, `nn::kernels`, `nn::layers`,
+//! `quant::int_kernels`, `rng`'s wasm key stream) allow it locally, each block with a SAFETY
+//! comment.
+
+#![deny(unsafe_code)]
 
 pub mod certify;
 pub mod config;

@@ -90,19 +90,6 @@ pub struct IrsParams {
     pub batch: usize,
 }
 
-impl IrsParams {
-    /// The IRS paper's defaults for small images, for a cache certified with n samples:
-    /// n_p = 10 % of n, alpha_zeta = 0.001, gamma = 0.99, batch 100.
-    pub fn for_n(n: u64) -> Self {
-        IrsParams {
-            n_p: (n / 10).max(1),
-            alpha_zeta: 0.001,
-            gamma: 0.99,
-            batch: 100,
-        }
-    }
-}
-
 /// Which way a point was certified.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, Serialize, Deserialize)]
 #[serde(rename_all = "camelCase")]

@@ -17,8 +17,6 @@ use super::stats;
 
 /// Conventional radius grid for small images: 0, 0.25, ..., 1.5.
 pub const GRID_SMALL: [f64; 7] = [0.0, 0.25, 0.5, 0.75, 1.0, 1.25, 1.5];
-/// Conventional radius grid for large images: 0, 0.5, ..., 3.
-pub const GRID_LARGE: [f64; 7] = [0.0, 0.5, 1.0, 1.5, 2.0, 2.5, 3.0];
 
 /// What the metrics need from one certified point.
 #[derive(Clone, Copy, Debug, PartialEq, Serialize, Deserialize)]

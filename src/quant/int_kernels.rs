@@ -50,6 +50,7 @@ pub fn dot_i16(a: &[i16], b: &[i16]) -> i32 {
 
 #[cfg(all(target_arch = "wasm32", target_feature = "simd128"))]
 #[inline]
+#[allow(unsafe_code)] // unaligned SIMD128 loads; bounds argued at each SAFETY comment
 fn dot_i16_simd128(a: &[i16], b: &[i16]) -> i32 {
     use core::arch::wasm32::{
         i32x4_add, i32x4_dot_i16x8, i32x4_extract_lane, i32x4_splat, v128, v128_load,
@@ -125,6 +126,7 @@ pub fn gemm_nt_i16(m: usize, n: usize, k: usize, a: &[i16], b: &[i16], c: &mut [
 /// Four dot products of `a` (length k, a multiple of 8) with four consecutive rows of `b4`.
 #[cfg(all(target_arch = "wasm32", target_feature = "simd128"))]
 #[inline]
+#[allow(unsafe_code)] // unaligned SIMD128 loads; bounds argued at each SAFETY comment
 fn dot4_i16_simd128(a: &[i16], b4: &[i16], k: usize) -> [i32; 4] {
     use core::arch::wasm32::{
         i32x4_add, i32x4_dot_i16x8, i32x4_extract_lane, i32x4_splat, v128, v128_load,

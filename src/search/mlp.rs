@@ -10,6 +10,7 @@
 //! input (ReLU outputs) are skipped; that is the same code path everywhere, so results stay
 //! reproducible. `tests/search_mlp.rs` checks backward against central finite differences.
 
+use crate::nn::optim::AdamStep;
 use crate::rng::Stream;
 
 /// Output activation of the last layer.
@@ -260,9 +261,8 @@ impl Mlp {
     }
 }
 
-/// Adam (Kingma & Ba 2015) with PyTorch's defaults: beta1 = 0.9, beta2 = 0.999, eps = 1e-8;
-/// m = b1 m + (1 - b1) g, v = b2 v + (1 - b2) g^2,
-/// p -= lr / (1 - b1^t) * m / (sqrt(v / (1 - b2^t)) + eps).
+/// Adam over an [`Mlp`]'s weights and biases ([`AdamStep`]: PyTorch's defaults, no weight
+/// decay).
 #[derive(Clone, Debug)]
 pub struct Adam {
     pub lr: f32,
@@ -270,10 +270,6 @@ pub struct Adam {
     m: Grads,
     v: Grads,
 }
-
-const BETA1: f64 = 0.9;
-const BETA2: f64 = 0.999;
-const ADAM_EPS: f32 = 1e-8;
 
 impl Adam {
     pub fn new(net: &Mlp, lr: f32) -> Adam {
@@ -288,22 +284,14 @@ impl Adam {
     /// One update of `net` from `grads`.
     pub fn step(&mut self, net: &mut Mlp, grads: &Grads) {
         self.t += 1;
-        let bc1 = 1.0 - libm::pow(BETA1, self.t as f64);
-        let bc2 = 1.0 - libm::pow(BETA2, self.t as f64);
-        let (b1, b2) = (BETA1 as f32, BETA2 as f32);
-        let step = self.lr / bc1 as f32;
-        let inv_bc2 = 1.0 / bc2 as f32;
+        let adam = AdamStep::new(self.lr, self.t);
         for (l, d) in net.layers.iter_mut().enumerate() {
             let tensors = [
                 (&mut d.wt, &grads.w[l], &mut self.m.w[l], &mut self.v.w[l]),
                 (&mut d.b, &grads.b[l], &mut self.m.b[l], &mut self.v.b[l]),
             ];
             for (p, g, m, v) in tensors {
-                for i in 0..p.len() {
-                    m[i] = b1 * m[i] + (1.0 - b1) * g[i];
-                    v[i] = b2 * v[i] + (1.0 - b2) * g[i] * g[i];
-                    p[i] -= step * m[i] / ((v[i] * inv_bc2).sqrt() + ADAM_EPS);
-                }
+                adam.apply(p, m, v, |i, _| g[i]);
             }
         }
     }
