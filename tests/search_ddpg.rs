@@ -3,11 +3,13 @@
 
 use arq::rng::Stream;
 use arq::search::replay::{Replay, Transition};
-use arq::search::toy::{lenet_features, ToyEvaluator};
+mod common {
+    pub mod toy;
+}
 use arq::search::{
-    BitRange, DdpgConfig, EpisodeOutcome, Evaluator, FnEvaluator, SearchConfig, SearchDriver,
-    SearchKind,
+    BitRange, DdpgConfig, EpisodeOutcome, Evaluator, SearchConfig, SearchDriver, SearchKind,
 };
+use common::toy::{lenet_features, FnEvaluator, ToyEvaluator};
 use std::time::Instant;
 
 /// Default budget: BOPs <= 1/64 of FP32 (W4A4-equivalent).

@@ -2,8 +2,11 @@
 //! truncated-normal exploration draw.
 
 use arq::rng::Stream;
-use arq::search::toy::lenet_features;
+mod common {
+    pub mod toy;
+}
 use arq::search::{action_to_bits, trunc_normal, BitRange, DdpgConfig, Env, LayerFeatures};
+use common::toy::lenet_features;
 
 /// Embedding values are ratios of small integers computed once in f64 and rounded to f32.
 const EMB_TOL: f32 = 1e-6;

@@ -17,7 +17,6 @@ pub mod driver;
 pub mod env;
 pub mod mlp;
 pub mod replay;
-pub mod toy;
 
 pub use ddpg::{trunc_normal, Ddpg, DdpgConfig, UpdateStats};
 pub use driver::{EpisodeRecord, Proposal, SearchConfig, SearchDriver, SearchKind, SearchSummary};
@@ -81,23 +80,4 @@ pub trait Evaluator {
     fn enforce_budget(&self, wbits: &[u8], abits: &[u8]) -> (Vec<u8>, Vec<u8>);
     /// Evaluate a (budget-enforced) policy.
     fn evaluate(&mut self, wbits: &[u8], abits: &[u8]) -> Result<EpisodeOutcome>;
-}
-
-/// An [`Evaluator`] from two closures.
-pub struct FnEvaluator<B, F> {
-    pub budget: B,
-    pub eval: F,
-}
-
-impl<B, F> Evaluator for FnEvaluator<B, F>
-where
-    B: Fn(&[u8], &[u8]) -> (Vec<u8>, Vec<u8>),
-    F: FnMut(&[u8], &[u8]) -> Result<EpisodeOutcome>,
-{
-    fn enforce_budget(&self, wbits: &[u8], abits: &[u8]) -> (Vec<u8>, Vec<u8>) {
-        (self.budget)(wbits, abits)
-    }
-    fn evaluate(&mut self, wbits: &[u8], abits: &[u8]) -> Result<EpisodeOutcome> {
-        (self.eval)(wbits, abits)
-    }
 }

@@ -1,13 +1,17 @@
-//! A synthetic evaluator for tests and agent benchmarks: no model, just a known target
-//! policy. reward = -(sum_l |w_l - w*_l| + |a_l - a*_l|) / (2L), so 0 exactly at the target;
-//! cost ratio = sum MACs_l w_l a_l / sum MACs_l * 32 * 32 (docs/method.md section 5); budget
-//! enforcement is HAQ's wall (walk layers last to first, lowering activation bits then weight
-//! bits by one, not below b_min, until the cost fits). The real evaluator lives with the
-//! quantization code; this one only exercises the search.
+//! Test evaluators for the search (shared by tests/search_ddpg.rs and tests/search_env.rs).
+//!
+//! [`ToyEvaluator`]: no model, just a known target policy. reward =
+//! -(sum_l |w_l - w*_l| + |a_l - a*_l|) / (2L), so 0 exactly at the target; cost ratio =
+//! sum MACs_l w_l a_l / sum MACs_l * 32 * 32 (docs/method.md section 5); budget enforcement is
+//! the library's HAQ wall, `arq::quant::cost::enforce_budget`. The real evaluator lives with
+//! the quantization code; this one only exercises the search. [`FnEvaluator`] builds an
+//! evaluator from two closures.
+#![allow(dead_code)] // each test binary uses part of this module
 
-use super::env::BitRange;
-use super::{EpisodeOutcome, Evaluator, LayerFeatures};
-use crate::error::Result;
+use arq::error::Result;
+use arq::quant::cost::enforce_budget;
+use arq::quant::{Bits, Policy};
+use arq::search::{BitRange, EpisodeOutcome, Evaluator, LayerFeatures};
 
 /// The five quantizable layers of the lenet of docs/method.md section 8 (281,640 MACs).
 pub fn lenet_features() -> Vec<LayerFeatures> {
@@ -90,37 +94,54 @@ impl ToyEvaluator {
 }
 
 impl Evaluator for ToyEvaluator {
+    /// HAQ's wall at `range.min()`; an unreachable budget leaves every layer at `range.min()`.
     fn enforce_budget(&self, wbits: &[u8], abits: &[u8]) -> (Vec<u8>, Vec<u8>) {
-        let (mut w, mut a) = (wbits.to_vec(), abits.to_vec());
-        let min = self.range.min();
-        while self.cost_ratio(&w, &a) > self.budget {
-            let mut changed = false;
-            for l in (0..w.len()).rev() {
-                if a[l] > min {
-                    a[l] -= 1;
-                    changed = true;
-                    if self.cost_ratio(&w, &a) <= self.budget {
-                        return (w, a);
-                    }
-                }
-                if w[l] > min {
-                    w[l] -= 1;
-                    changed = true;
-                    if self.cost_ratio(&w, &a) <= self.budget {
-                        return (w, a);
-                    }
-                }
-            }
-            if !changed {
-                break; // everything at b_min: the budget cannot be met
-            }
+        let bits = |b: &[u8]| -> Vec<Bits> {
+            b.iter()
+                .map(|&b| Bits::new(b as u32).expect("search bits are 2..=8"))
+                .collect()
+        };
+        let mut p = Policy::uniform(wbits.len(), Bits::MAX, Bits::MAX);
+        for (l, (w, a)) in p
+            .layers
+            .iter_mut()
+            .zip(bits(wbits).into_iter().zip(bits(abits)))
+        {
+            (l.w, l.a) = (w, a);
         }
-        (w, a)
+        let min = Bits::new(self.range.min() as u32).expect("a BitRange is within 2..=8");
+        if enforce_budget(&self.macs, &mut p, self.budget, min).is_err() {
+            let floor = vec![min.get() as u8; wbits.len()];
+            return (floor.clone(), floor);
+        }
+        (
+            p.layers.iter().map(|l| l.w.get() as u8).collect(),
+            p.layers.iter().map(|l| l.a.get() as u8).collect(),
+        )
     }
 
     fn evaluate(&mut self, wbits: &[u8], abits: &[u8]) -> Result<EpisodeOutcome> {
         self.evaluations += 1;
         let d = self.distance(wbits, abits);
         Ok(EpisodeOutcome::new(-d, self.cost_ratio(wbits, abits)).with("distance", d))
+    }
+}
+
+/// An [`Evaluator`] from two closures.
+pub struct FnEvaluator<B, F> {
+    pub budget: B,
+    pub eval: F,
+}
+
+impl<B, F> Evaluator for FnEvaluator<B, F>
+where
+    B: Fn(&[u8], &[u8]) -> (Vec<u8>, Vec<u8>),
+    F: FnMut(&[u8], &[u8]) -> Result<EpisodeOutcome>,
+{
+    fn enforce_budget(&self, wbits: &[u8], abits: &[u8]) -> (Vec<u8>, Vec<u8>) {
+        (self.budget)(wbits, abits)
+    }
+    fn evaluate(&mut self, wbits: &[u8], abits: &[u8]) -> Result<EpisodeOutcome> {
+        (self.eval)(wbits, abits)
     }
 }
