@@ -693,23 +693,15 @@ mod tests {
         }
     }
 
-    /// Published values, docs/method.md section 10 (scipy/statsmodels): nA, n, pA_low, R/sigma.
-    const KNOWN: [(u64, u64, f64, f64); 7] = [
-        (100000, 100000, 0.999931, 3.8115),
-        (99000, 100000, 0.988989, 2.2900),
-        (9900, 10000, 0.986531, 2.2124),
-        (9000, 10000, 0.890410, 1.2287),
-        (5200, 10000, 0.504502, 0.0113),
-        (1000, 1000, 0.993116, 2.4633),
-        (980, 1000, 0.962301, 1.7780),
-    ];
     /// The table is printed to 6 (p) and 4 (R/sigma) decimals.
     const P_TOL: f64 = 1e-6;
     const R_TOL: f64 = 1e-4;
 
     #[test]
     fn certificate_matches_known_values() {
-        for (k, n, p, r) in KNOWN {
+        // docs/method.md section 10's CERTIFY table (tests/data/certify_table.tsv).
+        for row in crate::certify::stats::tests::certify_table() {
+            let (k, n, p, r) = (row.k, row.n, row.doc_p_lower, row.doc_radius);
             let c = certificate(3, k, n, 0.001, 0.5);
             assert!((c.p_lower - p).abs() < P_TOL, "{k}/{n}: {}", c.p_lower);
             assert!((c.radius / 0.5 - r).abs() < R_TOL, "{k}/{n}: {}", c.radius);

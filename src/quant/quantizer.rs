@@ -126,6 +126,21 @@ pub fn weight_clip(w: &[f32], bits: u32, clip: WeightClip) -> f32 {
 
 /// A quantized weight tensor: integer codes, one scale per output channel (per-tensor
 /// quantization repeats the same scale), and the clip used.
+///
+/// ```
+/// use arq::quant::{Bits, WeightClip, WeightQuant};
+/// // 4 bits, symmetric: codes in [-7, 7] (qmax = 2^3 - 1); t = max|w| = 1.4, s = 1.4 / 7 = 0.2.
+/// let w = [1.4, -0.45, 0.33, 0.0];
+/// let q = WeightQuant::new(&w, 1, Bits::new(4).unwrap(), false, WeightClip::Max);
+/// assert_eq!(q.clips, [1.4]);
+/// assert!((q.scales[0] - 0.2).abs() < 1e-7);
+/// // codes round(w / s) = round(7, -2.25, 1.65, 0) = 7, -2, 2, 0
+/// assert_eq!(q.codes, [7, -2, 2, 0]);
+/// // w_q = code * s = 1.4, -0.4, 0.4, 0
+/// for (wq, want) in q.dequant().iter().zip([1.4, -0.4, 0.4, 0.0]) {
+///     assert!((wq - want).abs() < 1e-6);
+/// }
+/// ```
 #[derive(Clone, Debug, PartialEq, Serialize)]
 #[serde(rename_all = "camelCase")]
 pub struct WeightQuant {
@@ -209,6 +224,20 @@ impl WeightQuant {
 }
 
 /// An activation quantizer (a layer's input): unsigned after a ReLU, signed symmetric otherwise.
+///
+/// ```
+/// use arq::quant::ActQuant;
+/// // 2 bits unsigned over r = 3: s = 3 / (2^2 - 1) = 1, codes 0..=3.
+/// let q = ActQuant::new(2, false, 3.0);
+/// assert_eq!(q.scale, 1.0);
+/// assert_eq!([q.code(1.4), q.code(2.5), q.code(3.5), q.code(9.0), q.code(-1.0)], [1, 2, 3, 3, 0]);
+/// // 2.5 is a tie: round half to even gives 2; 9 is clamped to r; -1 to 0.
+/// assert_eq!(q.fake(1.4), 1.0);
+/// // Signed, 4 bits over r = 1.4: s = 1.4 / 7 = 0.2, codes -7..=7.
+/// let q = ActQuant::new(4, true, 1.4);
+/// assert_eq!((q.qmin(), q.qmax()), (-7, 7));
+/// assert_eq!([q.code(-0.45), q.code(-2.0)], [-2, -7]);
+/// ```
 #[derive(Clone, Copy, Debug, PartialEq, Serialize)]
 pub struct ActQuant {
     pub bits: u32,
