@@ -31,3 +31,50 @@ pub trait BaseClassifier {
     /// x holds `batch` inputs of input_len() f32 each; write one class per input into out[..batch].
     fn classify(&mut self, x: &[f32], batch: usize, out: &mut [u8]);
 }
+
+/// Classify `n` inputs of `input_len` values in batches of `batch`: `fill(i, x)` writes input
+/// i into `x`, `classify(x, m, out)` classifies a batch of m, and `seen(i, class)` receives
+/// input i's class. The one loop behind the clean-accuracy figures ([`count_correct`],
+/// `nn::train::evaluate`'s confusion matrix).
+pub fn classify_each(
+    input_len: usize,
+    n: usize,
+    batch: usize,
+    mut fill: impl FnMut(usize, &mut [f32]),
+    mut classify: impl FnMut(&[f32], usize, &mut [u8]),
+    mut seen: impl FnMut(usize, u8),
+) {
+    let mut x = vec![0.0; batch.min(n) * input_len];
+    let mut pred = vec![0u8; batch.min(n)];
+    for lo in (0..n).step_by(batch) {
+        let m = batch.min(n - lo);
+        for (j, xj) in x[..m * input_len].chunks_exact_mut(input_len).enumerate() {
+            fill(lo + j, xj);
+        }
+        classify(&x[..m * input_len], m, &mut pred[..m]);
+        for (j, &p) in pred[..m].iter().enumerate() {
+            seen(lo + j, p);
+        }
+    }
+}
+
+/// How many of `n` inputs (`fill(i, x)` writes input i) `f` classifies as `label(i)`, in
+/// batches of 250.
+pub fn count_correct<F: BaseClassifier + ?Sized>(
+    f: &mut F,
+    n: usize,
+    fill: impl FnMut(usize, &mut [f32]),
+    label: impl Fn(usize) -> u8,
+) -> usize {
+    let mut correct = 0;
+    let input_len = f.input_len();
+    classify_each(
+        input_len,
+        n,
+        250,
+        fill,
+        |x, m, out| f.classify(x, m, out),
+        |i, p| correct += usize::from(p == label(i)),
+    );
+    correct
+}

@@ -7,7 +7,7 @@
 //! `train-order-{epoch}`, the batch's noise from `train-noise-{epoch}-{batch}`, so a run
 //! resumed at any batch boundary is bit-identical to an uninterrupted one.
 
-use super::model::{argmax_rows, softmax_xent, Model};
+use super::model::{softmax_xent, Model};
 use super::optim::{OptKind, Optimizer};
 use super::schedule::Schedule;
 use crate::config::ExperimentConfig;
@@ -164,27 +164,20 @@ pub struct Evaluation {
     pub confusion: Vec<u32>,
 }
 
-/// Clean accuracy and confusion matrix of the base classifier on a split.
+/// Clean accuracy (f32, as [`crate::quant::accuracy`]) and confusion matrix of the model on a
+/// split, in batches of 500.
 pub fn evaluate(model: &Model, data: &Dataset, split: Split) -> Evaluation {
     let n = data.split_len(split);
-    let il = model.input_len();
     let k = model.classes;
     let mut confusion = vec![0u32; k * k];
-    let bs = 500;
-    let mut x = vec![0.0; bs * il];
-    let mut pred = vec![0u8; bs];
-    for lo in (0..n).step_by(bs) {
-        let m = bs.min(n - lo);
-        for j in 0..m {
-            data.image_f32(data.index(split, lo + j), &mut x[j * il..(j + 1) * il]);
-        }
-        let logits = model.forward(&x[..m * il], m);
-        argmax_rows(&logits, k, &mut pred[..m]);
-        for j in 0..m {
-            let y = data.labels[data.index(split, lo + j)] as usize;
-            confusion[y * k + pred[j] as usize] += 1;
-        }
-    }
+    crate::certify::classify_each(
+        model.input_len(),
+        n,
+        500,
+        |i, x| data.image_f32(data.index(split, i), x),
+        |x, m, out| model.predict(x, m, out),
+        |i, p| confusion[data.labels[data.index(split, i)] as usize * k + p as usize] += 1,
+    );
     let correct: u32 = (0..k).map(|c| confusion[c * k + c]).sum();
     Evaluation {
         accuracy: correct as f32 / n.max(1) as f32,

@@ -288,7 +288,8 @@ pub struct Fp32Step {
     pub reference: Option<Fp32Ref>,
 }
 
-/// Clean accuracy of a base classifier on a point set.
+/// Clean accuracy of a base classifier on a point set, in f64 (0 for no points); the f32
+/// whole-split figure is [`crate::quant::accuracy`].
 pub fn points_accuracy<F: crate::certify::BaseClassifier + ?Sized>(
     f: &mut F,
     examples: &[Example],
@@ -296,28 +297,13 @@ pub fn points_accuracy<F: crate::certify::BaseClassifier + ?Sized>(
     if examples.is_empty() {
         return 0.0;
     }
-    let il = f.input_len();
-    let mut x = Vec::with_capacity(examples.len() * il);
-    for e in examples {
-        x.extend_from_slice(&e.input);
-    }
-    let mut pred = vec![0u8; examples.len()];
-    for (lo, chunk) in (0..examples.len())
-        .step_by(250)
-        .map(|lo| (lo, (examples.len() - lo).min(250)))
-    {
-        f.classify(
-            &x[lo * il..(lo + chunk) * il],
-            chunk,
-            &mut pred[lo..lo + chunk],
-        );
-    }
-    examples
-        .iter()
-        .zip(&pred)
-        .filter(|(e, &p)| e.label == p)
-        .count() as f64
-        / examples.len() as f64
+    let correct = crate::certify::count_correct(
+        f,
+        examples.len(),
+        |i, x| x.copy_from_slice(&examples[i].input),
+        |i| examples[i].label,
+    );
+    correct as f64 / examples.len() as f64
 }
 
 /// Clean accuracy on the test digits outside the search split (the split that the search,

@@ -37,7 +37,7 @@ pub use policy::{Bits, LayerBits, Policy};
 pub use qat::{QatConfig, QatProgress, QatTrainer};
 pub use quantizer::{ActQuant, WeightClip, WeightQuant};
 
-use crate::certify::BaseClassifier;
+use crate::certify::{count_correct, BaseClassifier};
 use crate::data::{Dataset, Split};
 use crate::nn::layers::{Layer, Shape};
 use crate::nn::Model;
@@ -105,24 +105,16 @@ pub fn quant_layers(model: &Model) -> Vec<QLayer> {
     out
 }
 
-/// Clean accuracy of any base classifier on a split (batches of 250).
+/// Clean accuracy of any base classifier on a whole split, in f32 (the training and QAT
+/// progress figures; [`crate::pipeline::points_accuracy`] is the f64 one on a point set).
 pub fn accuracy<F: BaseClassifier + ?Sized>(f: &mut F, data: &Dataset, split: Split) -> f32 {
     let n = data.split_len(split);
-    let il = f.input_len();
-    let bs = 250;
-    let mut x = vec![0.0; bs * il];
-    let mut pred = vec![0u8; bs];
-    let mut correct = 0usize;
-    for lo in (0..n).step_by(bs) {
-        let m = bs.min(n - lo);
-        for j in 0..m {
-            data.image_f32(data.index(split, lo + j), &mut x[j * il..(j + 1) * il]);
-        }
-        f.classify(&x[..m * il], m, &mut pred[..m]);
-        correct += (0..m)
-            .filter(|&j| pred[j] == data.labels[data.index(split, lo + j)])
-            .count();
-    }
+    let correct = count_correct(
+        f,
+        n,
+        |i, x| data.image_f32(data.index(split, i), x),
+        |i| data.labels[data.index(split, i)],
+    );
     correct as f32 / n.max(1) as f32
 }
 
