@@ -3,7 +3,7 @@
 // channel's clip) as vertical lines, the clip at +-t, and the weights beyond their channel's
 // clip in red. Per-channel clips differ: "all channels" draws the widest channel's grid and
 // shades the spread of the clips; picking one channel shows just its weights and exact grid.
-import { Tooltip, onResize } from './charts.js';
+import { Chart } from './charts.js';
 import { dataTable, el } from './dom.js';
 import * as fmt from './format.js';
 
@@ -13,24 +13,21 @@ const BINS = 60;
 /** More grid lines than this are drawn faint (8 bits has 255 points). */
 const DENSE = 40;
 
-export class WeightHistogram {
+export class WeightHistogram extends Chart {
   /**
    * @param {HTMLElement} host an empty, position: relative element
    * @param {HTMLSelectElement} select the channel picker
    * @param {HTMLElement} caption @param {HTMLElement} fallback
    */
   constructor(host, select, caption, fallback) {
-    this.host = host;
+    super(host, 'histogram');
     this.select = select;
     this.caption = caption;
     this.fallback = fallback;
-    this.svg = d3.select(host).append('svg').attr('class', 'chart histogram').attr('aria-hidden', 'true');
-    this.tooltip = new Tooltip(host);
     /** @type {LayerHistogram | null} */
     this.h = null;
     this.name = '';
     select.addEventListener('change', () => this.draw());
-    onResize(host, () => this.draw());
   }
 
   /** @param {LayerHistogram} h @param {string} name */
@@ -49,6 +46,7 @@ export class WeightHistogram {
     this.draw();
   }
 
+  /** @override */
   draw() {
     const h = this.h;
     if (!h) return;
@@ -79,9 +77,7 @@ export class WeightHistogram {
       return { lo, hi, total: inBin.length, clipped: inBin.filter((d) => d.clipped).length };
     });
     const y = d3.scaleLinear().domain([0, d3.max(counts, (c) => c.total) || 1]).nice().range([height - m.bottom, m.top]);
-    const svg = this.svg.attr('width', width).attr('height', height).attr('viewBox', `0 0 ${width} ${height}`);
-    svg.selectAll('*').remove();
-    const g = svg.append('g');
+    const g = this.canvas(width, height);
     if (chosen < 0 && t.length > 1 && quantized) {
       const lo = Math.min(...t);
       for (const s of [-1, 1]) {
@@ -103,10 +99,7 @@ export class WeightHistogram {
       .attr('y', (c) => y(c.total - c.clipped)).attr('height', (c) => y(0) - y(c.total - c.clipped));
     bars.append('rect').attr('class', 'bin clipped').attr('x', (c) => x(c.lo) + 0.5).attr('width', bw)
       .attr('y', (c) => y(c.total)).attr('height', (c) => y(c.total - c.clipped) - y(c.total));
-    bars.on('pointermove', (ev, c) => {
-      const [px, py] = d3.pointer(ev, this.host);
-      this.tooltip.show([`${fmt.real(c.lo)} … ${fmt.real(c.hi)}`, `${fmt.int(c.total)} weights`, ...(c.clipped ? [`${fmt.int(c.clipped)} clipped`] : [])], px, py);
-    }).on('pointerleave', () => this.tooltip.hide());
+    this.tooltip.follow(bars, (c) => [`${fmt.real(c.lo)} … ${fmt.real(c.hi)}`, `${fmt.int(c.total)} weights`, ...(c.clipped ? [`${fmt.int(c.clipped)} clipped`] : [])]);
     g.append('g').attr('transform', `translate(0,${height - m.bottom})`).call(d3.axisBottom(x).ticks(Math.max(3, Math.floor(width / 90))));
     g.append('g').attr('transform', `translate(${m.left},0)`).call(d3.axisLeft(y).ticks(4).tickFormat(d3.format('~s')));
     g.append('text').attr('class', 'axis-title').attr('x', (m.left + width - m.right) / 2).attr('y', height - 4).attr('text-anchor', 'middle').text('weight value');

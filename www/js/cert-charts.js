@@ -2,13 +2,13 @@
 // dashed line at each run's R_max, "partial" while running) and the per-example radius plot
 // (click or Enter on a point to see that test digit in the noise view). Both draw at their
 // container's width; the numbers are in the view's data tables.
-import { Tooltip, onResize } from './charts.js';
+import { Chart, axesFrame, hoverRule } from './charts.js';
 import * as fmt from './format.js';
 
 /**
  * @typedef {import('./types.js').CertRecord} CertRecord
  * @typedef {import('./certify-view.js').CertRun} CertRun
- * @typedef {{top: number, right: number, bottom: number, left: number}} Margins
+ * @typedef {import('./charts.js').Margins} Margins
  */
 
 export const OUTCOME_COLORS = { correct: '#2b8a3e', wrong: '#c92a2a', abstain: '#8a949e' };
@@ -39,19 +39,6 @@ export function curveSteps(records) {
 /** Certified accuracy at radius r. @param {CertRecord[]} records @param {number} r */
 export const accuracyAt = (records, r) => (records.length ? records.filter((x) => x.correct && x.radius >= r).length / records.length : 0);
 
-/** Redraws at most once per frame. @param {() => void} draw */
-function scheduler(draw) {
-  let pending = false;
-  return () => {
-    if (pending) return;
-    pending = true;
-    requestAnimationFrame(() => {
-      pending = false;
-      draw();
-    });
-  };
-}
-
 /** The distinct R_max values of the runs, with the n that set them. @param {CertRun[]} runs */
 function capsOf(runs) {
   /** @type {Map<string, {rMax: number, n: number, color: string}>} */
@@ -62,38 +49,15 @@ function capsOf(runs) {
   return [...caps.values()].sort((a, b) => a.rMax - b.rMax);
 }
 
-/**
- * @param {import('d3').Selection<SVGSVGElement, unknown, null, undefined>} svg
- * @param {number} width @param {number} height @param {Margins} m
- * @param {import('d3').ScaleLinear<number, number>} x @param {import('d3').ScaleLinear<number, number>} y
- * @param {string} xTitle @param {string} yTitle @param {(d: number) => string} yFormat
- */
-function frame(svg, width, height, m, x, y, xTitle, yTitle, yFormat) {
-  svg.attr('width', width).attr('height', height).attr('viewBox', `0 0 ${width} ${height}`);
-  svg.selectAll('*').remove();
-  const g = svg.append('g');
-  g.append('g').attr('class', 'grid').selectAll('line').data(y.ticks(5)).join('line')
-    .attr('x1', m.left).attr('x2', width - m.right).attr('y1', (d) => y(d)).attr('y2', (d) => y(d));
-  g.append('g').attr('transform', `translate(0,${height - m.bottom})`).call(d3.axisBottom(x).ticks(Math.max(2, Math.floor(width / 80))));
-  g.append('g').attr('transform', `translate(${m.left},0)`).call(d3.axisLeft(y).ticks(5).tickFormat((d) => yFormat(Number(d))));
-  g.append('text').attr('class', 'axis-title').attr('x', (m.left + width - m.right) / 2).attr('y', height - 4).attr('text-anchor', 'middle').text(xTitle);
-  g.append('text').attr('class', 'axis-title').attr('transform', `translate(13,${(height - m.bottom + m.top) / 2}) rotate(-90)`).attr('text-anchor', 'middle').text(yTitle);
-  return g;
-}
-
 /** Certified accuracy vs radius, one step curve per run. */
-export class CurveChart {
+export class CurveChart extends Chart {
   /** @param {HTMLElement} host an empty, position: relative element */
   constructor(host) {
-    this.host = host;
-    this.svg = d3.select(host).append('svg').attr('class', 'chart curve').attr('aria-hidden', 'true');
-    this.tooltip = new Tooltip(host);
+    super(host, 'curve');
     /** @type {CertRun[]} */
     this.runs = [];
     /** The last drawing's width: a resize hides the tooltip, a data update keeps it. */
     this.width = 0;
-    this.redraw = scheduler(() => this.draw());
-    onResize(host, () => this.draw());
   }
 
   /** @param {CertRun[]} runs */
@@ -102,6 +66,7 @@ export class CurveChart {
     this.redraw();
   }
 
+  /** @override */
   draw() {
     const width = Math.max(280, this.host.clientWidth);
     const height = 280;
@@ -113,7 +78,9 @@ export class CurveChart {
     const xMax = Math.max(0.5, (caps.at(-1)?.rMax ?? 0) * 1.12, maxRadius * 1.05);
     const x = d3.scaleLinear().domain([0, xMax]).range([m.left, width - m.right]);
     const y = d3.scaleLinear().domain([0, 1]).range([height - m.bottom, m.top]);
-    const g = frame(this.svg, width, height, m, x, y, 'radius r (L2, pixel units in [0, 1])', 'certified accuracy', d3.format('.0%'));
+    const g = this.canvas(width, height);
+    axesFrame(g, { m, width, height }, d3.axisBottom(x).ticks(Math.max(2, Math.floor(width / 80))), y,
+      'radius r (L2, pixel units in [0, 1])', 'certified accuracy', d3.format('.0%'));
     caps.forEach((cap, i) => {
       const cx = x(cap.rMax);
       const rule = g.append('g').attr('class', 'rmax').attr('data-rmax', cap.rMax);
@@ -147,37 +114,29 @@ export class CurveChart {
    * @param {import('d3').ScaleLinear<number, number>} x
    * @param {{m: Margins, width: number, height: number}} box
    */
-  addHover(g, x, { m, width, height }) {
-    const rule = g.append('line').attr('class', 'hover-rule').attr('y1', m.top).attr('y2', height - m.bottom).style('display', 'none');
-    g.append('rect').attr('class', 'hover-target').attr('x', m.left).attr('y', m.top)
-      .attr('width', Math.max(0, width - m.left - m.right)).attr('height', Math.max(0, height - m.top - m.bottom))
-      .on('pointermove', (/** @type {PointerEvent} */ ev) => {
-        const runs = this.runs.filter((run) => run.records.length);
-        if (!runs.length) return;
-        const [px, py] = d3.pointer(ev, this.host);
-        const r = Math.max(0, x.invert(d3.pointer(ev)[0]));
-        rule.attr('x1', x(r)).attr('x2', x(r)).style('display', null);
-        this.tooltip.show([`radius ${fmt.fixed(r, 2)}`, ...runs.map((run) =>
-          `${run.label}${isPartial(run) ? ' (partial)' : ''}: ${fmt.percent(accuracyAt(run.records, r), 1)}`)], px, py);
-      })
-      .on('pointerleave', () => {
-        rule.style('display', 'none');
-        this.tooltip.hide();
-      });
+  addHover(g, x, box) {
+    hoverRule(g, box, this.tooltip, (mx) => {
+      const runs = this.runs.filter((run) => run.records.length);
+      if (!runs.length) return null;
+      const r = Math.max(0, x.invert(mx));
+      return {
+        x: x(r),
+        lines: [`radius ${fmt.fixed(r, 2)}`, ...runs.map((run) =>
+          `${run.label}${isPartial(run) ? ' (partial)' : ''}: ${fmt.percent(accuracyAt(run.records, r), 1)}`)],
+      };
+    });
   }
 }
 
 /** One run's radius per test point; colour = correct / wrong / abstain. */
-export class RadiusPlot {
+export class RadiusPlot extends Chart {
   /**
    * @param {HTMLElement} host a focusable, position: relative element
    * @param {(testIndex: number) => void} onPick
    */
   constructor(host, onPick) {
-    this.host = host;
+    super(host, 'radii');
     this.onPick = onPick;
-    this.svg = d3.select(host).append('svg').attr('class', 'chart radii').attr('aria-hidden', 'true');
-    this.tooltip = new Tooltip(host);
     /** @type {CertRun | null} */
     this.run = null;
     /** Keyboard cursor: a position in the run's records. */
@@ -186,8 +145,6 @@ export class RadiusPlot {
     /** The last drawing's scales (for the keyboard cursor's tooltip). */
     this.x = d3.scaleLinear();
     this.y = d3.scaleLinear();
-    this.redraw = scheduler(() => this.draw());
-    onResize(host, () => this.draw());
     host.addEventListener('keydown', (ev) => this.key(ev));
     host.addEventListener('blur', () => this.tooltip.hide());
   }
@@ -207,6 +164,7 @@ export class RadiusPlot {
     return r.index - (this.run?.testOffset ?? 0);
   }
 
+  /** @override */
   draw() {
     const width = Math.max(280, this.host.clientWidth);
     const height = 220;
@@ -218,7 +176,8 @@ export class RadiusPlot {
     const maxIndex = d3.max(records, (r) => this.testIndex(r)) ?? 1;
     const x = d3.scaleLinear().domain([0, Math.max(1, maxIndex)]).nice().range([m.left + 6, width - m.right - 6]);
     const y = d3.scaleLinear().domain([0, Math.max(0.25, rMax, d3.max(records, (r) => r.radius) ?? 0) * 1.08]).range([height - m.bottom, m.top]);
-    const g = frame(this.svg, width, height, m, x, y, 'test digit #', 'certified radius', d3.format('.2~f'));
+    const g = this.canvas(width, height);
+    axesFrame(g, { m, width, height }, d3.axisBottom(x).ticks(Math.max(2, Math.floor(width / 80))), y, 'test digit #', 'certified radius', d3.format('.2~f'));
     if (this.run?.summary) {
       g.append('line').attr('class', 'rmax-line horizontal').attr('x1', m.left).attr('x2', width - m.right)
         .attr('y1', y(rMax)).attr('y2', y(rMax));
@@ -228,11 +187,7 @@ export class RadiusPlot {
       .attr('data-index', (r) => this.testIndex(r))
       .attr('cx', (r) => x(this.testIndex(r))).attr('cy', (r) => y(r.radius)).attr('r', 4.5)
       .attr('fill', (r) => OUTCOME_COLORS[outcome(r)])
-      .on('pointermove', (ev, r) => {
-        const [px, py] = d3.pointer(ev, this.host);
-        this.tooltip.show(this.lines(r), px, py);
-      })
-      .on('pointerleave', () => this.tooltip.hide())
+      .call((pts) => this.tooltip.follow(pts, (r) => this.lines(r)))
       .on('click', (_ev, r) => this.onPick(this.testIndex(r)));
     this.x = x;
     this.y = y;

@@ -1,6 +1,7 @@
-// d3 charts: the live training chart and the confusion-matrix heatmap. Each draws at its
-// container's width (redrawn on resize), has axes, a legend or axis titles, a tooltip, and
-// leaves the numbers to a data table (see the views).
+// d3 charts: the live training chart and the confusion-matrix heatmap, and the scaffolding
+// every chart module shares (Chart, Tooltip, hoverRule, axesFrame, frameScheduler). Each chart
+// draws at its container's width (redrawn on resize), has axes, a legend or axis titles, a
+// tooltip, and leaves the numbers to a data table (see the views).
 import * as fmt from './format.js';
 
 /**
@@ -35,6 +36,105 @@ export class Tooltip {
   hide() {
     this.node.hidden = true;
   }
+
+  /**
+   * Shows `lines(d)` at the pointer while it is over an element of `sel`, hides it on leave.
+   * @template {import('d3').BaseType} E @template D
+   * @param {import('d3').Selection<E, D, any, any>} sel
+   * @param {(d: D) => string[]} lines
+   */
+  follow(sel, lines) {
+    sel.on('pointermove', (ev, d) => {
+      const [px, py] = d3.pointer(ev, this.host);
+      this.show(lines(d), px, py);
+    }).on('pointerleave', () => this.hide());
+  }
+}
+
+/** @typedef {{top: number, right: number, bottom: number, left: number}} Margins */
+
+/**
+ * A vertical hover rule over the plot area of `g`: on pointer moves, `move(mx)` gets the
+ * pointer's x in the chart and returns where to put the rule and the tooltip's lines (or null
+ * for nothing to show); on leave the rule and tooltip hide and `leave` runs.
+ * @param {import('d3').Selection<SVGGElement, unknown, null, undefined>} g
+ * @param {{m: Margins, width: number, height: number}} box
+ * @param {Tooltip} tooltip
+ * @param {(mx: number) => {x: number, lines: string[]} | null} move
+ * @param {() => void} [leave]
+ */
+export function hoverRule(g, { m, width, height }, tooltip, move, leave = () => {}) {
+  const rule = g.append('line').attr('class', 'hover-rule').attr('y1', m.top).attr('y2', height - m.bottom).style('display', 'none');
+  g.append('rect').attr('class', 'hover-target').attr('x', m.left).attr('y', m.top)
+    .attr('width', Math.max(0, width - m.left - m.right)).attr('height', Math.max(0, height - m.top - m.bottom))
+    .on('pointermove', (/** @type {PointerEvent} */ ev) => {
+      const at = move(d3.pointer(ev)[0]);
+      if (!at) return;
+      const [px, py] = d3.pointer(ev, tooltip.host);
+      rule.attr('x1', at.x).attr('x2', at.x).style('display', null);
+      tooltip.show(at.lines, px, py);
+    })
+    .on('pointerleave', () => {
+      rule.style('display', 'none');
+      tooltip.hide();
+      leave();
+    });
+}
+
+/** Wraps `draw` so that calls draw at most once per frame. @param {() => void} draw */
+export function frameScheduler(draw) {
+  let pending = false;
+  return () => {
+    if (pending) return;
+    pending = true;
+    requestAnimationFrame(() => {
+      pending = false;
+      draw();
+    });
+  };
+}
+
+/**
+ * Grid lines at y's ticks, the x axis `xAxis` (a d3.axisBottom of x), a y axis with 5 ticks
+ * and the two axis titles: the frame of the single-axis charts.
+ * @param {import('d3').Selection<SVGGElement, unknown, null, undefined>} g
+ * @param {{m: Margins, width: number, height: number}} box
+ * @param {import('d3').Axis<any>} xAxis @param {import('d3').ScaleLinear<number, number>} y
+ * @param {string} xTitle @param {string} yTitle @param {(d: number) => string} yFormat
+ */
+export function axesFrame(g, { m, width, height }, xAxis, y, xTitle, yTitle, yFormat) {
+  g.append('g').attr('class', 'grid').selectAll('line').data(y.ticks(5)).join('line')
+    .attr('x1', m.left).attr('x2', width - m.right).attr('y1', (d) => y(d)).attr('y2', (d) => y(d));
+  g.append('g').attr('transform', `translate(0,${height - m.bottom})`).call(xAxis);
+  g.append('g').attr('transform', `translate(${m.left},0)`).call(d3.axisLeft(y).ticks(5).tickFormat((d) => yFormat(Number(d))));
+  g.append('text').attr('class', 'axis-title').attr('x', (m.left + width - m.right) / 2).attr('y', height - 4).attr('text-anchor', 'middle').text(xTitle);
+  g.append('text').attr('class', 'axis-title').attr('transform', `translate(13,${(height - m.bottom + m.top) / 2}) rotate(-90)`).attr('text-anchor', 'middle').text(yTitle);
+}
+
+/**
+ * The scaffolding every chart class shares: an svg of class `chart` (plus `kind`) and a
+ * tooltip in the host, a redraw on width changes, and `redraw()` for at most one draw per
+ * frame. Subclasses implement `draw()` and start it with `canvas(width, height)`.
+ */
+export class Chart {
+  /** @param {HTMLElement} host an empty, position: relative element @param {string} [kind] */
+  constructor(host, kind) {
+    this.host = host;
+    this.svg = d3.select(host).append('svg').attr('class', kind ? `chart ${kind}` : 'chart').attr('aria-hidden', 'true');
+    this.tooltip = new Tooltip(host);
+    this.redraw = frameScheduler(() => this.draw());
+    onResize(host, () => this.draw());
+  }
+
+  /** Draws the chart (subclasses). */
+  draw() {}
+
+  /** Sizes and empties the svg. @param {number} width @param {number} height @returns the root group */
+  canvas(width, height) {
+    this.svg.attr('width', width).attr('height', height).attr('viewBox', `0 0 ${width} ${height}`);
+    this.svg.selectAll('*').remove();
+    return this.svg.append('g');
+  }
 }
 
 export const COLORS = { loss: '#c2571a', accuracy: '#1f6fb2', test: '#2b8a3e', grid: '#e6e8eb' };
@@ -51,19 +151,15 @@ export function onResize(host, draw) {
 }
 
 /** The live loss / accuracy chart of a training run. */
-export class TrainChart {
+export class TrainChart extends Chart {
   /** @param {HTMLElement} host an empty, position: relative element */
   constructor(host) {
-    this.host = host;
-    this.svg = d3.select(host).append('svg').attr('class', 'chart').attr('aria-hidden', 'true');
-    this.tooltip = new Tooltip(host);
+    super(host);
     /** @type {TrainPoint[]} */
     this.points = [];
     /** @type {EpochPoint[]} */
     this.epochs = [];
     this.total = 1;
-    this.pending = false;
-    onResize(host, () => this.draw());
   }
 
   /** @param {number} totalBatches */
@@ -78,25 +174,19 @@ export class TrainChart {
   add(points, epochs) {
     this.points.push(...points);
     this.epochs.push(...epochs);
-    if (this.pending) return;
-    this.pending = true;
-    requestAnimationFrame(() => {
-      this.pending = false;
-      this.draw();
-    });
+    this.redraw();
   }
 
+  /** @override */
   draw() {
     const width = Math.max(280, this.host.clientWidth);
     const height = 260;
     const m = { top: 14, right: 52, bottom: 38, left: 52 };
-    const svg = this.svg.attr('width', width).attr('height', height).attr('viewBox', `0 0 ${width} ${height}`);
-    svg.selectAll('*').remove();
+    const g = this.canvas(width, height);
     const x = d3.scaleLinear().domain([0, this.total]).range([m.left, width - m.right]);
     const maxLoss = d3.max(this.points, (p) => p.loss) ?? 1;
     const yLoss = d3.scaleLinear().domain([0, maxLoss]).nice().range([height - m.bottom, m.top]);
     const yAcc = d3.scaleLinear().domain([0, 1]).range([height - m.bottom, m.top]);
-    const g = svg.append('g');
     g.append('g').attr('class', 'grid').selectAll('line').data(yAcc.ticks(5)).join('line')
       .attr('x1', m.left).attr('x2', width - m.right).attr('y1', (d) => yAcc(d)).attr('y2', (d) => yAcc(d));
     g.append('g').attr('class', 'epoch-rules').selectAll('line').data(this.epochs).join('line')
@@ -121,34 +211,27 @@ export class TrainChart {
    * @param {import('d3').ScaleLinear<number, number>} x
    * @param {import('d3').ScaleLinear<number, number>} yLoss
    * @param {import('d3').ScaleLinear<number, number>} yAcc
-   * @param {{m: {top: number, right: number, bottom: number, left: number}, width: number, height: number}} box
+   * @param {{m: Margins, width: number, height: number}} box
    */
-  addHover(g, x, yLoss, yAcc, { m, width, height }) {
-    const rule = g.append('line').attr('class', 'hover-rule').attr('y1', m.top).attr('y2', height - m.bottom).style('display', 'none');
+  addHover(g, x, yLoss, yAcc, box) {
     const dots = [COLORS.loss, COLORS.accuracy].map((c) => g.append('circle').attr('r', 3.5).attr('fill', c).style('display', 'none'));
     const bisect = d3.bisector((/** @type {TrainPoint} */ p) => p.step).center;
-    g.append('rect').attr('class', 'hover-target').attr('x', m.left).attr('y', m.top)
-      .attr('width', Math.max(0, width - m.left - m.right)).attr('height', Math.max(0, height - m.top - m.bottom))
-      .on('pointermove', (/** @type {PointerEvent} */ ev) => {
-        if (!this.points.length) return;
-        const [px, py] = d3.pointer(ev, this.host);
-        const p = this.points[bisect(this.points, x.invert(d3.pointer(ev)[0]))];
-        const epoch = this.epochs.find((e) => e.step === p.step);
-        rule.attr('x1', x(p.step)).attr('x2', x(p.step)).style('display', null);
-        dots[0].attr('cx', x(p.step)).attr('cy', yLoss(p.loss)).style('display', null);
-        dots[1].attr('cx', x(p.step)).attr('cy', yAcc(p.accuracy)).style('display', null);
-        this.tooltip.show([
+    hoverRule(g, box, this.tooltip, (mx) => {
+      if (!this.points.length) return null;
+      const p = this.points[bisect(this.points, x.invert(mx))];
+      const epoch = this.epochs.find((e) => e.step === p.step);
+      dots[0].attr('cx', x(p.step)).attr('cy', yLoss(p.loss)).style('display', null);
+      dots[1].attr('cx', x(p.step)).attr('cy', yAcc(p.accuracy)).style('display', null);
+      return {
+        x: x(p.step),
+        lines: [
           `after ${fmt.int(p.step)} mini-batches`,
           `loss ${fmt.real(p.loss)}`,
           `accuracy ${fmt.percent(p.accuracy)}`,
           ...(epoch ? [`test accuracy ${fmt.percent(epoch.testAccuracy)}`] : []),
-        ], px, py);
-      })
-      .on('pointerleave', () => {
-        rule.style('display', 'none');
-        dots.forEach((d) => d.style('display', 'none'));
-        this.tooltip.hide();
-      });
+        ],
+      };
+    }, () => dots.forEach((d) => d.style('display', 'none')));
   }
 }
 
@@ -183,10 +266,7 @@ export function confusionHeatmap(host, counts, classes) {
     cellG.append('text').attr('x', cell / 2).attr('y', cell / 2).attr('dy', '0.35em').attr('text-anchor', 'middle')
       .attr('class', (c) => (c.n > max / 2 ? 'on-dark' : 'on-light')).style('font-size', `${Math.min(12, cell / 3)}px`)
       .text((c) => fmt.int(c.n));
-    cellG.on('pointermove', (ev, c) => {
-      const [px, py] = d3.pointer(ev, host);
-      tooltip.show([`true ${c.t} → predicted ${c.p}`, `${fmt.int(c.n)} digits${c.t === c.p ? ' (correct)' : ''}`], px, py);
-    }).on('pointerleave', () => tooltip.hide());
+    tooltip.follow(cellG, (c) => [`true ${c.t} → predicted ${c.p}`, `${fmt.int(c.n)} digits${c.t === c.p ? ' (correct)' : ''}`]);
   };
   draw();
   onResize(host, draw);

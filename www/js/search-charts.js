@@ -3,14 +3,14 @@
 // budget line, baseline markers and each run's frontier. Clicking a point (or Enter on the
 // keyboard cursor) hands its episode to `onPick`. Both redraw at most once per frame and at
 // their container's width; the numbers are in the view's data tables.
-import { Tooltip, onResize } from './charts.js';
+import { Chart, axesFrame, hoverRule } from './charts.js';
 import * as fmt from './format.js';
 
 /**
  * @typedef {import('./quant-types.js').EpisodeRecord} EpisodeRecord
  * @typedef {import('./quant-types.js').SearchRun} SearchRun
  * @typedef {{label: string, bopsRatio: number, acr: number, accuracy: number}} Baseline
- * @typedef {{top: number, right: number, bottom: number, left: number}} Margins
+ * @typedef {import('./charts.js').Margins} Margins
  * @typedef {'acr'|'accuracy'} Metric
  */
 
@@ -42,56 +42,32 @@ export function episodeLines(e, label) {
   ];
 }
 
-/** Redraws at most once per frame. @param {() => void} draw */
-function scheduler(draw) {
-  let pending = false;
-  return () => {
-    if (pending) return;
-    pending = true;
-    requestAnimationFrame(() => {
-      pending = false;
-      draw();
-    });
-  };
-}
-
 /**
- * Axes, grid and titles.
- * @param {import('d3').Selection<SVGSVGElement, unknown, null, undefined>} svg
+ * Sizes and empties the chart's svg and draws its axes, grid and titles (a log x axis gets
+ * 1-2-5 ticks: its default ticks crowd).
+ * @param {Chart} chart
  * @param {{width: number, height: number, m: Margins}} box
  * @param {import('d3').ScaleContinuousNumeric<number, number>} x @param {import('d3').ScaleLinear<number, number>} y
  * @param {string} xTitle @param {string} yTitle @param {(d: number) => string} xFormat @param {(d: number) => string} yFormat
  */
-function frame(svg, { width, height, m }, x, y, xTitle, yTitle, xFormat, yFormat) {
-  svg.attr('width', width).attr('height', height).attr('viewBox', `0 0 ${width} ${height}`);
-  svg.selectAll('*').remove();
-  const g = svg.append('g');
-  g.append('g').attr('class', 'grid').selectAll('line').data(y.ticks(5)).join('line')
-    .attr('x1', m.left).attr('x2', width - m.right).attr('y1', (d) => y(d)).attr('y2', (d) => y(d));
+function frame(chart, box, x, y, xTitle, yTitle, xFormat, yFormat) {
+  const g = chart.canvas(box.width, box.height);
   const [x0, x1] = x.domain();
-  // A log axis gets 1-2-5 ticks (its default ticks crowd); a linear one the usual ones.
   const logTicks = [1e-4, 2e-4, 5e-4, 1e-3, 2e-3, 5e-3, 0.01, 0.02, 0.05, 0.1, 0.2, 0.5, 1].filter((t) => t >= x0 && t <= x1);
   const axis = d3.axisBottom(x).tickFormat((d) => xFormat(Number(d)));
   if ('base' in x) axis.tickValues(logTicks);
-  else axis.ticks(Math.max(2, Math.floor(width / 90)));
-  g.append('g').attr('transform', `translate(0,${height - m.bottom})`).call(axis);
-  g.append('g').attr('transform', `translate(${m.left},0)`).call(d3.axisLeft(y).ticks(5).tickFormat((d) => yFormat(Number(d))));
-  g.append('text').attr('class', 'axis-title').attr('x', (m.left + width - m.right) / 2).attr('y', height - 4).attr('text-anchor', 'middle').text(xTitle);
-  g.append('text').attr('class', 'axis-title').attr('transform', `translate(13,${(height - m.bottom + m.top) / 2}) rotate(-90)`).attr('text-anchor', 'middle').text(yTitle);
+  else axis.ticks(Math.max(2, Math.floor(box.width / 90)));
+  axesFrame(g, box, axis, y, xTitle, yTitle, yFormat);
   return g;
 }
 
 /** Reward per episode of one run. */
-export class RewardChart {
+export class RewardChart extends Chart {
   /** @param {HTMLElement} host an empty, position: relative element */
   constructor(host) {
-    this.host = host;
-    this.svg = d3.select(host).append('svg').attr('class', 'chart reward').attr('aria-hidden', 'true');
-    this.tooltip = new Tooltip(host);
+    super(host, 'reward');
     /** @type {SearchRun | null} */
     this.run = null;
-    this.redraw = scheduler(() => this.draw());
-    onResize(host, () => this.draw());
   }
 
   /** @param {SearchRun | null} run */
@@ -100,6 +76,7 @@ export class RewardChart {
     this.redraw();
   }
 
+  /** @override */
   draw() {
     const run = this.run;
     const eps = run?.episodes ?? [];
@@ -111,7 +88,7 @@ export class RewardChart {
     const hi = d3.max(s, (d) => d.raw) ?? 0.01;
     const pad = Math.max(1e-4, (hi - lo) * 0.08);
     const y = d3.scaleLinear().domain([lo - pad, hi + pad]).nice().range([height - m.bottom, m.top]);
-    const g = frame(this.svg, box, x, y, 'episode', 'reward', d3.format('~d'), d3.format('.3~r'));
+    const g = frame(this, box, x, y, 'episode', 'reward', d3.format('~d'), d3.format('.3~r'));
     const warm = s.filter((d) => d.warmup).length || (run?.warmup ?? 0);
     if (warm > 0) {
       const x1 = x(Math.min(warm, x.domain()[1]));
@@ -129,34 +106,23 @@ export class RewardChart {
     g.append('path').attr('class', 'series best').attr('stroke', SERIES.best).attr('d', line((d) => d.best, true));
     g.append('g').selectAll('circle').data(s).join('circle').attr('class', (d) => `ep-dot${d.warmup ? ' warmup' : ''}`)
       .attr('cx', px).attr('cy', (d) => y(d.raw)).attr('r', 3).attr('stroke', SERIES.raw);
-    const rule = g.append('line').attr('class', 'hover-rule').attr('y1', m.top).attr('y2', height - m.bottom).style('display', 'none');
-    g.append('rect').attr('class', 'hover-target').attr('x', m.left).attr('y', m.top)
-      .attr('width', Math.max(0, width - m.left - m.right)).attr('height', Math.max(0, height - m.top - m.bottom))
-      .on('pointermove', (/** @type {PointerEvent} */ ev) => {
-        if (!s.length || !run) return;
-        const [hx, hy] = d3.pointer(ev, this.host);
-        const i = Math.max(0, Math.min(s.length - 1, Math.round(x.invert(d3.pointer(ev)[0])) - 1));
-        rule.attr('x1', px(s[i])).attr('x2', px(s[i])).style('display', null);
-        this.tooltip.show([...episodeLines(eps[i], run.label), `moving mean ${fmt.real(s[i].smooth)} · best so far ${fmt.real(s[i].best)}`], hx, hy);
-      })
-      .on('pointerleave', () => {
-        rule.style('display', 'none');
-        this.tooltip.hide();
-      });
+    hoverRule(g, box, this.tooltip, (mx) => {
+      if (!s.length || !run) return null;
+      const i = Math.max(0, Math.min(s.length - 1, Math.round(x.invert(mx)) - 1));
+      return { x: px(s[i]), lines: [...episodeLines(eps[i], run.label), `moving mean ${fmt.real(s[i].smooth)} · best so far ${fmt.real(s[i].best)}`] };
+    });
   }
 }
 
 /** BOPs % vs ACR (or accuracy) of every episode of every run. */
-export class ParetoChart {
+export class ParetoChart extends Chart {
   /**
    * @param {HTMLElement} host a focusable, position: relative element
    * @param {(run: SearchRun, e: EpisodeRecord) => void} onPick
    */
   constructor(host, onPick) {
-    this.host = host;
+    super(host, 'pareto');
     this.onPick = onPick;
-    this.svg = d3.select(host).append('svg').attr('class', 'chart pareto').attr('aria-hidden', 'true');
-    this.tooltip = new Tooltip(host);
     /** @type {SearchRun[]} */
     this.runs = [];
     /** @type {Baseline[]} */
@@ -171,8 +137,6 @@ export class ParetoChart {
     /** The last drawing's scales (for the keyboard cursor's tooltip). */
     this.x = d3.scaleLog();
     this.y = d3.scaleLinear();
-    this.redraw = scheduler(() => this.draw());
-    onResize(host, () => this.draw());
     host.addEventListener('keydown', (ev) => this.key(ev));
     host.addEventListener('blur', () => this.tooltip.hide());
   }
@@ -186,6 +150,7 @@ export class ParetoChart {
     this.redraw();
   }
 
+  /** @override */
   draw() {
     const metric = this.metric;
     this.points = this.runs.flatMap((run) => run.episodes.map((e) => ({ run, e }))).filter((p) => Number.isFinite(metricOf(p.e, metric)))
@@ -199,7 +164,7 @@ export class ParetoChart {
     const yMin = metric === 'accuracy' ? Math.max(0, Math.min(0.8, (d3.min(ys) ?? 0) - 0.05)) : 0;
     const y = d3.scaleLinear().domain([yMin, yMax]).nice().range([height - m.bottom, m.top]);
     const pct = d3.format('.2~%');
-    const g = frame(this.svg, box, x, y, 'BOPs, % of FP32 (log scale)', metric === 'acr' ? 'ACR (IRS, search split)' : 'clean accuracy (search split)',
+    const g = frame(this, box, x, y, 'BOPs, % of FP32 (log scale)', metric === 'acr' ? 'ACR (IRS, search split)' : 'clean accuracy (search split)',
       (d) => pct(d), metric === 'acr' ? d3.format('.2~f') : d3.format('.0%'));
     if (Number.isFinite(this.budget)) {
       const bx = x(this.budget);
@@ -229,21 +194,14 @@ export class ParetoChart {
       placed.push({ x: bx - 6, y: by + dy, w });
       d3.select(this).append('text').attr('class', 'baseline-label').attr('x', -6).attr('y', dy).attr('text-anchor', 'end').text(b.label);
     });
-    base.on('pointermove', (ev, b) => {
-      const [hx, hy] = d3.pointer(ev, this.host);
-      this.tooltip.show([b.label, `BOPs ${fmt.percent(b.bopsRatio)}`, `ACR ${fmt.fixed(b.acr)} · accuracy ${fmt.percent(b.accuracy, 1)}`], hx, hy);
-    }).on('pointerleave', () => this.tooltip.hide());
+    this.tooltip.follow(base, (b) => [b.label, `BOPs ${fmt.percent(b.bopsRatio)}`, `ACR ${fmt.fixed(b.acr)} · accuracy ${fmt.percent(b.accuracy, 1)}`]);
     g.append('g').attr('class', 'points').selectAll('circle').data(this.points).join('circle')
       .attr('class', (p, i) => `pt${p.e.warmup ? ' warmup' : ''}${p.run.best?.episode === p.e.episode ? ' best' : ''}${i === this.cursor ? ' cursor' : ''}`)
       .attr('data-run', (p) => p.run.id).attr('data-episode', (p) => p.e.episode)
       .attr('data-wb', (p) => p.e.wbits.map((b) => (b >= 32 ? 'f' : b)).join(',')).attr('data-ab', (p) => p.e.abits.map((b) => (b >= 32 ? 'f' : b)).join(','))
       .attr('cx', (p) => x(p.e.costRatio)).attr('cy', (p) => y(metricOf(p.e, metric))).attr('r', 5)
       .attr('fill', (p) => p.run.color)
-      .on('pointermove', (ev, p) => {
-        const [hx, hy] = d3.pointer(ev, this.host);
-        this.tooltip.show([...episodeLines(p.e, p.run.label), 'click: load this policy into the bit editor'], hx, hy);
-      })
-      .on('pointerleave', () => this.tooltip.hide())
+      .call((pts) => this.tooltip.follow(pts, (p) => [...episodeLines(p.e, p.run.label), 'click: load this policy into the bit editor']))
       .on('click', (_ev, p) => this.onPick(p.run, p.e));
     this.x = x;
     this.y = y;

@@ -2,7 +2,7 @@
 // layer in the upper block and activation bits mirrored in the lower one (as in the bit
 // editor), the number in each cell when it fits; warm-up episodes marked above. Tooltips per
 // cell; the numbers are in the view's data table.
-import { Tooltip, onResize } from './charts.js';
+import { Chart } from './charts.js';
 
 /**
  * @typedef {import('./quant-types.js').EpisodeRecord} EpisodeRecord
@@ -14,32 +14,24 @@ export const bitsColor = (b) => (b >= 32 ? '#37474f' : d3.interpolateYlGnBu(0.15
 /** @param {number} b */
 const onDark = (b) => b >= 6;
 
-export class BitsHeatmap {
+export class BitsHeatmap extends Chart {
   /** @param {HTMLElement} host an empty, position: relative element */
   constructor(host) {
-    this.host = host;
-    this.svg = d3.select(host).append('svg').attr('class', 'chart bits-heatmap').attr('aria-hidden', 'true');
-    this.tooltip = new Tooltip(host);
+    super(host, 'bits-heatmap');
     /** @type {SearchRun | null} */
     this.run = null;
     /** @type {string[]} */
     this.layers = [];
-    this.pending = false;
-    onResize(host, () => this.draw());
   }
 
-  /** @param {SearchRun | null} run @param {string[]} layers names in network order */
+  /** Draws at most once per frame. @param {SearchRun | null} run @param {string[]} layers names in network order */
   show(run, layers) {
     this.run = run;
     this.layers = layers;
-    if (this.pending) return;
-    this.pending = true;
-    requestAnimationFrame(() => {
-      this.pending = false;
-      this.draw();
-    });
+    this.redraw();
   }
 
+  /** @override */
   draw() {
     const eps = this.run?.episodes ?? [];
     const L = this.layers.length;
@@ -52,10 +44,8 @@ export class BitsHeatmap {
     const ch = 18;
     const gap = 8;
     const height = m.top + 2 * L * ch + gap + m.bottom;
-    const svg = this.svg.attr('width', width).attr('height', height).attr('viewBox', `0 0 ${width} ${height}`);
-    svg.selectAll('*').remove();
+    const g = this.canvas(width, height);
     const rowY = (/** @type {number} */ r) => m.top + r * ch + (r >= L ? gap : 0);
-    const g = svg.append('g');
     g.selectAll('text.row-label').data(rows).join('text').attr('class', 'row-label').attr('x', m.left - 6)
       .attr('y', (_, r) => rowY(r) + ch / 2).attr('dy', '0.35em').attr('text-anchor', 'end')
       .text((d) => `${d.which === 'w' ? 'W' : 'A'} ${d.name}`);
@@ -74,12 +64,9 @@ export class BitsHeatmap {
       cell.append('text').attr('x', cw / 2).attr('y', ch / 2).attr('dy', '0.35em').attr('text-anchor', 'middle')
         .attr('class', (d) => (onDark(d.bits) ? 'on-dark' : 'on-light')).text((d) => (d.bits >= 32 ? 'f' : String(d.bits)));
     }
-    cell.on('pointermove', (ev, d) => {
-      const [px, py] = d3.pointer(ev, this.host);
-      this.tooltip.show([`episode ${d.e.episode + 1}${d.e.warmup ? ' (warm-up)' : ''}`,
-        `${d.row.name} ${d.row.which === 'w' ? 'weights' : 'activations'}: ${d.bits >= 32 ? 'full precision' : `${d.bits} bits`}`,
-        `reward ${d3.format('.4~g')(d.e.reward)}`], px, py);
-    }).on('pointerleave', () => this.tooltip.hide());
+    this.tooltip.follow(cell, (d) => [`episode ${d.e.episode + 1}${d.e.warmup ? ' (warm-up)' : ''}`,
+      `${d.row.name} ${d.row.which === 'w' ? 'weights' : 'activations'}: ${d.bits >= 32 ? 'full precision' : `${d.bits} bits`}`,
+      `reward ${d3.format('.4~g')(d.e.reward)}`]);
     const x = d3.scaleLinear().domain([0, cols]).range([m.left, m.left + cols * cw]);
     g.append('g').attr('transform', `translate(0,${rowY(2 * L - 1) + ch + 2})`)
       .call(d3.axisBottom(x).ticks(Math.min(cols, Math.max(2, Math.floor(width / 80)))).tickFormat(d3.format('~d')));
