@@ -5,6 +5,7 @@
 //! -> quantize -> search -> final fine-tune -> fresh certification -> results.
 
 pub mod certify;
+pub mod choice;
 pub mod config;
 pub mod data;
 pub mod error;

@@ -1,11 +1,8 @@
 //! One policy's evaluation: calibrate -> noise-aware fine-tune -> certify the integer model.
 
-use super::{
-    examples, held_out_accuracy, quant_config, smooth_params, Fp32Job, Fp32Ref, Points,
-    FT_BATCH_WORK,
-};
+use super::{examples, held_out_accuracy, Fp32Job, Fp32Ref, Points, FT_BATCH_WORK};
 use crate::certify::{
-    metrics::GRID_SMALL, Branch, CertifyJob, IrsGuarantee, IrsJob, IrsParams, Outcome, Summary,
+    metrics::GRID_SMALL, Branch, CertifyJob, IrsGuarantee, IrsJob, Outcome, Summary,
 };
 use crate::config::ExperimentConfig;
 use crate::data::Dataset;
@@ -108,16 +105,6 @@ pub struct EvalJob {
     ft_counted: u64,
 }
 
-/// The IRS settings of the config.
-fn irs_params(cfg: &ExperimentConfig) -> IrsParams {
-    IrsParams {
-        n_p: cfg.n_p as u64,
-        alpha_zeta: cfg.alpha_zeta,
-        gamma: cfg.gamma,
-        batch: cfg.cert_batch as usize,
-    }
-}
-
 /// Fine-tuning as a QAT run of about `batches` mini-batches of 64 (ARQ choice, ours: Adam at
 /// `qlr` with cosine decay, Gaussian noise at sigma, the seed's `qat-*` streams).
 fn qat_config(cfg: &ExperimentConfig, batches: usize, data_len: usize) -> QatConfig {
@@ -132,7 +119,7 @@ fn qat_config(cfg: &ExperimentConfig, batches: usize, data_len: usize) -> QatCon
         sigma: cfg.sigma as f32,
         train_size,
         seed: cfg.seed,
-        quant: quant_config(cfg),
+        quant: cfg.quant_config(),
     }
 }
 
@@ -295,7 +282,7 @@ impl EvalJob {
                         &self.float,
                         &self.spec.policy,
                         &calib,
-                        &quant_config(&self.cfg),
+                        &self.cfg.quant_config(),
                     )?);
                     Stage::Certify
                 };
@@ -348,7 +335,7 @@ impl EvalJob {
                     .ok_or_else(|| Error::State("IRS needs the FP32 reference".into()))?;
                 let job = self
                     .irs
-                    .get_or_insert_with(|| IrsJob::new(fp32.cache.clone(), irs_params(&self.cfg)));
+                    .get_or_insert_with(|| IrsJob::new(fp32.cache.clone(), self.cfg.irs_params()));
                 before = job.progress().samples_done;
                 job.step(int, max_work);
                 self.work_done += job.progress().samples_done - before;
@@ -358,7 +345,7 @@ impl EvalJob {
                 if self.fresh.is_none() {
                     let ex = examples(&self.cfg, data, int_input_len(int), self.spec.points)?;
                     self.fresh = Some(
-                        CertifyJob::new(smooth_params(&self.cfg), ex)
+                        CertifyJob::new(self.cfg.smooth_params(), ex)
                             .with_purposes(self.spec.points.purposes()),
                     );
                 }
@@ -403,7 +390,7 @@ impl EvalJob {
         let (name, c) = (self.spec.name.clone(), &self.cfg);
         let summary = match self.spec.mode {
             Mode::Irs => {
-                let g = IrsGuarantee::from(&irs_params(c));
+                let g = IrsGuarantee::from(&c.irs_params());
                 Summary::irs(
                     name,
                     c.sigma,
@@ -420,7 +407,7 @@ impl EvalJob {
             name: self.spec.name.clone(),
             mode: self.spec.mode,
             fragment: self.spec.policy.to_fragment(),
-            cost: super::policy_cost(&self.cfg, &self.float, &self.spec.policy)?,
+            cost: self.cfg.policy_cost(&self.float, &self.spec.policy)?,
             points_accuracy: super::points_accuracy(int, &ex),
             test_accuracy: match self.spec.points {
                 Points::Report | Points::Final => held_out_accuracy(int, &self.cfg, data)?,
