@@ -8,7 +8,7 @@ use crate::nn::optim::OptKind;
 use crate::nn::{Model, TrainConfig};
 use crate::quant::cost::{cost_of, Cost};
 use crate::quant::policy::fit_list;
-use crate::quant::{quant_layers, ActClip, Bits, Policy, QuantConfig};
+use crate::quant::{quant_layers, ActClip, Bits, CalibConfig, Policy, QatConfig, QuantConfig};
 
 impl ExperimentConfig {
     /// Randomized smoothing (CERTIFY) of the config.
@@ -72,6 +72,30 @@ impl ExperimentConfig {
                 ActClipChoice::Pct => ActClip::Percentile(99.99),
                 ActClipChoice::Max => ActClip::Max,
             },
+        }
+    }
+
+    /// Activation-range calibration: `calib` noisy training digits at sigma.
+    pub fn calib_config(&self) -> CalibConfig {
+        CalibConfig::new(self.calib as usize, self.sigma as f32, self.seed)
+    }
+
+    /// Fine-tuning as a QAT run of about `batches` mini-batches of 64 on a training split of
+    /// `data_len` digits (ARQ choice, ours: Adam at `qlr` with cosine decay, Gaussian noise at
+    /// sigma, the seed's `qat-*` streams).
+    pub fn qat_config(&self, batches: usize, data_len: usize) -> QatConfig {
+        let batch = 64;
+        let wanted = batches * batch;
+        let train_size = wanted.min(data_len).max(1);
+        QatConfig {
+            epochs: wanted.div_ceil(train_size).max(1),
+            batch,
+            lr: self.qlr as f32,
+            opt: OptKind::Adam { weight_decay: 0.0 },
+            sigma: self.sigma as f32,
+            train_size,
+            seed: self.seed,
+            quant: self.quant_config(),
         }
     }
 

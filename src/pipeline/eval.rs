@@ -7,11 +7,10 @@ use crate::certify::{
 use crate::config::ExperimentConfig;
 use crate::data::Dataset;
 use crate::error::{Error, Result};
-use crate::nn::optim::OptKind;
 use crate::nn::Model;
-use crate::quant::calib::{calibrate, CalibConfig, Calibration};
+use crate::quant::calib::{calibrate, Calibration};
 use crate::quant::cost::Cost;
-use crate::quant::{IntModel, Policy, QatConfig, QatTrainer};
+use crate::quant::{IntModel, Policy, QatTrainer};
 use serde::Serialize;
 use std::sync::Arc;
 
@@ -103,24 +102,6 @@ pub struct EvalJob {
     work_done: u64,
     work_total: u64,
     ft_counted: u64,
-}
-
-/// Fine-tuning as a QAT run of about `batches` mini-batches of 64 (ARQ choice, ours: Adam at
-/// `qlr` with cosine decay, Gaussian noise at sigma, the seed's `qat-*` streams).
-fn qat_config(cfg: &ExperimentConfig, batches: usize, data_len: usize) -> QatConfig {
-    let batch = 64;
-    let wanted = batches * batch;
-    let train_size = wanted.min(data_len).max(1);
-    QatConfig {
-        epochs: wanted.div_ceil(train_size).max(1),
-        batch,
-        lr: cfg.qlr as f32,
-        opt: OptKind::Adam { weight_decay: 0.0 },
-        sigma: cfg.sigma as f32,
-        train_size,
-        seed: cfg.seed,
-        quant: cfg.quant_config(),
-    }
 }
 
 impl EvalJob {
@@ -261,18 +242,11 @@ impl EvalJob {
                 // calibration depends only on the pretrained weights: reuse a given one
                 let calib = match self.calib.take() {
                     Some(c) => c,
-                    None => {
-                        let cc = CalibConfig::new(
-                            self.cfg.calib as usize,
-                            self.cfg.sigma as f32,
-                            self.cfg.seed,
-                        );
-                        calibrate(&self.float, data, &cc)
-                    }
+                    None => calibrate(&self.float, data, &self.cfg.calib_config()),
                 };
                 self.work_done += 1;
                 self.stage = if self.spec.finetune > 0 {
-                    let qc = qat_config(&self.cfg, self.spec.finetune, data.train_count);
+                    let qc = self.cfg.qat_config(self.spec.finetune, data.train_count);
                     Stage::Finetune(Box::new(
                         QatTrainer::new(qc, &self.spec.policy, &calib, &mut self.float, data)?
                             .without_epoch_eval(),
