@@ -64,15 +64,14 @@ fn config_round_trip(c: &ExperimentConfig) {
 /// Whatever `wb`/`ab`/`lk` the config accepts is a policy for a model whose layer count
 /// matches the lists, and a clear error (no panic) for any other count.
 fn config_policy(c: &ExperimentConfig) {
-    let lists = [&c.wb, &c.ab, &c.locks];
-    let counts: Vec<usize> = lists
-        .iter()
-        .filter(|l| !l.is_empty())
-        .map(|l| l.split(',').count())
+    let lists = [c.wb.to_string(), c.ab.to_string(), c.locks.to_string()];
+    let counts: Vec<usize> = [c.wb.bits().len(), c.ab.bits().len(), c.locks.0.len()]
+        .into_iter()
+        .filter(|&k| k > 0)
         .collect();
     let n = counts.iter().copied().max().unwrap_or(5);
     for layers in [1, 3, 5, n] {
-        let r = arq::pipeline::config_policy(c, layers);
+        let r = c.policy(layers);
         let fits = counts.iter().all(|&k| k == 1 || k == layers);
         match r {
             Ok(p) => {

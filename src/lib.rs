@@ -11,6 +11,7 @@
 #![deny(unsafe_code)]
 
 pub mod certify;
+pub mod choice;
 pub mod config;
 pub mod data;
 pub mod error;

@@ -5,11 +5,11 @@ mod quant;
 pub use quant::{PolicyInfo, QuantEvalStep, SearchState, SearchStep};
 
 use crate::certify::{CertRecord, Example, Progress, SmoothParams, Summary};
-use crate::config::ExperimentConfig;
+use crate::config::{BitsList, DatasetName, ExperimentConfig, Flags};
 use crate::data::{Dataset, Split};
 use crate::error::{Error, Result};
 use crate::nn::checkpoint::{self, CheckpointMeta, LoadedCheckpoint};
-use crate::nn::{evaluate, Evaluation, Model, TrainConfig, TrainProgress, Trainer};
+use crate::nn::{evaluate, Evaluation, Model, TrainProgress, Trainer};
 use crate::pipeline::{Fp32Job, Fp32Ref, Points};
 use crate::rng::NoiseSource;
 use serde::Serialize;
@@ -66,7 +66,7 @@ impl Session {
     pub fn new(cfg: ExperimentConfig, mnist_bytes: Option<&[u8]>) -> Result<Session> {
         let mnist = mnist_bytes.map(Dataset::mnist_from_bytes).transpose()?;
         let data = Self::pick_data(&cfg, &mnist)?;
-        let model = Model::zoo(&cfg.model, cfg.seed)?;
+        let model = Model::build(cfg.model, cfg.seed);
         check_policy(&cfg, &model)?;
         Ok(Session {
             cfg,
@@ -85,9 +85,9 @@ impl Session {
     }
 
     fn pick_data(cfg: &ExperimentConfig, mnist: &Option<Dataset>) -> Result<Dataset> {
-        match cfg.dataset.as_str() {
-            "synth" => Ok(Dataset::synthetic(SYNTH_COUNT, SYNTH_SEED)),
-            _ => mnist.clone().ok_or_else(|| {
+        match cfg.dataset {
+            DatasetName::Synth => Ok(Dataset::synthetic(SYNTH_COUNT, SYNTH_SEED)),
+            DatasetName::Mnist => mnist.clone().ok_or_else(|| {
                 Error::State("ds=mnist needs the MNIST data file (data/mnist10k.u8)".into())
             }),
         }
@@ -103,9 +103,9 @@ impl Session {
         } else {
             None
         };
-        let reinit = cfg.model != self.model.name || cfg.dataset != self.cfg.dataset;
+        let reinit = cfg.model != self.model.arch || cfg.dataset != self.cfg.dataset;
         let model = if reinit {
-            Some(Model::zoo(&cfg.model, cfg.seed)?)
+            Some(Model::build(cfg.model, cfg.seed))
         } else {
             None
         };
@@ -127,7 +127,7 @@ impl Session {
 
     pub fn load_checkpoint(&mut self, bytes: &[u8]) -> Result<&LoadedCheckpoint> {
         let (model, info) = checkpoint::load(bytes)?;
-        self.cfg.model = info.meta.model.clone();
+        self.cfg.model = model.arch;
         self.cfg.sigma = info.meta.sigma;
         self.model = model;
         self.epochs_trained = info.meta.epochs;
@@ -139,7 +139,7 @@ impl Session {
 
     pub fn save_checkpoint(&self) -> Vec<u8> {
         let meta = CheckpointMeta {
-            model: self.model.name.clone(),
+            model: self.model.arch.to_string(),
             sigma: self.cfg.sigma,
             seed: self.cfg.seed,
             epochs: self.epochs_trained,
@@ -153,14 +153,10 @@ impl Session {
 
     /// Start training from freshly initialised weights (stream "init" of the seed).
     pub fn train_begin(&mut self) -> Result<TrainProgress> {
-        self.model = Model::zoo(&self.cfg.model, self.cfg.seed)?;
+        self.model = Model::build(self.cfg.model, self.cfg.seed);
         self.checkpoint = None;
         self.epochs_trained = 0;
-        let t = Trainer::new(
-            TrainConfig::from_experiment(&self.cfg),
-            &mut self.model,
-            &self.data,
-        );
+        let t = Trainer::new(self.cfg.train_config(), &mut self.model, &self.data);
         let p = TrainProgress {
             epoch: 0,
             batch: 0,
@@ -269,16 +265,15 @@ impl Session {
 /// The config's `wb`/`ab`/`lk` lists must fit the model: one value, or one per quantizable
 /// layer (the config's own parse cannot know the layer count).
 pub fn check_policy(cfg: &ExperimentConfig, model: &Model) -> Result<()> {
-    crate::pipeline::config_policy(cfg, crate::quant::quant_layers(model).len()).map(|_| ())
+    cfg.policy(crate::quant::quant_layers(model).len())
+        .map(|_| ())
 }
 
 /// The lenient form of [`check_policy`] for a parsed fragment (the page): a `wb`, `ab` or `lk`
 /// list that does not fit the config's model is dropped (full precision, no locks), and the
 /// returned errors name each dropped list, like the other bad values of a lenient parse.
 pub fn drop_unfit_policy(cfg: &mut ExperimentConfig) -> Vec<Error> {
-    let Ok(model) = Model::zoo(&cfg.model, cfg.seed) else {
-        return vec![];
-    };
+    let model = Model::build(cfg.model, cfg.seed);
     let mut dropped = vec![];
     // at most one error per list: each round clears the list it names
     for _ in 0..3 {
@@ -286,9 +281,9 @@ pub fn drop_unfit_policy(cfg: &mut ExperimentConfig) -> Vec<Error> {
             break;
         };
         match &e {
-            Error::InvalidValue { field, .. } if field == "wb" => cfg.wb.clear(),
-            Error::InvalidValue { field, .. } if field == "ab" => cfg.ab.clear(),
-            Error::InvalidValue { field, .. } if field == "lk" => cfg.locks.clear(),
+            Error::InvalidValue { field, .. } if field == "wb" => cfg.wb = BitsList::default(),
+            Error::InvalidValue { field, .. } if field == "ab" => cfg.ab = BitsList::default(),
+            Error::InvalidValue { field, .. } if field == "lk" => cfg.locks = Flags::default(),
             _ => break,
         }
         dropped.push(e);
@@ -316,7 +311,7 @@ impl Session {
     }
 
     pub fn smooth_params(&self) -> SmoothParams {
-        crate::pipeline::smooth_params(&self.cfg)
+        self.cfg.smooth_params()
     }
 
     /// Start certifying the current (FP32) model on the configured test points. The run keeps

@@ -2,11 +2,12 @@
 //! the searches and the final comparison, all step-driven like training and certification.
 
 use super::Session;
+use crate::config::{BitsList, Flags};
 use crate::error::{Error, Result};
 use crate::pipeline::compare::{CompareJob, CompareRow};
 use crate::pipeline::eval::{EvalJob, EvalResult, EvalSpec, Mode};
 use crate::pipeline::search::{Method, SearchJob, SearchProgress};
-use crate::pipeline::{config_policy, fp32_key, Points};
+use crate::pipeline::{fp32_key, Points};
 use crate::quant::cost::{enforce_budget, Cost};
 use crate::quant::quantizer::WeightQuant;
 use crate::quant::{quant_layers, Bits, IntModel, Policy, Preset};
@@ -118,12 +119,12 @@ impl Session {
 
     /// The config's policy (empty `wb`/`ab` = full precision).
     pub fn policy(&self) -> Result<Policy> {
-        config_policy(&self.cfg, self.layers_len())
+        self.cfg.policy(self.layers_len())
     }
 
     pub fn policy_info(&self) -> Result<PolicyInfo> {
         let p = self.policy()?;
-        let c = crate::pipeline::policy_cost(&self.cfg, &self.model, &p)?;
+        let c = self.cfg.policy_cost(&self.model, &p)?;
         Ok(PolicyInfo {
             wb: p.layers.iter().map(|l| l.w.get()).collect(),
             ab: p.layers.iter().map(|l| l.a.get()).collect(),
@@ -138,19 +139,19 @@ impl Session {
     /// Make `p` the config's policy (canonical `wb`, `ab`, `lk`).
     fn store_policy(&mut self, p: &Policy) -> Result<PolicyInfo> {
         let mut cfg = self.cfg.clone();
-        cfg.wb = p.wb();
-        cfg.ab = p.ab();
+        cfg.wb = BitsList::from_bits(p.weight_bits());
+        cfg.ab = BitsList::from_bits(p.act_bits());
         cfg.locks = if p.layers.iter().any(|l| l.locked) {
-            p.lk()
+            Flags(p.layers.iter().map(|l| l.locked).collect())
         } else {
-            String::new()
+            Flags::default()
         };
         if p.layers
             .iter()
             .all(|l| l.w.is_full() && l.a.is_full() && !l.locked)
         {
-            cfg.wb.clear();
-            cfg.ab.clear();
+            cfg.wb = BitsList::default();
+            cfg.ab = BitsList::default();
         }
         self.cfg = cfg;
         self.policy_info()
@@ -162,7 +163,7 @@ impl Session {
         cfg.set("wb", wb)?;
         cfg.set("ab", ab)?;
         cfg.set("lk", lk)?;
-        let p = config_policy(&cfg, self.layers_len())?;
+        let p = cfg.policy(self.layers_len())?;
         self.store_policy(&p)
     }
 
@@ -209,7 +210,7 @@ impl Session {
         let w = self.model.layers[q.index].param_slices()[0].to_vec();
         let p = self.policy()?;
         let bits = p.layers[j].w;
-        let qc = crate::pipeline::quant_config(&self.cfg);
+        let qc = self.cfg.quant_config();
         let (thresholds, levels) = match bits.quantized() {
             Some(_) => {
                 let wq = WeightQuant::new(&w, q.cout, bits, qc.per_channel, qc.weight_clip);

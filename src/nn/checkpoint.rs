@@ -22,6 +22,11 @@ use sha2::{Digest, Sha256};
 pub const MAGIC: &[u8; 8] = b"ARQCKPT\0";
 pub const VERSION: u32 = 1;
 
+/// The noise levels a checkpoint may carry, which are the `sigma` setting's range (the
+/// session adopts a loaded checkpoint's sigma).
+pub const SIGMA_MIN: f64 = 0.01;
+pub const SIGMA_MAX: f64 = 2.0;
+
 #[derive(Clone, Debug, Serialize, Deserialize, PartialEq)]
 #[serde(rename_all = "camelCase")]
 pub struct CheckpointMeta {
@@ -100,11 +105,15 @@ pub fn load(bytes: &[u8]) -> Result<(Model, LoadedCheckpoint)> {
     let meta: CheckpointMeta = serde_json::from_slice(&bytes[16..16 + hlen])
         .map_err(|e| bad(format!("bad header: {e}")))?;
     // the session adopts the checkpoint's sigma, so it must be a valid `sigma` setting
-    let sigma_field = crate::config::field("sigma").expect("the schema has sigma");
-    sigma_field
-        .kind
-        .parse("sigma", &meta.sigma.to_string())
-        .map_err(|e| bad(format!("bad header: {e}")))?;
+    if !(SIGMA_MIN..=SIGMA_MAX).contains(&meta.sigma) {
+        let e = Error::invalid(
+            "sigma",
+            meta.sigma,
+            "out of range",
+            format!("a number {SIGMA_MIN}..={SIGMA_MAX}"),
+        );
+        return Err(bad(format!("bad header: {e}")));
+    }
     let pbytes = &body[16 + hlen..];
     if meta.params.checked_mul(4) != Some(pbytes.len()) {
         return Err(bad(format!(

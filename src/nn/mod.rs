@@ -10,5 +10,5 @@ pub mod schedule;
 pub(crate) mod simd;
 pub mod train;
 
-pub use model::{Model, ModelInfo};
+pub use model::{Arch, Model, ModelInfo};
 pub use train::{evaluate, Evaluation, TrainConfig, TrainProgress, Trainer};

@@ -3,16 +3,25 @@
 
 use super::layers::{conv_forward, numel, relu_in_place, Conv2d, Layer, Linear, Shape};
 use crate::certify::BaseClassifier;
+use crate::choice::{choice_enum, Choice};
 use crate::error::{Error, Result};
 use crate::rng::Stream;
 use serde::Serialize;
+
+choice_enum! {
+    /// The architectures of the model zoo (docs/method.md section 8); the `model` setting.
+    pub enum Arch {
+        Lenet = "lenet",
+        Cnn3 = "cnn3",
+    }
+}
 
 /// Images per inference chunk (see [`Model::forward`]).
 pub const INFER_CHUNK: usize = 16;
 
 #[derive(Clone, Debug)]
 pub struct Model {
-    pub name: String,
+    pub arch: Arch,
     pub input: Shape,
     pub classes: usize,
     pub layers: Vec<Layer>,
@@ -41,11 +50,25 @@ pub struct ModelInfo {
 
 /// Batched inference over a flat input buffer, with reusable scratch.
 impl Model {
-    /// Build a zoo model with seeded initial weights (stream "init").
+    /// Build a zoo model by name (`lenet`, `cnn3`: the checkpoint header's spelling) with
+    /// seeded initial weights (stream "init").
     pub fn zoo(name: &str, seed: u64) -> Result<Model> {
+        let arch = Arch::from_word(name).ok_or_else(|| {
+            Error::invalid(
+                "model",
+                name,
+                "not in the model zoo",
+                Arch::WORDS.join(", "),
+            )
+        })?;
+        Ok(Model::build(arch, seed))
+    }
+
+    /// Build a zoo architecture with seeded initial weights (stream "init").
+    pub fn build(arch: Arch, seed: u64) -> Model {
         let mut r = Stream::new(seed, "init");
-        let layers = match name {
-            "lenet" => vec![
+        let layers = match arch {
+            Arch::Lenet => vec![
                 Layer::Conv(Conv2d::new(1, 6, 5, 1, 0, &mut r)),
                 Layer::Relu,
                 Layer::MaxPool(2),
@@ -59,7 +82,7 @@ impl Model {
                 Layer::Relu,
                 Layer::Linear(Linear::new(84, 10, &mut r)),
             ],
-            "cnn3" => vec![
+            Arch::Cnn3 => vec![
                 Layer::Conv(Conv2d::new(1, 16, 3, 1, 1, &mut r)),
                 Layer::Relu,
                 Layer::Conv(Conv2d::new(16, 32, 3, 2, 1, &mut r)),
@@ -69,21 +92,13 @@ impl Model {
                 Layer::Flatten,
                 Layer::Linear(Linear::new(3136, 10, &mut r)),
             ],
-            other => {
-                return Err(Error::invalid(
-                    "model",
-                    other,
-                    "not in the model zoo",
-                    crate::config::MODELS.join(", "),
-                ))
-            }
         };
-        Ok(Model {
-            name: name.into(),
+        Model {
+            arch,
             input: [1, 28, 28],
             classes: 10,
             layers,
-        })
+        }
     }
 
     pub fn input_len(&self) -> usize {
@@ -139,7 +154,7 @@ impl Model {
             })
             .collect();
         ModelInfo {
-            name: self.name.clone(),
+            name: self.arch.to_string(),
             params: layers.iter().map(|l| l.params).sum(),
             macs: layers.iter().map(|l| l.macs).sum(),
             layers,
@@ -243,7 +258,7 @@ impl Model {
                 format!(
                     "{} values, model {} needs {}",
                     flat.len(),
-                    self.name,
+                    self.arch,
                     self.param_count()
                 ),
             ));

@@ -10,7 +10,6 @@
 use super::model::{softmax_xent, Model};
 use super::optim::{OptKind, Optimizer};
 use super::schedule::Schedule;
-use crate::config::ExperimentConfig;
 use crate::data::{Dataset, Split};
 use serde::Serialize;
 
@@ -24,29 +23,6 @@ pub struct TrainConfig {
     pub train_size: usize,
     pub shift: usize,
     pub seed: u64,
-}
-
-impl TrainConfig {
-    pub fn from_experiment(c: &ExperimentConfig) -> Self {
-        let wd = c.weight_decay as f32;
-        TrainConfig {
-            epochs: c.epochs as usize,
-            batch: c.batch as usize,
-            lr: c.lr as f32,
-            opt: if c.optimizer == "sgd" {
-                OptKind::Sgd {
-                    momentum: c.momentum as f32,
-                    weight_decay: wd,
-                }
-            } else {
-                OptKind::Adam { weight_decay: wd }
-            },
-            sigma: c.sigma as f32,
-            train_size: c.train_size as usize,
-            shift: c.shift as usize,
-            seed: c.seed,
-        }
-    }
 }
 
 #[derive(Clone, Debug, Serialize, PartialEq)]

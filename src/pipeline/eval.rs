@@ -1,20 +1,16 @@
 //! One policy's evaluation: calibrate -> noise-aware fine-tune -> certify the integer model.
 
-use super::{
-    examples, held_out_accuracy, quant_config, smooth_params, Fp32Job, Fp32Ref, Points,
-    FT_BATCH_WORK,
-};
+use super::{examples, held_out_accuracy, Fp32Job, Fp32Ref, Points, FT_BATCH_WORK};
 use crate::certify::{
-    metrics::GRID_SMALL, Branch, CertifyJob, IrsGuarantee, IrsJob, IrsParams, Outcome, Summary,
+    metrics::GRID_SMALL, Branch, CertifyJob, IrsGuarantee, IrsJob, Outcome, Summary,
 };
 use crate::config::ExperimentConfig;
 use crate::data::Dataset;
 use crate::error::{Error, Result};
-use crate::nn::optim::OptKind;
 use crate::nn::Model;
-use crate::quant::calib::{calibrate, CalibConfig, Calibration};
+use crate::quant::calib::{calibrate, Calibration};
 use crate::quant::cost::Cost;
-use crate::quant::{IntModel, Policy, QatConfig, QatTrainer};
+use crate::quant::{IntModel, Policy, QatTrainer};
 use serde::Serialize;
 use std::sync::Arc;
 
@@ -106,34 +102,6 @@ pub struct EvalJob {
     work_done: u64,
     work_total: u64,
     ft_counted: u64,
-}
-
-/// The IRS settings of the config.
-fn irs_params(cfg: &ExperimentConfig) -> IrsParams {
-    IrsParams {
-        n_p: cfg.n_p as u64,
-        alpha_zeta: cfg.alpha_zeta,
-        gamma: cfg.gamma,
-        batch: cfg.cert_batch as usize,
-    }
-}
-
-/// Fine-tuning as a QAT run of about `batches` mini-batches of 64 (ARQ choice, ours: Adam at
-/// `qlr` with cosine decay, Gaussian noise at sigma, the seed's `qat-*` streams).
-fn qat_config(cfg: &ExperimentConfig, batches: usize, data_len: usize) -> QatConfig {
-    let batch = 64;
-    let wanted = batches * batch;
-    let train_size = wanted.min(data_len).max(1);
-    QatConfig {
-        epochs: wanted.div_ceil(train_size).max(1),
-        batch,
-        lr: cfg.qlr as f32,
-        opt: OptKind::Adam { weight_decay: 0.0 },
-        sigma: cfg.sigma as f32,
-        train_size,
-        seed: cfg.seed,
-        quant: quant_config(cfg),
-    }
 }
 
 impl EvalJob {
@@ -274,18 +242,11 @@ impl EvalJob {
                 // calibration depends only on the pretrained weights: reuse a given one
                 let calib = match self.calib.take() {
                     Some(c) => c,
-                    None => {
-                        let cc = CalibConfig::new(
-                            self.cfg.calib as usize,
-                            self.cfg.sigma as f32,
-                            self.cfg.seed,
-                        );
-                        calibrate(&self.float, data, &cc)
-                    }
+                    None => calibrate(&self.float, data, &self.cfg.calib_config()),
                 };
                 self.work_done += 1;
                 self.stage = if self.spec.finetune > 0 {
-                    let qc = qat_config(&self.cfg, self.spec.finetune, data.train_count);
+                    let qc = self.cfg.qat_config(self.spec.finetune, data.train_count);
                     Stage::Finetune(Box::new(
                         QatTrainer::new(qc, &self.spec.policy, &calib, &mut self.float, data)?
                             .without_epoch_eval(),
@@ -295,7 +256,7 @@ impl EvalJob {
                         &self.float,
                         &self.spec.policy,
                         &calib,
-                        &quant_config(&self.cfg),
+                        &self.cfg.quant_config(),
                     )?);
                     Stage::Certify
                 };
@@ -348,7 +309,7 @@ impl EvalJob {
                     .ok_or_else(|| Error::State("IRS needs the FP32 reference".into()))?;
                 let job = self
                     .irs
-                    .get_or_insert_with(|| IrsJob::new(fp32.cache.clone(), irs_params(&self.cfg)));
+                    .get_or_insert_with(|| IrsJob::new(fp32.cache.clone(), self.cfg.irs_params()));
                 before = job.progress().samples_done;
                 job.step(int, max_work);
                 self.work_done += job.progress().samples_done - before;
@@ -358,7 +319,7 @@ impl EvalJob {
                 if self.fresh.is_none() {
                     let ex = examples(&self.cfg, data, int_input_len(int), self.spec.points)?;
                     self.fresh = Some(
-                        CertifyJob::new(smooth_params(&self.cfg), ex)
+                        CertifyJob::new(self.cfg.smooth_params(), ex)
                             .with_purposes(self.spec.points.purposes()),
                     );
                 }
@@ -403,7 +364,7 @@ impl EvalJob {
         let (name, c) = (self.spec.name.clone(), &self.cfg);
         let summary = match self.spec.mode {
             Mode::Irs => {
-                let g = IrsGuarantee::from(&irs_params(c));
+                let g = IrsGuarantee::from(&c.irs_params());
                 Summary::irs(
                     name,
                     c.sigma,
@@ -420,7 +381,7 @@ impl EvalJob {
             name: self.spec.name.clone(),
             mode: self.spec.mode,
             fragment: self.spec.policy.to_fragment(),
-            cost: super::policy_cost(&self.cfg, &self.float, &self.spec.policy)?,
+            cost: self.cfg.policy_cost(&self.float, &self.spec.policy)?,
             points_accuracy: super::points_accuracy(int, &ex),
             test_accuracy: match self.spec.points {
                 Points::Report | Points::Final => held_out_accuracy(int, &self.cfg, data)?,

@@ -17,17 +17,13 @@ pub mod eval;
 pub mod search;
 
 use crate::certify::{
-    metrics::GRID_SMALL, CertRecord, CertifyJob, Example, IrsCache, Outcome, Progress,
-    SmoothParams, Summary, PURPOSE_ESTIMATE, PURPOSE_SELECT,
+    metrics::GRID_SMALL, CertRecord, CertifyJob, Example, IrsCache, Outcome, Progress, Summary,
+    PURPOSE_ESTIMATE, PURPOSE_SELECT,
 };
 use crate::config::ExperimentConfig;
 use crate::data::{Dataset, Split};
 use crate::error::{Error, Result};
 use crate::nn::Model;
-use crate::quant::calib::ActClip;
-use crate::quant::cost::{cost_of, Cost};
-use crate::quant::quantizer::WeightClip;
-use crate::quant::{quant_layers, Policy, QuantConfig};
 use serde::Serialize;
 use std::sync::Arc;
 
@@ -135,51 +131,6 @@ fn test_example(data: &Dataset, t: usize, input_len: usize) -> Example {
     }
 }
 
-pub fn smooth_params(cfg: &ExperimentConfig) -> SmoothParams {
-    SmoothParams {
-        sigma: cfg.sigma,
-        n0: cfg.n0 as u64,
-        n: cfg.n as u64,
-        alpha: cfg.alpha,
-        batch: cfg.cert_batch as usize,
-        seed: cfg.seed,
-    }
-}
-
-pub fn quant_config(cfg: &ExperimentConfig) -> QuantConfig {
-    QuantConfig {
-        per_channel: cfg.weight_granularity == "ch",
-        weight_clip: if cfg.weight_clip == "max" {
-            WeightClip::Max
-        } else {
-            WeightClip::Mse
-        },
-        act_clip: match cfg.act_clip.as_str() {
-            "max" => ActClip::Max,
-            "pct" => ActClip::Percentile(99.99),
-            _ => ActClip::Mse,
-        },
-    }
-}
-
-/// BOPs, size and compression of `policy` on `model`, with the config's weight granularity
-/// (per-channel scales cost one 32-bit scale per output channel, per-tensor one per layer).
-pub fn policy_cost(cfg: &ExperimentConfig, model: &Model, policy: &Policy) -> Result<Cost> {
-    cost_of(&quant_layers(model), policy, cfg.weight_granularity == "ch")
-}
-
-/// The policy of the config (`wb`, `ab`, `lk`) for a model with `layers` quantizable layers.
-/// Empty `wb`/`ab` mean full precision.
-pub fn config_policy(cfg: &ExperimentConfig, layers: usize) -> Result<Policy> {
-    let wb = if cfg.wb.is_empty() { "f" } else { &cfg.wb };
-    let ab = if cfg.ab.is_empty() { "f" } else { &cfg.ab };
-    let mut p = Policy::parse(wb, ab, layers)?;
-    if !cfg.locks.is_empty() {
-        p.parse_locks(&cfg.locks)?;
-    }
-    Ok(p)
-}
-
 /// Identity of an FP32 reference: the model generation plus every setting that changes it.
 pub fn fp32_key(cfg: &ExperimentConfig, generation: u64, points: Points) -> String {
     let pts = match points {
@@ -227,7 +178,7 @@ impl Fp32Job {
         generation: u64,
     ) -> Result<Fp32Job> {
         let examples = examples(cfg, data, model.input_len(), points)?;
-        let job = CertifyJob::new(smooth_params(cfg), examples.clone())
+        let job = CertifyJob::new(cfg.smooth_params(), examples.clone())
             .with_purposes(points.purposes())
             .with_irs_cache(cfg.n_p as u64);
         Ok(Fp32Job {

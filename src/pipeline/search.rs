@@ -4,7 +4,7 @@
 
 use super::eval::{EvalJob, EvalSpec, Mode};
 use super::{Fp32Job, Fp32Ref, Points};
-use crate::config::ExperimentConfig;
+use crate::config::{ExperimentConfig, Reward};
 use crate::data::Dataset;
 use crate::error::{Error, Result};
 use crate::nn::layers::Layer;
@@ -153,7 +153,7 @@ impl SearchJob {
         generation: u64,
     ) -> Result<SearchJob> {
         let layers = layer_features(pretrained);
-        let locked = super::config_policy(cfg, layers.len())?;
+        let locked = cfg.policy(layers.len())?;
         let macs: Vec<u64> = layers.iter().map(|l| l.macs).collect();
         let mut floor = locked.clone();
         enforce_budget(&macs, &mut floor, cfg.budget, Bits::MIN)?;
@@ -240,11 +240,11 @@ impl SearchJob {
         let fp = self.fp32.as_ref().expect("reference ready");
         let acr = 0.1 * (acr_q - fp.summary.acr);
         let acc = 0.1 * (acc_q - fp.base_accuracy);
-        match (self.method, self.cfg.reward.as_str()) {
+        match (self.method, self.cfg.reward) {
             (Method::Haq, _) => acc,
-            (_, "acc") => acc,
-            (_, "acracc") => acr + acc,
-            _ => acr,
+            (_, Reward::Acc) => acc,
+            (_, Reward::Acracc) => acr + acc,
+            (_, Reward::Acr) => acr,
         }
     }
 

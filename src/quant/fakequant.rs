@@ -86,7 +86,7 @@ impl QuantizedModel {
                 "wb",
                 policy.wb(),
                 &format!("{} layers in the policy", policy.len()),
-                format!("{} layers for model {}", layers.len(), float.name),
+                format!("{} layers for model {}", layers.len(), float.arch),
             ));
         }
         if calib.layers.len() != layers.len()
@@ -98,7 +98,7 @@ impl QuantizedModel {
         {
             return Err(Error::State(format!(
                 "calibration does not match model {}; recalibrate",
-                float.name
+                float.arch
             )));
         }
         let acts = layers

@@ -153,10 +153,10 @@ impl Policy {
         }
     }
 
-    /// Build from the `wb` and `ab` lists for a model with `layers` quantizable layers.
-    pub fn parse(wb: &str, ab: &str, layers: usize) -> Result<Policy> {
+    /// A policy needs at least one layer: with none there is nothing to set, and `wb=&ab=`
+    /// (the canonical form of no layers) would not parse.
+    pub fn check_layers(layers: usize) -> Result<()> {
         if layers == 0 {
-            // nothing to set, and `wb=&ab=` (the canonical form of no layers) would not parse
             return Err(Error::invalid(
                 "layers",
                 layers,
@@ -164,8 +164,20 @@ impl Policy {
                 "1 or more quantizable layers",
             ));
         }
+        Ok(())
+    }
+
+    /// Build from the `wb` and `ab` lists for a model with `layers` quantizable layers.
+    pub fn parse(wb: &str, ab: &str, layers: usize) -> Result<Policy> {
+        Policy::check_layers(layers)?;
         let w = parse_list("wb", wb, layers, Bits::parse)?;
         let a = parse_list("ab", ab, layers, Bits::parse)?;
+        Ok(Policy::from_bits(w, a))
+    }
+
+    /// Per-layer weight and activation bits (equal lengths), nothing locked.
+    pub fn from_bits(w: Vec<Bits>, a: Vec<Bits>) -> Policy {
+        debug_assert_eq!(w.len(), a.len());
         let layers = w
             .into_iter()
             .zip(a)
@@ -175,7 +187,7 @@ impl Policy {
                 locked: false,
             })
             .collect();
-        Ok(Policy { layers })
+        Policy { layers }
     }
 
     /// Set the lock flags from an `lk` list of 0/1 values (one per layer, or one for all).
@@ -185,10 +197,16 @@ impl Policy {
             "1" => Ok(true),
             _ => Err(Error::invalid(f, s, "not a lock flag", "0 or 1")),
         })?;
-        for (l, k) in self.layers.iter_mut().zip(locks) {
+        self.set_locks(&locks);
+        Ok(())
+    }
+
+    /// Set the lock flags, one per layer.
+    pub fn set_locks(&mut self, locks: &[bool]) {
+        debug_assert_eq!(locks.len(), self.layers.len());
+        for (l, &k) in self.layers.iter_mut().zip(locks) {
             l.locked = k;
         }
-        Ok(())
     }
 
     /// Parse `wb=...&ab=...[&lk=...]` (pairs separated by `&`, `;` or whitespace).
@@ -271,23 +289,41 @@ fn parse_list<T: Clone>(
     one: impl Fn(&str, &str) -> Result<T>,
 ) -> Result<Vec<T>> {
     let parts: Vec<&str> = s.split(',').collect();
-    if parts.len() != n && parts.len() != 1 {
-        return Err(Error::invalid(
-            field,
-            s,
-            &format!("{} values for {n} quantizable layers", parts.len()),
-            format!("{n} comma-separated values (or one for all layers)"),
-        ));
-    }
+    check_len(field, s, parts.len(), n)?;
     let vals = parts
         .iter()
         .map(|p| one(field, p))
         .collect::<Result<Vec<T>>>()?;
-    Ok(if vals.len() == n {
+    Ok(repeat(vals, n))
+}
+
+/// Exactly `n` values from an already parsed list of one value (repeated n times) or of
+/// `n` values; `text` is the list as written, which the error quotes.
+pub fn fit_list<T: Clone>(field: &str, text: &str, vals: &[T], n: usize) -> Result<Vec<T>> {
+    check_len(field, text, vals.len(), n)?;
+    Ok(repeat(vals.to_vec(), n))
+}
+
+/// A list of `len` values fits `n` layers when it has one value or `n`.
+fn check_len(field: &str, text: &str, len: usize, n: usize) -> Result<()> {
+    if len != n && len != 1 {
+        return Err(Error::invalid(
+            field,
+            text,
+            &format!("{len} values for {n} quantizable layers"),
+            format!("{n} comma-separated values (or one for all layers)"),
+        ));
+    }
+    Ok(())
+}
+
+/// `vals` (one value or `n`) as `n` values.
+fn repeat<T: Clone>(vals: Vec<T>, n: usize) -> Vec<T> {
+    if vals.len() == n {
         vals
     } else {
         vec![vals[0].clone(); n]
-    })
+    }
 }
 
 #[cfg(test)]

@@ -12,6 +12,7 @@
 //! r comes from calibration ([`super::calib`]). A zero range or clip gives s = 1 (all codes 0).
 
 use super::policy::Bits;
+use crate::choice::choice_enum;
 use serde::Serialize;
 
 /// Number of clip fractions searched: f = 1 - k / 100 for k = 0..CLIP_GRID.
@@ -85,14 +86,14 @@ pub fn code(x: f32, lo: f32, hi: f32, s: f32) -> i16 {
     round_even_int(clamp_f32(x, lo, hi) / s) as i16
 }
 
-/// How the weight clip t is chosen.
-#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize)]
-#[serde(rename_all = "lowercase")]
-pub enum WeightClip {
-    /// t = max|w|.
-    Max,
-    /// MSE-optimal t on [`CLIP_GRID`] for b < 5, max|w| otherwise.
-    Mse,
+choice_enum! {
+    /// How the weight clip t is chosen; the `wclip` setting.
+    pub enum WeightClip {
+        /// MSE-optimal t on [`CLIP_GRID`] for b < 5, max|w| otherwise.
+        Mse = "mse",
+        /// t = max|w|.
+        Max = "max",
+    }
 }
 
 /// Sum of squared quantization errors of `w` with clip t at qmax levels (f64, fixed order).

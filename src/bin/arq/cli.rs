@@ -2,7 +2,7 @@
 //! Every experiment setting is a flag generated from the config schema, and `--url '#...'`
 //! accepts the page's fragment; flags given after it override it.
 
-use arq::config::{schema_markdown, ExperimentConfig, SCHEMA};
+use arq::config::{schema_markdown, DatasetName, ExperimentConfig, SCHEMA};
 use arq::experiment::Session;
 use arq::nn::checkpoint::short_hash;
 use arq::{Error, Result};
@@ -158,10 +158,11 @@ fn file_error(flag: &str, path: &Path, e: Error) -> Error {
 /// win over the config's, as in the page).
 pub(crate) fn session(m: &ArgMatches) -> Result<Session> {
     let cfg = config_from(m)?;
-    let bytes = if cfg.dataset == "mnist" {
-        Some(read(&data_path(m)).map_err(|e| file_error("--data", &data_path(m), e))?)
-    } else {
-        None
+    let bytes = match cfg.dataset {
+        DatasetName::Mnist => {
+            Some(read(&data_path(m)).map_err(|e| file_error("--data", &data_path(m), e))?)
+        }
+        DatasetName::Synth => None,
     };
     let mut s = Session::new(cfg, bytes.as_deref()).map_err(|e| match e {
         Error::BadFile { .. } => file_error("--data", &data_path(m), e),
@@ -180,7 +181,7 @@ pub(crate) fn session(m: &ArgMatches) -> Result<Session> {
 /// (model, sigma) is loaded from models/index.json, exactly as the page does.
 pub(crate) fn trained_session(m: &ArgMatches) -> Result<Session> {
     let mut s = session(m)?;
-    if s.checkpoint.is_none() && s.cfg.dataset == "mnist" {
+    if s.checkpoint.is_none() && s.cfg.dataset == DatasetName::Mnist {
         let dir = data_path(m)
             .parent()
             .and_then(Path::parent)
@@ -371,7 +372,7 @@ fn cmd_eval(m: &ArgMatches) -> Result<()> {
     let e = s.evaluate();
     let mut t = format!(
         "{} (sigma={}): clean test accuracy {:.4} on {} digits\nconfusion (rows = true label):\n",
-        s.model.name, s.cfg.sigma, e.accuracy, e.n
+        s.model.arch, s.cfg.sigma, e.accuracy, e.n
     );
     for r in 0..10 {
         t.push_str(
@@ -383,7 +384,7 @@ fn cmd_eval(m: &ArgMatches) -> Result<()> {
     }
     emit(
         m,
-        &json!({"model": s.model.name, "sigma": s.cfg.sigma, "evaluation": e, "checkpoint": s.checkpoint.as_ref().map(|c| c.hash.clone())}),
+        &json!({"model": s.model.arch, "sigma": s.cfg.sigma, "evaluation": e, "checkpoint": s.checkpoint.as_ref().map(|c| c.hash.clone())}),
         &t,
     );
     Ok(())
@@ -457,7 +458,7 @@ pub fn cmd_certify(m: &ArgMatches) -> Result<()> {
         "{}\ncertified {} points of {} at sigma={} (n0={}, n={}, alpha={}) in {:.1} s: {:.0} noisy samples/s\nR_max = {:.4} (no radius can exceed it at this n)\nreproduce: arq certify --url '#{}'\n",
         arq::certify::metrics::markdown_table(std::slice::from_ref(sum)),
         sum.points,
-        s.model.name,
+        s.model.arch,
         s.cfg.sigma,
         s.cfg.n0,
         s.cfg.n,

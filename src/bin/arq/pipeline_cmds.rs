@@ -149,7 +149,7 @@ pub fn cmd_quantize(m: &ArgMatches) -> Result<()> {
     let mut text = format!(
         "policy {} ({})\nBOPs {:.3} % of FP32, size {} bytes ({:.1}x smaller), clean test accuracy {:.4} (base classifier, the test digits outside the search split)\n{mode}, {} points, sigma={}, n={}:\n{}{}",
         info.fragment,
-        s.model.name,
+        s.model.arch,
         100.0 * info.cost.ratio,
         info.cost.size_bytes,
         info.cost.compression,

@@ -4,7 +4,7 @@ use super::*;
 
 fn meta(m: &Model) -> CheckpointMeta {
     CheckpointMeta {
-        model: m.name.clone(),
+        model: m.arch.to_string(),
         sigma: 0.25,
         seed: 1,
         epochs: 0,
@@ -51,7 +51,7 @@ fn forge(hlen: u32, header: &[u8], params: &[u8]) -> Vec<u8> {
 fn header(m: &Model, sigma: &str, params: &str) -> Vec<u8> {
     format!(
         r#"{{"model":"{}","sigma":{sigma},"seed":1,"epochs":0,"testAccuracy":0.0,"params":{params},"engine":"t","fragment":"v=1"}}"#,
-        m.name
+        m.arch
     )
     .into_bytes()
 }

@@ -1,0 +1,537 @@
+//! The experiment configuration: one schema table drives validation, the URL fragment
+//! (`#v=1&model=lenet&sigma=0.25&...`), the CLI flags and the README's parameter table.
+//!
+//! Every setting is held as a typed value (a number, a [`Choice`] enum, a [`BitsList`] or
+//! [`Flags`]); text exists only at the boundary ([`fragment`]: `set`, `get`, the fragment).
+//! [`parts`] derives each part's own settings (smoothing, IRS, quantization, training, the
+//! policy) from the config.
+//!
+//! Canonical form: `v=1` first, then every non-default key in schema order, floats in Rust's
+//! shortest round-trip notation. Two configs are equal iff their canonical fragments are.
+
+mod fragment;
+mod parts;
+
+pub use fragment::schema_markdown;
+
+use crate::choice::{choice_enum, Choice};
+use crate::error::{Error, Result};
+use crate::nn::checkpoint::{SIGMA_MAX, SIGMA_MIN};
+pub use crate::nn::Arch;
+use crate::quant::Bits;
+pub use crate::quant::WeightClip;
+use serde::{Serialize, Serializer};
+use std::fmt;
+
+/// The URL/config format version. Bump when a key changes meaning.
+pub const FORMAT_VERSION: u32 = 1;
+
+/// Seeds stay below 2^53 so they survive a round trip through a JavaScript number.
+pub const MAX_SEED: u64 = (1 << 53) - 1;
+
+choice_enum! {
+    /// The `ds` setting: which data.
+    pub enum DatasetName {
+        /// 10,000 real MNIST digits (data/mnist10k.u8).
+        Mnist = "mnist",
+        /// A small procedural set for tests.
+        Synth = "synth",
+    }
+}
+
+choice_enum! {
+    /// The `opt` setting: the training optimizer.
+    pub enum Optimizer {
+        Adam = "adam",
+        Sgd = "sgd",
+    }
+}
+
+choice_enum! {
+    /// The `wgran` setting: weight scales per output channel or one per tensor.
+    pub enum Granularity {
+        Ch = "ch",
+        Tensor = "tensor",
+    }
+}
+
+choice_enum! {
+    /// The `aclip` setting: how an activation range is calibrated
+    /// ([`crate::quant::ActClip`]; `pct` is the 99.99th percentile).
+    pub enum ActClipChoice {
+        Mse = "mse",
+        Pct = "pct",
+        Max = "max",
+    }
+}
+
+choice_enum! {
+    /// The `reward` setting of the DDPG search (docs/method.md section 7).
+    pub enum Reward {
+        /// ARQ: the certified radius.
+        Acr = "acr",
+        /// HAQ: clean accuracy.
+        Acc = "acc",
+        /// Both.
+        Acracc = "acracc",
+    }
+}
+
+/// A `wb` / `ab` setting: bit widths, one per quantizable layer or one for all layers;
+/// empty means full precision everywhere.
+///
+/// It keeps its canonical text (items without surrounding blanks, lower case), which is
+/// what `get` and the fragment print: `32` and `f` both mean full precision but each keeps
+/// its spelling, as the fragment always has.
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub struct BitsList {
+    bits: Vec<Bits>,
+    text: String,
+}
+
+impl BitsList {
+    /// The list of `bits`, spelled canonically (`f` for full precision).
+    pub fn from_bits(bits: Vec<Bits>) -> BitsList {
+        let text = bits
+            .iter()
+            .map(Bits::to_string)
+            .collect::<Vec<_>>()
+            .join(",");
+        BitsList { bits, text }
+    }
+
+    pub fn bits(&self) -> &[Bits] {
+        &self.bits
+    }
+
+    pub fn is_empty(&self) -> bool {
+        self.bits.is_empty()
+    }
+}
+
+impl fmt::Display for BitsList {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(&self.text)
+    }
+}
+
+impl Serialize for BitsList {
+    fn serialize<S: Serializer>(&self, s: S) -> std::result::Result<S::Ok, S::Error> {
+        s.serialize_str(&self.text)
+    }
+}
+
+/// The `lk` setting: lock flags, one per quantizable layer or one for all layers; empty
+/// means nothing is locked. Printed as `1,0,...`.
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub struct Flags(pub Vec<bool>);
+
+impl Flags {
+    pub fn is_empty(&self) -> bool {
+        self.0.is_empty()
+    }
+}
+
+impl fmt::Display for Flags {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        let items: Vec<&str> = self.0.iter().map(|&k| if k { "1" } else { "0" }).collect();
+        f.write_str(&items.join(","))
+    }
+}
+
+impl Serialize for Flags {
+    fn serialize<S: Serializer>(&self, s: S) -> std::result::Result<S::Ok, S::Error> {
+        s.collect_str(self)
+    }
+}
+
+#[derive(Clone, Debug, PartialEq, Serialize)]
+#[serde(rename_all = "camelCase")]
+pub struct ExperimentConfig {
+    pub dataset: DatasetName,
+    pub model: Arch,
+    pub sigma: f64,
+    pub seed: u64,
+    // training
+    pub epochs: u32,
+    pub batch: u32,
+    pub lr: f64,
+    pub optimizer: Optimizer,
+    pub momentum: f64,
+    pub weight_decay: f64,
+    pub train_size: u32,
+    pub shift: u32,
+    // certification
+    pub n0: u32,
+    pub n: u32,
+    pub alpha: f64,
+    pub points: u32,
+    pub stride: u32,
+    pub cert_batch: u32,
+    // incremental randomized smoothing
+    pub n_p: u32,
+    pub alpha_zeta: f64,
+    pub gamma: f64,
+    // quantization
+    pub wb: BitsList,
+    pub ab: BitsList,
+    pub locks: Flags,
+    pub weight_granularity: Granularity,
+    pub weight_clip: WeightClip,
+    pub act_clip: ActClipChoice,
+    pub calib: u32,
+    pub qft: u32,
+    pub qlr: f64,
+    // search
+    pub budget: f64,
+    pub episodes: u32,
+    pub warmup: u32,
+    pub hidden: u32,
+    pub reward: Reward,
+    pub spoints: u32,
+    pub sft: u32,
+    pub fft: u32,
+}
+
+impl Default for ExperimentConfig {
+    fn default() -> Self {
+        ExperimentConfig {
+            dataset: DatasetName::Mnist,
+            model: Arch::Lenet,
+            sigma: 0.25,
+            seed: 1,
+            epochs: 20,
+            batch: 64,
+            lr: 0.003,
+            optimizer: Optimizer::Adam,
+            momentum: 0.9,
+            weight_decay: 0.0,
+            train_size: 8000,
+            shift: 1,
+            n0: 100,
+            n: 1000,
+            alpha: 0.001,
+            points: 100,
+            stride: 20,
+            cert_batch: 250,
+            n_p: 100,
+            alpha_zeta: 0.001,
+            gamma: 0.99,
+            wb: BitsList::default(),
+            ab: BitsList::default(),
+            locks: Flags::default(),
+            weight_granularity: Granularity::Ch,
+            weight_clip: WeightClip::Mse,
+            act_clip: ActClipChoice::Mse,
+            calib: 512,
+            qft: 50,
+            qlr: 0.001,
+            budget: 1.0 / 64.0,
+            episodes: 30,
+            warmup: 10,
+            hidden: 300,
+            reward: Reward::Acr,
+            spoints: 50,
+            sft: 10,
+            fft: 300,
+        }
+    }
+}
+
+/// The type and range of one setting.
+#[derive(Clone, Copy, Debug, Serialize)]
+#[serde(tag = "kind", rename_all = "lowercase")]
+pub enum Kind {
+    Int {
+        min: i64,
+        max: i64,
+    },
+    Float {
+        min: f64,
+        max: f64,
+    },
+    /// One of the URL words of a [`Choice`] enum.
+    Enum {
+        choices: &'static [&'static str],
+    },
+    Seed,
+    /// Comma-separated bit widths (2..=8, or f / 32 for full precision); one per quantizable
+    /// layer or a single value for all. Empty = full precision everywhere.
+    Bits,
+    /// Comma-separated 0/1 flags, one per quantizable layer.
+    Flags,
+}
+
+impl Kind {
+    /// Human-readable allowed range, used in every error message.
+    pub fn allowed(&self) -> String {
+        match self {
+            Kind::Int { min, max } => format!("an integer {min}..={max}"),
+            Kind::Float { min, max } => format!("a number {min}..={max}"),
+            Kind::Enum { choices } => crate::choice::allowed(choices),
+            Kind::Seed => format!("an integer 0..={MAX_SEED}"),
+            Kind::Bits => "comma-separated bit widths 2..8 or f (full precision), one per quantizable layer or one for all".into(),
+            Kind::Flags => "comma-separated 0/1 flags, one per quantizable layer".into(),
+        }
+    }
+}
+
+/// A parsed, range-checked value ([`Kind::parse`]).
+#[derive(Clone, Debug)]
+pub enum Value {
+    Int(i64),
+    Float(f64),
+    /// The position of the word in the [`Kind::Enum`]'s choices.
+    Word(usize),
+    Bits(BitsList),
+    Flags(Flags),
+}
+
+impl Value {
+    fn int(&self) -> i64 {
+        match self {
+            Value::Int(v) => *v,
+            _ => unreachable!("schema kind mismatch"),
+        }
+    }
+    fn float(&self) -> f64 {
+        match self {
+            Value::Float(v) => *v,
+            _ => unreachable!("schema kind mismatch"),
+        }
+    }
+    fn word(&self) -> usize {
+        match self {
+            Value::Word(v) => *v,
+            _ => unreachable!("schema kind mismatch"),
+        }
+    }
+    fn bits(self) -> BitsList {
+        match self {
+            Value::Bits(v) => v,
+            _ => unreachable!("schema kind mismatch"),
+        }
+    }
+    fn flags(self) -> Flags {
+        match self {
+            Value::Flags(v) => v,
+            _ => unreachable!("schema kind mismatch"),
+        }
+    }
+}
+
+/// One row of the schema.
+pub struct Field {
+    pub key: &'static str,
+    pub group: &'static str,
+    pub kind: Kind,
+    pub help: &'static str,
+    /// The setting's canonical text.
+    pub get: fn(&ExperimentConfig) -> String,
+    /// Store a value that [`Kind::parse`] of this row's kind returned.
+    pub set: fn(&mut ExperimentConfig, Value),
+}
+
+macro_rules! field {
+    // first: a choice row's `choice T` is no expression. The choices are T's words, so a
+    // word's position is its value's.
+    ($key:literal, $group:literal, choice $t:ty, $help:literal, $f:ident) => {
+        Field {
+            key: $key,
+            group: $group,
+            kind: Kind::Enum {
+                choices: <$t as Choice>::WORDS,
+            },
+            help: $help,
+            get: |c| c.$f.to_string(),
+            set: |c, v| c.$f = <$t as Choice>::ALL[v.word()],
+        }
+    };
+    ($key:literal, $group:literal, $kind:expr, $help:literal, $f:ident, int) => {
+        Field {
+            key: $key,
+            group: $group,
+            kind: $kind,
+            help: $help,
+            get: |c| c.$f.to_string(),
+            set: |c, v| c.$f = v.int() as _,
+        }
+    };
+    ($key:literal, $group:literal, $kind:expr, $help:literal, $f:ident, float) => {
+        Field {
+            key: $key,
+            group: $group,
+            kind: $kind,
+            help: $help,
+            get: |c| c.$f.to_string(),
+            set: |c, v| c.$f = v.float(),
+        }
+    };
+    ($key:literal, $group:literal, $kind:expr, $help:literal, $f:ident, bits) => {
+        Field {
+            key: $key,
+            group: $group,
+            kind: $kind,
+            help: $help,
+            get: |c| c.$f.to_string(),
+            set: |c, v| c.$f = v.bits(),
+        }
+    };
+    ($key:literal, $group:literal, $kind:expr, $help:literal, $f:ident, flags) => {
+        Field {
+            key: $key,
+            group: $group,
+            kind: $kind,
+            help: $help,
+            get: |c| c.$f.to_string(),
+            set: |c, v| c.$f = v.flags(),
+        }
+    };
+}
+
+/// The schema, in canonical order.
+pub static SCHEMA: &[Field] = &[
+    field!("ds", "data", choice DatasetName, "Dataset: 10,000 real MNIST digits (8,000 train / 2,000 test) or a small procedural set for tests", dataset),
+    field!("model", "model", choice Arch, "Network architecture (docs/method.md section 8)", model),
+    field!("sigma", "model", Kind::Float { min: SIGMA_MIN, max: SIGMA_MAX }, "Gaussian noise level: training augmentation and randomized smoothing (pixel units, inputs in [0,1])", sigma, float),
+    field!("seed", "model", Kind::Seed, "Master seed; every random stream (init, data order, noise, search) derives from it", seed, int),
+    field!("epochs", "train", Kind::Int { min: 1, max: 200 }, "Training epochs", epochs, int),
+    field!("batch", "train", Kind::Int { min: 1, max: 1024 }, "Training mini-batch size", batch, int),
+    field!("lr", "train", Kind::Float { min: 1e-6, max: 1.0 }, "Peak learning rate (cosine decay to 0 over the run)", lr, float),
+    field!("opt", "train", choice Optimizer, "Optimizer", optimizer),
+    field!("mom", "train", Kind::Float { min: 0.0, max: 0.999 }, "SGD momentum", momentum, float),
+    field!("wd", "train", Kind::Float { min: 0.0, max: 0.1 }, "Weight decay (L2, on weights and biases)", weight_decay, float),
+    field!("train", "train", Kind::Int { min: 1, max: 8000 }, "Number of training digits used (the first N of the train split)", train_size, int),
+    field!("shift", "train", Kind::Int { min: 0, max: 4 }, "Augmentation: random translation of each training digit by up to this many pixels", shift, int),
+    field!("n0", "certify", Kind::Int { min: 1, max: 100_000 }, "CERTIFY selection samples", n0, int),
+    field!("n", "certify", Kind::Int { min: 1, max: 1_000_000 }, "CERTIFY estimation samples (sets the radius cap R_max)", n, int),
+    field!("alpha", "certify", Kind::Float { min: 1e-9, max: 0.5 }, "Failure probability of each certificate", alpha, float),
+    field!("points", "certify", Kind::Int { min: 1, max: 2000 }, "Number of test points certified", points, int),
+    field!("stride", "certify", Kind::Int { min: 1, max: 2000 }, "Certify every k-th test digit", stride, int),
+    field!("cbatch", "certify", Kind::Int { min: 1, max: 10_000 }, "Noisy samples per forward batch (memory is O(cbatch))", cert_batch, int),
+    field!("np", "irs", Kind::Int { min: 1, max: 1_000_000 }, "IRS: replayed samples n_p for a modified model", n_p, int),
+    field!("az", "irs", Kind::Float { min: 1e-9, max: 0.5 }, "IRS: failure probability alpha_zeta of the disagreement bound", alpha_zeta, float),
+    field!("gamma", "irs", Kind::Float { min: 0.5, max: 1.0 }, "IRS: above this pA_low, re-certify from scratch instead", gamma, float),
+    field!("wb", "quant", Kind::Bits, "Weight bits per quantizable layer (network order)", wb, bits),
+    field!("ab", "quant", Kind::Bits, "Activation bits per quantizable layer: precision of the layer's input", ab, bits),
+    field!("lk", "quant", Kind::Flags, "Locked layers: the search and budget fitting leave them alone", locks, flags),
+    field!("wgran", "quant", choice Granularity, "Weight scales per output channel or per tensor", weight_granularity),
+    field!("wclip", "quant", choice WeightClip, "Weight clipping: MSE-optimal (below 5 bits) or max |w|", weight_clip),
+    field!("aclip", "quant", choice ActClipChoice, "Activation range: MSE-optimal, 99.99th percentile or max, calibrated on noisy training digits", act_clip),
+    field!("calib", "quant", Kind::Int { min: 16, max: 8000 }, "Calibration digits (a fixed seeded subset of the train split)", calib, int),
+    field!("qft", "quant", Kind::Int { min: 0, max: 5000 }, "Noise-aware fine-tuning batches (straight-through estimator) before a quick read-out", qft, int),
+    field!("qlr", "quant", Kind::Float { min: 1e-6, max: 1.0 }, "Fine-tuning learning rate (Adam)", qlr, float),
+    field!("budget", "search", Kind::Float { min: 0.001, max: 1.0 }, "BOPs budget as a fraction of FP32 (1/64 = uniform W4A4)", budget, float),
+    field!("episodes", "search", Kind::Int { min: 1, max: 2000 }, "Search episodes (one evaluated policy each)", episodes, int),
+    field!("warmup", "search", Kind::Int { min: 0, max: 2000 }, "Warm-up episodes of uniform random actions before DDPG updates", warmup, int),
+    field!("hidden", "search", Kind::Int { min: 4, max: 512 }, "Hidden units of the DDPG actor and critic (HAQ: 300)", hidden, int),
+    field!("reward", "search", choice Reward, "Reward: ARQ's certified radius (acr), HAQ's clean accuracy (acc), or both", reward),
+    field!("spoints", "search", Kind::Int { min: 1, max: 1000 }, "Search-split size: the first odd-numbered test digits that are not reported points (disjoint for every stride)", spoints, int),
+    field!("sft", "search", Kind::Int { min: 0, max: 5000 }, "Fine-tuning batches per search episode", sft, int),
+    field!("fft", "search", Kind::Int { min: 0, max: 20000 }, "Fine-tuning batches for each policy of the final comparison", fft, int),
+];
+
+pub fn field(key: &str) -> Option<&'static Field> {
+    SCHEMA.iter().find(|f| f.key == key)
+}
+
+impl ExperimentConfig {
+    /// Cross-field checks that a single range cannot express.
+    pub fn check(&self) -> Result<()> {
+        if self.n_p > self.n {
+            return Err(Error::invalid(
+                "np",
+                self.n_p,
+                "IRS replays cached estimation samples, so n_p cannot exceed n",
+                format!("1..={}", self.n),
+            ));
+        }
+        Ok(())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::choice::tests::check_round_trip;
+
+    /// Every choice enum's words round-trip through parse, Display and serde, and are the
+    /// choices its schema row offers.
+    #[test]
+    fn choice_words_are_the_schema_choices() {
+        check_round_trip::<DatasetName>();
+        check_round_trip::<Arch>();
+        check_round_trip::<Optimizer>();
+        check_round_trip::<Granularity>();
+        check_round_trip::<WeightClip>();
+        check_round_trip::<ActClipChoice>();
+        check_round_trip::<Reward>();
+        let choices = |key| match field(key).unwrap().kind {
+            Kind::Enum { choices } => choices,
+            k => panic!("{key} is {k:?}"),
+        };
+        assert_eq!(choices("ds"), ["mnist", "synth"]);
+        assert_eq!(choices("model"), ["lenet", "cnn3"]);
+        assert_eq!(choices("opt"), ["adam", "sgd"]);
+        assert_eq!(choices("wgran"), ["ch", "tensor"]);
+        assert_eq!(choices("wclip"), ["mse", "max"]);
+        assert_eq!(choices("aclip"), ["mse", "pct", "max"]);
+        assert_eq!(choices("reward"), ["acr", "acc", "acracc"]);
+    }
+
+    /// The page reads the config as JSON: every setting keeps its JSON form (words and lists
+    /// as strings).
+    #[test]
+    fn json_form_is_unchanged() {
+        let mut c = ExperimentConfig::default();
+        let v = serde_json::to_value(&c).unwrap();
+        assert_eq!(v["dataset"], "mnist");
+        assert_eq!(v["model"], "lenet");
+        assert_eq!(v["optimizer"], "adam");
+        assert_eq!(v["weightGranularity"], "ch");
+        assert_eq!(v["weightClip"], "mse");
+        assert_eq!(v["actClip"], "mse");
+        assert_eq!(v["reward"], "acr");
+        assert_eq!(
+            (&v["wb"], &v["ab"], &v["locks"]),
+            (&"".into(), &"".into(), &"".into())
+        );
+        c.set("model", "cnn3").unwrap();
+        c.set("wb", "4, F ,32").unwrap();
+        c.set("lk", "1,0").unwrap();
+        let v = serde_json::to_value(&c).unwrap();
+        assert_eq!(
+            (&v["model"], &v["wb"], &v["locks"]),
+            (&"cnn3".into(), &"4,f,32".into(), &"1,0".into())
+        );
+    }
+
+    /// The policy lists are typed: `32` and `f` are both full precision, an empty list is no
+    /// list, and a list built from bits is spelled canonically.
+    #[test]
+    fn policy_lists_are_typed() {
+        let mut c = ExperimentConfig::default();
+        c.set("wb", "4, F ,32").unwrap();
+        c.set("ab", "").unwrap();
+        c.set("lk", " 1 ,0").unwrap();
+        let b = |v| Bits::new(v).unwrap();
+        assert_eq!(c.wb.bits(), [b(4), Bits::FULL, Bits::FULL]);
+        assert!(c.ab.is_empty() && c.ab.bits().is_empty());
+        assert_eq!(c.locks, Flags(vec![true, false]));
+        let l = BitsList::from_bits(vec![b(8), Bits::FULL, b(2)]);
+        assert_eq!(l.to_string(), "8,f,2");
+        let mut d = ExperimentConfig::default();
+        d.set("wb", "8,f,2").unwrap();
+        assert_eq!(d.wb, l);
+        assert_eq!(Flags(vec![]).to_string(), "");
+    }
+
+    /// The checkpoint loader's sigma range is the `sigma` setting's.
+    #[test]
+    fn sigma_range_is_the_checkpoints() {
+        match field("sigma").unwrap().kind {
+            Kind::Float { min, max } => assert_eq!((min, max), (SIGMA_MIN, SIGMA_MAX)),
+            k => panic!("{k:?}"),
+        }
+    }
+}
