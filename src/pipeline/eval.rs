@@ -418,9 +418,13 @@ impl Job for EvalJob {
                 self.work_done += c.samples_done() - before;
                 self.times.certify += clock() - t0;
                 if finished {
-                    let Stage::Certify(mut c) = std::mem::replace(&mut self.stage, Stage::Done)
-                    else {
-                        return Ok(None);
+                    // move the integer model out: the job is done once its result is built
+                    let mut c = match std::mem::replace(&mut self.stage, Stage::Done) {
+                        Stage::Certify(c) => c,
+                        other => {
+                            self.stage = other;
+                            return Ok(None);
+                        }
                     };
                     return match self.result(&mut c, data) {
                         Ok(result) => {
