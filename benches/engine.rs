@@ -5,7 +5,7 @@
 use arq::certify::{CertifyJob, Example, SmoothParams};
 use arq::config::ExperimentConfig;
 use arq::data::{Dataset, Split};
-use arq::experiment::Session;
+use arq::experiment::{JobKind, JobSpec, Session};
 use arq::nn::Model;
 use arq::rng::NoiseSource;
 use divan::counter::ItemsCount;
@@ -84,8 +84,8 @@ fn train_1280_images(bencher: Bencher, model: &str) {
         ))
         .unwrap();
         let mut s = Session::new(cfg, Some(&bytes)).unwrap();
-        s.train_begin().unwrap();
-        black_box(s.train_step(20).unwrap())
+        s.begin(JobSpec::Train).unwrap();
+        black_box(s.step(JobKind::Train, 20, &mut || 0).unwrap())
     });
 }
 

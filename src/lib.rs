@@ -16,6 +16,7 @@ pub mod config;
 pub mod data;
 pub mod error;
 pub mod experiment;
+pub mod job;
 pub mod nn;
 pub(crate) mod par;
 pub mod pipeline;

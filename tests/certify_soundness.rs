@@ -10,8 +10,8 @@
 use std::sync::Arc;
 
 use arq::certify::irs::{Branch, IrsCache, IrsJob, IrsParams, IrsRecord};
-use arq::certify::smooth::{CertRecord, CertifyJob, Example, Prediction, SmoothParams};
 use arq::certify::{stats, BaseClassifier};
+use arq::certify::{CertRecord, CertifyJob, Example, Prediction, SmoothParams};
 use arq::rng::Stream;
 
 const DIM: usize = 16;

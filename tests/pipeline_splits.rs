@@ -110,6 +110,7 @@ fn no_noise_draw_is_shared_between_search_and_report() {
 
 #[test]
 fn the_final_fp32_row_is_certified_on_its_own_noise() {
+    use arq::job::Job;
     use arq::pipeline::compare::CompareJob;
     use arq::pipeline::{Fp32Job, Fp32Ref};
     // the shipped lenet (trained at sigma 0.25) on real digits at sigma 1.0: its votes
@@ -135,7 +136,7 @@ fn the_final_fp32_row_is_certified_on_its_own_noise() {
     let mut certify = |points| -> Fp32Ref {
         let mut job = Fp32Job::new(&c, &model, &data, points, 0).unwrap();
         loop {
-            if let Some(r) = job.step(10_000, &mut clock).reference {
+            if let Some(r) = job.step((), 10_000, &mut clock).unwrap().reference {
                 return r;
             }
         }

@@ -4,7 +4,7 @@
 
 use arq::certify::{CertifyJob, Example, SmoothParams};
 use arq::config::ExperimentConfig;
-use arq::experiment::Session;
+use arq::experiment::{JobEvent, JobKind, JobSpec, QuantEvalStep, Session};
 use arq::nn::Model;
 
 fn in_pool<T: Send>(threads: usize, f: impl FnOnce() -> T + Send) -> T {
@@ -45,12 +45,15 @@ fn certify_records() -> Vec<(u64, Option<u8>, u64, u64)> {
 fn readout() -> (String, Vec<u32>) {
     let frag = "v=1&ds=synth&epochs=1&train=256&batch=32&points=6&stride=3&n0=10&n=80&np=40&qft=2&calib=32&wb=4&ab=4&cbatch=200";
     let mut s = Session::new(ExperimentConfig::from_fragment(frag).unwrap(), None).unwrap();
-    s.train_begin().unwrap();
-    while !s.train_step(100).unwrap().done {}
-    s.quant_eval_begin(false).unwrap();
     let mut clock = || 0u64;
+    s.begin(JobSpec::Train).unwrap();
+    while !s.step(JobKind::Train, 100, &mut clock).unwrap().done {}
+    s.begin(JobSpec::QuantEval { fresh: false }).unwrap();
     let r = loop {
-        if let Some(r) = s.quant_eval_step(1000, &mut clock).unwrap().result {
+        if let JobEvent::QuantEval(QuantEvalStep {
+            result: Some(r), ..
+        }) = s.step(JobKind::QuantEval, 1000, &mut clock).unwrap().event
+        {
             break r;
         }
     };

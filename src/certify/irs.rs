@@ -20,10 +20,12 @@ use std::sync::Arc;
 
 use serde::{Deserialize, Serialize};
 
-use super::smooth::{
-    noise_sigma, Example, Plan, Prediction, Progress, RunState, Sampler, Stopwatch,
-};
+use super::job::{Progress, Stopwatch};
+use super::sampler::Sampler;
+use super::smooth::{noise_sigma, Example, Plan, Prediction, RunState};
 use super::{stats, BaseClassifier};
+use crate::error::Result;
+use crate::job::{Job, Work};
 use crate::rng::NoiseSource;
 
 /// Selection stream of the gamma fallback (independent of f's streams).
@@ -397,10 +399,38 @@ impl IrsJob {
     }
 }
 
+/// IRS as a [`Job`]: the budget is forward samples of f^q, each point timed with the clock.
+impl Job for IrsJob {
+    type Env<'a> = &'a mut dyn BaseClassifier;
+    type Report = Vec<IrsRecord>;
+
+    fn step(
+        &mut self,
+        fq: Self::Env<'_>,
+        budget: u64,
+        clock: &mut dyn FnMut() -> u64,
+    ) -> Result<Vec<IrsRecord>> {
+        Ok(self.step_timed(fq, budget, clock))
+    }
+
+    fn work(&self) -> Work {
+        let p = self.progress();
+        Work {
+            phase: "irs",
+            done: p.samples_done,
+            total: p.samples_total,
+        }
+    }
+
+    fn is_done(&self) -> bool {
+        IrsJob::is_done(self)
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::certify::smooth::{CertifyJob, SmoothParams};
+    use crate::certify::{CertifyJob, SmoothParams};
 
     /// Known zeta_up values, docs/method.md section 10 (alpha_zeta = 0.001), printed to 6 decimals.
     const ZETA_KNOWN: [(u64, u64, f64); 5] = [

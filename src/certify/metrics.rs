@@ -12,7 +12,8 @@
 use serde::{Deserialize, Serialize};
 
 use super::irs::{irs_radius, zeta_up, IrsParams, IrsRecord};
-use super::smooth::{noise_sigma, CertRecord};
+use super::job::CertRecord;
+use super::smooth::noise_sigma;
 use super::stats;
 
 /// Conventional radius grid for small images: 0, 0.25, ..., 1.5.

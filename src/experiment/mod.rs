@@ -2,14 +2,16 @@
 //! wasm worker: the same calls in the same order give the same numbers in both.
 
 mod quant;
-pub use quant::{PolicyInfo, QuantEvalStep, SearchState, SearchStep};
+pub use quant::{CompareStep, LayerHistogram, PolicyInfo, QuantEvalStep, SearchState, SearchStep};
 
 use crate::certify::{CertRecord, Example, Progress, SmoothParams, Summary};
 use crate::config::{BitsList, DatasetName, ExperimentConfig, Flags};
 use crate::data::{Dataset, Split};
 use crate::error::{Error, Result};
+use crate::job::{Job, Work};
 use crate::nn::checkpoint::{self, CheckpointMeta, LoadedCheckpoint};
 use crate::nn::{evaluate, Evaluation, Model, TrainProgress, Trainer};
+use crate::pipeline::search::Method;
 use crate::pipeline::{Fp32Job, Fp32Ref, Points};
 use crate::rng::NoiseSource;
 use serde::Serialize;
@@ -49,6 +51,103 @@ pub struct CertifyStep {
     pub done: bool,
     /// Summary over every record finished so far ("partial" until done).
     pub summary: Summary,
+}
+
+/// A long task of the session and what it needs to start ([`Session::begin`]).
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize)]
+#[serde(tag = "kind", rename_all = "camelCase")]
+pub enum JobSpec {
+    /// Train from freshly initialised weights (stream "init" of the seed).
+    Train,
+    /// Certify the FP32 model on the reported points, keeping the IRS cache.
+    Certify,
+    /// Read out the config's policy on the reported points: IRS against the FP32 cache or,
+    /// with `fresh`, a full certification from scratch.
+    QuantEval { fresh: bool },
+    /// A search of per-layer bits.
+    Search { method: Method },
+    /// The final comparison: FP32, W4A4 and each finished search's best, certified fresh.
+    Compare,
+}
+
+impl JobSpec {
+    pub fn kind(self) -> JobKind {
+        match self {
+            JobSpec::Train => JobKind::Train,
+            JobSpec::Certify => JobKind::Certify,
+            JobSpec::QuantEval { .. } => JobKind::QuantEval,
+            JobSpec::Search { .. } => JobKind::Search,
+            JobSpec::Compare => JobKind::Compare,
+        }
+    }
+}
+
+/// Which long task: [`JobSpec`] without its settings. The session holds one slot per kind.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, Serialize)]
+#[serde(rename_all = "camelCase")]
+pub enum JobKind {
+    Train,
+    Certify,
+    QuantEval,
+    Search,
+    Compare,
+}
+
+impl JobKind {
+    /// The kind as serialised: train, certify, quantEval, search, compare.
+    pub fn name(self) -> &'static str {
+        match self {
+            JobKind::Train => "train",
+            JobKind::Certify => "certify",
+            JobKind::QuantEval => "quantEval",
+            JobKind::Search => "search",
+            JobKind::Compare => "compare",
+        }
+    }
+
+    /// The error of a step with no job of this kind in its slot.
+    fn not_running(self) -> Error {
+        let k = self.name();
+        Error::State(format!(
+            "{k} step without a running {k} job: begin one first (none was begun, or it \
+             finished or was cancelled)"
+        ))
+    }
+}
+
+impl std::fmt::Display for JobKind {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(self.name())
+    }
+}
+
+/// What [`Session::begin`] and [`Session::step`] hand out, the same shape for every kind.
+#[derive(Clone, Debug, Serialize)]
+#[serde(rename_all = "camelCase")]
+pub struct JobStep {
+    pub kind: JobKind,
+    /// The job's phase and work units done / total after this step.
+    pub work: Work,
+    /// The job finished in this step (its slot is empty again, except for a comparison,
+    /// whose finished table stays readable by further steps).
+    pub done: bool,
+    pub event: JobEvent,
+}
+
+/// The kind's own payload of a step, tagged with the kind (`{"kind": "train", ...}`).
+#[derive(Clone, Debug, Serialize)]
+#[serde(tag = "kind", rename_all = "camelCase")]
+pub enum JobEvent {
+    /// Batches, running loss and accuracy, and the epoch that ended in this step, if any.
+    Train(TrainProgress),
+    /// Records finished in this step, the running summary and the progress.
+    Certify(CertifyStep),
+    /// The read-out's stage and work; its result in the step that finishes it.
+    QuantEval(QuantEvalStep),
+    /// The search's progress, the episode finished in this step and the best so far.
+    Search(SearchStep),
+    /// The row finished in this step, every row so far and the row in progress.
+    Compare(CompareStep),
 }
 
 #[derive(Clone, Debug, Serialize)]
@@ -151,8 +250,91 @@ impl Session {
         checkpoint::save(&self.model, &meta)
     }
 
-    /// Start training from freshly initialised weights (stream "init" of the seed).
-    pub fn train_begin(&mut self) -> Result<TrainProgress> {
+    /// Start a long task, replacing any job of the same kind (other kinds' jobs keep their
+    /// slots: a paused search survives a certification run).
+    pub fn begin(&mut self, spec: JobSpec) -> Result<JobStep> {
+        let kind = spec.kind();
+        let (work, event) = match spec {
+            JobSpec::Train => {
+                let (w, p) = self.train_start()?;
+                (w, JobEvent::Train(p))
+            }
+            JobSpec::Certify => {
+                let (w, p) = self.certify_start()?;
+                (w, JobEvent::Certify(p))
+            }
+            JobSpec::QuantEval { fresh } => {
+                let (w, p) = self.quant_eval_start(fresh)?;
+                (w, JobEvent::QuantEval(p))
+            }
+            JobSpec::Search { method } => {
+                let (w, p) = self.search_start(method)?;
+                (w, JobEvent::Search(p))
+            }
+            JobSpec::Compare => {
+                let (w, p) = self.compare_start()?;
+                (w, JobEvent::Compare(p))
+            }
+        };
+        Ok(JobStep {
+            kind,
+            done: event.done(),
+            work,
+            event,
+        })
+    }
+
+    /// Advance the job of `kind` by about `budget` work units (training: mini-batches; the
+    /// rest: noisy samples). `clock` returns microseconds (any monotonic origin) to time the
+    /// work; the core itself never reads a clock. A finished job leaves its slot (a further
+    /// step is an error) and its results in the session.
+    pub fn step(
+        &mut self,
+        kind: JobKind,
+        budget: u64,
+        clock: &mut dyn FnMut() -> u64,
+    ) -> Result<JobStep> {
+        let (work, event) = match kind {
+            JobKind::Train => {
+                let (w, p) = self.train_next(budget, clock)?;
+                (w, JobEvent::Train(p))
+            }
+            JobKind::Certify => {
+                let (w, p) = self.certify_next(budget, clock)?;
+                (w, JobEvent::Certify(p))
+            }
+            JobKind::QuantEval => {
+                let (w, p) = self.quant_eval_next(budget, clock)?;
+                (w, JobEvent::QuantEval(p))
+            }
+            JobKind::Search => {
+                let (w, p) = self.search_next(budget, clock)?;
+                (w, JobEvent::Search(p))
+            }
+            JobKind::Compare => {
+                let (w, p) = self.compare_next(budget, clock)?;
+                (w, JobEvent::Compare(p))
+            }
+        };
+        Ok(JobStep {
+            kind,
+            done: event.done(),
+            work,
+            event,
+        })
+    }
+
+    /// Drop the job of `kind`, if any; what it finished before stays (trained weights,
+    /// finished searches). A step of that kind is then an error until the next begin.
+    pub fn cancel(&mut self, kind: JobKind) {
+        match kind {
+            JobKind::Train => self.trainer = None,
+            JobKind::Certify => self.certify = None,
+            JobKind::QuantEval | JobKind::Search | JobKind::Compare => self.quant.cancel(kind),
+        }
+    }
+
+    fn train_start(&mut self) -> Result<(Work, TrainProgress)> {
         self.model = Model::build(self.cfg.model, self.cfg.seed);
         self.checkpoint = None;
         self.epochs_trained = 0;
@@ -168,24 +350,41 @@ impl Session {
             accuracy: 0.0,
             epoch_end: None,
         };
+        let w = Job::work(&t);
         self.trainer = Some(t);
         self.certify = None;
         self.weights_changed();
-        Ok(p)
+        Ok((w, p))
     }
 
-    pub fn train_step(&mut self, max_batches: usize) -> Result<TrainProgress> {
+    fn train_next(
+        &mut self,
+        max_batches: u64,
+        clock: &mut dyn FnMut() -> u64,
+    ) -> Result<(Work, TrainProgress)> {
         let t = self
             .trainer
             .as_mut()
-            .ok_or_else(|| Error::State("train_step before train_begin".into()))?;
-        let p = t.step(&mut self.model, &self.data, max_batches);
+            .ok_or_else(|| JobKind::Train.not_running())?;
+        let p = Job::step(t, (&mut self.model, &self.data), max_batches, clock)?;
+        let w = Job::work(t);
         self.epochs_trained = t.history().len() as u32;
         self.weights_changed();
         if p.done {
             self.trainer = None;
         }
-        Ok(p)
+        Ok((w, p))
+    }
+
+    // transitional: used by src/wasm until it moves to begin/step
+    pub fn train_begin(&mut self) -> Result<TrainProgress> {
+        self.train_start().map(|(_, p)| p)
+    }
+
+    // transitional: used by src/wasm until it moves to begin/step
+    pub fn train_step(&mut self, max_batches: usize) -> Result<TrainProgress> {
+        self.train_next(max_batches as u64, &mut || 0)
+            .map(|(_, p)| p)
     }
 
     pub fn evaluate(&self) -> Evaluation {
@@ -316,7 +515,7 @@ impl Session {
 
     /// Start certifying the current (FP32) model on the configured test points. The run keeps
     /// f's predictions on the first n_p estimation samples of each point: the IRS cache.
-    pub fn certify_begin(&mut self) -> Result<Progress> {
+    fn certify_start(&mut self) -> Result<(Work, CertifyStep)> {
         let job = Fp32Job::new(
             &self.cfg,
             &self.model,
@@ -324,33 +523,69 @@ impl Session {
             Points::Report,
             self.generation,
         )?;
-        let p = job.progress();
+        let step = CertifyStep {
+            records: vec![],
+            progress: job.progress(),
+            done: false,
+            summary: job.summary(),
+        };
+        let w = job.work();
         self.certify = Some(job);
-        Ok(p)
+        Ok((w, step))
     }
 
-    /// Run up to `max_samples` noisy forward passes. `clock` returns microseconds (any
-    /// monotonic origin) to time each point; the core itself never reads a clock.
-    pub fn certify_step(
+    /// Run up to `max_samples` noisy forward passes, timing each point with `clock`.
+    fn certify_next(
         &mut self,
         max_samples: u64,
         clock: &mut dyn FnMut() -> u64,
-    ) -> Result<CertifyStep> {
+    ) -> Result<(Work, CertifyStep)> {
         let job = self
             .certify
             .as_mut()
-            .ok_or_else(|| Error::State("certify_step before certify_begin".into()))?;
-        let st = job.step(max_samples, clock);
+            .ok_or_else(|| JobKind::Certify.not_running())?;
+        let st = job.step((), max_samples, clock)?;
+        let w = job.work();
         let done = st.reference.is_some();
         if let Some(r) = st.reference {
             self.report_ref = Some(Arc::new(r));
             self.certify = None;
         }
-        Ok(CertifyStep {
-            records: st.records,
-            progress: st.progress,
-            done,
-            summary: st.summary,
-        })
+        Ok((
+            w,
+            CertifyStep {
+                records: st.records,
+                progress: st.progress,
+                done,
+                summary: st.summary,
+            },
+        ))
+    }
+
+    // transitional: used by src/wasm until it moves to begin/step
+    pub fn certify_begin(&mut self) -> Result<Progress> {
+        self.certify_start().map(|(_, s)| s.progress)
+    }
+
+    // transitional: used by src/wasm until it moves to begin/step
+    pub fn certify_step(
+        &mut self,
+        max_samples: u64,
+        clock: &mut dyn FnMut() -> u64,
+    ) -> Result<CertifyStep> {
+        self.certify_next(max_samples, clock).map(|(_, s)| s)
+    }
+}
+
+impl JobEvent {
+    /// The job finished in this step.
+    fn done(&self) -> bool {
+        match self {
+            JobEvent::Train(p) => p.done,
+            JobEvent::Certify(s) => s.done,
+            JobEvent::QuantEval(s) => s.done,
+            JobEvent::Search(s) => s.progress.done,
+            JobEvent::Compare(s) => s.done,
+        }
     }
 }

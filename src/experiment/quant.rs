@@ -1,9 +1,10 @@
 //! The session's quantization half: the config's policy, its cost, the quick IRS read-out,
 //! the searches and the final comparison, all step-driven like training and certification.
 
-use super::Session;
+use super::{JobKind, Session};
 use crate::config::{BitsList, Flags};
 use crate::error::{Error, Result};
+use crate::job::{Job, Work};
 use crate::pipeline::compare::{CompareJob, CompareRow};
 use crate::pipeline::eval::{EvalJob, EvalResult, EvalSpec, Mode};
 use crate::pipeline::search::{Method, SearchJob, SearchProgress};
@@ -110,6 +111,49 @@ pub struct LayerHistogram {
     pub levels: u32,
     /// Weights beyond their channel's threshold.
     pub clipped: usize,
+}
+
+impl QuantState {
+    /// Drop the job of a quantization kind.
+    pub(super) fn cancel(&mut self, kind: JobKind) {
+        match kind {
+            JobKind::QuantEval => self.eval = None,
+            JobKind::Search => self.search = None,
+            JobKind::Compare => self.compare = None,
+            JobKind::Train | JobKind::Certify => {}
+        }
+    }
+}
+
+impl QuantEvalStep {
+    fn new(w: &Work, done: bool, result: Option<EvalResult>) -> Self {
+        QuantEvalStep {
+            phase: w.phase,
+            done,
+            work_done: w.done,
+            work_total: w.total,
+            result,
+        }
+    }
+}
+
+impl CompareStep {
+    /// The comparison's work and state, with the row finished in this step.
+    fn of(job: &CompareJob, row: Option<CompareRow>) -> (Work, CompareStep) {
+        let (rows_done, rows_total, current) = job.progress();
+        let w = job.work();
+        let step = CompareStep {
+            done: job.is_done(),
+            rows_done,
+            rows_total,
+            current: current.map(str::to_string),
+            work_done: w.done,
+            work_total: w.total,
+            row,
+            rows: job.rows.clone(),
+        };
+        (w, step)
+    }
 }
 
 impl Session {
@@ -269,7 +313,7 @@ impl Session {
     /// Start evaluating the config's policy on the reported points: calibration, `qft`
     /// fine-tuning batches, then IRS against the FP32 cache (certifying FP32 first if no
     /// matching cache is held) or, with `fresh`, a full certification from scratch.
-    pub fn quant_eval_begin(&mut self, fresh: bool) -> Result<QuantEvalStep> {
+    pub(super) fn quant_eval_start(&mut self, fresh: bool) -> Result<(Work, QuantEvalStep)> {
         let policy = self.policy()?;
         let spec = EvalSpec {
             name: policy.to_fragment(),
@@ -286,95 +330,121 @@ impl Session {
             self.fp32_ref(Points::Report),
             self.generation,
         )?;
-        let (d, t) = job.work();
-        let step = QuantEvalStep {
-            phase: job.stage_name(),
-            done: false,
-            work_done: d,
-            work_total: t,
-            result: None,
-        };
+        let w = job.work();
+        let step = QuantEvalStep::new(&w, false, None);
         self.quant.eval = Some(job);
-        Ok(step)
+        Ok((w, step))
     }
 
+    /// A finished read-out keeps its FP32 reference, result and integer model.
+    pub(super) fn quant_eval_next(
+        &mut self,
+        max_work: u64,
+        clock: &mut dyn FnMut() -> u64,
+    ) -> Result<(Work, QuantEvalStep)> {
+        let job = self
+            .quant
+            .eval
+            .as_mut()
+            .ok_or_else(|| JobKind::QuantEval.not_running())?;
+        let out = job.step(&self.data, max_work, clock)?;
+        let w = job.work();
+        let done = job.is_done();
+        let fp32 = job.fp32().cloned();
+        let result = match out {
+            Some(out) => {
+                self.quant.eval = None;
+                self.keep_ref(Points::Report, fp32.as_ref());
+                self.quant.last = Some((out.result.clone(), out.int));
+                Some(out.result)
+            }
+            None => None,
+        };
+        let step = QuantEvalStep::new(&w, done, result);
+        Ok((w, step))
+    }
+
+    // transitional: used by src/wasm until it moves to begin/step
+    pub fn quant_eval_begin(&mut self, fresh: bool) -> Result<QuantEvalStep> {
+        self.quant_eval_start(fresh).map(|(_, s)| s)
+    }
+
+    // transitional: used by src/wasm until it moves to begin/step
     pub fn quant_eval_step(
         &mut self,
         max_work: u64,
         clock: &mut dyn FnMut() -> u64,
     ) -> Result<QuantEvalStep> {
-        let job = self
-            .quant
-            .eval
-            .as_mut()
-            .ok_or_else(|| Error::State("quant_eval_step before quant_eval_begin".into()))?;
-        job.step(&self.data, max_work, clock)?;
-        let (d, t) = job.work();
-        let mut step = QuantEvalStep {
-            phase: job.stage_name(),
-            done: job.is_done(),
-            work_done: d,
-            work_total: t,
-            result: None,
-        };
-        if job.is_done() {
-            let job = self.quant.eval.take().expect("present");
-            self.keep_ref(Points::Report, job.fp32());
-            let r = job.result().expect("done").clone();
-            step.result = Some(r.clone());
-            if let Some(int) = job.into_int_model() {
-                self.quant.last = Some((r, int));
-            }
-        }
-        Ok(step)
+        self.quant_eval_next(max_work, clock).map(|(_, s)| s)
     }
 
-    pub fn search_begin(&mut self, method: &str) -> Result<SearchProgress> {
-        let m = Method::parse(method)?;
+    pub(super) fn search_start(&mut self, method: Method) -> Result<(Work, SearchStep)> {
         let job = SearchJob::new(
-            m,
+            method,
             &self.cfg,
             &self.model,
             &self.data,
             self.fp32_ref(Points::Search),
             self.generation,
         )?;
-        let p = job.progress();
+        let step = SearchStep {
+            progress: job.progress(),
+            episode: None,
+            best: job.driver().best().cloned(),
+        };
+        let w = job.work();
         self.quant.search = Some(job);
-        Ok(p)
+        Ok((w, step))
     }
 
-    pub fn search_step(
+    /// The search's FP32 reference is kept as soon as it is certified; a finished search
+    /// is recorded with its best policy.
+    pub(super) fn search_next(
         &mut self,
         max_work: u64,
         clock: &mut dyn FnMut() -> u64,
-    ) -> Result<SearchStep> {
+    ) -> Result<(Work, SearchStep)> {
         let job = self
             .quant
             .search
             .as_mut()
-            .ok_or_else(|| Error::State("search_step before search_begin".into()))?;
+            .ok_or_else(|| JobKind::Search.not_running())?;
         let episode = job.step(&self.data, max_work, clock)?;
+        let w = job.work();
         let step = SearchStep {
             progress: job.progress(),
             episode,
             best: job.driver().best().cloned(),
         };
-        if let Some(r) = job.fp32().cloned() {
-            self.keep_ref(Points::Search, Some(&r));
-        }
-        let job = self.quant.search.as_ref().expect("present");
-        if job.is_done() {
-            let job = self.quant.search.take().expect("present");
-            if let Some(policy) = job.best_policy() {
-                self.quant.searched.retain(|f| f.state.method != job.method);
-                self.quant.searched.push(FinishedSearch {
-                    policy,
-                    state: SearchState::of(&job),
-                });
+        let fp32 = job.fp32().cloned();
+        self.keep_ref(Points::Search, fp32.as_ref());
+        if step.progress.done {
+            if let Some(job) = self.quant.search.take() {
+                if let Some(policy) = job.best_policy() {
+                    self.quant.searched.retain(|f| f.state.method != job.method);
+                    self.quant.searched.push(FinishedSearch {
+                        policy,
+                        state: SearchState::of(&job),
+                    });
+                }
             }
         }
-        Ok(step)
+        Ok((w, step))
+    }
+
+    // transitional: used by src/wasm until it moves to begin/step
+    pub fn search_begin(&mut self, method: &str) -> Result<SearchProgress> {
+        self.search_start(Method::parse(method)?)
+            .map(|(_, s)| s.progress)
+    }
+
+    // transitional: used by src/wasm until it moves to begin/step
+    pub fn search_step(
+        &mut self,
+        max_work: u64,
+        clock: &mut dyn FnMut() -> u64,
+    ) -> Result<SearchStep> {
+        self.search_next(max_work, clock).map(|(_, s)| s)
     }
 
     /// History, Pareto set and best of the running (or last finished) search.
@@ -385,7 +455,7 @@ impl Session {
         }
     }
 
-    pub fn compare_begin(&mut self) -> Result<CompareStep> {
+    pub(super) fn compare_start(&mut self) -> Result<(Work, CompareStep)> {
         let searched = self
             .quant
             .searched
@@ -393,42 +463,38 @@ impl Session {
             .map(|f| (f.state.method.label().to_string(), f.policy.clone()))
             .collect();
         let job = CompareJob::new(&self.cfg, &self.model, searched, self.generation)?;
+        let step = CompareStep::of(&job, None);
         self.quant.compare = Some(job);
-        self.compare_progress(None)
+        Ok(step)
     }
 
-    fn compare_progress(&self, row: Option<CompareRow>) -> Result<CompareStep> {
+    /// A finished comparison stays in its slot: further steps return its table.
+    pub(super) fn compare_next(
+        &mut self,
+        max_work: u64,
+        clock: &mut dyn FnMut() -> u64,
+    ) -> Result<(Work, CompareStep)> {
         let job = self
             .quant
             .compare
-            .as_ref()
-            .ok_or_else(|| Error::State("compare_step before compare_begin".into()))?;
-        let (rows_done, rows_total, current) = job.progress();
-        let (work_done, work_total) = job.row_work();
-        Ok(CompareStep {
-            done: job.is_done(),
-            rows_done,
-            rows_total,
-            current: current.map(str::to_string),
-            work_done,
-            work_total,
-            row,
-            rows: job.rows.clone(),
-        })
+            .as_mut()
+            .ok_or_else(|| JobKind::Compare.not_running())?;
+        let row = job.step(&self.data, max_work, clock)?;
+        Ok(CompareStep::of(job, row))
     }
 
+    // transitional: used by src/wasm until it moves to begin/step
+    pub fn compare_begin(&mut self) -> Result<CompareStep> {
+        self.compare_start().map(|(_, s)| s)
+    }
+
+    // transitional: used by src/wasm until it moves to begin/step
     pub fn compare_step(
         &mut self,
         max_work: u64,
         clock: &mut dyn FnMut() -> u64,
     ) -> Result<CompareStep> {
-        let job = self
-            .quant
-            .compare
-            .as_mut()
-            .ok_or_else(|| Error::State("compare_step before compare_begin".into()))?;
-        let row = job.step(&self.data, max_work, clock)?;
-        self.compare_progress(row)
+        self.compare_next(max_work, clock).map(|(_, s)| s)
     }
 
     /// The config with the search's best policy applied (for `arq run` and the page).

@@ -11,6 +11,8 @@ use super::model::{softmax_xent, Model};
 use super::optim::{OptKind, Optimizer};
 use super::schedule::Schedule;
 use crate::data::{Dataset, Split};
+use crate::error::Result;
+use crate::job::{Job, Work};
 use serde::Serialize;
 
 #[derive(Clone, Debug, PartialEq)]
@@ -77,6 +79,10 @@ impl Trainer {
         self.sched.total_batches()
     }
 
+    pub fn batches_done(&self) -> usize {
+        self.sched.batches_done()
+    }
+
     pub fn history(&self) -> &[EpochEnd] {
         &self.sched.history
     }
@@ -112,6 +118,38 @@ impl Trainer {
             },
             |model| evaluate(model, data, Split::Test).accuracy,
         )
+    }
+}
+
+/// Training as a [`Job`]: the budget is mini-batches; the clock is not used.
+impl Job for Trainer {
+    type Env<'a> = (&'a mut Model, &'a Dataset);
+    type Report = TrainProgress;
+
+    fn step(
+        &mut self,
+        (model, data): Self::Env<'_>,
+        budget: u64,
+        _clock: &mut dyn FnMut() -> u64,
+    ) -> Result<TrainProgress> {
+        Ok(Trainer::step(
+            self,
+            model,
+            data,
+            usize::try_from(budget).unwrap_or(usize::MAX),
+        ))
+    }
+
+    fn work(&self) -> Work {
+        Work {
+            phase: "train",
+            done: self.batches_done() as u64,
+            total: self.total_batches() as u64,
+        }
+    }
+
+    fn is_done(&self) -> bool {
+        Trainer::is_done(self)
     }
 }
 

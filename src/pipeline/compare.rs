@@ -3,11 +3,12 @@
 //! (never with IRS), at the same budget, on noise streams of its own ([`Points::Final`]).
 
 use super::eval::{EvalJob, EvalResult, EvalSpec, Mode};
-use super::{Fp32Job, Points};
+use super::{Fp32Job, Fp32Ref, Points};
 use crate::certify::Summary;
 use crate::config::ExperimentConfig;
 use crate::data::Dataset;
 use crate::error::Result;
+use crate::job::{Job, Work};
 use crate::nn::Model;
 use crate::quant::cost::cost;
 use crate::quant::{quant_layers, Policy, Preset};
@@ -80,10 +81,6 @@ impl CompareJob {
         })
     }
 
-    pub fn is_done(&self) -> bool {
-        self.pending.is_empty() && self.current.is_none()
-    }
-
     /// (rows done, rows total, name of the row in progress).
     pub fn progress(&self) -> (usize, usize, Option<&str>) {
         (
@@ -93,84 +90,109 @@ impl CompareJob {
         )
     }
 
-    /// Work of the row in progress.
-    pub fn row_work(&self) -> (u64, u64) {
-        match &self.current {
-            Some((_, Item::Fp32(j))) => (j.progress().samples_done, j.progress().samples_total),
-            Some((_, Item::Quant(j))) => j.work(),
-            None => (0, 0),
-        }
+    /// The job of the next pending row, if any.
+    fn next_item(&mut self, data: &Dataset) -> Result<Option<(String, Item)>> {
+        let Some((name, policy)) = self.pending.pop() else {
+            return Ok(None);
+        };
+        let item = if policy.layers.iter().all(|l| l.w.is_full() && l.a.is_full()) {
+            Item::Fp32(Box::new(Fp32Job::new(
+                &self.cfg,
+                &self.pretrained,
+                data,
+                Points::Final,
+                self.generation,
+            )?))
+        } else {
+            let spec = EvalSpec {
+                name: name.clone(),
+                policy,
+                finetune: self.cfg.fft as usize,
+                mode: Mode::Fresh,
+                points: Points::Final,
+            };
+            Item::Quant(Box::new(EvalJob::new(
+                spec,
+                &self.cfg,
+                &self.pretrained,
+                data,
+                None,
+                self.generation,
+            )?))
+        };
+        Ok(Some((name, item)))
     }
 
-    /// Advance by about `max_work`; returns a row when one finishes.
-    pub fn step(
+    /// The FP32 row from its finished certification.
+    fn fp32_row(&self, name: &str, r: Fp32Ref, data: &Dataset) -> Result<CompareRow> {
+        let mut m = self.pretrained.clone();
+        let n = quant_layers(&m).len();
+        let c = cost(&m, &Policy::fp32(n))?;
+        Ok(CompareRow {
+            name: name.to_string(),
+            fragment: String::new(),
+            bops_ratio: c.ratio,
+            size_bytes: c.size_bytes,
+            test_accuracy: super::held_out_accuracy(&mut m, &self.cfg, data)?,
+            summary: Summary {
+                name: name.to_string(),
+                ..r.summary
+            },
+        })
+    }
+}
+
+/// The comparison as a [`Job`]: the budget is noisy samples (see [`EvalJob`]); a step hands
+/// out the row it finished, if any. The work is the current row's.
+impl Job for CompareJob {
+    type Env<'a> = &'a Dataset;
+    type Report = Option<CompareRow>;
+
+    fn step(
         &mut self,
         data: &Dataset,
         max_work: u64,
         clock: &mut dyn FnMut() -> u64,
     ) -> Result<Option<CompareRow>> {
         if self.current.is_none() {
-            let Some((name, policy)) = self.pending.pop() else {
-                return Ok(None);
-            };
-            let item = if policy.layers.iter().all(|l| l.w.is_full() && l.a.is_full()) {
-                Item::Fp32(Box::new(Fp32Job::new(
-                    &self.cfg,
-                    &self.pretrained,
-                    data,
-                    Points::Final,
-                    self.generation,
-                )?))
-            } else {
-                let spec = EvalSpec {
-                    name: name.clone(),
-                    policy,
-                    finetune: self.cfg.fft as usize,
-                    mode: Mode::Fresh,
-                    points: Points::Final,
-                };
-                Item::Quant(Box::new(EvalJob::new(
-                    spec,
-                    &self.cfg,
-                    &self.pretrained,
-                    data,
-                    None,
-                    self.generation,
-                )?))
-            };
-            self.current = Some((name, item));
+            self.current = self.next_item(data)?;
         }
-        let (name, item) = self.current.as_mut().expect("set above");
+        let Some((name, item)) = &mut self.current else {
+            return Ok(None);
+        };
         let row = match item {
-            Item::Fp32(job) => match job.step(max_work, clock).reference {
+            Item::Fp32(job) => match Job::step(&mut **job, (), max_work, clock)?.reference {
                 Some(r) => {
-                    let mut m = self.pretrained.clone();
-                    let n = quant_layers(&m).len();
-                    let c = cost(&m, &Policy::fp32(n))?;
-                    Some(CompareRow {
-                        name: name.clone(),
-                        fragment: String::new(),
-                        bops_ratio: c.ratio,
-                        size_bytes: c.size_bytes,
-                        test_accuracy: super::held_out_accuracy(&mut m, &self.cfg, data)?,
-                        summary: Summary {
-                            name: name.clone(),
-                            ..r.summary
-                        },
-                    })
+                    let name = name.clone();
+                    Some(self.fp32_row(&name, r, data)?)
                 }
                 None => None,
             },
-            Item::Quant(job) => {
-                job.step(data, max_work, clock)?;
-                job.result().map(CompareRow::from_result)
-            }
+            Item::Quant(job) => job
+                .step(data, max_work, clock)?
+                .map(|out| CompareRow::from_result(&out.result)),
         };
         if let Some(r) = &row {
             self.rows.push(r.clone());
             self.current = None;
         }
         Ok(row)
+    }
+
+    fn work(&self) -> Work {
+        match &self.current {
+            Some((_, Item::Fp32(j))) => j.work(),
+            Some((_, Item::Quant(j))) => j.work(),
+            None => Work {
+                phase: if self.is_done() { "done" } else { "compare" },
+                done: 0,
+                total: 0,
+            },
+        }
+    }
+
+    fn is_done(&self) -> bool {
+        self.pending.is_empty() && self.current.is_none()
     }
 }
 

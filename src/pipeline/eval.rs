@@ -7,10 +7,11 @@ use crate::certify::{
 use crate::config::ExperimentConfig;
 use crate::data::Dataset;
 use crate::error::{Error, Result};
+use crate::job::{Job, Work};
 use crate::nn::Model;
 use crate::quant::calib::{calibrate, Calibration};
 use crate::quant::cost::Cost;
-use crate::quant::{IntModel, Policy, QatTrainer};
+use crate::quant::{IntModel, Policy, QatTrainer, QuantizedModel};
 use serde::Serialize;
 use std::sync::Arc;
 
@@ -77,28 +78,71 @@ pub struct EvalResult {
     pub radii: Vec<f64>,
 }
 
+/// What a finished evaluation hands out, in the report of its last step.
+pub struct EvalOutput {
+    pub result: EvalResult,
+    /// The certified integer model.
+    pub int: IntModel,
+}
+
+/// The stages, each holding the data it works on.
 enum Stage {
+    /// Certifying the FP32 model first (IRS without a reference at hand).
     Fp32(Box<Fp32Job>),
     Calibrate,
     Finetune(Box<QatTrainer>),
-    Certify,
+    /// Fine-tuned (or not) and quantized; the integer model is built by the next step.
+    Quantized(Box<QuantizedModel>),
+    Certify(Box<Certifying>),
     Done,
 }
 
+/// The integer model under certification.
+struct Certifying {
+    int: IntModel,
+    cert: Cert,
+}
+
+enum Cert {
+    Irs(IrsJob),
+    Fresh(CertifyJob),
+}
+
+impl Certifying {
+    fn samples_done(&self) -> u64 {
+        match &self.cert {
+            Cert::Irs(j) => j.progress().samples_done,
+            Cert::Fresh(j) => j.progress().samples_done,
+        }
+    }
+
+    /// One certification step (untimed: the records' times are not reported); true when
+    /// the last point is done.
+    fn step(&mut self, max_work: u64) -> bool {
+        match &mut self.cert {
+            Cert::Irs(j) => {
+                j.step(&mut self.int, max_work);
+                j.is_done()
+            }
+            Cert::Fresh(j) => {
+                j.step(&mut self.int, max_work);
+                j.is_done()
+            }
+        }
+    }
+}
+
+/// One policy's evaluation as a resumable job.
 pub struct EvalJob {
     spec: EvalSpec,
     cfg: ExperimentConfig,
     /// Float master weights, reset to the pretrained model and updated by fine-tuning.
     float: Model,
     fp32: Option<Arc<Fp32Ref>>,
+    /// Activation ranges of the pretrained weights: given, or computed by the calibrate stage.
     calib: Option<Calibration>,
-    quantized: Option<crate::quant::QuantizedModel>,
-    int: Option<IntModel>,
-    irs: Option<IrsJob>,
-    fresh: Option<CertifyJob>,
     stage: Stage,
     times: StageTimes,
-    result: Option<EvalResult>,
     work_done: u64,
     work_total: u64,
     ft_counted: u64,
@@ -147,50 +191,16 @@ impl EvalJob {
             float: pretrained.clone(),
             fp32,
             calib: None,
-            quantized: None,
-            int: None,
-            irs: None,
-            fresh: None,
             stage,
             times: StageTimes::default(),
-            result: None,
             work_done: 0,
             ft_counted: 0,
         })
     }
 
-    pub fn stage_name(&self) -> &'static str {
-        match self.stage {
-            Stage::Fp32(_) => "fp32-certify",
-            Stage::Calibrate => "calibrate",
-            Stage::Finetune(_) => "finetune",
-            Stage::Certify => {
-                if self.spec.mode == Mode::Irs {
-                    "irs"
-                } else {
-                    "certify"
-                }
-            }
-            Stage::Done => "done",
-        }
-    }
-
-    pub fn is_done(&self) -> bool {
-        matches!(self.stage, Stage::Done)
-    }
-
-    /// (work done, work total) in noisy-sample units.
-    pub fn work(&self) -> (u64, u64) {
-        (self.work_done.min(self.work_total), self.work_total)
-    }
-
     /// The FP32 reference this job used (certified by it if none was given).
     pub fn fp32(&self) -> Option<&Arc<Fp32Ref>> {
         self.fp32.as_ref()
-    }
-
-    pub fn result(&self) -> Option<&EvalResult> {
-        self.result.as_ref()
     }
 
     /// Reuse `calib` (computed on the same pretrained weights and config) instead of
@@ -205,32 +215,119 @@ impl EvalJob {
         self.calib.as_ref()
     }
 
-    /// The integer model, once built (after fine-tuning).
-    pub fn int_model(&self) -> Option<&IntModel> {
-        self.int.as_ref()
-    }
-
-    pub fn into_int_model(self) -> Option<IntModel> {
-        self.int
-    }
-
     pub fn spec(&self) -> &EvalSpec {
         &self.spec
     }
 
-    /// Advance by about `max_work` units (at least one unit of progress).
-    pub fn step(
+    /// The integer model of `q` and its certification job.
+    fn start_certify(&self, q: &QuantizedModel, data: &Dataset) -> Result<Certifying> {
+        let int = IntModel::new(q)?;
+        let cert = match self.spec.mode {
+            Mode::Irs => {
+                let fp32 = self
+                    .fp32
+                    .as_ref()
+                    .ok_or_else(|| Error::State("IRS needs the FP32 reference".into()))?;
+                Cert::Irs(IrsJob::new(fp32.cache.clone(), self.cfg.irs_params()))
+            }
+            Mode::Fresh => {
+                let ex = examples(&self.cfg, data, int_input_len(&int), self.spec.points)?;
+                Cert::Fresh(
+                    CertifyJob::new(self.cfg.smooth_params(), ex)
+                        .with_purposes(self.spec.points.purposes()),
+                )
+            }
+        };
+        Ok(Certifying { int, cert })
+    }
+
+    /// The result of a finished certification.
+    fn result(&self, c: &mut Certifying, data: &Dataset) -> Result<EvalResult> {
+        let (outcomes, irs): (Vec<Outcome>, Option<IrsStats>) = match &c.cert {
+            Cert::Irs(job) => {
+                let recs = job.records();
+                let count = |b: Branch| recs.iter().filter(|r| r.branch == b).count();
+                let stats = IrsStats {
+                    samples: job.progress().samples_done,
+                    scratch_samples: recs.len() as u64 * (self.cfg.n0 + self.cfg.n) as u64,
+                    incremental: count(Branch::Incremental),
+                    fallback: count(Branch::Fallback),
+                    skipped: count(Branch::Skipped),
+                };
+                (recs.iter().map(Outcome::from).collect(), Some(stats))
+            }
+            Cert::Fresh(job) => (job.records().iter().map(Outcome::from).collect(), None),
+        };
+        let int = &mut c.int;
+        let ex = examples(&self.cfg, data, int_input_len(int), self.spec.points)?;
+        let (name, cfg) = (self.spec.name.clone(), &self.cfg);
+        let summary = match self.spec.mode {
+            Mode::Irs => {
+                let g = IrsGuarantee::from(&cfg.irs_params());
+                Summary::irs(
+                    name,
+                    cfg.sigma,
+                    cfg.n as u64,
+                    cfg.alpha,
+                    g,
+                    &outcomes,
+                    &GRID_SMALL,
+                )
+            }
+            Mode::Fresh => Summary::new(
+                name,
+                cfg.sigma,
+                cfg.n as u64,
+                cfg.alpha,
+                &outcomes,
+                &GRID_SMALL,
+            ),
+        };
+        Ok(EvalResult {
+            name: self.spec.name.clone(),
+            mode: self.spec.mode,
+            fragment: self.spec.policy.to_fragment(),
+            cost: self.cfg.policy_cost(&self.float, &self.spec.policy)?,
+            points_accuracy: super::points_accuracy(int, &ex),
+            test_accuracy: match self.spec.points {
+                Points::Report | Points::Final => held_out_accuracy(int, &self.cfg, data)?,
+                Points::Search => f64::NAN,
+            },
+            summary,
+            fp32: self.fp32.as_ref().map(|f| f.summary.clone()),
+            fp32_points_accuracy: self.fp32.as_ref().map(|f| f.base_accuracy),
+            irs,
+            micros: self.times.clone(),
+            radii: outcomes
+                .iter()
+                .map(|o| if o.correct { o.radius } else { 0.0 })
+                .collect(),
+        })
+    }
+}
+
+/// An evaluation as a [`Job`]: the budget is noisy samples (a fine-tuning batch counts
+/// [`FT_BATCH_WORK`]); the step that finishes hands out the result and the integer model.
+impl Job for EvalJob {
+    type Env<'a> = &'a Dataset;
+    type Report = Option<EvalOutput>;
+
+    fn step(
         &mut self,
         data: &Dataset,
         max_work: u64,
         clock: &mut dyn FnMut() -> u64,
-    ) -> Result<()> {
+    ) -> Result<Option<EvalOutput>> {
         let t0 = clock();
         let max_work = max_work.max(1);
+        if let Stage::Quantized(q) = &self.stage {
+            let c = self.start_certify(q, data)?;
+            self.stage = Stage::Certify(Box::new(c));
+        }
         match &mut self.stage {
             Stage::Fp32(job) => {
                 let before = job.progress().samples_done;
-                let r = job.step(max_work, clock).reference;
+                let r = Job::step(&mut **job, (), max_work, clock)?.reference;
                 self.work_done += job.progress().samples_done - before;
                 self.times.fp32 += clock() - t0;
                 if let Some(r) = r {
@@ -252,154 +349,82 @@ impl EvalJob {
                             .without_epoch_eval(),
                     ))
                 } else {
-                    self.quantized = Some(crate::quant::QuantizedModel::new(
+                    Stage::Quantized(Box::new(QuantizedModel::new(
                         &self.float,
                         &self.spec.policy,
                         &calib,
                         &self.cfg.quant_config(),
-                    )?);
-                    Stage::Certify
+                    )?))
                 };
                 self.calib = Some(calib);
                 self.times.calibrate += clock() - t0;
             }
             Stage::Finetune(t) => {
-                let batches = (max_work / FT_BATCH_WORK).max(1) as usize;
-                let p = t.step(&mut self.float, data, batches);
+                let batches = (max_work / FT_BATCH_WORK).max(1);
+                let p = Job::step(&mut **t, (&mut self.float, data), batches, clock)?;
                 let counted = p.batches_done as u64 * FT_BATCH_WORK;
                 self.work_done += counted - self.ft_counted;
                 self.ft_counted = counted;
                 self.times.finetune += clock() - t0;
                 if p.done {
-                    let Stage::Finetune(t) = std::mem::replace(&mut self.stage, Stage::Certify)
-                    else {
-                        unreachable!()
+                    self.stage = match std::mem::replace(&mut self.stage, Stage::Done) {
+                        Stage::Finetune(t) => Stage::Quantized(Box::new(t.into_quantized())),
+                        other => other,
                     };
-                    self.quantized = Some(t.into_quantized());
                 }
             }
-            Stage::Certify => {
-                let finished = self.certify_step(data, max_work)?;
+            Stage::Certify(c) => {
+                let before = c.samples_done();
+                let finished = c.step(max_work);
+                self.work_done += c.samples_done() - before;
                 self.times.certify += clock() - t0;
                 if finished {
-                    self.finish(data)?;
+                    // move the integer model out: the job is done once its result is built
+                    let mut c = match std::mem::replace(&mut self.stage, Stage::Done) {
+                        Stage::Certify(c) => c,
+                        other => {
+                            self.stage = other;
+                            return Ok(None);
+                        }
+                    };
+                    return match self.result(&mut c, data) {
+                        Ok(result) => {
+                            self.work_done = self.work_total;
+                            Ok(Some(EvalOutput { result, int: c.int }))
+                        }
+                        Err(e) => {
+                            self.stage = Stage::Certify(c);
+                            Err(e)
+                        }
+                    };
                 }
             }
-            Stage::Done => {}
+            Stage::Quantized(_) | Stage::Done => {}
         }
-        Ok(())
+        Ok(None)
     }
 
-    /// One certification step; true when the last point is done.
-    fn certify_step(&mut self, data: &Dataset, max_work: u64) -> Result<bool> {
-        let q = self
-            .quantized
-            .as_ref()
-            .ok_or_else(|| Error::State("no quantized model".into()))?;
-        if self.int.is_none() {
-            self.int = Some(IntModel::new(q)?);
-        }
-        let int = self.int.as_mut().expect("built above");
-        let before;
-        let finished = match self.spec.mode {
-            Mode::Irs => {
-                let fp32 = self
-                    .fp32
-                    .as_ref()
-                    .ok_or_else(|| Error::State("IRS needs the FP32 reference".into()))?;
-                let job = self
-                    .irs
-                    .get_or_insert_with(|| IrsJob::new(fp32.cache.clone(), self.cfg.irs_params()));
-                before = job.progress().samples_done;
-                job.step(int, max_work);
-                self.work_done += job.progress().samples_done - before;
-                job.is_done()
-            }
-            Mode::Fresh => {
-                if self.fresh.is_none() {
-                    let ex = examples(&self.cfg, data, int_input_len(int), self.spec.points)?;
-                    self.fresh = Some(
-                        CertifyJob::new(self.cfg.smooth_params(), ex)
-                            .with_purposes(self.spec.points.purposes()),
-                    );
-                }
-                let job = self.fresh.as_mut().expect("set above");
-                before = job.progress().samples_done;
-                job.step(int, max_work);
-                self.work_done += job.progress().samples_done - before;
-                job.is_done()
-            }
-        };
-        Ok(finished)
-    }
-
-    fn finish(&mut self, data: &Dataset) -> Result<()> {
-        let int = self.int.as_mut().expect("certified");
-        let (outcomes, irs): (Vec<Outcome>, Option<IrsStats>) = match self.spec.mode {
-            Mode::Irs => {
-                let job = self.irs.as_ref().expect("irs ran");
-                let recs = job.records();
-                let count = |b: Branch| recs.iter().filter(|r| r.branch == b).count();
-                let stats = IrsStats {
-                    samples: job.progress().samples_done,
-                    scratch_samples: recs.len() as u64 * (self.cfg.n0 + self.cfg.n) as u64,
-                    incremental: count(Branch::Incremental),
-                    fallback: count(Branch::Fallback),
-                    skipped: count(Branch::Skipped),
-                };
-                (recs.iter().map(Outcome::from).collect(), Some(stats))
-            }
-            Mode::Fresh => (
-                self.fresh
-                    .as_ref()
-                    .expect("fresh ran")
-                    .records()
-                    .iter()
-                    .map(Outcome::from)
-                    .collect(),
-                None,
-            ),
-        };
-        let ex = examples(&self.cfg, data, int_input_len(int), self.spec.points)?;
-        let (name, c) = (self.spec.name.clone(), &self.cfg);
-        let summary = match self.spec.mode {
-            Mode::Irs => {
-                let g = IrsGuarantee::from(&c.irs_params());
-                Summary::irs(
-                    name,
-                    c.sigma,
-                    c.n as u64,
-                    c.alpha,
-                    g,
-                    &outcomes,
-                    &GRID_SMALL,
-                )
-            }
-            Mode::Fresh => Summary::new(name, c.sigma, c.n as u64, c.alpha, &outcomes, &GRID_SMALL),
-        };
-        self.result = Some(EvalResult {
-            name: self.spec.name.clone(),
-            mode: self.spec.mode,
-            fragment: self.spec.policy.to_fragment(),
-            cost: self.cfg.policy_cost(&self.float, &self.spec.policy)?,
-            points_accuracy: super::points_accuracy(int, &ex),
-            test_accuracy: match self.spec.points {
-                Points::Report | Points::Final => held_out_accuracy(int, &self.cfg, data)?,
-                Points::Search => f64::NAN,
+    /// The stage and the work done / total in noisy-sample units.
+    fn work(&self) -> Work {
+        let phase = match self.stage {
+            Stage::Fp32(_) => "fp32-certify",
+            Stage::Calibrate => "calibrate",
+            Stage::Finetune(_) => "finetune",
+            Stage::Quantized(_) | Stage::Certify(_) => match self.spec.mode {
+                Mode::Irs => "irs",
+                Mode::Fresh => "certify",
             },
-            summary,
-            fp32: self.fp32.as_ref().map(|f| f.summary.clone()),
-            fp32_points_accuracy: self.fp32.as_ref().map(|f| f.base_accuracy),
-            irs,
-            micros: self.times.clone(),
-            radii: outcomes
-                .iter()
-                .map(|o| if o.correct { o.radius } else { 0.0 })
-                .collect(),
-        });
-        self.work_done = self.work_total;
-        self.stage = Stage::Done;
-        Ok(())
+            Stage::Done => "done",
+        };
+        Work {
+            phase,
+            done: self.work_done.min(self.work_total),
+            total: self.work_total,
+        }
+    }
+
+    fn is_done(&self) -> bool {
+        matches!(self.stage, Stage::Done)
     }
 }
 

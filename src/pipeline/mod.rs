@@ -23,6 +23,7 @@ use crate::certify::{
 use crate::config::ExperimentConfig;
 use crate::data::{Dataset, Split};
 use crate::error::{Error, Result};
+use crate::job::{Job, Work};
 use crate::nn::Model;
 use serde::Serialize;
 use std::sync::Arc;
@@ -194,21 +195,30 @@ impl Fp32Job {
         self.job.progress()
     }
 
-    /// Advance by up to `max_samples` noisy forward passes, timing each point with `clock`
-    /// (microseconds). The reference is set in the step that finishes the last point.
-    pub fn step(&mut self, max_samples: u64, clock: &mut dyn FnMut() -> u64) -> Fp32Step {
-        let records = self
-            .job
-            .step_timed(&mut self.model, max_samples.max(1), clock);
+    /// Summary over every point finished so far.
+    pub fn summary(&self) -> Summary {
         let outcomes: Vec<Outcome> = self.job.records().iter().map(Outcome::from).collect();
-        let summary = Summary::new(
+        Summary::new(
             "FP32",
             self.cfg.sigma,
             self.cfg.n as u64,
             self.cfg.alpha,
             &outcomes,
             &GRID_SMALL,
-        );
+        )
+    }
+}
+
+/// FP32 certification as a [`Job`] (the job holds its own copy of the model): the budget is
+/// noisy forward passes (at least one), each point timed with the clock. The reference is
+/// handed out by the step that finishes the last point.
+impl Job for Fp32Job {
+    type Env<'a> = ();
+    type Report = Fp32Step;
+
+    fn step(&mut self, (): (), budget: u64, clock: &mut dyn FnMut() -> u64) -> Result<Fp32Step> {
+        let records = self.job.step_timed(&mut self.model, budget.max(1), clock);
+        let summary = self.summary();
         let finished = if self.job.is_done() {
             self.job.take_cache()
         } else {
@@ -220,12 +230,25 @@ impl Fp32Job {
             summary: summary.clone(),
             base_accuracy: points_accuracy(&mut self.model, &self.examples),
         });
-        Fp32Step {
+        Ok(Fp32Step {
             records,
             progress: self.job.progress(),
             summary,
             reference,
+        })
+    }
+
+    fn work(&self) -> Work {
+        let p = self.job.progress();
+        Work {
+            phase: "fp32-certify",
+            done: p.samples_done,
+            total: p.samples_total,
         }
+    }
+
+    fn is_done(&self) -> bool {
+        self.job.is_done()
     }
 }
 

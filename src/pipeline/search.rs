@@ -7,13 +7,14 @@ use super::{Fp32Job, Fp32Ref, Points};
 use crate::config::{ExperimentConfig, Reward};
 use crate::data::Dataset;
 use crate::error::{Error, Result};
+use crate::job::{Job, Work};
 use crate::nn::layers::Layer;
 use crate::nn::Model;
 use crate::quant::cost::enforce_budget;
 use crate::quant::{quant_layers, Bits, Policy};
 use crate::search::{
-    BitRange, DdpgConfig, EpisodeOutcome, EpisodeRecord, Evaluator, LayerFeatures, Proposal,
-    SearchConfig, SearchDriver, SearchKind,
+    BitRange, DdpgConfig, EpisodeOutcome, EpisodeRecord, Evaluator, LayerFeatures, SearchConfig,
+    SearchDriver, SearchKind,
 };
 use serde::Serialize;
 use std::sync::Arc;
@@ -128,6 +129,17 @@ pub struct SearchProgress {
     pub work_total: u64,
 }
 
+/// Where a search stands.
+enum Phase {
+    /// Certifying the FP32 model on the search split (no reference was at hand).
+    Fp32(Box<Fp32Job>),
+    /// The reference is ready; `episode` is the evaluation in progress, if any.
+    Ready {
+        fp32: Arc<Fp32Ref>,
+        episode: Option<Box<EvalJob>>,
+    },
+}
+
 pub struct SearchJob {
     pub method: Method,
     cfg: ExperimentConfig,
@@ -135,9 +147,7 @@ pub struct SearchJob {
     generation: u64,
     driver: SearchDriver,
     wall: BudgetWall,
-    fp32_job: Option<Fp32Job>,
-    fp32: Option<Arc<Fp32Ref>>,
-    current: Option<(Proposal, EvalJob)>,
+    phase: Phase,
     /// Activation ranges of the pretrained model, computed in the first episode.
     calib: Option<crate::quant::Calibration>,
 }
@@ -174,15 +184,18 @@ impl SearchJob {
             pareto_metric: Some("acr".into()),
         };
         let driver = SearchDriver::new(sc, &layers)?;
-        let fp32_job = match &fp32 {
-            Some(_) => None,
-            None => Some(Fp32Job::new(
+        let phase = match fp32 {
+            Some(fp32) => Phase::Ready {
+                fp32,
+                episode: None,
+            },
+            None => Phase::Fp32(Box::new(Fp32Job::new(
                 cfg,
                 pretrained,
                 data,
                 Points::Search,
                 generation,
-            )?),
+            )?)),
         };
         Ok(SearchJob {
             method,
@@ -195,9 +208,7 @@ impl SearchJob {
                 budget: cfg.budget,
                 locked,
             },
-            fp32_job,
-            fp32,
-            current: None,
+            phase,
             calib: None,
         })
     }
@@ -206,38 +217,30 @@ impl SearchJob {
         &self.driver
     }
 
+    /// The FP32 reference of the search split, once certified.
     pub fn fp32(&self) -> Option<&Arc<Fp32Ref>> {
-        self.fp32.as_ref()
-    }
-
-    pub fn is_done(&self) -> bool {
-        self.driver.is_done() && self.current.is_none()
+        match &self.phase {
+            Phase::Ready { fp32, .. } => Some(fp32),
+            Phase::Fp32(_) => None,
+        }
     }
 
     pub fn progress(&self) -> SearchProgress {
-        let (phase, (wd, wt)) = match (&self.fp32_job, &self.current) {
-            (Some(j), _) => (
-                "fp32-certify",
-                (j.progress().samples_done, j.progress().samples_total),
-            ),
-            (None, Some((_, e))) => (e.stage_name(), e.work()),
-            _ => ("propose", (0, 0)),
-        };
+        let w = self.work();
         SearchProgress {
-            phase,
+            phase: w.phase,
             episode: self.driver.episode(),
             episodes: self.cfg.episodes as usize,
             done: self.is_done(),
-            work_done: wd,
-            work_total: wt,
+            work_done: w.done,
+            work_total: w.total,
         }
     }
 
     /// The reward of an evaluated policy (docs/method.md section 7; ARQ choice, ours, for
     /// the certified-radius form): acr = 0.1 (ACR_q - ACR_fp); acc = 0.1 (acc_q - acc_fp) on
     /// clean search-split digits (HAQ); acracc = their sum.
-    fn reward(&self, acr_q: f64, acc_q: f64) -> f64 {
-        let fp = self.fp32.as_ref().expect("reference ready");
+    fn reward(&self, fp: &Fp32Ref, acr_q: f64, acc_q: f64) -> f64 {
         let acr = 0.1 * (acr_q - fp.summary.acr);
         let acc = 0.1 * (acc_q - fp.base_accuracy);
         match (self.method, self.cfg.reward) {
@@ -248,73 +251,106 @@ impl SearchJob {
         }
     }
 
-    /// Advance by about `max_work` units; returns the episode finished in this step, if any.
-    pub fn step(
+    /// The best policy so far.
+    pub fn best_policy(&self) -> Option<Policy> {
+        self.driver
+            .best()
+            .map(|b| self.wall.policy(&b.wbits, &b.abits))
+    }
+}
+
+/// A search as a [`Job`]: the budget is noisy samples (see [`EvalJob`]); a step hands out
+/// the episode it finished, if any.
+impl Job for SearchJob {
+    type Env<'a> = &'a Dataset;
+    type Report = Option<EpisodeRecord>;
+
+    fn step(
         &mut self,
         data: &Dataset,
         max_work: u64,
         clock: &mut dyn FnMut() -> u64,
     ) -> Result<Option<EpisodeRecord>> {
-        if let Some(job) = &mut self.fp32_job {
-            if let Some(r) = job.step(max_work, clock).reference {
-                self.fp32 = Some(Arc::new(r));
-                self.fp32_job = None;
-            }
-            return Ok(None);
-        }
-        if self.current.is_none() {
-            if self.driver.is_done() {
+        let (fp32, episode) = match &mut self.phase {
+            Phase::Fp32(job) => {
+                if let Some(r) = Job::step(&mut **job, (), max_work, clock)?.reference {
+                    self.phase = Phase::Ready {
+                        fp32: Arc::new(r),
+                        episode: None,
+                    };
+                }
                 return Ok(None);
             }
-            let p = self.driver.propose(&self.wall)?;
-            let spec = EvalSpec {
-                name: format!("episode {}", p.episode),
-                policy: self.wall.policy(&p.wbits, &p.abits),
-                finetune: self.cfg.sft as usize,
-                mode: Mode::Irs,
-                points: Points::Search,
-            };
-            let job = EvalJob::new(
-                spec,
-                &self.cfg,
-                &self.pretrained,
-                data,
-                self.fp32.clone(),
-                self.generation,
-            )?
-            .with_calibration(self.calib.clone());
-            self.current = Some((p, job));
-        }
-        let (_, job) = self.current.as_mut().expect("set above");
-        job.step(data, max_work, clock)?;
-        if !job.is_done() {
+            Phase::Ready { fp32, episode } => (fp32.clone(), episode),
+        };
+        let job = match episode {
+            Some(job) => job,
+            None => {
+                if self.driver.is_done() {
+                    return Ok(None);
+                }
+                let p = self.driver.propose(&self.wall)?;
+                let spec = EvalSpec {
+                    name: format!("episode {}", p.episode),
+                    policy: self.wall.policy(&p.wbits, &p.abits),
+                    finetune: self.cfg.sft as usize,
+                    mode: Mode::Irs,
+                    points: Points::Search,
+                };
+                let job = EvalJob::new(
+                    spec,
+                    &self.cfg,
+                    &self.pretrained,
+                    data,
+                    Some(fp32.clone()),
+                    self.generation,
+                )?
+                .with_calibration(self.calib.clone());
+                episode.insert(Box::new(job))
+            }
+        };
+        let Some(out) = job.step(data, max_work, clock)? else {
             return Ok(None);
-        }
-        let (_, job) = self.current.take().expect("set above");
+        };
         if self.calib.is_none() {
             self.calib = job.calibration().cloned();
         }
-        let r = job.result().expect("done");
+        *episode = None;
+        let r = &out.result;
         let t0 = clock();
-        let outcome =
-            EpisodeOutcome::new(self.reward(r.summary.acr, r.points_accuracy), r.cost.ratio)
-                .with("acr", r.summary.acr)
-                .with("certifiedAccuracy0", r.summary.clean_accuracy)
-                .with("accuracy", r.points_accuracy)
-                .with("sizeBytes", r.cost.size_bytes as f64)
-                .with("calibrateMs", r.micros.calibrate as f64 / 1000.0)
-                .with("fineTuneMs", r.micros.finetune as f64 / 1000.0)
-                .with("irsMs", r.micros.certify as f64 / 1000.0);
+        let outcome = EpisodeOutcome::new(
+            self.reward(&fp32, r.summary.acr, r.points_accuracy),
+            r.cost.ratio,
+        )
+        .with("acr", r.summary.acr)
+        .with("certifiedAccuracy0", r.summary.clean_accuracy)
+        .with("accuracy", r.points_accuracy)
+        .with("sizeBytes", r.cost.size_bytes as f64)
+        .with("calibrateMs", r.micros.calibrate as f64 / 1000.0)
+        .with("fineTuneMs", r.micros.finetune as f64 / 1000.0)
+        .with("irsMs", r.micros.certify as f64 / 1000.0);
         let mut rec = self.driver.complete(outcome)?;
         rec.metrics
             .insert("agentMs".into(), (clock() - t0) as f64 / 1000.0);
         Ok(Some(rec))
     }
 
-    /// The best policy so far.
-    pub fn best_policy(&self) -> Option<Policy> {
-        self.driver
-            .best()
-            .map(|b| self.wall.policy(&b.wbits, &b.abits))
+    /// The FP32 reference's work, the current episode's, or nothing between episodes.
+    fn work(&self) -> Work {
+        match &self.phase {
+            Phase::Fp32(j) => j.work(),
+            Phase::Ready {
+                episode: Some(e), ..
+            } => e.work(),
+            Phase::Ready { episode: None, .. } => Work {
+                phase: "propose",
+                done: 0,
+                total: 0,
+            },
+        }
+    }
+
+    fn is_done(&self) -> bool {
+        self.driver.is_done() && matches!(self.phase, Phase::Ready { episode: None, .. })
     }
 }

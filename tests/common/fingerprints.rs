@@ -7,8 +7,9 @@
 use arq::certify::{CertifyJob, Example, SmoothParams};
 use arq::config::ExperimentConfig;
 use arq::data::{hex, Dataset, Split};
-use arq::experiment::Session;
+use arq::experiment::{JobEvent, JobKind, JobSpec, QuantEvalStep, SearchStep, Session};
 use arq::nn::Model;
+use arq::pipeline::search::Method;
 use arq::rng::NoiseSource;
 use sha2::{Digest, Sha256};
 
@@ -59,8 +60,8 @@ pub fn fingerprints() -> Vec<(String, String)> {
         ))
         .unwrap();
         let mut s = Session::new(cfg, None).unwrap();
-        s.train_begin().unwrap();
-        s.train_step(3).unwrap();
+        s.begin(JobSpec::Train).unwrap();
+        s.step(JobKind::Train, 3, &mut || 0).unwrap();
         out.push((
             format!("train-3-steps-{name}"),
             digest_f32(&s.model.params_flat()),
@@ -94,34 +95,47 @@ pub fn fingerprints() -> Vec<(String, String)> {
     // a tiny end-to-end search: quick read-out, DDPG episodes with IRS, and the final table
     let frag = "v=1&ds=synth&epochs=1&train=256&batch=32&points=4&stride=2&n0=10&n=60&np=30&spoints=4&episodes=3&warmup=2&hidden=16&sft=2&qft=2&fft=2&calib=32&wb=4&ab=4";
     let mut s = Session::new(ExperimentConfig::from_fragment(frag).unwrap(), None).unwrap();
-    s.train_begin().unwrap();
-    while !s.train_step(100).unwrap().done {}
     let mut clock = || 0u64;
-    s.quant_eval_begin(false).unwrap();
+    s.begin(JobSpec::Train).unwrap();
+    while !s.step(JobKind::Train, 100, &mut clock).unwrap().done {}
+    s.begin(JobSpec::QuantEval { fresh: false }).unwrap();
     let readout = loop {
-        if let Some(r) = s.quant_eval_step(1000, &mut clock).unwrap().result {
+        if let JobEvent::QuantEval(QuantEvalStep {
+            result: Some(r), ..
+        }) = s.step(JobKind::QuantEval, 1000, &mut clock).unwrap().event
+        {
             break r;
         }
     };
-    s.search_begin("arq").unwrap();
+    s.begin(JobSpec::Search {
+        method: Method::Arq,
+    })
+    .unwrap();
     let mut rewards = vec![readout.summary.acr as f32, readout.test_accuracy as f32];
     loop {
-        let st = s.search_step(1000, &mut clock).unwrap();
-        if let Some(e) = st.episode {
+        let st = s.step(JobKind::Search, 1000, &mut clock).unwrap();
+        if let JobEvent::Search(SearchStep {
+            episode: Some(e), ..
+        }) = &st.event
+        {
             rewards.push(e.reward as f32);
             rewards.extend(e.wbits.iter().chain(&e.abits).map(|&b| b as f32));
         }
-        if st.progress.done {
+        if st.done {
             break;
         }
     }
-    s.compare_begin().unwrap();
-    let rows = loop {
-        let st = s.compare_step(1000, &mut clock).unwrap();
-        if st.done {
-            break st.rows;
+    s.begin(JobSpec::Compare).unwrap();
+    let mut rows = vec![];
+    loop {
+        let st = s.step(JobKind::Compare, 1000, &mut clock).unwrap();
+        if let JobEvent::Compare(c) = st.event {
+            rows = c.rows;
         }
-    };
+        if st.done {
+            break;
+        }
+    }
     for r in &rows {
         rewards.push(r.summary.acr as f32);
         rewards.push(r.test_accuracy as f32);

@@ -3,7 +3,7 @@
 //! accepts the page's fragment; flags given after it override it.
 
 use arq::config::{schema_markdown, DatasetName, ExperimentConfig, SCHEMA};
-use arq::experiment::Session;
+use arq::experiment::{JobEvent, JobKind, JobSpec, Session};
 use arq::nn::checkpoint::short_hash;
 use arq::{Error, Result};
 use clap::{Arg, ArgAction, ArgMatches, Command};
@@ -280,30 +280,32 @@ fn cmd_train(m: &ArgMatches) -> Result<()> {
         check_output("--out", Path::new(out), true)?;
     }
     let start = Instant::now();
-    let p0 = s.train_begin()?;
-    let pb = progress(m, p0.total_batches as u64, "train");
+    let first = s.begin(JobSpec::Train)?;
+    let pb = progress(m, first.work.total, "train");
     let mut epochs = vec![];
     loop {
-        let p = s.train_step(20)?;
-        pb.set_position(p.batches_done as u64);
-        pb.set_message(format!(
-            "epoch {} loss {:.4} acc {:.4}",
-            p.epoch + usize::from(!p.done),
-            p.loss,
-            p.accuracy
-        ));
-        if let Some(e) = &p.epoch_end {
-            pb.suspend(|| {
-                if !m.get_flag("quiet") {
-                    eprintln!(
-                        "epoch {:>3}  train loss {:.4}  train acc {:.4}  test acc {:.4}",
-                        e.epoch, e.train_loss, e.train_accuracy, e.test_accuracy
-                    )
-                }
-            });
-            epochs.push(e.clone());
+        let st = s.step(JobKind::Train, 20, &mut || 0)?;
+        pb.set_position(st.work.done);
+        if let JobEvent::Train(p) = &st.event {
+            pb.set_message(format!(
+                "epoch {} loss {:.4} acc {:.4}",
+                p.epoch + usize::from(!p.done),
+                p.loss,
+                p.accuracy
+            ));
+            if let Some(e) = &p.epoch_end {
+                pb.suspend(|| {
+                    if !m.get_flag("quiet") {
+                        eprintln!(
+                            "epoch {:>3}  train loss {:.4}  train acc {:.4}  test acc {:.4}",
+                            e.epoch, e.train_loss, e.train_accuracy, e.test_accuracy
+                        )
+                    }
+                });
+                epochs.push(e.clone());
+            }
         }
-        if p.done {
+        if st.done {
             break;
         }
     }
@@ -397,8 +399,8 @@ pub fn cmd_certify(m: &ArgMatches) -> Result<()> {
     let mut s = trained_session(m)?;
     let clock0 = Instant::now();
     let mut clock = move || clock0.elapsed().as_micros() as u64;
-    let p0 = s.certify_begin()?;
-    let pb = progress(m, p0.samples_total, "certify");
+    let first = s.begin(JobSpec::Certify)?;
+    let pb = progress(m, first.work.total, "certify");
     pb.set_style(
         ProgressStyle::with_template(
             "{prefix} [{bar:30}] {human_pos}/{human_len} samples {per_sec} eta {eta} {msg}",
@@ -408,21 +410,25 @@ pub fn cmd_certify(m: &ArgMatches) -> Result<()> {
     );
     let start = Instant::now();
     let mut records = vec![];
-    let last = loop {
-        let step = s.certify_step(s.cfg.cert_batch as u64 * 4, &mut clock)?;
-        pb.set_position(step.progress.samples_done);
-        pb.set_message(format!(
-            "{}/{} points, ACR so far {:.3}",
-            step.progress.examples_done, step.progress.examples_total, step.summary.acr
-        ));
-        records.extend(step.records.iter().cloned());
-        if step.done {
-            break step;
+    let mut summary = None;
+    loop {
+        let st = s.step(JobKind::Certify, s.cfg.cert_batch as u64 * 4, &mut clock)?;
+        pb.set_position(st.work.done);
+        if let JobEvent::Certify(c) = st.event {
+            pb.set_message(format!(
+                "{}/{} points, ACR so far {:.3}",
+                c.progress.examples_done, c.progress.examples_total, c.summary.acr
+            ));
+            records.extend(c.records);
+            summary = Some(c.summary);
         }
-    };
+        if st.done {
+            break;
+        }
+    }
     pb.finish_and_clear();
     let secs = start.elapsed().as_secs_f64();
-    let samples = last.progress.samples_total as f64;
+    let samples = first.work.total as f64;
     if let Some(path) = m.get_one::<String>("records") {
         let text = if path.ends_with(".jsonl") {
             records
@@ -453,7 +459,11 @@ pub fn cmd_certify(m: &ArgMatches) -> Result<()> {
         };
         write(Path::new(path), text.as_bytes())?;
     }
-    let sum = &last.summary;
+    let Some(sum) = &summary else {
+        return Err(Error::State(
+            "the certification ended without a summary".into(),
+        ));
+    };
     let text = format!(
         "{}\ncertified {} points of {} at sigma={} (n0={}, n={}, alpha={}) in {:.1} s: {:.0} noisy samples/s\nR_max = {:.4} (no radius can exceed it at this n)\nreproduce: arq certify --url '#{}'\n",
         arq::certify::metrics::markdown_table(std::slice::from_ref(sum)),

@@ -2,7 +2,7 @@
 
 use crate::cli::{common_args, emit, progress, trained_session, write};
 use arq::certify::metrics::markdown_table;
-use arq::experiment::Session;
+use arq::experiment::{JobEvent, JobKind, JobSpec, QuantEvalStep, SearchStep, Session};
 use arq::pipeline::compare::markdown;
 use arq::pipeline::search::Method;
 use arq::Result;
@@ -46,15 +46,23 @@ fn evaluate(
     fresh: bool,
 ) -> Result<arq::pipeline::eval::EvalResult> {
     let mut c = clock();
-    let first = s.quant_eval_begin(fresh)?;
-    let pb = progress(m, first.work_total, if fresh { "fresh" } else { "irs" });
+    let first = s.begin(JobSpec::QuantEval { fresh })?;
+    let pb = progress(m, first.work.total, if fresh { "fresh" } else { "irs" });
     loop {
-        let st = s.quant_eval_step(STEP_WORK, &mut c)?;
-        pb.set_position(st.work_done);
-        pb.set_message(st.phase);
-        if let Some(r) = st.result {
+        let st = s.step(JobKind::QuantEval, STEP_WORK, &mut c)?;
+        pb.set_position(st.work.done);
+        pb.set_message(st.work.phase);
+        if let JobEvent::QuantEval(QuantEvalStep {
+            result: Some(r), ..
+        }) = st.event
+        {
             pb.finish_and_clear();
             return Ok(r);
+        }
+        if st.done {
+            return Err(arq::Error::State(
+                "the read-out finished without a result".into(),
+            ));
         }
     }
 }
@@ -189,42 +197,49 @@ fn run_search(
 ) -> Result<Vec<serde_json::Value>> {
     use std::io::Write;
     let mut c = clock();
-    s.search_begin(method)?;
+    s.begin(JobSpec::Search {
+        method: Method::parse(method)?,
+    })?;
     let pb = progress(m, s.cfg.episodes as u64, method);
     let mut records = vec![];
     let start = Instant::now();
     loop {
-        let st = s.search_step(STEP_WORK, &mut c)?;
-        pb.set_position(st.progress.episode as u64);
+        let st = s.step(JobKind::Search, STEP_WORK, &mut c)?;
         pb.set_message(format!(
             "{} {}/{}",
-            st.progress.phase, st.progress.work_done, st.progress.work_total
+            st.work.phase, st.work.done, st.work.total
         ));
-        if let Some(e) = &st.episode {
-            let v = serde_json::to_value(e).expect("json");
-            if let Some(f) = log.as_mut() {
-                let mut line = v.clone();
-                line["method"] = json!(method);
-                let _ = writeln!(f, "{}", line);
+        if let JobEvent::Search(SearchStep {
+            progress, episode, ..
+        }) = &st.event
+        {
+            pb.set_position(progress.episode as u64);
+            if let Some(e) = episode {
+                let v = serde_json::to_value(e).expect("json");
+                if let Some(f) = log.as_mut() {
+                    let mut line = v.clone();
+                    line["method"] = json!(method);
+                    let _ = writeln!(f, "{}", line);
+                }
+                if !m.get_flag("quiet") && !m.get_flag("json") {
+                    pb.suspend(|| {
+                        eprintln!(
+                            "{method} ep {:>3}{} wb={:?} ab={:?} BOPs {:.3}% reward {:+.4} ACR {:.3} acc {:.3}",
+                            e.episode,
+                            if e.is_warmup { "w" } else { " " },
+                            e.wbits,
+                            e.abits,
+                            100.0 * e.cost_ratio,
+                            e.reward,
+                            e.metrics.get("acr").copied().unwrap_or(0.0),
+                            e.metrics.get("accuracy").copied().unwrap_or(0.0)
+                        )
+                    });
+                }
+                records.push(v);
             }
-            if !m.get_flag("quiet") && !m.get_flag("json") {
-                pb.suspend(|| {
-                    eprintln!(
-                        "{method} ep {:>3}{} wb={:?} ab={:?} BOPs {:.3}% reward {:+.4} ACR {:.3} acc {:.3}",
-                        e.episode,
-                        if e.is_warmup { "w" } else { " " },
-                        e.wbits,
-                        e.abits,
-                        100.0 * e.cost_ratio,
-                        e.reward,
-                        e.metrics.get("acr").copied().unwrap_or(0.0),
-                        e.metrics.get("accuracy").copied().unwrap_or(0.0)
-                    )
-                });
-            }
-            records.push(v);
         }
-        if st.progress.done {
+        if st.done {
             break;
         }
     }
@@ -241,20 +256,25 @@ fn run_search(
 
 fn run_compare(m: &ArgMatches, s: &mut Session) -> Result<Vec<arq::pipeline::compare::CompareRow>> {
     let mut c = clock();
-    let first = s.compare_begin()?;
-    let pb = progress(m, first.rows_total as u64, "compare");
+    s.begin(JobSpec::Compare)?;
+    let pb = progress(m, 0, "compare");
+    let mut rows = vec![];
     loop {
-        let st = s.compare_step(STEP_WORK, &mut c)?;
-        pb.set_position(st.rows_done as u64);
-        pb.set_message(format!(
-            "{} {}/{}",
-            st.current.clone().unwrap_or_default(),
-            st.work_done,
-            st.work_total
-        ));
+        let st = s.step(JobKind::Compare, STEP_WORK, &mut c)?;
+        if let JobEvent::Compare(cs) = st.event {
+            pb.set_length(cs.rows_total as u64);
+            pb.set_position(cs.rows_done as u64);
+            pb.set_message(format!(
+                "{} {}/{}",
+                cs.current.unwrap_or_default(),
+                st.work.done,
+                st.work.total
+            ));
+            rows = cs.rows;
+        }
         if st.done {
             pb.finish_and_clear();
-            return Ok(st.rows);
+            return Ok(rows);
         }
     }
 }
