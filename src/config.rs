@@ -14,6 +14,7 @@ pub const FORMAT_VERSION: u32 = 1;
 pub const MAX_SEED: u64 = (1 << 53) - 1;
 
 #[derive(Clone, Debug, PartialEq, Serialize)]
+#[cfg_attr(target_arch = "wasm32", derive(tsify::Tsify))]
 #[serde(rename_all = "camelCase")]
 pub struct ExperimentConfig {
     pub dataset: String,
@@ -108,6 +109,7 @@ impl Default for ExperimentConfig {
 
 /// The type and range of one setting.
 #[derive(Clone, Copy, Debug, Serialize)]
+#[cfg_attr(target_arch = "wasm32", derive(tsify::Tsify))]
 #[serde(tag = "kind", rename_all = "lowercase")]
 pub enum Kind {
     Int {

@@ -407,11 +407,14 @@ pub fn certify<F: BaseClassifier + ?Sized>(
 
 /// One certified test point, as [`CertifyJob`] reports it.
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+#[cfg_attr(target_arch = "wasm32", derive(tsify::Tsify))]
 #[serde(rename_all = "camelCase")]
 pub struct CertRecord {
     /// The example id.
     pub index: u64,
     pub label: u8,
+    /// The class, or null for abstain.
+    #[cfg_attr(target_arch = "wasm32", tsify(type = "number | null"))]
     pub prediction: Prediction,
     /// nA.
     pub count: u64,
@@ -431,6 +434,7 @@ pub struct CertRecord {
 
 /// How far a job is.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(target_arch = "wasm32", derive(tsify::Tsify))]
 #[serde(rename_all = "camelCase")]
 pub struct Progress {
     pub examples_done: usize,

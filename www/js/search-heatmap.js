@@ -60,7 +60,7 @@ export class BitsHeatmap {
       .attr('y', (_, r) => rowY(r) + ch / 2).attr('dy', '0.35em').attr('text-anchor', 'end')
       .text((d) => `${d.which === 'w' ? 'W' : 'A'} ${d.name}`);
     g.append('text').attr('class', 'axis-title').attr('x', 4).attr('y', 11).text('weights (upper rows) / activations (lower rows)');
-    const warm = eps.filter((e) => e.warmup);
+    const warm = eps.filter((e) => e.isWarmup);
     if (warm.length) {
       g.append('rect').attr('class', 'warmup-strip').attr('x', m.left).attr('y', m.top - 7).attr('width', warm.length * cw).attr('height', 4);
       g.append('text').attr('class', 'band-label').attr('x', m.left + warm.length * cw + 4).attr('y', m.top - 3).attr('text-anchor', 'start')
@@ -76,7 +76,7 @@ export class BitsHeatmap {
     }
     cell.on('pointermove', (ev, d) => {
       const [px, py] = d3.pointer(ev, this.host);
-      this.tooltip.show([`episode ${d.e.episode + 1}${d.e.warmup ? ' (warm-up)' : ''}`,
+      this.tooltip.show([`episode ${d.e.episode + 1}${d.e.isWarmup ? ' (warm-up)' : ''}`,
         `${d.row.name} ${d.row.which === 'w' ? 'weights' : 'activations'}: ${d.bits >= 32 ? 'full precision' : `${d.bits} bits`}`,
         `reward ${d3.format('.4~g')(d.e.reward)}`], px, py);
     }).on('pointerleave', () => this.tooltip.hide());
