@@ -14,10 +14,9 @@ pub struct IndexEntry {
     pub sigma: f64,
     /// A file name in models/ (`^[\w.-]+$`, not starting with '.').
     pub file: String,
-    /// SHA-256 hex of the checkpoint body (in full or a prefix), when the index states it.
-    #[serde(default)]
+    /// SHA-256 hex of the checkpoint body (in full or a prefix), when the index states it
+    /// (a missing field reads as None).
     pub hash: Option<String>,
-    #[serde(default)]
     pub test_accuracy: Option<f64>,
 }
 
