@@ -53,9 +53,9 @@
 /**
  * @typedef {object} PretrainedResult
  * @property {IndexEntry|null} entry the index.json entry for the config's model and sigma
- * @property {CheckpointInfo|null} checkpoint what the engine loaded (null: none shipped)
+ * @property {CheckpointInfo|null} checkpoint what the engine loaded (null: none shipped), with
+ *   the engine's config afterwards
  * @property {ModelInfo} model
- * @property {ParsedConfig} parsed the engine's config afterwards
  */
 
 /**

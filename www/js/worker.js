@@ -122,8 +122,7 @@ const HANDLERS = {
       checkpoint = eng.loadCheckpoint(bytes, entry);
       appliedFragment = checkpoint.parsed.fragment;
     }
-    const parsed = checkpoint?.parsed ?? { ...requireModule().parseFragment(appliedFragment), notices: [] };
-    return { entry, checkpoint, model: eng.modelInfo(), parsed };
+    return { entry, checkpoint, model: eng.modelInfo() };
   },
   async modelInfo() {
     return requireEngine().modelInfo();
