@@ -13,6 +13,7 @@ import { quantHandlers } from './worker-quant.js';
 /**
  * @typedef {import('./protocol.js').Request} Request
  * @typedef {import('./protocol.js').Cmd} Cmd
+ * @typedef {import('./protocol.js').CommandMap} CommandMap
  * @typedef {import('./loader.js').ArqModule} ArqModule
  * @typedef {import('../../pkg/arq.js').Engine} Engine
  */
@@ -81,7 +82,7 @@ async function loadIndex(job) {
   return (modelIndex = await res.text());
 }
 
-/** @type {{[K in Cmd]: (params: any, job: Job) => Promise<unknown>}} */
+/** @type {{[K in Cmd]: (params: CommandMap[K]['params'], job: Job) => Promise<CommandMap[K]['result']>}} */
 const HANDLERS = {
   async init({ fragment }, job) {
     if (!arq) {
@@ -214,7 +215,8 @@ async function run(req) {
   const job = new Job(req.id, req.cmd, (reply) => scope.postMessage(reply), cancelled);
   try {
     job.checkCancel(() => null);
-    const result = await HANDLERS[req.cmd](req.params, job);
+    // validateRequest checked the params against PARAM_SPECS[req.cmd]: they are that command's
+    const result = await HANDLERS[req.cmd](/** @type {never} */ (req.params), job);
     job.send({ type: 'done', result });
   } catch (e) {
     if (e instanceof Aborted) {
