@@ -91,6 +91,7 @@ test-js: node_modules/.package-lock.json pkg
 	for f in www/js/*.js scripts/*.mjs tests/web/*.mjs; do node --check "$$f" || exit 1; done
 	npm run --silent check
 	node scripts/check-sinks.mjs
+	node scripts/check-bindings.mjs
 
 test-web: pkg www/vendor/d3.min.js $(STAMP)/chromium
 	$(CARGO) build --release --bin arq

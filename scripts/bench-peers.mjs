@@ -114,7 +114,7 @@ ort.env.wasm.simd = 'fixed';
 /** @param {Network} net @param {Uint8Array} bytes @returns {Peer} */
 function ours(net, bytes) {
   const e = new Engine(data);
-  e.loadCheckpoint(bytes);
+  e.loadCheckpoint(bytes, null);
   const model = net.meta.model;
   /** @type {Forward} */
   const forward = async (x, n) => e.logits(x, n);

@@ -48,7 +48,7 @@ for (const model of ['lenet', 'cnn3']) {
   // A default-sized search episode of the shipped lenet (sigma 0.25): where the time goes.
   const index = JSON.parse(readFileSync(new URL('../models/index.json', import.meta.url), 'utf8'));
   const shipped = index.find((/** @type {{model: string, sigma: number}} */ m) => m.model === 'lenet' && m.sigma === 0.25);
-  e.loadCheckpoint(readFileSync(new URL(`../models/${shipped.file}`, import.meta.url)));
+  e.loadCheckpoint(readFileSync(new URL(`../models/${shipped.file}`, import.meta.url)), null);
   e.setConfig('v=1&episodes=8&warmup=4');
   e.searchBegin('arq');
   /** @type {Record<string, number[]>} */

@@ -58,8 +58,11 @@ macro_rules! choice_enum {
     ) => {
         $(#[$meta])*
         #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+        // the page's type: a union of the words (serde(rename) only feeds tsify's declaration;
+        // the serde impls below are hand-written)
+        #[cfg_attr(target_arch = "wasm32", derive(tsify::Tsify))]
         $vis enum $name {
-            $($(#[$vmeta])* $variant),+
+            $($(#[$vmeta])* #[cfg_attr(target_arch = "wasm32", serde(rename = $word))] $variant),+
         }
 
         impl $crate::choice::Choice for $name {

@@ -23,6 +23,7 @@ pub mod pipeline;
 pub mod quant;
 pub mod rng;
 pub mod search;
+pub mod zoo_index;
 
 #[cfg(target_arch = "wasm32")]
 pub mod wasm;

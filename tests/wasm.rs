@@ -6,7 +6,7 @@ mod common {
     pub mod bad_input;
     pub mod fingerprints;
 }
-use arq::wasm::{parse_fragment, Engine};
+use arq::wasm::{certificate, parse_fragment, presets, Engine};
 use common::fingerprints::fingerprints;
 use wasm_bindgen::JsValue;
 use wasm_bindgen_test::*;
@@ -502,7 +502,7 @@ fn load_checkpoint_refuses_damaged_bytes() {
     let before = info(&e);
     let mut failures = vec![];
     for (name, bytes) in &cases {
-        match e.load_checkpoint(bytes) {
+        match e.load_checkpoint(bytes, None) {
             Ok(_) => failures.push(format!("{name}: accepted")),
             Err(err) => {
                 let m = message(err);
@@ -522,7 +522,7 @@ fn load_checkpoint_refuses_damaged_bytes() {
         "the config is kept"
     );
     assert!(
-        e.load_checkpoint(&good).is_ok(),
+        e.load_checkpoint(&good, None).is_ok(),
         "the good bytes still load"
     );
 }
@@ -552,4 +552,99 @@ fn engine_refuses_damaged_datasets() {
         let m = message(err);
         assert!(m.to_lowercase().contains("mnist"), "{name}: {m}");
     }
+}
+
+/// The presets the engine offers are exactly the ones `applyPreset` accepts, and every
+/// policy change answers with the config's canonical fragment.
+#[wasm_bindgen_test]
+fn presets_are_the_cores_and_policy_changes_return_the_config() {
+    let list = presets().unwrap();
+    let names: Vec<String> = js_sys::Array::from(&list)
+        .iter()
+        .map(|p| get(&p, "name").as_string().unwrap())
+        .collect();
+    let core: Vec<&str> = arq::quant::Preset::ALL.iter().map(|p| p.name()).collect();
+    assert_eq!(names, core);
+    let mut e = Engine::new(MNIST).unwrap();
+    for name in &names {
+        let u = e.apply_preset(name).unwrap();
+        let parsed = get(&u, "parsed");
+        let frag = get(&parsed, "fragment").as_string().unwrap();
+        let cfg = get(&e.config().unwrap(), "wb");
+        assert_eq!(
+            get(&get(&parsed, "config"), "wb").as_string(),
+            cfg.as_string()
+        );
+        let again = get(&parse_fragment(&frag).unwrap(), "fragment").as_string();
+        assert_eq!(again.as_deref(), Some(frag.as_str()), "{name}: canonical");
+        let pf = get(&get(&u, "policy"), "fragment").as_string().unwrap();
+        for part in pf.split('&').filter(|p| !p.ends_with('=')) {
+            if frag.contains("wb=") {
+                assert!(frag.contains(part), "{name}: {part} not in {frag}");
+            }
+        }
+    }
+    assert!(e.enforce_budget().is_ok());
+    let u = e.set_policy("4", "8", "").unwrap();
+    let frag = get(&get(&u, "parsed"), "fragment").as_string().unwrap();
+    assert!(frag.contains("wb=4") && frag.contains("ab=8"), "{frag}");
+}
+
+/// A noise result's per-row certificate is `certificate(count, k, alpha, sigma)` of the
+/// row's top vote, and a row at sigma 0 has none.
+#[wasm_bindgen_test]
+fn noise_rows_carry_the_certificate_of_their_votes() {
+    let mut e = Engine::new(MNIST).unwrap();
+    let (sigmas, k) = ([0.0f32, 0.25, 0.5], 32u32);
+    let r = e.noise_samples(3, &sigmas, k, None).unwrap();
+    let votes = js_sys::Uint32Array::from(get(&r, "votes")).to_vec();
+    let alpha = get(&r, "alpha").as_f64().unwrap();
+    let certs = js_sys::Array::from(&get(&r, "certificates"));
+    assert_eq!(certs.length(), 3);
+    assert!(certs.get(0).is_null());
+    for (row, &sigma) in sigmas.iter().enumerate().skip(1) {
+        let v = &votes[row * 10..row * 10 + 10];
+        let count = *v.iter().max().unwrap();
+        let top = v.iter().position(|&c| c == count).unwrap();
+        let c = certs.get(row as u32);
+        assert_eq!(get(&c, "top").as_f64(), Some(top as f64));
+        assert_eq!(get(&c, "count").as_f64(), Some(count as f64));
+        assert_eq!(get(&c, "n").as_f64(), Some(k as f64));
+        let want = certificate(count, k, alpha, sigma as f64).unwrap();
+        assert_eq!(get(&c, "pLower").as_f64(), get(&want, "pLower").as_f64());
+        assert_eq!(get(&c, "radius").as_f64(), get(&want, "radius").as_f64());
+        assert_eq!(get(&c, "radius").is_null(), get(&want, "radius").is_null());
+    }
+}
+
+/// The worker's checkpoint lookup is the CLI's (src/zoo_index.rs), and a checkpoint whose
+/// hash is not its entry's is refused with the field named.
+#[wasm_bindgen_test]
+fn shipped_checkpoint_lookup_is_the_clis() {
+    let index = include_str!("../models/index.json");
+    let mut e = Engine::new(MNIST).unwrap();
+    for sigma in ["0.12", "0.25", "0.5", "0.3"] {
+        for model in ["cnn3", "lenet"] {
+            e.set_config(&format!("#v=1&model={model}&sigma={sigma}"))
+                .unwrap();
+            let got = e.shipped_checkpoint(index).unwrap();
+            let want = arq::zoo_index::find(index, model, sigma.parse().unwrap()).unwrap();
+            match want {
+                None => assert!(got.is_null(), "{model} {sigma}"),
+                Some(w) => assert_eq!(get(&got, "file").as_string(), Some(w.file)),
+            }
+        }
+    }
+    let bad = r#"[{"model": "lenet", "sigma": 0.3, "file": "../x.arqc"}, {"model": 1}]"#;
+    assert!(e.shipped_checkpoint(bad).unwrap().is_null());
+    let m = message(e.shipped_checkpoint("{}").unwrap_err());
+    assert!(m.contains("models/index.json"), "{m}");
+    let bytes = e.save_checkpoint().to_vec();
+    let entry = js_sys::JSON::parse(
+        r#"{"model": "lenet", "sigma": 0.3, "file": "x.arqc", "hash": "00ff", "testAccuracy": null}"#,
+    )
+    .unwrap();
+    let m = message(e.load_checkpoint(&bytes, Some(entry)).unwrap_err());
+    assert!(m.contains("hash=") && m.contains("00ff"), "{m}");
+    assert!(e.load_checkpoint(&bytes, None).is_ok());
 }

@@ -14,11 +14,14 @@ use crate::job::{Job, Work};
 
 /// One certified test point, as [`CertifyJob`] reports it.
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+#[cfg_attr(target_arch = "wasm32", derive(tsify::Tsify))]
 #[serde(rename_all = "camelCase")]
 pub struct CertRecord {
     /// The example id.
     pub index: u64,
     pub label: u8,
+    /// The class, or null for abstain.
+    #[cfg_attr(target_arch = "wasm32", tsify(type = "number | null"))]
     pub prediction: Prediction,
     /// nA.
     pub count: u64,
@@ -38,6 +41,7 @@ pub struct CertRecord {
 
 /// How far a job is.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(target_arch = "wasm32", derive(tsify::Tsify))]
 #[serde(rename_all = "camelCase")]
 pub struct Progress {
     pub examples_done: usize,

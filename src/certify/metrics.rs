@@ -111,6 +111,7 @@ pub fn irs_r_max(sigma: f64, n: u64, alpha: f64, irs: &IrsGuarantee) -> f64 {
 /// What an IRS certificate rests on, for its label: the part of [`IrsParams`] that the
 /// guarantee depends on (not the batch size).
 #[derive(Clone, Copy, Debug, PartialEq, Serialize, Deserialize)]
+#[cfg_attr(target_arch = "wasm32", derive(tsify::Tsify))]
 #[serde(rename_all = "camelCase")]
 pub struct IrsGuarantee {
     /// Replayed (incremental) or fresh (fallback) samples of the modified model per point.
@@ -133,6 +134,7 @@ impl From<&IrsParams> for IrsGuarantee {
 
 /// One configuration's certification results, as one row of Cohen's table.
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+#[cfg_attr(target_arch = "wasm32", derive(tsify::Tsify))]
 #[serde(rename_all = "camelCase")]
 pub struct Summary {
     /// Row label, e.g. "FP32" or "sigma = 0.25".

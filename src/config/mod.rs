@@ -146,6 +146,7 @@ impl Serialize for Flags {
 }
 
 #[derive(Clone, Debug, PartialEq, Serialize)]
+#[cfg_attr(target_arch = "wasm32", derive(tsify::Tsify))]
 #[serde(rename_all = "camelCase")]
 pub struct ExperimentConfig {
     pub dataset: DatasetName,
@@ -173,8 +174,11 @@ pub struct ExperimentConfig {
     pub alpha_zeta: f64,
     pub gamma: f64,
     // quantization
+    #[cfg_attr(target_arch = "wasm32", tsify(type = "string"))]
     pub wb: BitsList,
+    #[cfg_attr(target_arch = "wasm32", tsify(type = "string"))]
     pub ab: BitsList,
+    #[cfg_attr(target_arch = "wasm32", tsify(type = "string"))]
     pub locks: Flags,
     pub weight_granularity: Granularity,
     pub weight_clip: WeightClip,
@@ -240,6 +244,7 @@ impl Default for ExperimentConfig {
 
 /// The type and range of one setting.
 #[derive(Clone, Copy, Debug, Serialize)]
+#[cfg_attr(target_arch = "wasm32", derive(tsify::Tsify))]
 #[serde(tag = "kind", rename_all = "lowercase")]
 pub enum Kind {
     Int {

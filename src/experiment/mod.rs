@@ -43,6 +43,7 @@ pub struct Session {
 
 /// One increment of a certification run.
 #[derive(Clone, Debug, Serialize)]
+#[cfg_attr(target_arch = "wasm32", derive(tsify::Tsify))]
 #[serde(rename_all = "camelCase")]
 pub struct CertifyStep {
     /// Records finished by this step.
@@ -150,14 +151,56 @@ pub enum JobEvent {
     Compare(CompareStep),
 }
 
-#[derive(Clone, Debug, Serialize)]
-#[serde(rename_all = "camelCase")]
+/// One digit under k noise draws per sigma row, with the base classifier's votes per row
+/// and each row's certificate.
+#[derive(Clone, Debug)]
 pub struct NoiseSamples {
     pub label: u8,
     pub clean: Vec<f32>,
     /// rows x k x input_len: row r, draw j = clean + sigma_r * z_j (same z_j in every row).
     pub images: Vec<f32>,
     pub preds: Vec<u8>,
+    /// rows x classes: how many of row r's k draws the base classifier put in each class.
+    pub votes: Vec<u32>,
+    /// The config's alpha, used for the certificates.
+    pub alpha: f64,
+    /// Per row: the certificate of its top class (None for a row at sigma = 0).
+    pub certificates: Vec<Option<RowCertificate>>,
+}
+
+/// The CERTIFY bound of one noise-view row: its top class's count over the row's k draws,
+/// the Clopper-Pearson lower bound at 1 - alpha and the radius sigma * PhiInv(pLower), with
+/// sigma as the noise used it (f32); None = abstain (pLower < 1/2).
+#[derive(Clone, Copy, Debug, PartialEq, Serialize)]
+#[cfg_attr(target_arch = "wasm32", derive(tsify::Tsify))]
+#[serde(rename_all = "camelCase")]
+pub struct RowCertificate {
+    /// The class with the most votes (the lowest one on a tie).
+    pub top: u8,
+    pub count: u32,
+    /// The draws in the row (k).
+    pub n: u32,
+    pub p_lower: f64,
+    pub radius: Option<f64>,
+}
+
+impl RowCertificate {
+    /// The certificate of the top class among `votes` (one row's counts over `n` draws).
+    pub fn of_votes(votes: &[u32], n: u32, alpha: f64, sigma: f32) -> RowCertificate {
+        let (top, count) =
+            votes.iter().enumerate().fold(
+                (0, 0),
+                |best, (c, &v)| if v > best.1 { (c, v) } else { best },
+            );
+        let p_lower = crate::certify::stats::cp_lower(count as u64, n as u64, alpha);
+        RowCertificate {
+            top: top as u8,
+            count,
+            n,
+            p_lower,
+            radius: crate::certify::stats::radius(sigma as f64, p_lower),
+        }
+    }
 }
 
 impl Session {
@@ -452,11 +495,25 @@ impl Session {
         } else {
             self.model.predict(&images, sigmas.len() * k, &mut preds);
         }
+        let classes = self.model.classes;
+        let mut votes = vec![0u32; sigmas.len() * classes];
+        for (i, &p) in preds.iter().enumerate() {
+            votes[(i / k) * classes + p as usize] += 1;
+        }
+        let alpha = self.cfg.alpha;
+        let certificates = sigmas
+            .iter()
+            .zip(votes.chunks(classes))
+            .map(|(&s, row)| (s > 0.0).then(|| RowCertificate::of_votes(row, k as u32, alpha, s)))
+            .collect();
         Ok(NoiseSamples {
             label: self.data.labels[idx],
             clean,
             images,
             preds,
+            votes,
+            alpha,
+            certificates,
         })
     }
 }

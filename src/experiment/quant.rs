@@ -29,6 +29,7 @@ pub(super) struct QuantState {
 
 /// A search's trajectory: the running one or a finished one.
 #[derive(Clone, Debug, Serialize)]
+#[cfg_attr(target_arch = "wasm32", derive(tsify::Tsify))]
 #[serde(rename_all = "camelCase")]
 pub struct SearchState {
     pub method: Method,
@@ -55,6 +56,7 @@ pub(super) struct FinishedSearch {
 }
 
 #[derive(Clone, Debug, Serialize)]
+#[cfg_attr(target_arch = "wasm32", derive(tsify::Tsify))]
 #[serde(rename_all = "camelCase")]
 pub struct PolicyInfo {
     pub wb: Vec<u32>,
@@ -68,6 +70,7 @@ pub struct PolicyInfo {
 }
 
 #[derive(Clone, Debug, Serialize)]
+#[cfg_attr(target_arch = "wasm32", derive(tsify::Tsify))]
 #[serde(rename_all = "camelCase")]
 pub struct QuantEvalStep {
     pub phase: &'static str,
@@ -78,6 +81,7 @@ pub struct QuantEvalStep {
 }
 
 #[derive(Clone, Debug, Serialize)]
+#[cfg_attr(target_arch = "wasm32", derive(tsify::Tsify))]
 #[serde(rename_all = "camelCase")]
 pub struct SearchStep {
     pub progress: SearchProgress,
@@ -87,6 +91,7 @@ pub struct SearchStep {
 }
 
 #[derive(Clone, Debug, Serialize)]
+#[cfg_attr(target_arch = "wasm32", derive(tsify::Tsify))]
 #[serde(rename_all = "camelCase")]
 pub struct CompareStep {
     pub done: bool,

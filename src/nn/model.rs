@@ -28,6 +28,7 @@ pub struct Model {
 }
 
 #[derive(Clone, Debug, Serialize)]
+#[cfg_attr(target_arch = "wasm32", derive(tsify::Tsify))]
 #[serde(rename_all = "camelCase")]
 pub struct LayerInfo {
     pub name: String,
@@ -40,6 +41,7 @@ pub struct LayerInfo {
 }
 
 #[derive(Clone, Debug, Serialize)]
+#[cfg_attr(target_arch = "wasm32", derive(tsify::Tsify))]
 #[serde(rename_all = "camelCase")]
 pub struct ModelInfo {
     pub name: String,

@@ -28,6 +28,7 @@ pub struct TrainConfig {
 }
 
 #[derive(Clone, Debug, Serialize, PartialEq)]
+#[cfg_attr(target_arch = "wasm32", derive(tsify::Tsify))]
 #[serde(rename_all = "camelCase")]
 pub struct EpochEnd {
     pub epoch: usize,
@@ -37,6 +38,7 @@ pub struct EpochEnd {
 }
 
 #[derive(Clone, Debug, Serialize, PartialEq)]
+#[cfg_attr(target_arch = "wasm32", derive(tsify::Tsify))]
 #[serde(rename_all = "camelCase")]
 pub struct TrainProgress {
     pub epoch: usize,
@@ -170,6 +172,7 @@ fn translate(img: &mut [f32], rows: usize, cols: usize, dy: isize, dx: isize) {
 }
 
 #[derive(Clone, Debug, Serialize, PartialEq)]
+#[cfg_attr(target_arch = "wasm32", derive(tsify::Tsify))]
 #[serde(rename_all = "camelCase")]
 pub struct Evaluation {
     pub accuracy: f32,

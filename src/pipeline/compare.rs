@@ -16,6 +16,7 @@ use serde::Serialize;
 
 /// One row of the table.
 #[derive(Clone, Debug, Serialize)]
+#[cfg_attr(target_arch = "wasm32", derive(tsify::Tsify))]
 #[serde(rename_all = "camelCase")]
 pub struct CompareRow {
     pub name: String,

@@ -17,6 +17,7 @@ use std::sync::Arc;
 
 /// How the quantized model is certified.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize)]
+#[cfg_attr(target_arch = "wasm32", derive(tsify::Tsify))]
 #[serde(rename_all = "camelCase")]
 pub enum Mode {
     /// Incremental randomized smoothing against the FP32 cache (n_p replayed samples).
@@ -37,6 +38,7 @@ pub struct EvalSpec {
 
 /// Microseconds spent per stage.
 #[derive(Clone, Debug, Default, Serialize)]
+#[cfg_attr(target_arch = "wasm32", derive(tsify::Tsify))]
 #[serde(rename_all = "camelCase")]
 pub struct StageTimes {
     pub fp32: u64,
@@ -46,6 +48,7 @@ pub struct StageTimes {
 }
 
 #[derive(Clone, Debug, Default, Serialize)]
+#[cfg_attr(target_arch = "wasm32", derive(tsify::Tsify))]
 #[serde(rename_all = "camelCase")]
 pub struct IrsStats {
     /// Forward samples IRS used, and what certifying from scratch (n0 + n per point) costs.
@@ -57,6 +60,7 @@ pub struct IrsStats {
 }
 
 #[derive(Clone, Debug, Serialize)]
+#[cfg_attr(target_arch = "wasm32", derive(tsify::Tsify))]
 #[serde(rename_all = "camelCase")]
 pub struct EvalResult {
     pub name: String,

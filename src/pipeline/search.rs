@@ -20,6 +20,7 @@ use serde::Serialize;
 use std::sync::Arc;
 
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize)]
+#[cfg_attr(target_arch = "wasm32", derive(tsify::Tsify))]
 #[serde(rename_all = "camelCase")]
 pub enum Method {
     /// DDPG, reward from the certified radius (the config's `reward`, ARQ by default).
@@ -118,6 +119,7 @@ impl Evaluator for BudgetWall {
 }
 
 #[derive(Clone, Debug, Serialize)]
+#[cfg_attr(target_arch = "wasm32", derive(tsify::Tsify))]
 #[serde(rename_all = "camelCase")]
 pub struct SearchProgress {
     pub phase: &'static str,

@@ -19,6 +19,7 @@ use crate::nn::Model;
 use serde::Serialize;
 
 #[derive(Clone, Debug, PartialEq, Serialize)]
+#[cfg_attr(target_arch = "wasm32", derive(tsify::Tsify))]
 #[serde(rename_all = "camelCase")]
 pub struct LayerCost {
     pub name: String,
@@ -32,6 +33,7 @@ pub struct LayerCost {
 }
 
 #[derive(Clone, Debug, PartialEq, Serialize)]
+#[cfg_attr(target_arch = "wasm32", derive(tsify::Tsify))]
 #[serde(rename_all = "camelCase")]
 pub struct Cost {
     pub layers: Vec<LayerCost>,

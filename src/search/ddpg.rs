@@ -137,6 +137,7 @@ pub fn trunc_normal(rng: &mut Stream, mu: f32, sigma: f32, lo: f32, hi: f32) -> 
 
 /// Statistics of one update (averaged by the driver over an episode's updates).
 #[derive(Clone, Copy, Debug, Default, PartialEq, Serialize, Deserialize)]
+#[cfg_attr(target_arch = "wasm32", derive(tsify::Tsify))]
 #[serde(rename_all = "camelCase")]
 pub struct UpdateStats {
     /// Mean squared TD error of the critic before its step.

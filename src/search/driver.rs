@@ -20,6 +20,7 @@ use std::collections::BTreeMap;
 
 /// Which policy proposes the bits.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(target_arch = "wasm32", derive(tsify::Tsify))]
 #[serde(rename_all = "camelCase")]
 pub enum SearchKind {
     /// HAQ's DDPG agent (uniform random actions during warm-up).
@@ -104,6 +105,7 @@ pub struct Proposal {
 
 /// One finished episode, as reported to the CLI log and the page.
 #[derive(Clone, Debug, PartialEq, Serialize)]
+#[cfg_attr(target_arch = "wasm32", derive(tsify::Tsify))]
 #[serde(rename_all = "camelCase")]
 pub struct EpisodeRecord {
     pub episode: usize,

@@ -2,13 +2,19 @@
 //! Rust behind the opaque `Engine` handle; JS drives long work in small steps. Every failure
 //! becomes a JS `Error` with the core's message (field, value, allowed range); a Rust panic
 //! is reported by console_error_panic_hook and the worker then re-creates the Engine.
-//! API reference: docs/wasm-api.md.
+//! Every value that crosses is a serde type whose TypeScript declaration tsify generates into
+//! pkg/arq.d.ts, and each binding names it (`unchecked_return_type`); bulk numbers cross as
+//! typed arrays. API reference: docs/wasm-api.md.
 
 use crate::config::{ExperimentConfig, Kind, SCHEMA};
 use crate::data::Split;
-use crate::experiment::Session;
-use js_sys::{Float32Array, Object, Reflect, Uint8Array};
+use crate::experiment::{PolicyInfo, RowCertificate, Session};
+use crate::nn::ModelInfo;
+use crate::quant::Preset;
+use crate::zoo_index::IndexEntry;
+use js_sys::{Float32Array, Uint32Array, Uint8Array};
 use serde::Serialize;
+use tsify::Tsify;
 use wasm_bindgen::prelude::*;
 
 #[wasm_bindgen(start)]
@@ -25,14 +31,12 @@ fn err(e: crate::Error) -> JsError {
     JsError::new(&e.to_string())
 }
 
-fn set(obj: &Object, key: &str, v: impl Into<JsValue>) {
-    // Reflect::set on a plain fresh object cannot fail.
-    let _ = Reflect::set(obj, &JsValue::from_str(key), &v.into());
-}
-
-#[derive(Serialize)]
+/// One setting of the config schema (an interface cannot extend the `Kind` union, so the
+/// declaration is spelled out as an intersection).
+#[derive(Serialize, Tsify)]
 #[serde(rename_all = "camelCase")]
-struct FieldJs {
+#[tsify(type = "{ key: string; group: string; default: string; help: string } & Kind")]
+pub struct Field {
     key: &'static str,
     group: &'static str,
     #[serde(flatten)]
@@ -41,30 +45,180 @@ struct FieldJs {
     help: &'static str,
 }
 
-#[derive(Serialize)]
+/// A lenient parse of a fragment, or the engine's config after a change.
+#[derive(Serialize, Tsify)]
 #[serde(rename_all = "camelCase")]
-struct Parsed {
+pub struct ParsedConfig {
     config: ExperimentConfig,
     /// Every setting by its URL key, as text (defaults included).
     values: std::collections::BTreeMap<&'static str, String>,
+    /// The canonical fragment (schema order, defaults omitted).
     fragment: String,
+    /// One per dropped value.
     notices: Vec<String>,
 }
 
-fn parse_lenient(fragment: &str) -> (ExperimentConfig, Parsed) {
+impl ParsedConfig {
+    fn of(cfg: &ExperimentConfig, notices: Vec<String>) -> ParsedConfig {
+        ParsedConfig {
+            config: cfg.clone(),
+            values: SCHEMA.iter().map(|f| (f.key, (f.get)(cfg))).collect(),
+            fragment: cfg.to_fragment(),
+            notices,
+        }
+    }
+}
+
+fn parse_lenient(fragment: &str) -> (ExperimentConfig, ParsedConfig) {
     let (mut cfg, mut notes) = ExperimentConfig::from_fragment_lenient(fragment);
     // bit/lock lists that do not fit the config's model are dropped like any bad value
     notes.extend(crate::experiment::drop_unfit_policy(&mut cfg));
-    let p = Parsed {
-        config: cfg.clone(),
-        values: SCHEMA.iter().map(|f| (f.key, (f.get)(&cfg))).collect(),
-        fragment: cfg.to_fragment(),
-        notices: notes
-            .iter()
-            .map(|e| format!("{e}; using the default"))
-            .collect(),
-    };
+    let notices = notes
+        .iter()
+        .map(|e| format!("{e}; using the default"))
+        .collect();
+    let p = ParsedConfig::of(&cfg, notices);
     (cfg, p)
+}
+
+/// A policy preset the engine knows (`applyPreset`'s names).
+#[derive(Serialize, Tsify)]
+pub struct PresetInfo {
+    name: &'static str,
+    /// Human label, e.g. "first/last 8, rest 4".
+    label: &'static str,
+}
+
+/// The CERTIFY bound of a top-class count; radius null = abstain.
+#[derive(Serialize, Tsify)]
+#[serde(rename_all = "camelCase")]
+pub struct CountCertificate {
+    p_lower: f64,
+    radius: Option<f64>,
+}
+
+#[derive(Serialize, Tsify)]
+pub struct DatasetInfo {
+    /// "mnist" or "synth".
+    name: String,
+    count: u32,
+    /// The first `train` records are the train split, the rest the test split.
+    train: u32,
+    test: u32,
+    rows: u32,
+    cols: u32,
+}
+
+/// Digits of a split: count*rows*cols gray levels and their labels.
+#[derive(Serialize, Tsify)]
+pub struct Samples {
+    #[serde(with = "serde_wasm_bindgen::preserve")]
+    #[tsify(type = "Uint8Array")]
+    pixels: Uint8Array,
+    #[serde(with = "serde_wasm_bindgen::preserve")]
+    #[tsify(type = "Uint8Array")]
+    labels: Uint8Array,
+}
+
+/// The current model and where its weights come from.
+#[derive(Serialize, Tsify)]
+#[serde(rename_all = "camelCase")]
+pub struct ModelState {
+    #[serde(flatten)]
+    info: ModelInfo,
+    sigma: f64,
+    trained: bool,
+    /// Epochs of training behind the weights.
+    epochs: u32,
+    checkpoint_hash: Option<String>,
+}
+
+/// A checkpoint the engine loaded, and its config afterwards (model and sigma switched).
+#[derive(Serialize, Tsify)]
+#[serde(rename_all = "camelCase")]
+pub struct CheckpointInfo {
+    model: String,
+    sigma: f64,
+    /// Full SHA-256 hex of the file body.
+    hash: String,
+    epochs: u32,
+    test_accuracy: f32,
+    parsed: ParsedConfig,
+}
+
+#[derive(Serialize, Tsify)]
+#[serde(rename_all = "camelCase")]
+pub struct TrainPlan {
+    epochs: u32,
+    batches_per_epoch: u32,
+    total_batches: u32,
+}
+
+/// One digit under k noise draws per sigma row, the base classifier's votes and each row's
+/// certificate (null for a row at sigma 0).
+#[derive(Serialize, Tsify)]
+pub struct NoiseResult {
+    label: u8,
+    /// input_len values.
+    #[serde(with = "serde_wasm_bindgen::preserve")]
+    #[tsify(type = "Float32Array")]
+    clean: Float32Array,
+    /// rows*k*input_len, [row][draw][pixel]; values may leave [0, 1].
+    #[serde(with = "serde_wasm_bindgen::preserve")]
+    #[tsify(type = "Float32Array")]
+    images: Float32Array,
+    /// rows*k predicted labels.
+    #[serde(with = "serde_wasm_bindgen::preserve")]
+    #[tsify(type = "Uint8Array")]
+    preds: Uint8Array,
+    /// rows*classes vote counts.
+    #[serde(with = "serde_wasm_bindgen::preserve")]
+    #[tsify(type = "Uint32Array")]
+    votes: Uint32Array,
+    /// The config's alpha, used for the certificates.
+    alpha: f64,
+    certificates: Vec<Option<RowCertificate>>,
+}
+
+/// One quantizable layer: a column of the bit editor.
+#[derive(Serialize, Tsify)]
+#[serde(rename_all = "camelCase")]
+pub struct QuantLayer {
+    name: String,
+    kind: &'static str,
+    /// Per image.
+    macs: u64,
+    /// Weights (biases excluded).
+    weights: usize,
+    in_shape: [usize; 3],
+    out_shape: [usize; 3],
+    /// macs / the model's quantizable macs.
+    mac_share: f64,
+}
+
+/// A policy the engine applied, and its whole config afterwards.
+#[derive(Serialize, Tsify)]
+pub struct PolicyUpdate {
+    policy: PolicyInfo,
+    parsed: ParsedConfig,
+}
+
+/// One layer's float weights and its quantization grid under the policy.
+#[derive(Serialize, Tsify)]
+pub struct LayerHistogram {
+    name: String,
+    #[serde(with = "serde_wasm_bindgen::preserve")]
+    #[tsify(type = "Float32Array")]
+    weights: Float32Array,
+    /// Clip t per output channel, one value per-tensor, empty at full precision.
+    #[serde(with = "serde_wasm_bindgen::preserve")]
+    #[tsify(type = "Float32Array")]
+    thresholds: Float32Array,
+    bits: u32,
+    /// 2^(b-1) - 1 per side (0 at full precision).
+    levels: u32,
+    /// Weights outside their channel's clip.
+    clipped: usize,
 }
 
 #[wasm_bindgen]
@@ -73,12 +227,12 @@ pub fn version() -> String {
 }
 
 /// The config schema (drives the settings form, the URL and the CLI flags).
-#[wasm_bindgen]
+#[wasm_bindgen(unchecked_return_type = "Field[]")]
 pub fn schema() -> Result<JsValue, JsError> {
     let d = ExperimentConfig::default();
-    let rows: Vec<FieldJs> = SCHEMA
+    let rows: Vec<Field> = SCHEMA
         .iter()
-        .map(|f| FieldJs {
+        .map(|f| Field {
             key: f.key,
             group: f.group,
             kind: f.kind,
@@ -89,15 +243,28 @@ pub fn schema() -> Result<JsValue, JsError> {
     to_js(&rows)
 }
 
-/// Lenient parse of a URL fragment: {config, fragment (canonical), notices}.
-#[wasm_bindgen(js_name = parseFragment)]
+/// The policy presets `Engine.applyPreset` accepts, in the order the page offers them.
+#[wasm_bindgen(unchecked_return_type = "PresetInfo[]")]
+pub fn presets() -> Result<JsValue, JsError> {
+    let list: Vec<PresetInfo> = Preset::ALL
+        .iter()
+        .map(|p| PresetInfo {
+            name: p.name(),
+            label: p.label(),
+        })
+        .collect();
+    to_js(&list)
+}
+
+/// Lenient parse of a URL fragment: {config, values, fragment (canonical), notices}.
+#[wasm_bindgen(js_name = parseFragment, unchecked_return_type = "ParsedConfig")]
 pub fn parse_fragment(fragment: &str) -> Result<JsValue, JsError> {
     to_js(&parse_lenient(fragment).1)
 }
 
 /// The certificate of a top-class count: {pLower, radius} with radius null for abstain
 /// (Clopper-Pearson lower bound at 1 - alpha; R = sigma * PhiInv(pLower)).
-#[wasm_bindgen]
+#[wasm_bindgen(unchecked_return_type = "CountCertificate")]
 pub fn certificate(count: u32, n: u32, alpha: f64, sigma: f64) -> Result<JsValue, JsError> {
     if n == 0 || count > n {
         return Err(err(crate::Error::invalid(
@@ -115,22 +282,26 @@ pub fn certificate(count: u32, n: u32, alpha: f64, sigma: f64) -> Result<JsValue
             "0 < alpha < 1, sigma > 0",
         )));
     }
-    let p = crate::certify::stats::cp_lower(count as u64, n as u64, alpha);
-    let o = Object::new();
-    set(&o, "pLower", p);
-    set(
-        &o,
-        "radius",
-        crate::certify::stats::radius(sigma, p)
-            .map(JsValue::from_f64)
-            .unwrap_or(JsValue::NULL),
-    );
-    Ok(o.into())
+    let p_lower = crate::certify::stats::cp_lower(count as u64, n as u64, alpha);
+    to_js(&CountCertificate {
+        p_lower,
+        radius: crate::certify::stats::radius(sigma, p_lower),
+    })
 }
 
 #[wasm_bindgen]
 pub struct Engine {
     s: Session,
+}
+
+impl Engine {
+    /// The policy `p` just stored, with the config it left.
+    fn policy_update(&self, p: crate::Result<PolicyInfo>) -> Result<JsValue, JsError> {
+        to_js(&PolicyUpdate {
+            policy: p.map_err(err)?,
+            parsed: ParsedConfig::of(&self.s.cfg, Vec::new()),
+        })
+    }
 }
 
 #[wasm_bindgen]
@@ -142,31 +313,33 @@ impl Engine {
         Ok(Engine { s })
     }
 
-    #[wasm_bindgen(js_name = setConfig)]
+    #[wasm_bindgen(js_name = setConfig, unchecked_return_type = "ParsedConfig")]
     pub fn set_config(&mut self, fragment: &str) -> Result<JsValue, JsError> {
         let (cfg, parsed) = parse_lenient(fragment);
         self.s.set_config(cfg).map_err(err)?;
         to_js(&parsed)
     }
 
+    #[wasm_bindgen(unchecked_return_type = "ExperimentConfig")]
     pub fn config(&self) -> Result<JsValue, JsError> {
         to_js(&self.s.cfg)
     }
 
-    #[wasm_bindgen(js_name = datasetInfo)]
-    pub fn dataset_info(&self) -> JsValue {
-        let o = Object::new();
+    #[wasm_bindgen(js_name = datasetInfo, unchecked_return_type = "DatasetInfo")]
+    pub fn dataset_info(&self) -> Result<JsValue, JsError> {
         let d = &self.s.data;
-        set(&o, "name", d.name.as_str());
-        set(&o, "count", d.len() as u32);
-        set(&o, "train", d.train_count as u32);
-        set(&o, "test", d.test_count() as u32);
-        set(&o, "rows", d.rows as u32);
-        set(&o, "cols", d.cols as u32);
-        o.into()
+        to_js(&DatasetInfo {
+            name: d.name.clone(),
+            count: d.len() as u32,
+            train: d.train_count as u32,
+            test: d.test_count() as u32,
+            rows: d.rows as u32,
+            cols: d.cols as u32,
+        })
     }
 
-    /// `count` digits of a split from `start`: {pixels: Uint8Array, labels: Uint8Array}.
+    /// `count` digits of a split from `start`.
+    #[wasm_bindgen(unchecked_return_type = "Samples")]
     pub fn samples(&self, split: &str, start: u32, count: u32) -> Result<JsValue, JsError> {
         let split = Split::parse(split).map_err(err)?;
         let d = &self.s.data;
@@ -187,42 +360,57 @@ impl Engine {
             px.extend_from_slice(d.image_u8(idx));
             labels.push(d.labels[idx]);
         }
-        let o = Object::new();
-        set(&o, "pixels", Uint8Array::from(&px[..]));
-        set(&o, "labels", Uint8Array::from(&labels[..]));
-        Ok(o.into())
+        to_js(&Samples {
+            pixels: Uint8Array::from(&px[..]),
+            labels: Uint8Array::from(&labels[..]),
+        })
     }
 
-    #[wasm_bindgen(js_name = modelInfo)]
+    #[wasm_bindgen(js_name = modelInfo, unchecked_return_type = "ModelState")]
     pub fn model_info(&self) -> Result<JsValue, JsError> {
-        let info = self.s.model.info();
-        let o: Object = to_js(&info)?.into();
-        set(&o, "sigma", self.s.cfg.sigma);
-        set(&o, "trained", self.s.epochs_trained > 0);
-        set(&o, "epochs", self.s.epochs_trained);
-        set(
-            &o,
-            "checkpointHash",
-            self.s
-                .checkpoint
-                .as_ref()
-                .map(|c| JsValue::from_str(&c.hash))
-                .unwrap_or(JsValue::NULL),
-        );
-        Ok(o.into())
+        to_js(&ModelState {
+            info: self.s.model.info(),
+            sigma: self.s.cfg.sigma,
+            trained: self.s.epochs_trained > 0,
+            epochs: self.s.epochs_trained,
+            checkpoint_hash: self.s.checkpoint.as_ref().map(|c| c.hash.clone()),
+        })
     }
 
-    #[wasm_bindgen(js_name = loadCheckpoint)]
-    pub fn load_checkpoint(&mut self, bytes: &[u8]) -> Result<JsValue, JsError> {
+    /// The models/index.json entry (`indexJson`: the file's text) for the config's model and
+    /// sigma, or null; entries that are not usable are skipped (src/zoo_index.rs).
+    #[wasm_bindgen(js_name = shippedCheckpoint, unchecked_return_type = "IndexEntry | null")]
+    pub fn shipped_checkpoint(&self, index_json: &str) -> Result<JsValue, JsError> {
+        let e: Option<IndexEntry> =
+            crate::zoo_index::find(index_json, &self.s.cfg.model.to_string(), self.s.cfg.sigma)
+                .map_err(err)?;
+        to_js(&e)
+    }
+
+    /// Loads a checkpoint (switching the config's model and sigma to its own). With `entry`,
+    /// the index entry it was found by, its hash must match the entry's.
+    #[wasm_bindgen(js_name = loadCheckpoint, unchecked_return_type = "CheckpointInfo")]
+    pub fn load_checkpoint(
+        &mut self,
+        bytes: &[u8],
+        #[wasm_bindgen(unchecked_param_type = "IndexEntry | null")] entry: Option<JsValue>,
+    ) -> Result<JsValue, JsError> {
         let c = self.s.load_checkpoint(bytes).map_err(err)?;
-        let o = Object::new();
-        set(&o, "model", c.meta.model.as_str());
-        set(&o, "sigma", c.meta.sigma);
-        set(&o, "hash", c.hash.as_str());
-        set(&o, "epochs", c.meta.epochs);
-        set(&o, "testAccuracy", c.meta.test_accuracy);
-        set(&o, "fragment", self.s.cfg.to_fragment());
-        Ok(o.into())
+        let hash = c.hash.clone();
+        let info = CheckpointInfo {
+            model: c.meta.model.clone(),
+            sigma: c.meta.sigma,
+            hash: c.hash.clone(),
+            epochs: c.meta.epochs,
+            test_accuracy: c.meta.test_accuracy,
+            parsed: ParsedConfig::of(&self.s.cfg, Vec::new()),
+        };
+        if let Some(e) = entry.filter(|e| !e.is_null() && !e.is_undefined()) {
+            let e: IndexEntry = serde_wasm_bindgen::from_value(e)
+                .map_err(|e| JsError::new(&format!("entry: not an index entry: {e}")))?;
+            e.check_hash(&hash).map_err(err)?;
+        }
+        to_js(&info)
     }
 
     #[wasm_bindgen(js_name = saveCheckpoint)]
@@ -230,17 +418,17 @@ impl Engine {
         Uint8Array::from(&self.s.save_checkpoint()[..])
     }
 
-    #[wasm_bindgen(js_name = trainBegin)]
+    #[wasm_bindgen(js_name = trainBegin, unchecked_return_type = "TrainPlan")]
     pub fn train_begin(&mut self) -> Result<JsValue, JsError> {
         let p = self.s.train_begin().map_err(err)?;
-        let o = Object::new();
-        set(&o, "epochs", self.s.cfg.epochs);
-        set(&o, "batchesPerEpoch", p.batches_per_epoch as u32);
-        set(&o, "totalBatches", p.total_batches as u32);
-        Ok(o.into())
+        to_js(&TrainPlan {
+            epochs: self.s.cfg.epochs,
+            batches_per_epoch: p.batches_per_epoch as u32,
+            total_batches: p.total_batches as u32,
+        })
     }
 
-    #[wasm_bindgen(js_name = trainStep)]
+    #[wasm_bindgen(js_name = trainStep, unchecked_return_type = "TrainProgress")]
     pub fn train_step(&mut self, max_batches: u32) -> Result<JsValue, JsError> {
         if max_batches == 0 || max_batches > 10_000 {
             return Err(err(crate::Error::invalid(
@@ -254,11 +442,12 @@ impl Engine {
         to_js(&p)
     }
 
+    #[wasm_bindgen(unchecked_return_type = "Evaluation")]
     pub fn evaluate(&self) -> Result<JsValue, JsError> {
         to_js(&self.s.evaluate())
     }
 
-    #[wasm_bindgen(js_name = noiseSamples)]
+    #[wasm_bindgen(js_name = noiseSamples, unchecked_return_type = "NoiseResult")]
     pub fn noise_samples(
         &mut self,
         test_index: u32,
@@ -275,30 +464,25 @@ impl Engine {
                 quantized.unwrap_or(false),
             )
             .map_err(err)?;
-        let o = Object::new();
-        set(&o, "label", ns.label);
-        set(&o, "clean", Float32Array::from(&ns.clean[..]));
-        set(&o, "images", Float32Array::from(&ns.images[..]));
-        set(&o, "preds", Uint8Array::from(&ns.preds[..]));
-        // votes: rows x classes counts of the base classifier's predictions
-        let classes = self.s.model.classes;
-        let mut votes = vec![0u32; sigmas.len() * classes];
-        for (i, &p) in ns.preds.iter().enumerate() {
-            votes[(i / k as usize) * classes + p as usize] += 1;
-        }
-        set(&o, "votes", js_sys::Uint32Array::from(&votes[..]));
-        Ok(o.into())
+        to_js(&NoiseResult {
+            label: ns.label,
+            clean: Float32Array::from(&ns.clean[..]),
+            images: Float32Array::from(&ns.images[..]),
+            preds: Uint8Array::from(&ns.preds[..]),
+            votes: Uint32Array::from(&ns.votes[..]),
+            alpha: ns.alpha,
+            certificates: ns.certificates,
+        })
     }
 
-    /// Start certifying the current model on the configured test points:
-    /// {examplesDone, examplesTotal, samplesDone, samplesTotal}.
-    #[wasm_bindgen(js_name = certifyBegin)]
+    /// Start certifying the current model on the configured test points.
+    #[wasm_bindgen(js_name = certifyBegin, unchecked_return_type = "Progress")]
     pub fn certify_begin(&mut self) -> Result<JsValue, JsError> {
         to_js(&self.s.certify_begin().map_err(err)?)
     }
 
     /// Up to `maxSamples` noisy forward passes: {records, progress, done, summary}.
-    #[wasm_bindgen(js_name = certifyStep)]
+    #[wasm_bindgen(js_name = certifyStep, unchecked_return_type = "CertifyStep")]
     pub fn certify_step(&mut self, max_samples: u32) -> Result<JsValue, JsError> {
         if max_samples == 0 {
             return Err(err(crate::Error::invalid(
@@ -308,7 +492,6 @@ impl Engine {
                 "1..=4294967295",
             )));
         }
-        let mut clock = || (js_sys::Date::now() * 1000.0) as u64;
         to_js(
             &self
                 .s
@@ -352,55 +535,70 @@ impl Engine {
 
     // ---- quantization (docs/wasm-api.md, "Quantization") ----
 
-    #[wasm_bindgen(js_name = quantLayers)]
+    #[wasm_bindgen(js_name = quantLayers, unchecked_return_type = "QuantLayer[]")]
     pub fn quant_layers(&self) -> Result<JsValue, JsError> {
         let ql = crate::quant::quant_layers(&self.s.model);
         let total: u64 = ql.iter().map(|q| q.macs).sum();
-        let rows: Vec<serde_json::Value> = ql
+        let rows: Vec<QuantLayer> = ql
             .iter()
-            .map(|q| serde_json::json!({"name": q.name, "kind": q.kind, "macs": q.macs, "weights": q.weights, "inShape": q.in_shape, "outShape": q.out_shape, "macShare": q.macs as f64 / total.max(1) as f64}))
+            .map(|q| QuantLayer {
+                name: q.name.clone(),
+                kind: q.kind,
+                macs: q.macs,
+                weights: q.weights,
+                in_shape: q.in_shape,
+                out_shape: q.out_shape,
+                mac_share: q.macs as f64 / total.max(1) as f64,
+            })
             .collect();
         to_js(&rows)
     }
 
+    #[wasm_bindgen(unchecked_return_type = "PolicyInfo")]
     pub fn policy(&self) -> Result<JsValue, JsError> {
         to_js(&self.s.policy_info().map_err(err)?)
     }
 
-    #[wasm_bindgen(js_name = setPolicy)]
+    /// Sets the policy from its URL text forms; returns it with the config afterwards.
+    #[wasm_bindgen(js_name = setPolicy, unchecked_return_type = "PolicyUpdate")]
     pub fn set_policy(&mut self, wb: &str, ab: &str, lk: &str) -> Result<JsValue, JsError> {
-        to_js(&self.s.set_policy(wb, ab, lk).map_err(err)?)
+        let p = self.s.set_policy(wb, ab, lk);
+        self.policy_update(p)
     }
 
-    #[wasm_bindgen(js_name = applyPreset)]
+    /// One of `presets()` (locked layers keep their bits), with the config afterwards.
+    #[wasm_bindgen(js_name = applyPreset, unchecked_return_type = "PolicyUpdate")]
     pub fn apply_preset(&mut self, name: &str) -> Result<JsValue, JsError> {
-        to_js(&self.s.apply_preset(name).map_err(err)?)
+        let p = self.s.apply_preset(name);
+        self.policy_update(p)
     }
 
-    #[wasm_bindgen(js_name = enforceBudget)]
+    /// HAQ's budget walk on the config's policy, with the config afterwards.
+    #[wasm_bindgen(js_name = enforceBudget, unchecked_return_type = "PolicyUpdate")]
     pub fn enforce_budget(&mut self) -> Result<JsValue, JsError> {
-        to_js(&self.s.enforce_budget().map_err(err)?)
+        let p = self.s.enforce_budget();
+        self.policy_update(p)
     }
 
-    #[wasm_bindgen(js_name = layerHistogram)]
+    #[wasm_bindgen(js_name = layerHistogram, unchecked_return_type = "LayerHistogram")]
     pub fn layer_histogram(&self, j: u32) -> Result<JsValue, JsError> {
         let h = self.s.layer_histogram(j as usize).map_err(err)?;
-        let o = Object::new();
-        set(&o, "name", h.name.as_str());
-        set(&o, "weights", Float32Array::from(&h.weights[..]));
-        set(&o, "thresholds", Float32Array::from(&h.thresholds[..]));
-        set(&o, "bits", h.bits);
-        set(&o, "levels", h.levels);
-        set(&o, "clipped", h.clipped as u32);
-        Ok(o.into())
+        to_js(&LayerHistogram {
+            name: h.name,
+            weights: Float32Array::from(&h.weights[..]),
+            thresholds: Float32Array::from(&h.thresholds[..]),
+            bits: h.bits,
+            levels: h.levels,
+            clipped: h.clipped,
+        })
     }
 
-    #[wasm_bindgen(js_name = quantEvalBegin)]
+    #[wasm_bindgen(js_name = quantEvalBegin, unchecked_return_type = "QuantEvalStep")]
     pub fn quant_eval_begin(&mut self) -> Result<JsValue, JsError> {
         to_js(&self.s.quant_eval_begin(false).map_err(err)?)
     }
 
-    #[wasm_bindgen(js_name = quantEvalStep)]
+    #[wasm_bindgen(js_name = quantEvalStep, unchecked_return_type = "QuantEvalStep")]
     pub fn quant_eval_step(&mut self, max_work: u32) -> Result<JsValue, JsError> {
         to_js(
             &self
@@ -412,12 +610,12 @@ impl Engine {
 
     // ---- search and the final comparison (docs/wasm-api.md, "Search") ----
 
-    #[wasm_bindgen(js_name = searchBegin)]
+    #[wasm_bindgen(js_name = searchBegin, unchecked_return_type = "SearchProgress")]
     pub fn search_begin(&mut self, method: &str) -> Result<JsValue, JsError> {
         to_js(&self.s.search_begin(method).map_err(err)?)
     }
 
-    #[wasm_bindgen(js_name = searchStep)]
+    #[wasm_bindgen(js_name = searchStep, unchecked_return_type = "SearchStep")]
     pub fn search_step(&mut self, max_work: u32) -> Result<JsValue, JsError> {
         to_js(
             &self
@@ -427,17 +625,17 @@ impl Engine {
         )
     }
 
-    #[wasm_bindgen(js_name = searchState)]
+    #[wasm_bindgen(js_name = searchState, unchecked_return_type = "SearchState | null")]
     pub fn search_state(&self) -> Result<JsValue, JsError> {
         to_js(&self.s.search_state())
     }
 
-    #[wasm_bindgen(js_name = compareBegin)]
+    #[wasm_bindgen(js_name = compareBegin, unchecked_return_type = "CompareStep")]
     pub fn compare_begin(&mut self) -> Result<JsValue, JsError> {
         to_js(&self.s.compare_begin().map_err(err)?)
     }
 
-    #[wasm_bindgen(js_name = compareStep)]
+    #[wasm_bindgen(js_name = compareStep, unchecked_return_type = "CompareStep")]
     pub fn compare_step(&mut self, max_work: u32) -> Result<JsValue, JsError> {
         to_js(
             &self

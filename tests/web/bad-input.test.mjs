@@ -11,7 +11,8 @@ import { pathToFileURL } from 'node:url';
 import { LONG, ROOT, launch, openPage, waitIdle } from './harness.mjs';
 
 /**
- * @typedef {import('../../www/js/types.js').Field} Field
+ * The schema rows with every kind's range fields optional (the cases probe all kinds alike).
+ * @typedef {import('../../www/js/types.js').Field & {min?: number, max?: number, choices?: string[]}} Field
  * @typedef {{key: string, field: Field, cls: string, raw: string, expect: 'reject'|'accept'|'model'}} Case
  */
 

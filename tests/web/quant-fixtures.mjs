@@ -38,7 +38,7 @@ export function episodes(count, warmup, seed) {
     const costRatio = wbits.reduce((s, w, j) => s + LAYERS[j].macShare * w * abits[j], 0) / 1024;
     const acr = 0.35 + 0.25 * r() + 0.004 * i;
     return {
-      episode: i, wbits, abits, costRatio, warmup: i < warmup, reward: 0.1 * (acr - 0.62), wallMs: 900 + 100 * r(),
+      episode: i, wbits, abits, costRatio, isWarmup: i < warmup, reward: 0.1 * (acr - 0.62), wallMs: 900 + 100 * r(),
       metrics: { acr, accuracy: 0.9 + 0.08 * r(), fp32Acr: 0.62, fp32Accuracy: 0.985, fineTuneMs: 300, irsMs: 500, agentMs: 50 },
     };
   });
@@ -61,7 +61,7 @@ export function histogram() {
 export const FINAL_ROWS = [
   ['FP32', 1, 178000, 0.985, 0.62], ['W4A4', 0.015625, 11500, 0.97, 0.55], ['random', 0.0152, 11000, 0.965, 0.53],
   ['HAQ-reward', 0.0155, 11800, 0.978, 0.56], ['ARQ', 0.0154, 11700, 0.975, 0.59],
-].map(([name, bopsRatio, sizeBytes, cleanAccuracy, acr]) => ({
-  name, fragment: '', bopsRatio, sizeBytes, cleanAccuracy, acr, grid: [0, 0.25, 0.5, 0.75, 1],
-  certifiedAccuracy: [0.97, 0.9, 0.78, 0.55, 0.2].map((x) => x * Number(acr) / 0.62),
+].map(([name, bopsRatio, sizeBytes, testAccuracy, acr]) => ({
+  name, fragment: '', bopsRatio, sizeBytes, testAccuracy,
+  summary: { grid: [0, 0.25, 0.5, 0.75, 1], acr, certifiedAccuracy: [0.97, 0.9, 0.78, 0.55, 0.2].map((x) => x * Number(acr) / 0.62) },
 }));

@@ -167,7 +167,7 @@ export class BitsView {
       const r = cmd === 'applyPreset' ? await this.app.client.request('applyPreset', { name }) : await this.app.client.request('enforceBudget', {});
       this.applied(r, 'commit');
       const p = r.policy;
-      this.app.status.set(`${cmd === 'applyPreset' ? `Preset ${label}` : 'Fitted to the budget'}: BOPs ${fmt.percent(p.cost.bopsRatio)} of FP32 `
+      this.app.status.set(`${cmd === 'applyPreset' ? `Preset ${label}` : 'Fitted to the budget'}: BOPs ${fmt.percent(p.cost.ratio)} of FP32 `
         + `(budget ${fmt.percent(p.budget)}${p.withinBudget ? '' : ', over it'}).`, p.withinBudget ? 'ok' : 'info');
     });
   }
@@ -197,29 +197,29 @@ export class BitsView {
     const p = this.policy;
     if (!p) return;
     const c = p.cost;
-    const scale = Math.min(1, Math.max(p.budget * 2, c.bopsRatio * 1.1));
+    const scale = Math.min(1, Math.max(p.budget * 2, c.ratio * 1.1));
     const fill = el('span', { class: 'meter-fill' });
-    fill.style.width = `${Math.min(100, (c.bopsRatio / scale) * 100)}%`;
+    fill.style.width = `${Math.min(100, (c.ratio / scale) * 100)}%`;
     const mark = el('span', { class: 'meter-budget', title: `budget ${fmt.percent(p.budget)}` });
     mark.style.left = `${Math.min(100, (p.budget / scale) * 100)}%`;
     const stale = this.stale();
     const d = this.last;
     /** @type {HTMLElement[]} */
     const items = [
-      this.stat('bops', 'BOPs', `${fmt.percent(c.bopsRatio)}`, `of FP32 · budget ${fmt.percent(p.budget)}${p.withinBudget ? '' : ' · over budget'}`,
+      this.stat('bops', 'BOPs', `${fmt.percent(c.ratio)}`, `of FP32 · budget ${fmt.percent(p.budget)}${p.withinBudget ? '' : ' · over budget'}`,
         el('span', { class: `meter${p.withinBudget ? '' : ' over'}`, 'aria-hidden': 'true' }, [fill, mark])),
       this.stat('size', 'size', fmt.bytes(c.sizeBytes), `FP32 ${fmt.bytes(c.fp32SizeBytes)}`),
       this.stat('compression', 'compression', `×${d3.format('.3~r')(c.compression)}`, 'smaller than FP32'),
-      d ? this.stat('acc', 'clean accuracy', fmt.percent(d.cleanAccuracy, 1), `${signed((d.cleanAccuracy - d.fp32CleanAccuracy) * 100, (x) => `${x.toFixed(1)} pts`)} vs FP32`)
+      d ? this.stat('acc', 'clean accuracy', fmt.percent(d.pointsAccuracy, 1), `${signed((d.pointsAccuracy - (d.fp32PointsAccuracy ?? Number.NaN)) * 100, (x) => `${x.toFixed(1)} pts`)} vs FP32`)
         : this.stat('acc', 'clean accuracy', '—', 'Evaluate to read it out'),
-      d ? this.stat('acr', 'ACR', fmt.fixed(d.acr), `${signed(d.acr - d.fp32Acr, (x) => x.toFixed(3))} vs FP32 ${fmt.fixed(d.fp32Acr)}`)
+      d ? this.stat('acr', 'ACR', fmt.fixed(d.summary.acr), `${signed(d.summary.acr - (d.fp32?.acr ?? Number.NaN), (x) => x.toFixed(3))} vs FP32 ${fmt.fixed(d.fp32?.acr ?? Number.NaN)}`)
         : this.stat('acr', 'ACR', '—', 'average certified radius'),
     ];
     if (stale) items.push(el('span', { class: 'stale-badge', id: 'bits-stale', text: `stale: ${stale}; evaluate again` }));
     this.header.replaceChildren(...items);
     this.header.dataset.state = !d ? 'none' : stale ? 'stale' : 'fresh';
     this.header.dataset.within = String(p.withinBudget);
-    this.header.dataset.bops = String(c.bopsRatio);
+    this.header.dataset.bops = String(c.ratio);
     this.header.dataset.budget = String(p.budget);
   }
 
@@ -251,18 +251,13 @@ export class BitsView {
       this.progressBox.dataset.state = 'running';
       this.progressText.textContent = 'Starting…';
       this.bar.removeAttribute('value');
-      /** @type {string[]} */
-      let phases = [];
       const job = this.app.client.start('quantEval', {}, {
-        onPartial: (data) => { phases = data.phases.length ? data.phases : phases; },
         onProgress: (p) => {
           if (p.total > 0) {
             this.bar.max = p.total;
             this.bar.value = p.done;
           } else this.bar.removeAttribute('value');
-          const at = phases.indexOf(p.phase);
-          const step = at >= 0 ? ` (step ${at + 1} of ${phases.length})` : '';
-          this.progressText.textContent = `${phaseLabel(p.phase)}${step}: ${p.total > 0 ? `${fmt.int(p.done)} / ${fmt.int(p.total)}` : '…'} ${fmt.eta(p.eta)}`;
+          this.progressText.textContent = `${phaseLabel(p.phase)}: ${p.total > 0 ? `${fmt.int(p.done)} / ${fmt.int(p.total)}` : '…'} ${fmt.eta(p.eta)}`;
         },
       });
       this.cancel = job.cancel;
@@ -275,13 +270,13 @@ export class BitsView {
         this.staleWhy = null;
         this.progressBox.dataset.state = 'done';
         const irs = r.irs ? ` IRS: ${fmt.int(r.irs.samples)} samples (${fmt.int(r.irs.incremental)} points incremental, ${fmt.int(r.irs.fallback)} from scratch).` : '';
-        const g = r.irsGuarantee;
-        const holds = ` Each radius holds with probability ≥ ${g ? '1 − (α + α_ζ)' : '1 − α'} = ${fmt.real(1 - r.alpha)}`
-          + `${g ? ` (IRS, n_p = ${fmt.int(g.nP)})` : ''}; no radius can exceed R_max = ${fmt.fixed(r.rMax)}.`;
-        this.progressText.textContent = `Read out ${r.fragment.replace(/&/g, ' ')}: clean accuracy ${fmt.percent(r.cleanAccuracy, 1)}, ACR ${fmt.fixed(r.acr)}.${irs}${holds}`;
+        const g = r.summary.irs;
+        const holds = ` Each radius holds with probability ≥ ${g ? '1 − (α + α_ζ)' : '1 − α'} = ${fmt.real(1 - r.summary.alpha)}`
+          + `${g ? ` (IRS, n_p = ${fmt.int(g.nP)})` : ''}; no radius can exceed R_max = ${fmt.fixed(r.summary.rMax)}.`;
+        this.progressText.textContent = `Read out ${r.fragment.replace(/&/g, ' ')}: clean accuracy ${fmt.percent(r.pointsAccuracy, 1)}, ACR ${fmt.fixed(r.summary.acr)}.${irs}${holds}`;
         this.renderHeader();
         for (const f of this.readoutListeners) f(r);
-        this.app.status.set(`Quick read-out: clean accuracy ${fmt.percent(r.cleanAccuracy, 1)} (FP32 ${fmt.percent(r.fp32CleanAccuracy, 1)}), ACR ${fmt.fixed(r.acr)} (FP32 ${fmt.fixed(r.fp32Acr)}).`, 'ok');
+        this.app.status.set(`Quick read-out: clean accuracy ${fmt.percent(r.pointsAccuracy, 1)} (FP32 ${fmt.percent(r.fp32PointsAccuracy ?? Number.NaN, 1)}), ACR ${fmt.fixed(r.summary.acr)} (FP32 ${fmt.fixed(r.fp32?.acr ?? Number.NaN)}).`, 'ok');
       } catch (e) {
         this.progressBox.dataset.state = 'aborted';
         if (e instanceof JobAborted) this.progressText.textContent = 'Cancelled: the previous read-out (if any) still stands.';

@@ -29,11 +29,11 @@ export const ordered = (rows) => [...rows].sort((a, b) => rank(a.name) - rank(b.
  * @returns {{head: string[], body: string[][]}}
  */
 function cells(rows, pending) {
-  const grid = rows.find((r) => r.grid.length)?.grid ?? [];
+  const grid = rows.find((r) => r.summary.grid.length)?.summary.grid ?? [];
   const head = ['policy', 'clean acc. (held out)', ...grid.map((r) => `cert. acc. r = ${fmt.sigma(r)}`), 'ACR', 'BOPs % of FP32', 'size'];
-  const body = ordered(rows).map((r) => [r.name, fmt.percent(r.cleanAccuracy, 1),
-    ...grid.map((_, i) => (Number.isFinite(r.certifiedAccuracy[i]) ? fmt.percent(r.certifiedAccuracy[i], 1) : '—')),
-    fmt.fixed(r.acr), fmt.percent(r.bopsRatio), fmt.bytes(r.sizeBytes)]);
+  const body = ordered(rows).map((r) => [r.name, fmt.percent(r.testAccuracy, 1),
+    ...grid.map((_, i) => (Number.isFinite(r.summary.certifiedAccuracy[i]) ? fmt.percent(r.summary.certifiedAccuracy[i], 1) : '—')),
+    fmt.fixed(r.summary.acr), fmt.percent(r.bopsRatio), fmt.bytes(r.sizeBytes)]);
   for (const name of pending) body.push([`${name} (running…)`, ...head.slice(1).map(() => '')]);
   return { head, body };
 }
@@ -45,14 +45,14 @@ function cells(rows, pending) {
 export function renderFinal(table, rows, pending) {
   const { head, body } = cells(rows, pending);
   const quantized = rows.filter((r) => r.bopsRatio < 0.999);
-  const bestAcr = Math.max(...quantized.map((r) => r.acr));
+  const bestAcr = Math.max(...quantized.map((r) => r.summary.acr));
   const sorted = ordered(rows);
   table.replaceChildren(
     el('caption', { text: 'Final comparison: each policy fine-tuned, then certified afresh on the test points (CERTIFY, not IRS, on noise streams of its own); clean accuracy on the test digits outside the search split' }),
     el('thead', {}, [el('tr', {}, head.map((h) => el('th', { scope: 'col', text: h })))]),
     el('tbody', {}, body.map((row, i) => {
       const r = sorted[i];
-      return el('tr', { 'data-row': r ? r.name : row[0], 'data-state': r ? 'done' : 'pending', title: r?.fragment ?? '', class: r && r.acr === bestAcr && quantized.includes(r) ? 'best' : '' },
+      return el('tr', { 'data-row': r ? r.name : row[0], 'data-state': r ? 'done' : 'pending', title: r?.fragment ?? '', class: r && r.summary.acr === bestAcr && quantized.includes(r) ? 'best' : '' },
         row.map((c, j) => (j === 0 ? el('th', { scope: 'row', text: c }) : el('td', { class: 'num', text: c || '…' }))));
     })),
   );
@@ -107,7 +107,7 @@ export class FinalView {
       let total = 0;
       const job = this.app.client.start('final', {}, {
         onPartial: (d) => {
-          pending = d.names.length ? d.names : d.current ? [d.current] : [];
+          pending = d.current ? [d.current] : [];
           total = d.total;
           this.show(d.rows, pending);
           this.text.textContent = `${fmt.int(d.rows.length)} of ${fmt.int(total)} rows${d.current ? ` · fine-tuning and certifying ${d.current}` : ''}`;

@@ -86,7 +86,7 @@ function showError(e) {
 const app = {
   client,
   status,
-  dataset: { count: 0, train: 0, test: 0, rows: 28, cols: 28 },
+  dataset: { name: '', count: 0, train: 0, test: 0, rows: 28, cols: 28 },
   async run(label, fn) {
     if (busy) {
       status.set(`Busy: ${label.toLowerCase()} has to wait until the current job ends.`, 'info');

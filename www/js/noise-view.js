@@ -1,7 +1,7 @@
 // The noise-sample view: one test digit under k Gaussian noise draws; one row per sigma (the
 // listed ones plus the config's) with the same draws scaled per row (image = clean + sigma * z).
 // Each tile shows the base classifier's label (green if it equals the true label, red
-// otherwise); each row a vote bar from the engine's votes and, from the engine's certificate(),
+// otherwise); each row a vote bar from the engine's votes and the engine's certificate of the row:
 // the top class's pA_low over the row's k draws and its radius or ABSTAIN.
 import { byId, el } from './dom.js';
 import { digitCanvas, drawFloat } from './draw.js';
@@ -130,7 +130,7 @@ export class NoiseView {
     drawFloat(clean, r.clean, 0);
     this.clean.replaceChildren(el('div', { class: 'clean-tile' }, [clean]),
       el('p', {}, [`Test digit #${fmt.int(index)}, true label `, el('strong', { 'data-label': r.label, text: String(r.label) })]));
-    const votes = r.votes ? votesOf(r.votes, sigmas.length) : null;
+    const votes = votesOf(r.votes, sigmas.length);
     this.rows.replaceChildren(...sigmas.map((s, row) => {
       const tiles = [];
       for (let d = 0; d < k; d++) {
@@ -144,20 +144,17 @@ export class NoiseView {
       return el('div', { class: `noise-row${isConfig ? ' config' : ''}`, 'data-sigma': s }, [
         el('div', { class: 'row-head' }, [`σ = ${fmt.sigma(s)}`, isConfig ? el('span', { class: 'badge', text: 'config σ' }) : null]),
         el('div', { class: 'noise-tiles' }, tiles),
-        votes ? this.voteBar(votes[row], k, r.label) : null,
-        this.certificate(r.certificates?.[row], r.alpha, r.label),
+        this.voteBar(votes[row], k, r.label),
+        this.certificate(r.certificates[row], r.alpha, r.label),
       ]);
     }));
   }
 
   /**
-   * The row's pA_low and radius or ABSTAIN, from the engine (or a note when it cannot say).
-   * @param {RowCertificate | null | undefined} c @param {number | undefined} alpha @param {number} label
+   * The row's pA_low and radius or ABSTAIN, from the engine (null: a row without noise).
+   * @param {RowCertificate | null} c @param {number} alpha @param {number} label
    */
   certificate(c, alpha, label) {
-    if (c === undefined || alpha === undefined) {
-      return el('p', { class: 'row-cert', 'data-state': 'unavailable', text: 'pA_low and radius: not available from this engine build (counts only).' });
-    }
     if (c === null) return el('p', { class: 'row-cert', 'data-state': 'none', text: 'σ = 0: no noise, no certificate.' });
     const head = `top class ${c.top} (${c.top === label ? 'correct' : 'wrong'}): ${c.count} of ${c.n} draws · pA_low ${fmt.fixed(c.pLower, 4)} at α = ${fmt.sigma(alpha)} · `;
     const verdict = c.radius === null ? el('strong', { class: 'abstain', text: 'ABSTAIN' }) : el('strong', { text: `radius ${fmt.fixed(c.radius)}` });

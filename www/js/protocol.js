@@ -36,6 +36,7 @@
  * @typedef {object} InitResult
  * @property {string} version
  * @property {Field[]} schema
+ * @property {import('../../pkg/arq.js').PresetInfo[]} presets the policy presets the engine knows
  * @property {ParsedConfig} parsed the page's fragment, applied
  * @property {DatasetInfo} dataset
  * @property {ModelInfo} model
@@ -52,9 +53,9 @@
 /**
  * @typedef {object} PretrainedResult
  * @property {IndexEntry|null} entry the index.json entry for the config's model and sigma
- * @property {CheckpointInfo|null} checkpoint what the engine loaded (null: none shipped)
+ * @property {CheckpointInfo|null} checkpoint what the engine loaded (null: none shipped), with
+ *   the engine's config afterwards
  * @property {ModelInfo} model
- * @property {ParsedConfig} parsed the engine's config afterwards
  */
 
 /**
@@ -141,7 +142,7 @@
  * @property {{params: {}, result: CertifyResult, partial: CertifyPartial}} certify
  * @property {{params: {}, result: ProbeResult, partial: never}} certifyProbe
  * @property {{params: {}, result: null, partial: never}} debugPanic test hook: a panic inside wasm
- * @property {{params: {}, result: Q['QuantLayer'][] | null, partial: never}} quantLayers null: no quantization API in this engine build
+ * @property {{params: {}, result: Q['QuantLayer'][], partial: never}} quantLayers
  * @property {{params: {}, result: Q['PolicyInfo'], partial: never}} policy
  * @property {{params: {wb: number[], ab: number[], lk: boolean[]}, result: Q['PolicyUpdate'], partial: never}} setPolicy
  * @property {{params: {name: string}, result: Q['PolicyUpdate'], partial: never}} applyPreset
@@ -267,6 +268,17 @@ const bools = (v, name) => {
   }
 };
 
+/** The preset names the engine accepts (its `presets()`), set by the worker once it loaded the engine. @type {string[]} */
+let presetNames = [];
+
+/** Makes `names` (the engine's `presets()`) the names applyPreset accepts. @param {string[]} names */
+export function usePresets(names) {
+  presetNames = names;
+}
+
+/** One of the engine's presets. @type {Check} */
+const preset = (v, name) => oneOf(presetNames)(v, name);
+
 /** Parameter checks per command; the engine re-validates against the data and config. */
 /** @type {Record<Cmd, Record<string, Check>>} */
 export const PARAM_SPECS = {
@@ -286,7 +298,7 @@ export const PARAM_SPECS = {
   quantLayers: {},
   policy: {},
   setPolicy: { wb: bitsList, ab: bitsList, lk: bools },
-  applyPreset: { name: oneOf(['fp32', 'w8a8', 'w4a4', 'w2a2', 'fl8', 'fl8r4']) },
+  applyPreset: { name: preset },
   enforceBudget: {},
   layerHistogram: { layer: int(0, 63) },
   quantEval: {},

@@ -24,7 +24,7 @@ export function rewardSeries(eps) {
   return eps.map((e, i) => {
     best = Math.max(best, e.reward);
     const win = eps.slice(Math.max(0, i - WINDOW + 1), i + 1);
-    return { episode: e.episode, raw: e.reward, smooth: d3.mean(win, (w) => w.reward) ?? e.reward, best, warmup: e.warmup };
+    return { episode: e.episode, raw: e.reward, smooth: d3.mean(win, (w) => w.reward) ?? e.reward, best, warmup: e.isWarmup };
   });
 }
 
@@ -35,7 +35,7 @@ export const metricOf = (e, metric) => e.metrics[metric] ?? Number.NaN;
 export function episodeLines(e, label) {
   const bits = (/** @type {number[]} */ b) => b.map((x) => (x >= 32 ? 'f' : x)).join(',');
   return [
-    `${label} · episode ${e.episode + 1}${e.warmup ? ' (warm-up)' : ''}`,
+    `${label} · episode ${e.episode + 1}${e.isWarmup ? ' (warm-up)' : ''}`,
     `reward ${fmt.real(e.reward)} · BOPs ${fmt.percent(e.costRatio)}`,
     `ACR ${fmt.fixed(metricOf(e, 'acr'))} · accuracy ${fmt.percent(metricOf(e, 'accuracy'), 1)}`,
     `W ${bits(e.wbits)} · A ${bits(e.abits)}`,
@@ -196,7 +196,7 @@ export class ParetoChart extends Chart {
     });
     this.tooltip.follow(base, (b) => [b.label, `BOPs ${fmt.percent(b.bopsRatio)}`, `ACR ${fmt.fixed(b.acr)} · accuracy ${fmt.percent(b.accuracy, 1)}`]);
     g.append('g').attr('class', 'points').selectAll('circle').data(this.points).join('circle')
-      .attr('class', (p, i) => `pt${p.e.warmup ? ' warmup' : ''}${p.run.best?.episode === p.e.episode ? ' best' : ''}${i === this.cursor ? ' cursor' : ''}`)
+      .attr('class', (p, i) => `pt${p.e.isWarmup ? ' warmup' : ''}${p.run.best?.episode === p.e.episode ? ' best' : ''}${i === this.cursor ? ' cursor' : ''}`)
       .attr('data-run', (p) => p.run.id).attr('data-episode', (p) => p.e.episode)
       .attr('data-wb', (p) => p.e.wbits.map((b) => (b >= 32 ? 'f' : b)).join(',')).attr('data-ab', (p) => p.e.abits.map((b) => (b >= 32 ? 'f' : b)).join(','))
       .attr('cx', (p) => x(p.e.costRatio)).attr('cy', (p) => y(metricOf(p.e, metric))).attr('r', 5)

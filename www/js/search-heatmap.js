@@ -50,7 +50,7 @@ export class BitsHeatmap extends Chart {
       .attr('y', (_, r) => rowY(r) + ch / 2).attr('dy', '0.35em').attr('text-anchor', 'end')
       .text((d) => `${d.which === 'w' ? 'W' : 'A'} ${d.name}`);
     g.append('text').attr('class', 'axis-title').attr('x', 4).attr('y', 11).text('weights (upper rows) / activations (lower rows)');
-    const warm = eps.filter((e) => e.warmup);
+    const warm = eps.filter((e) => e.isWarmup);
     if (warm.length) {
       g.append('rect').attr('class', 'warmup-strip').attr('x', m.left).attr('y', m.top - 7).attr('width', warm.length * cw).attr('height', 4);
       g.append('text').attr('class', 'band-label').attr('x', m.left + warm.length * cw + 4).attr('y', m.top - 3).attr('text-anchor', 'start')
@@ -64,7 +64,7 @@ export class BitsHeatmap extends Chart {
       cell.append('text').attr('x', cw / 2).attr('y', ch / 2).attr('dy', '0.35em').attr('text-anchor', 'middle')
         .attr('class', (d) => (onDark(d.bits) ? 'on-dark' : 'on-light')).text((d) => (d.bits >= 32 ? 'f' : String(d.bits)));
     }
-    this.tooltip.follow(cell, (d) => [`episode ${d.e.episode + 1}${d.e.warmup ? ' (warm-up)' : ''}`,
+    this.tooltip.follow(cell, (d) => [`episode ${d.e.episode + 1}${d.e.isWarmup ? ' (warm-up)' : ''}`,
       `${d.row.name} ${d.row.which === 'w' ? 'weights' : 'activations'}: ${d.bits >= 32 ? 'full precision' : `${d.bits} bits`}`,
       `reward ${d3.format('.4~g')(d.e.reward)}`]);
     const x = d3.scaleLinear().domain([0, cols]).range([m.left, m.left + cols * cw]);

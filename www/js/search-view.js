@@ -257,7 +257,7 @@ export class SearchView {
     const uniform = wb.length > 0 && new Set(wb).size === 1 && new Set(ab).size === 1;
     const name = (/** @type {string} */ b) => (b === 'f' || b === '32' ? '32' : b);
     const label = `read-out ${uniform ? `W${name(wb[0])}A${name(ab[0])}` : `#${this.readouts.length + 1}`}`;
-    this.readouts = [...this.readouts.filter((b) => b.label !== label), { label, bopsRatio: r.cost.bopsRatio, acr: r.acr, accuracy: r.cleanAccuracy }];
+    this.readouts = [...this.readouts.filter((b) => b.label !== label), { label, bopsRatio: r.cost.ratio, acr: r.summary.acr, accuracy: r.pointsAccuracy }];
     this.render();
   }
 
@@ -273,7 +273,7 @@ export class SearchView {
     const list = [];
     const fp = this.runs.flatMap((r) => r.episodes).find((e) => Number.isFinite(e.metrics.fp32Acr));
     if (fp) list.push({ label: 'FP32', bopsRatio: 1, acr: fp.metrics.fp32Acr, accuracy: fp.metrics.fp32Accuracy ?? Number.NaN });
-    for (const r of this.finalRows) list.push({ label: `final ${r.name}`, bopsRatio: r.bopsRatio, acr: r.acr, accuracy: r.cleanAccuracy });
+    for (const r of this.finalRows) list.push({ label: `final ${r.name}`, bopsRatio: r.bopsRatio, acr: r.summary.acr, accuracy: r.testAccuracy });
     return [...list, ...this.readouts];
   }
 

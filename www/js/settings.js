@@ -50,7 +50,7 @@ function controlFor(f) {
 /** @param {Field} f */
 function rangeText(f) {
   if (f.kind === 'enum') return `one of ${(f.choices ?? []).join(', ')}`;
-  if (f.min !== undefined && f.max !== undefined) return `${f.min} to ${f.max}`;
+  if (f.kind === 'int' || f.kind === 'float') return `${f.min} to ${f.max}`;
   return '';
 }
 

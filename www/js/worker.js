@@ -5,7 +5,7 @@
 // event loop between them (worker-loops.js), so a {cmd: 'cancel', id} message is seen between
 // steps, and the read-only commands can answer between steps too.
 import { Aborted, Job } from './job.js';
-import { ProtocolError, validateRequest } from './protocol.js';
+import { ProtocolError, usePresets, validateRequest } from './protocol.js';
 import { fetchBytes, loadEngineModule } from './loader.js';
 import { certify, probe, train, yieldToEvents } from './worker-loops.js';
 import { quantHandlers } from './worker-quant.js';
@@ -13,11 +13,9 @@ import { quantHandlers } from './worker-quant.js';
 /**
  * @typedef {import('./protocol.js').Request} Request
  * @typedef {import('./protocol.js').Cmd} Cmd
- * @typedef {import('./types.js').IndexEntry} IndexEntry
- * @typedef {import('./types.js').NoiseResult} NoiseResult
- * @typedef {import('./types.js').RowCertificate} RowCertificate
+ * @typedef {import('./protocol.js').CommandMap} CommandMap
  * @typedef {import('./loader.js').ArqModule} ArqModule
- * @typedef {InstanceType<ArqModule['Engine']>} Engine
+ * @typedef {import('../../pkg/arq.js').Engine} Engine
  */
 
 const scope = /** @type {DedicatedWorkerGlobalScope} */ (/** @type {unknown} */ (self));
@@ -32,7 +30,7 @@ let arq = null;
 let engine = null;
 /** @type {Uint8Array | null} */
 let datasetBytes = null;
-/** @type {IndexEntry[] | null} */
+/** The text of /models/index.json ('[]' when there is none), fetched once. @type {string | null} */
 let modelIndex = null;
 /** The engine's canonical fragment, re-applied after a panic. */
 let appliedFragment = '#v=1';
@@ -74,28 +72,22 @@ function checkRange(split, start, count) {
   }
 }
 
-/** @param {Job} job @returns {Promise<IndexEntry[]>} */
+/** The text of /models/index.json; the engine reads it (src/zoo_index.rs). @param {Job} job @returns {Promise<string>} */
 async function loadIndex(job) {
-  if (modelIndex) return modelIndex;
+  if (modelIndex !== null) return modelIndex;
   job.progress('index', 0, 0);
   const res = await fetch(new URL('index.json', MODELS_URL), { cache: 'no-cache' });
-  if (res.status === 404) return (modelIndex = []);
+  if (res.status === 404) return (modelIndex = '[]');
   if (!res.ok) throw new Error(`/models/index.json: HTTP ${res.status} ${res.statusText}`);
-  const list = await res.json().catch(() => null);
-  if (!Array.isArray(list)) throw new Error('/models/index.json: expected a JSON array of {model, sigma, file, hash, testAccuracy}');
-  const ok = list.filter((e) => e && typeof e.model === 'string' && typeof e.file === 'string'
-    && /^[\w.-]+$/.test(e.file) && !e.file.startsWith('.') && typeof e.sigma === 'number');
-  return (modelIndex = ok);
+  return (modelIndex = await res.text());
 }
 
-/** @param {string} a @param {string} b */
-const sameHash = (a, b) => a.toLowerCase().startsWith(b.toLowerCase()) || b.toLowerCase().startsWith(a.toLowerCase());
-
-/** @type {{[K in Cmd]: (params: any, job: Job) => Promise<unknown>}} */
+/** @type {{[K in Cmd]: (params: CommandMap[K]['params'], job: Job) => Promise<CommandMap[K]['result']>}} */
 const HANDLERS = {
   async init({ fragment }, job) {
     if (!arq) {
       arq = await loadEngineModule(generation, (done, total) => job.progress('wasm', done, total));
+      usePresets(arq.presets().map((p) => p.name));
     }
     if (!datasetBytes) {
       datasetBytes = await fetchBytes(DATA_URL, (done, total) => job.progress('dataset', done, total));
@@ -106,8 +98,7 @@ const HANDLERS = {
     const parsed = engine.setConfig(fragment);
     appliedFragment = parsed.fragment;
     job.progress('engine', 1, 1);
-    const schema = arq.schema();
-    return { version: arq.version(), schema, parsed, dataset: engine.datasetInfo(), model: engine.modelInfo() };
+    return { version: arq.version(), schema: arq.schema(), presets: arq.presets(), parsed, dataset: engine.datasetInfo(), model: engine.modelInfo() };
   },
   async parseFragment({ fragment }) {
     return requireModule().parseFragment(fragment);
@@ -125,20 +116,14 @@ const HANDLERS = {
   },
   async loadPretrained(_params, job) {
     const eng = requireEngine();
-    const config = eng.config();
-    const list = await loadIndex(job);
-    const entry = list.find((e) => e.model === config.model && e.sigma === Number(config.sigma)) ?? null;
+    const entry = eng.shippedCheckpoint(await loadIndex(job));
     let checkpoint = null;
     if (entry) {
       const bytes = await fetchBytes(new URL(entry.file, MODELS_URL), (d, t) => job.progress('checkpoint', d, t));
-      checkpoint = eng.loadCheckpoint(bytes);
-      if (entry.hash && checkpoint.hash && !sameHash(entry.hash, checkpoint.hash)) {
-        throw new Error(`checkpoint ${entry.file}: index.json says hash ${entry.hash} but the file holds ${checkpoint.hash}`);
-      }
+      checkpoint = eng.loadCheckpoint(bytes, entry);
+      appliedFragment = checkpoint.parsed.fragment;
     }
-    if (checkpoint && typeof checkpoint.fragment === 'string') appliedFragment = checkpoint.fragment;
-    const parsed = { ...requireModule().parseFragment(appliedFragment), notices: [] };
-    return { entry, checkpoint, model: eng.modelInfo(), parsed };
+    return { entry, checkpoint, model: eng.modelInfo() };
   },
   async modelInfo() {
     return requireEngine().modelInfo();
@@ -169,41 +154,16 @@ const HANDLERS = {
   async noise({ index, sigmas, k, quantized }, job) {
     checkRange('test', index, 1);
     job.progress('noise', 0, 1);
-    const eng = requireEngine();
-    /** @type {NoiseResult} */
-    const result = eng.noiseSamples(index, new Float32Array(sigmas), k, quantized === true);
-    const certificate = /** @type {Partial<ArqModule>} */ (requireModule()).certificate;
-    if (result.votes && typeof certificate === 'function') {
-      const alpha = Number(eng.config().alpha);
-      result.alpha = alpha;
-      result.certificates = sigmas.map((/** @type {number} */ sigma, /** @type {number} */ row) => rowCertificate(certificate, result, row, k, alpha, sigma));
-    }
+    const result = requireEngine().noiseSamples(index, new Float32Array(sigmas), k, quantized === true);
     job.at('noise', 1, 1);
     return result;
   },
   // Quantization and search (worker-quant.js).
   ...quantHandlers({
-    engine: () => /** @type {import('./worker-quant.js').QuantEngine} */ (/** @type {unknown} */ (requireEngine())),
-    module: requireModule,
-    fragment: () => appliedFragment,
+    engine: requireEngine,
     setFragment: (f) => { appliedFragment = f; },
   }),
 };
-
-/**
- * The engine's certificate of one noise-view row: its top class's count over the k draws.
- * @param {ArqModule['certificate']} certificate
- * @param {NoiseResult} r @param {number} row @param {number} k @param {number} alpha @param {number} sigma
- * @returns {RowCertificate | null}
- */
-function rowCertificate(certificate, r, row, k, alpha, sigma) {
-  if (!r.votes || !(sigma > 0)) return null;
-  const votes = Array.from(r.votes.subarray(row * 10, row * 10 + 10));
-  const count = Math.max(...votes);
-  const top = votes.indexOf(count);
-  const c = certificate(count, k, alpha, sigma);
-  return { top, count, n: k, pLower: c.pLower, radius: c.radius ?? null };
-}
 
 /**
  * Commands that only read, and may run while a long job is between steps (e.g. the noise view
@@ -255,7 +215,8 @@ async function run(req) {
   const job = new Job(req.id, req.cmd, (reply) => scope.postMessage(reply), cancelled);
   try {
     job.checkCancel(() => null);
-    const result = await HANDLERS[req.cmd](req.params, job);
+    // validateRequest checked the params against PARAM_SPECS[req.cmd]: they are that command's
+    const result = await HANDLERS[req.cmd](/** @type {never} */ (req.params), job);
     job.send({ type: 'done', result });
   } catch (e) {
     if (e instanceof Aborted) {

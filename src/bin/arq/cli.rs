@@ -187,13 +187,13 @@ pub(crate) fn trained_session(m: &ArgMatches) -> Result<Session> {
             .and_then(Path::parent)
             .map(|p| p.join("models"))
             .unwrap_or_else(|| PathBuf::from("models"));
-        let index: Vec<Value> = serde_json::from_slice(&read(&dir.join("index.json"))?)
-            .map_err(|e| Error::bad_file("models/index.json", e))?;
-        let entry = index.iter().find(|e| e["model"] == json!(s.cfg.model) && e["sigma"].as_f64() == Some(s.cfg.sigma)).ok_or_else(|| {
+        let index = String::from_utf8_lossy(&read(&dir.join("index.json"))?).into_owned();
+        let entry = arq::zoo_index::find(&index, &s.cfg.model.to_string(), s.cfg.sigma)?.ok_or_else(|| {
             Error::invalid("sigma", s.cfg.sigma, &format!("no shipped {} checkpoint at this sigma; pass --checkpoint FILE or train one with `arq train`", s.cfg.model), "0.12, 0.25, 0.5")
         })?;
-        let file = dir.join(entry["file"].as_str().unwrap_or_default());
-        s.load_checkpoint(&read(&file)?)?;
+        let file = dir.join(&entry.file);
+        let hash = s.load_checkpoint(&read(&file)?)?.hash.clone();
+        entry.check_hash(&hash)?;
         if !m.get_flag("quiet") {
             eprintln!("using shipped checkpoint {}", file.display());
         }
