@@ -126,7 +126,7 @@ function ours(net, bytes) {
   return {
     name: 'ours',
     forward,
-    noisy: async () => { e.certifyBegin(); let r; do { r = e.certifyStep(1e9); } while (!r.done); },
+    noisy: async () => { e.begin({ kind: 'certify' }); while (!e.step('certify', 1e9).done) { /* one step does it all */ } },
     free: () => e.free(),
   };
 }

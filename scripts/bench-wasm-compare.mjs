@@ -32,6 +32,20 @@ for (const dir of args) {
   m.initSync({ module: readFileSync(`${abs}/arq_bg.wasm`) });
   builds.push({ dir, m, rows: {} });
 }
+/**
+ * One whole certification, in whichever job API the build has: begin/step (since the one job
+ * shape) or the older certifyBegin/certifyStep pair, so older builds can still be compared.
+ * @param {any} e an Engine of either build
+ */
+function certifyAll(e) {
+  if (typeof e.begin === 'function') {
+    e.begin({ kind: 'certify' });
+    while (!e.step('certify', 1e9).done) { /* one step does it all */ }
+  } else {
+    e.certifyBegin();
+    while (!e.certifyStep(1e9).done) { /* one step does it all */ }
+  }
+}
 const x = noisyDigits(data, 1000);
 for (let round = 0; round < rounds; round++) {
   for (const b of builds) {
@@ -41,7 +55,7 @@ for (let round = 0; round < rounds; round++) {
       const add = (/** @type {string} */ k, /** @type {number} */ v) => (b.rows[k] ??= []).push(v);
       add(`${model} forward, batch 1000`, 1000 / median(() => e.logits(x, 1000), 5));
       e.setConfig(`v=1&model=${model}&points=1&n=10000&cbatch=1000&np=1000`);
-      const cs = median(() => { e.certifyBegin(); let r; do { r = e.certifyStep(1e9); } while (!r.done); }, 3);
+      const cs = median(() => certifyAll(e), 3);
       add(`${model} noise + forward (CERTIFY, n = 10,000)`, 10100 / cs);
       e.free();
     }

@@ -25,11 +25,11 @@ for (const model of ['lenet', 'cnn3']) {
   }
   // noise + forward: certify one point with n0 = 100, n = 10,000, batch 1,000
   e.setConfig(`v=1&model=${model}&points=1&n=10000&cbatch=1000&np=1000`);
-  const cs = median(() => { e.certifyBegin(); let r; do { r = e.certifyStep(1e9); } while (!r.done); }, 3);
+  const cs = median(() => { e.begin({ kind: 'certify' }); while (!e.step('certify', 1e9).done) { /* one step does it all */ } }, 3);
   rows.push([model, 'noise+forward (CERTIFY n0=100, n=10,000, batch 1000)', 10100 / cs]);
   rows.push([model, 'CERTIFY one image, seconds', cs]);
   e.setConfig(`v=1&model=${model}&train=1344&epochs=1&batch=64`);
-  const ts = median(() => { e.trainBegin(); e.trainStep(20); }, 3);
+  const ts = median(() => { e.begin({ kind: 'train' }); e.step('train', 20); e.cancel('train'); }, 3);
   rows.push([model, 'training (noise-augmented, batch 64)', 1280 / ts]);
   e.free();
 }
@@ -41,8 +41,8 @@ for (const model of ['lenet', 'cnn3']) {
   for (const preset of ['w8a8', 'w4a4', 'w2a2']) {
     e.setConfig('v=1&points=1&n=10&n0=1&np=10&qft=0&calib=64');
     e.applyPreset(preset);
-    e.quantEvalBegin();
-    while (!e.quantEvalStep(1e6).done) { /* build the integer model */ }
+    e.begin({ kind: 'quantEval', fresh: false });
+    while (!e.step('quantEval', 1e6).done) { /* build the integer model */ }
     rows.push(['lenet', `integer path ${preset.toUpperCase()}, batch 1000`, 1000 / median(() => e.logits(x, 1000, true), 5)]);
   }
   // A default-sized search episode of the shipped lenet (sigma 0.25): where the time goes.
@@ -50,12 +50,14 @@ for (const model of ['lenet', 'cnn3']) {
   const shipped = index.find((/** @type {{model: string, sigma: number}} */ m) => m.model === 'lenet' && m.sigma === 0.25);
   e.loadCheckpoint(readFileSync(new URL(`../models/${shipped.file}`, import.meta.url)), null);
   e.setConfig('v=1&episodes=8&warmup=4');
-  e.searchBegin('arq');
+  e.begin({ kind: 'search', method: 'arq' });
   /** @type {Record<string, number[]>} */
   const split = { fineTuneMs: [], irsMs: [], calibrateMs: [], agentMs: [], totalMs: [] };
   let t0 = performance.now();
   for (;;) {
-    const st = e.searchStep(20000);
+    const step = e.step('search', 20000);
+    if (step.event.kind !== 'search') throw new Error(`a search step answered as ${step.event.kind}`);
+    const st = step.event;
     if (st.episode) {
       for (const k of ['fineTuneMs', 'irsMs', 'calibrateMs', 'agentMs']) split[k].push(st.episode.metrics[k]);
       if (st.episode.episode > 0) split.totalMs.push(performance.now() - t0); // episode 0 includes the FP32 reference

@@ -11,6 +11,7 @@ use serde::Serialize;
 /// Where a long task stands: its phase and the work units done of the total (the units are
 /// the job's own: mini-batches for training, noisy forward samples for certification).
 #[derive(Clone, Debug, PartialEq, Eq, Serialize)]
+#[cfg_attr(target_arch = "wasm32", derive(tsify::Tsify))]
 #[serde(rename_all = "camelCase")]
 pub struct Work {
     pub phase: &'static str,

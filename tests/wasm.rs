@@ -26,6 +26,20 @@ fn wasm_matches_native_fingerprints() {
     }
 }
 
+/// A job spec or kind as the page passes it (a JSON value).
+fn js(json: &str) -> JsValue {
+    js_sys::JSON::parse(json).unwrap()
+}
+
+/// `begin({kind})` for a kind without settings.
+fn begin(e: &mut Engine, kind: &str) -> Result<JsValue, wasm_bindgen::JsError> {
+    e.begin(js(&format!(r#"{{"kind":"{kind}"}}"#)))
+}
+
+fn step(e: &mut Engine, kind: &str, budget: u32) -> Result<JsValue, wasm_bindgen::JsError> {
+    e.step(JsValue::from_str(kind), budget)
+}
+
 fn message(e: wasm_bindgen::JsError) -> String {
     let v: JsValue = e.into();
     js_sys::Reflect::get(&v, &"message".into())
@@ -54,10 +68,10 @@ fn engine_trains_and_evaluates_on_mnist() {
     let mut e = Engine::new(MNIST).unwrap();
     e.set_config("v=1&train=1024&epochs=2&batch=32&lr=0.003")
         .unwrap();
-    e.train_begin().unwrap();
+    begin(&mut e, "train").unwrap();
     let mut done = false;
     for _ in 0..100 {
-        let p = e.train_step(4).unwrap();
+        let p = step(&mut e, "train", 4).unwrap();
         done = js_sys::Reflect::get(&p, &"done".into())
             .unwrap()
             .as_bool()
@@ -76,8 +90,8 @@ fn engine_trains_and_evaluates_on_mnist() {
         acc > 0.5,
         "two short epochs should beat chance (0.1) clearly, got {acc}"
     );
-    let bad = message(e.train_step(0).err().unwrap());
-    assert!(bad.contains("maxBatches=0"), "{bad}");
+    let bad = message(step(&mut e, "train", 0).err().unwrap());
+    assert!(bad.contains("budget=0"), "{bad}");
 }
 
 /// The explicit SIMD128 integer dot product equals the portable one (exact integer sums).
@@ -358,10 +372,24 @@ fn engine_methods_refuse_bad_arguments() {
         );
     }
     for name in &names {
-        expect(
-            e.search_begin(name),
-            &[&format!("method={name}"), "arq, haq, random"],
-        );
+        let spec = js_sys::Object::new();
+        js_sys::Reflect::set(&spec, &"kind".into(), &"search".into()).unwrap();
+        js_sys::Reflect::set(&spec, &"method".into(), &name.as_str().into()).unwrap();
+        expect(e.begin(spec.into()), &["spec=", "'arq' | 'haq' | 'random'"]);
+    }
+    for spec in [
+        r#"{"kind":"bogus"}"#,
+        r#"{"kind":"quantEval"}"#,
+        r#"{"kind":"quantEval","fresh":"yes"}"#,
+        r#""train""#,
+        "null",
+        "42",
+    ] {
+        expect(e.begin(js(spec)), &["spec=", "{kind: 'train'"]);
+    }
+    for kind in [r#""bogus""#, r#""Train""#, "null", r#"{"kind":"train"}"#] {
+        expect(e.step(js(kind), 1), &["kind=", "one of train, certify"]);
+        assert!(e.cancel(js(kind)).is_err(), "cancel({kind})");
     }
     for (split, start, count) in [
         ("bogus", 0, 1),
@@ -435,39 +463,44 @@ fn engine_methods_refuse_bad_arguments() {
             "certificate({count}, {n}, {alpha}, {sigma})"
         );
     }
-    expect(e.train_step(0), &["maxBatches=0"]);
-    expect(e.train_step(u32::MAX), &["maxBatches"]);
-    expect(e.certify_step(0), &["maxSamples=0"]);
+    for kind in ["train", "certify", "quantEval", "search", "compare"] {
+        expect(step(&mut e, kind, 0), &["budget=0", "1..=4294967295"]);
+    }
     // the engine is still usable
     assert!(e.samples("test", 0, 48).is_ok());
     assert!(e.layer_histogram(4).is_ok());
 }
 
-/// Step calls without their begin are errors that say so, not panics.
+/// Steps without their begin (or after a cancel) are errors that say so, not panics.
 #[wasm_bindgen_test]
 fn steps_before_their_begin_are_errors() {
     let mut e = Engine::new(MNIST).unwrap();
-    let msgs = [
-        message(e.train_step(1).err().unwrap()),
-        message(e.certify_step(1).err().unwrap()),
-        message(e.quant_eval_step(1).err().unwrap()),
-        message(e.search_step(1).err().unwrap()),
-        message(e.compare_step(1).err().unwrap()),
-    ];
-    for (m, begin) in msgs
-        .iter()
-        .zip(["train", "certify", "quant", "search", "compare"])
-    {
+    for kind in ["train", "certify", "quantEval", "search", "compare"] {
+        let m = message(step(&mut e, kind, 1).err().unwrap());
         assert!(
-            m.to_lowercase().contains(begin),
-            "{m:?} should name the missing {begin} begin"
+            m.contains(&format!("{kind} step without a running {kind} job")),
+            "{m:?} should name the missing {kind} job"
         );
     }
-    // and after a finished job, the next step without a new begin is an error again
+    // after a finished job, the next step without a new begin is an error again
     e.set_config("#v=1&train=64&epochs=1&batch=64").unwrap();
-    e.train_begin().unwrap();
-    while !get(&e.train_step(10).unwrap(), "done").as_bool().unwrap() {}
-    assert!(e.train_step(1).is_err());
+    begin(&mut e, "train").unwrap();
+    while !get(&step(&mut e, "train", 10).unwrap(), "done")
+        .as_bool()
+        .unwrap()
+    {}
+    assert!(step(&mut e, "train", 1).is_err());
+    // and after a cancel
+    e.set_config("#v=1&points=2&n=100&np=100").unwrap();
+    let first = begin(&mut e, "certify").unwrap();
+    assert_eq!(get(&first, "kind").as_string().unwrap(), "certify");
+    assert_eq!(
+        get(&get(&first, "event"), "kind").as_string().unwrap(),
+        "certify"
+    );
+    step(&mut e, "certify", 50).unwrap();
+    e.cancel(JsValue::from_str("certify")).unwrap();
+    assert!(step(&mut e, "certify", 1).is_err());
 }
 
 /// loadCheckpoint: empty, truncated, corrupted and foreign bytes are refused with a message

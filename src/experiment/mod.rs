@@ -14,7 +14,7 @@ use crate::nn::{evaluate, Evaluation, Model, TrainProgress, Trainer};
 use crate::pipeline::search::Method;
 use crate::pipeline::{Fp32Job, Fp32Ref, Points};
 use crate::rng::NoiseSource;
-use serde::Serialize;
+use serde::{Deserialize, Serialize};
 use std::sync::Arc;
 
 /// Size and seed of the procedural dataset (`ds=synth`).
@@ -55,7 +55,8 @@ pub struct CertifyStep {
 }
 
 /// A long task of the session and what it needs to start ([`Session::begin`]).
-#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize)]
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(target_arch = "wasm32", derive(tsify::Tsify))]
 #[serde(tag = "kind", rename_all = "camelCase")]
 pub enum JobSpec {
     /// Train from freshly initialised weights (stream "init" of the seed).
@@ -84,7 +85,8 @@ impl JobSpec {
 }
 
 /// Which long task: [`JobSpec`] without its settings. The session holds one slot per kind.
-#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, Serialize)]
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[cfg_attr(target_arch = "wasm32", derive(tsify::Tsify))]
 #[serde(rename_all = "camelCase")]
 pub enum JobKind {
     Train,
@@ -124,6 +126,7 @@ impl std::fmt::Display for JobKind {
 
 /// What [`Session::begin`] and [`Session::step`] hand out, the same shape for every kind.
 #[derive(Clone, Debug, Serialize)]
+#[cfg_attr(target_arch = "wasm32", derive(tsify::Tsify))]
 #[serde(rename_all = "camelCase")]
 pub struct JobStep {
     pub kind: JobKind,
@@ -137,6 +140,7 @@ pub struct JobStep {
 
 /// The kind's own payload of a step, tagged with the kind (`{"kind": "train", ...}`).
 #[derive(Clone, Debug, Serialize)]
+#[cfg_attr(target_arch = "wasm32", derive(tsify::Tsify))]
 #[serde(tag = "kind", rename_all = "camelCase")]
 pub enum JobEvent {
     /// Batches, running loss and accuracy, and the epoch that ended in this step, if any.
@@ -419,17 +423,6 @@ impl Session {
         Ok((w, p))
     }
 
-    // transitional: used by src/wasm until it moves to begin/step
-    pub fn train_begin(&mut self) -> Result<TrainProgress> {
-        self.train_start().map(|(_, p)| p)
-    }
-
-    // transitional: used by src/wasm until it moves to begin/step
-    pub fn train_step(&mut self, max_batches: usize) -> Result<TrainProgress> {
-        self.train_next(max_batches as u64, &mut || 0)
-            .map(|(_, p)| p)
-    }
-
     pub fn evaluate(&self) -> Evaluation {
         evaluate(&self.model, &self.data, Split::Test)
     }
@@ -617,20 +610,6 @@ impl Session {
                 summary: st.summary,
             },
         ))
-    }
-
-    // transitional: used by src/wasm until it moves to begin/step
-    pub fn certify_begin(&mut self) -> Result<Progress> {
-        self.certify_start().map(|(_, s)| s.progress)
-    }
-
-    // transitional: used by src/wasm until it moves to begin/step
-    pub fn certify_step(
-        &mut self,
-        max_samples: u64,
-        clock: &mut dyn FnMut() -> u64,
-    ) -> Result<CertifyStep> {
-        self.certify_next(max_samples, clock).map(|(_, s)| s)
     }
 }
 

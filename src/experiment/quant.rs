@@ -369,20 +369,6 @@ impl Session {
         Ok((w, step))
     }
 
-    // transitional: used by src/wasm until it moves to begin/step
-    pub fn quant_eval_begin(&mut self, fresh: bool) -> Result<QuantEvalStep> {
-        self.quant_eval_start(fresh).map(|(_, s)| s)
-    }
-
-    // transitional: used by src/wasm until it moves to begin/step
-    pub fn quant_eval_step(
-        &mut self,
-        max_work: u64,
-        clock: &mut dyn FnMut() -> u64,
-    ) -> Result<QuantEvalStep> {
-        self.quant_eval_next(max_work, clock).map(|(_, s)| s)
-    }
-
     pub(super) fn search_start(&mut self, method: Method) -> Result<(Work, SearchStep)> {
         let job = SearchJob::new(
             method,
@@ -437,21 +423,6 @@ impl Session {
         Ok((w, step))
     }
 
-    // transitional: used by src/wasm until it moves to begin/step
-    pub fn search_begin(&mut self, method: &str) -> Result<SearchProgress> {
-        self.search_start(Method::parse(method)?)
-            .map(|(_, s)| s.progress)
-    }
-
-    // transitional: used by src/wasm until it moves to begin/step
-    pub fn search_step(
-        &mut self,
-        max_work: u64,
-        clock: &mut dyn FnMut() -> u64,
-    ) -> Result<SearchStep> {
-        self.search_next(max_work, clock).map(|(_, s)| s)
-    }
-
     /// History, Pareto set and best of the running (or last finished) search.
     pub fn search_state(&self) -> Option<SearchState> {
         match &self.quant.search {
@@ -486,20 +457,6 @@ impl Session {
             .ok_or_else(|| JobKind::Compare.not_running())?;
         let row = job.step(&self.data, max_work, clock)?;
         Ok(CompareStep::of(job, row))
-    }
-
-    // transitional: used by src/wasm until it moves to begin/step
-    pub fn compare_begin(&mut self) -> Result<CompareStep> {
-        self.compare_start().map(|(_, s)| s)
-    }
-
-    // transitional: used by src/wasm until it moves to begin/step
-    pub fn compare_step(
-        &mut self,
-        max_work: u64,
-        clock: &mut dyn FnMut() -> u64,
-    ) -> Result<CompareStep> {
-        self.compare_next(max_work, clock).map(|(_, s)| s)
     }
 
     /// The config with the search's best policy applied (for `arq run` and the page).

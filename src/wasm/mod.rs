@@ -8,7 +8,7 @@
 
 use crate::config::{ExperimentConfig, Kind, SCHEMA};
 use crate::data::Split;
-use crate::experiment::{PolicyInfo, RowCertificate, Session};
+use crate::experiment::{JobKind, JobSpec, PolicyInfo, RowCertificate, Session};
 use crate::nn::ModelInfo;
 use crate::quant::Preset;
 use crate::zoo_index::IndexEntry;
@@ -144,14 +144,6 @@ pub struct CheckpointInfo {
     epochs: u32,
     test_accuracy: f32,
     parsed: ParsedConfig,
-}
-
-#[derive(Serialize, Tsify)]
-#[serde(rename_all = "camelCase")]
-pub struct TrainPlan {
-    epochs: u32,
-    batches_per_epoch: u32,
-    total_batches: u32,
 }
 
 /// One digit under k noise draws per sigma row, the base classifier's votes and each row's
@@ -418,30 +410,6 @@ impl Engine {
         Uint8Array::from(&self.s.save_checkpoint()[..])
     }
 
-    #[wasm_bindgen(js_name = trainBegin, unchecked_return_type = "TrainPlan")]
-    pub fn train_begin(&mut self) -> Result<JsValue, JsError> {
-        let p = self.s.train_begin().map_err(err)?;
-        to_js(&TrainPlan {
-            epochs: self.s.cfg.epochs,
-            batches_per_epoch: p.batches_per_epoch as u32,
-            total_batches: p.total_batches as u32,
-        })
-    }
-
-    #[wasm_bindgen(js_name = trainStep, unchecked_return_type = "TrainProgress")]
-    pub fn train_step(&mut self, max_batches: u32) -> Result<JsValue, JsError> {
-        if max_batches == 0 || max_batches > 10_000 {
-            return Err(err(crate::Error::invalid(
-                "maxBatches",
-                max_batches,
-                "out of range",
-                "1..=10000",
-            )));
-        }
-        let p = self.s.train_step(max_batches as usize).map_err(err)?;
-        to_js(&p)
-    }
-
     #[wasm_bindgen(unchecked_return_type = "Evaluation")]
     pub fn evaluate(&self) -> Result<JsValue, JsError> {
         to_js(&self.s.evaluate())
@@ -473,31 +441,6 @@ impl Engine {
             alpha: ns.alpha,
             certificates: ns.certificates,
         })
-    }
-
-    /// Start certifying the current model on the configured test points.
-    #[wasm_bindgen(js_name = certifyBegin, unchecked_return_type = "Progress")]
-    pub fn certify_begin(&mut self) -> Result<JsValue, JsError> {
-        to_js(&self.s.certify_begin().map_err(err)?)
-    }
-
-    /// Up to `maxSamples` noisy forward passes: {records, progress, done, summary}.
-    #[wasm_bindgen(js_name = certifyStep, unchecked_return_type = "CertifyStep")]
-    pub fn certify_step(&mut self, max_samples: u32) -> Result<JsValue, JsError> {
-        if max_samples == 0 {
-            return Err(err(crate::Error::invalid(
-                "maxSamples",
-                0,
-                "out of range",
-                "1..=4294967295",
-            )));
-        }
-        to_js(
-            &self
-                .s
-                .certify_step(max_samples as u64, &mut clock)
-                .map_err(err)?,
-        )
     }
 
     /// Logits for `batch` flat 28x28 inputs in [0,1]: Float32Array of batch*10, from the FP32
@@ -593,57 +536,79 @@ impl Engine {
         })
     }
 
-    #[wasm_bindgen(js_name = quantEvalBegin, unchecked_return_type = "QuantEvalStep")]
-    pub fn quant_eval_begin(&mut self) -> Result<JsValue, JsError> {
-        to_js(&self.s.quant_eval_begin(false).map_err(err)?)
-    }
-
-    #[wasm_bindgen(js_name = quantEvalStep, unchecked_return_type = "QuantEvalStep")]
-    pub fn quant_eval_step(&mut self, max_work: u32) -> Result<JsValue, JsError> {
-        to_js(
-            &self
-                .s
-                .quant_eval_step(max_work.max(1) as u64, &mut clock)
-                .map_err(err)?,
-        )
-    }
-
     // ---- search and the final comparison (docs/wasm-api.md, "Search") ----
 
-    #[wasm_bindgen(js_name = searchBegin, unchecked_return_type = "SearchProgress")]
-    pub fn search_begin(&mut self, method: &str) -> Result<JsValue, JsError> {
-        to_js(&self.s.search_begin(method).map_err(err)?)
+    // ---- long jobs (docs/wasm-api.md, "Jobs"): one shape for training, certification, the
+    // quick read-out, the searches and the final comparison ----
+
+    /// Start a long job, replacing any job of the same kind (a paused search survives other
+    /// kinds' jobs). The first step of its work follows with `step`.
+    #[wasm_bindgen(unchecked_return_type = "JobStep")]
+    pub fn begin(
+        &mut self,
+        #[wasm_bindgen(unchecked_param_type = "JobSpec")] spec: JsValue,
+    ) -> Result<JsValue, JsError> {
+        let spec: JobSpec = from_js("spec", spec, "{kind: 'train' | 'certify' | 'compare'} or {kind: 'quantEval', fresh: boolean} or {kind: 'search', method: 'arq' | 'haq' | 'random'}")?;
+        to_js(&self.s.begin(spec).map_err(err)?)
     }
 
-    #[wasm_bindgen(js_name = searchStep, unchecked_return_type = "SearchStep")]
-    pub fn search_step(&mut self, max_work: u32) -> Result<JsValue, JsError> {
-        to_js(
-            &self
-                .s
-                .search_step(max_work.max(1) as u64, &mut clock)
-                .map_err(err)?,
-        )
+    /// Advance the job of `kind` by about `budget` work units (training: mini-batches; the
+    /// rest: noisy forward samples).
+    #[wasm_bindgen(unchecked_return_type = "JobStep")]
+    pub fn step(
+        &mut self,
+        #[wasm_bindgen(unchecked_param_type = "JobKind")] kind: JsValue,
+        budget: u32,
+    ) -> Result<JsValue, JsError> {
+        let kind = job_kind(kind)?;
+        if budget == 0 {
+            return Err(err(crate::Error::invalid(
+                "budget",
+                0,
+                "out of range",
+                "1..=4294967295 work units",
+            )));
+        }
+        to_js(&self.s.step(kind, budget as u64, &mut clock).map_err(err)?)
+    }
+
+    /// Drop the job of `kind` (what it finished stays); a later `step` of that kind is an
+    /// error until the next `begin`.
+    pub fn cancel(
+        &mut self,
+        #[wasm_bindgen(unchecked_param_type = "JobKind")] kind: JsValue,
+    ) -> Result<(), JsError> {
+        self.s.cancel(job_kind(kind)?);
+        Ok(())
     }
 
     #[wasm_bindgen(js_name = searchState, unchecked_return_type = "SearchState | null")]
     pub fn search_state(&self) -> Result<JsValue, JsError> {
         to_js(&self.s.search_state())
     }
+}
 
-    #[wasm_bindgen(js_name = compareBegin, unchecked_return_type = "CompareStep")]
-    pub fn compare_begin(&mut self) -> Result<JsValue, JsError> {
-        to_js(&self.s.compare_begin().map_err(err)?)
-    }
+/// A typed argument from JS; a value of the wrong shape is an error naming the parameter,
+/// what was given and what is allowed.
+fn from_js<T: serde::de::DeserializeOwned>(
+    name: &str,
+    v: JsValue,
+    allowed: &str,
+) -> Result<T, JsError> {
+    let shown = js_sys::JSON::stringify(&v)
+        .ok()
+        .and_then(|s| s.as_string())
+        .unwrap_or_else(|| format!("{v:?}"));
+    serde_wasm_bindgen::from_value(v)
+        .map_err(|e| err(crate::Error::invalid(name, shown, &e.to_string(), allowed)))
+}
 
-    #[wasm_bindgen(js_name = compareStep, unchecked_return_type = "CompareStep")]
-    pub fn compare_step(&mut self, max_work: u32) -> Result<JsValue, JsError> {
-        to_js(
-            &self
-                .s
-                .compare_step(max_work.max(1) as u64, &mut clock)
-                .map_err(err)?,
-        )
-    }
+fn job_kind(v: JsValue) -> Result<JobKind, JsError> {
+    from_js(
+        "kind",
+        v,
+        "one of train, certify, quantEval, search, compare",
+    )
 }
 
 /// Microseconds since the epoch from the JS clock (the core never reads a clock itself).

@@ -244,7 +244,7 @@ export class BitsView {
     }
   }
 
-  /** The quick read-out of the current policy (quantEvalBegin / quantEvalStep in the worker). */
+  /** The quick read-out of the current policy (the engine's quantEval job, run by the worker). */
   async evaluate() {
     await this.app.run('Quick IRS read-out of the policy', async () => {
       this.progressBox.hidden = false;

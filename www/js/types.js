@@ -13,7 +13,6 @@
  * @typedef {import('../../pkg/arq.js').ModelState} ModelInfo
  * @typedef {import('../../pkg/arq.js').CheckpointInfo} CheckpointInfo
  * @typedef {import('../../pkg/arq.js').IndexEntry} IndexEntry one usable entry of /models/index.json
- * @typedef {import('../../pkg/arq.js').TrainPlan} TrainPlan
  * @typedef {import('../../pkg/arq.js').EpochEnd} EpochEnd
  * @typedef {import('../../pkg/arq.js').TrainProgress} TrainProgress
  * @typedef {import('../../pkg/arq.js').Evaluation} EvalResult
@@ -24,6 +23,14 @@
  * @typedef {import('../../pkg/arq.js').Summary} CertSummary
  * @typedef {import('../../pkg/arq.js').CertifyStep} CertifyStepResult
  * @typedef {import('../../pkg/arq.js').PresetInfo} PresetInfo
+ */
+
+/**
+ * What a training run will do (from the config and the train job's first step).
+ * @typedef {object} TrainPlan
+ * @property {number} epochs
+ * @property {number} batchesPerEpoch
+ * @property {number} totalBatches
  */
 
 export {};

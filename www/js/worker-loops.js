@@ -1,7 +1,10 @@
-// The worker's long jobs: each drives an engine begin() + step(k) pair in small steps (one
-// StepSizer for every job, about STEP_MS each), with a yield to the event loop between steps
-// so that a {cmd: 'cancel', id} message is seen within one step. Results stream as throttled 'partial' replies (about
-// 10 Hz); a cancel leaves everything already computed with the page. Used by worker.js only.
+// The worker's long jobs. Every one is an engine job (`begin(spec)`, then `step(kind, k)`)
+// run by one driver, `drive`: one StepSizer (about STEP_MS per step) and a yield to the event
+// loop between steps, so that a {cmd: 'cancel', id} message is seen within one step. Results
+// stream as throttled 'partial' replies (about 10 Hz); a cancel leaves everything already
+// computed with the page. Training and certification live here, the quantization jobs in
+// worker-quant.js. Used by worker.js only.
+import { Aborted } from './job.js';
 
 /**
  * @typedef {import('./job.js').Job} Job
@@ -14,9 +17,11 @@
  * @typedef {import('./types.js').CertProgress} CertProgress
  * @typedef {import('./types.js').CertRecord} CertRecord
  * @typedef {import('./types.js').CertSummary} CertSummary
- * @typedef {import('./types.js').CertifyStepResult} CertifyStepResult
- * @typedef {import('./loader.js').ArqModule} ArqModule
- * @typedef {InstanceType<ArqModule['Engine']>} Engine
+ * @typedef {import('./types.js').TrainPlan} TrainPlan
+ * @typedef {import('../../pkg/arq.js').JobStep} JobStep
+ * @typedef {import('../../pkg/arq.js').JobEvent} JobEvent
+ * @typedef {import('../../pkg/arq.js').JobKind} JobKind
+ * @typedef {import('../../pkg/arq.js').Engine} Engine
  */
 
 /**
@@ -70,104 +75,136 @@ export const yieldToEvents = () => new Promise((resolve) => {
 });
 
 /**
+ * A step's payload, checked to be the kind of job that was driven.
+ * @template {JobEvent['kind']} K
+ * @param {JobStep} step @param {K} kind @returns {Extract<JobEvent, {kind: K}>}
+ */
+export function eventOf(step, kind) {
+  if (step.event.kind !== kind) throw new Error(`engine: a ${kind} job answered with a ${step.event.kind} step`);
+  return /** @type {Extract<JobEvent, {kind: K}>} */ (step.event);
+}
+
+/**
+ * The one driver of every long engine job: `eng.step(kind, k)` calls sized by one StepSizer,
+ * with a yield to the event loop between them. `onStep` folds each step into the command's
+ * own result and says what comes next: 'stop' ends the run early (the engine keeps the job,
+ * e.g. a search stepped one episode at a time), 'reset' starts the sizer over (the next
+ * step's cost is unknown: a new phase, episode or row), nothing sizes the next step from
+ * this one's time. A cancel throws `Aborted` with `cancelled()`'s snapshot and drops the
+ * engine's job, unless `keep` (a paused search resumes where it stopped).
+ * @param {Engine} eng @param {Job} job @param {JobKind} kind
+ * @param {{unit?: number, keep?: boolean, cancelled: () => unknown, onStep: (step: JobStep, ms: number) => 'stop' | 'reset' | void}} o
+ * @returns {Promise<JobStep>} the last step
+ */
+export async function drive(eng, job, kind, { unit = 1, keep = false, cancelled, onStep }) {
+  const sizer = new StepSizer(unit);
+  try {
+    for (;;) {
+      job.checkCancel(cancelled);
+      const t0 = performance.now();
+      const step = eng.step(kind, sizer.k);
+      const ms = performance.now() - t0;
+      const next = onStep(step, ms);
+      if (step.done || next === 'stop') return step;
+      if (next === 'reset') sizer.reset();
+      else sizer.next(ms);
+      await yieldToEvents();
+    }
+  } catch (e) {
+    // Only a cancel: after a panic the engine cannot be called again (worker.js restarts it).
+    if (e instanceof Aborted && !keep) eng.cancel(kind);
+    throw e;
+  }
+}
+
+/**
  * Trains with small steps, streaming points; cancellable between steps.
  * @param {Engine} eng @param {Job} job @returns {Promise<TrainResult>}
  */
 export async function train(eng, job) {
-  const plan = eng.trainBegin();
+  const first = eventOf(eng.begin({ kind: 'train' }), 'train');
+  /** @type {TrainPlan} */
+  const plan = { epochs: eng.config().epochs, batchesPerEpoch: first.batchesPerEpoch, totalBatches: first.totalBatches };
   /** @type {TrainPoint[]} */ let points = [];
   /** @type {EpochPoint[]} */ let epochs = [];
   /** @type {TrainProgress | null} */ let last = null;
-  const sizer = new StepSizer();
   job.partial({ plan, points, epochs }, 'train', 0, plan.totalBatches);
-  for (;;) {
-    job.checkCancel(() => ({ plan, last, model: eng.modelInfo() }));
-    const t0 = performance.now();
-    /** @type {TrainProgress} */
-    const p = eng.trainStep(sizer.k);
-    const ms = performance.now() - t0;
-    last = p;
-    points.push({ step: p.batchesDone, epoch: p.epoch, loss: p.loss, accuracy: p.accuracy });
-    if (p.epochEnd) epochs.push({ ...p.epochEnd, step: p.batchesDone });
-    if (p.done || p.epochEnd || job.due('train', p.batchesDone, p.totalBatches)) {
-      job.partial({ plan, points, epochs }, 'train', p.batchesDone, p.totalBatches);
-      points = [];
-      epochs = [];
-    } else {
-      job.at('train', p.batchesDone, p.totalBatches);
-    }
-    if (p.done) break;
-    sizer.next(ms);
-    await yieldToEvents();
-  }
+  await drive(eng, job, 'train', {
+    cancelled: () => ({ plan, last, model: eng.modelInfo() }),
+    onStep(step) {
+      const p = eventOf(step, 'train');
+      last = p;
+      points.push({ step: p.batchesDone, epoch: p.epoch, loss: p.loss, accuracy: p.accuracy });
+      if (p.epochEnd) epochs.push({ ...p.epochEnd, step: p.batchesDone });
+      if (p.done || p.epochEnd || job.due('train', p.batchesDone, p.totalBatches)) {
+        job.partial({ plan, points, epochs }, 'train', p.batchesDone, p.totalBatches);
+        points = [];
+        epochs = [];
+      } else {
+        job.at('train', p.batchesDone, p.totalBatches);
+      }
+    },
+  });
   return { plan, last, model: eng.modelInfo() };
 }
 
 /**
- * CERTIFY on the configured test points: engine.certifyBegin() then certifyStep(k) calls,
- * streaming the finished records, the running summary and the throughput; cancellable
- * between steps (the aborted reply carries the records not yet streamed).
+ * CERTIFY on the configured test points, streaming the finished records, the running summary
+ * and the throughput; cancellable between steps (the aborted reply carries the records not
+ * yet streamed). Steps are whole forward batches.
  * @param {Engine} eng @param {Job} job @returns {Promise<CertifyResult>}
  */
 export async function certify(eng, job) {
-  const batch = Math.max(1, Number(eng.config().certBatch) || 1);
+  const unit = Math.max(1, eng.config().certBatch);
   /** @type {CertProgress} */
-  let progress = eng.certifyBegin();
+  let progress = eventOf(eng.begin({ kind: 'certify' }), 'certify').progress;
   const model = eng.modelInfo();
   /** @type {CertRecord[]} */ let records = [];
   /** @type {CertSummary | null} */ let summary = null;
   /** @type {number | null} */ let rate = null;
   const t0 = performance.now();
-  const sizer = new StepSizer(batch);
   job.partial({ model, records, summary, progress, rate }, 'certify', 0, progress.samplesTotal);
-  for (;;) {
-    job.checkCancel(() => ({ records, summary, progress, rate }));
-    const s0 = performance.now();
-    /** @type {CertifyStepResult} */
-    const step = eng.certifyStep(sizer.k);
-    const ms = performance.now() - s0;
-    progress = step.progress;
-    summary = step.summary;
-    records.push(...step.records);
-    const seconds = (performance.now() - t0) / 1000;
-    rate = seconds > 0 ? progress.samplesDone / seconds : null;
-    const { samplesDone: done, samplesTotal: total } = progress;
-    if (step.done || job.due('certify', done, total)) {
-      job.partial({ model: null, records, summary, progress, rate }, 'certify', done, total);
-      records = [];
-    } else {
-      job.at('certify', done, total);
-    }
-    if (step.done) break;
-    sizer.next(ms);
-    await yieldToEvents();
-  }
+  await drive(eng, job, 'certify', {
+    unit,
+    cancelled: () => ({ records, summary, progress, rate }),
+    onStep(step) {
+      const s = eventOf(step, 'certify');
+      progress = s.progress;
+      summary = s.summary;
+      records.push(...s.records);
+      const seconds = (performance.now() - t0) / 1000;
+      rate = seconds > 0 ? progress.samplesDone / seconds : null;
+      const { samplesDone: done, samplesTotal: total } = progress;
+      if (s.done || job.due('certify', done, total)) {
+        job.partial({ model: null, records, summary, progress, rate }, 'certify', done, total);
+        records = [];
+      } else {
+        job.at('certify', done, total);
+      }
+    },
+  });
   return { records, summary, progress, rate };
 }
 
 /**
  * Measures certification throughput (time inside the engine) for about `ms` milliseconds with
- * the current model and settings, then abandons the run (the engine keeps nothing from it but an unfinished job,
- * which the next certifyBegin replaces).
- * @param {Engine} eng @param {number} ms @returns {Promise<ProbeResult>}
+ * the current model and settings, then drops the run.
+ * @param {Engine} eng @param {Job} job @param {number} ms @returns {Promise<ProbeResult>}
  */
-export async function probe(eng, ms) {
-  const batch = Math.max(1, Number(eng.config().certBatch) || 1);
-  eng.certifyBegin();
+export async function probe(eng, job, ms) {
+  eng.begin({ kind: 'certify' });
   let samples = 0;
-  const sizer = new StepSizer(batch);
   let busy = 0;
-  while (busy < ms) {
-    const s0 = performance.now();
-    /** @type {CertifyStepResult} */
-    const step = eng.certifyStep(sizer.k);
-    const took = performance.now() - s0;
-    busy += took;
-    samples = step.progress.samplesDone;
-    if (step.done) break;
-    sizer.next(took);
-    await yieldToEvents();
-  }
+  await drive(eng, job, 'certify', {
+    unit: Math.max(1, eng.config().certBatch),
+    cancelled: () => null,
+    onStep(step, took) {
+      busy += took;
+      samples = eventOf(step, 'certify').progress.samplesDone;
+      return busy >= ms ? 'stop' : undefined;
+    },
+  });
+  eng.cancel('certify');
   const seconds = Math.max(busy, 1) / 1000;
   return { model: eng.modelInfo().name, samples, seconds, rate: samples / seconds };
 }

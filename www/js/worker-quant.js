@@ -1,11 +1,11 @@
 // The worker's quantization and search commands (docs/wasm-api.md, "Quantization" and
 // "Search"): policy edits, the layer histogram, the quick IRS read-out, the DDPG / random
-// search episode by episode, and the final comparison table. Long work runs as engine
-// step(k) calls sized by worker-loops.js's StepSizer, with a yield between steps so a cancel
-// is seen; each finished episode streams to the page at once. The engine's results are
+// search episode by episode, and the final comparison table. The long ones are engine jobs
+// run by worker-loops.js's `drive` (small steps, a yield between them so a cancel is seen);
+// each finished episode or row streams to the page at once. The engine's results are
 // forwarded as they are (pkg/arq.d.ts types them). Used by worker.js only.
 import { ProtocolError } from './protocol.js';
-import { StepSizer, yieldToEvents } from './worker-loops.js';
+import { drive, eventOf } from './worker-loops.js';
 
 /**
  * @typedef {import('./job.js').Job} Job
@@ -98,30 +98,31 @@ export function quantHandlers(ctx) {
 }
 
 /**
- * The quick read-out: quantEvalBegin() then quantEvalStep(k) until a result; progress per phase.
+ * The quick read-out: calibration, fine-tuning, then IRS against the FP32 cache; progress per
+ * stage, the result from the step that finishes it.
  * @param {Engine} eng @param {Job} job @returns {Promise<QuantEval>}
  */
 async function quantEval(eng, job) {
-  let phase = eng.quantEvalBegin().phase;
+  let phase = eng.begin({ kind: 'quantEval', fresh: false }).work.phase;
   job.partial({ phase }, phase, 0, 0);
-  const sizer = new StepSizer();
-  for (;;) {
-    job.checkCancel(() => null);
-    const t0 = performance.now();
-    const step = eng.quantEvalStep(sizer.k);
-    const ms = performance.now() - t0;
-    if (step.phase !== phase) {
-      phase = step.phase;
-      sizer.reset();
-      job.partial({ phase }, phase, step.workDone, step.workTotal);
-    } else {
-      job.progress(phase, step.workDone, step.workTotal);
-      sizer.next(ms);
-    }
-    if (step.result) return step.result;
-    if (step.done) throw new Error('quantEvalStep finished without a result');
-    await yieldToEvents();
-  }
+  /** @type {QuantEval | null} */
+  let result = null;
+  await drive(eng, job, 'quantEval', {
+    cancelled: () => null,
+    onStep(step) {
+      const { work } = step;
+      result = eventOf(step, 'quantEval').result ?? result;
+      if (work.phase !== phase) {
+        phase = work.phase;
+        job.partial({ phase }, phase, work.done, work.total);
+        return 'reset';
+      }
+      job.progress(phase, work.done, work.total);
+      return undefined;
+    },
+  });
+  if (!result) throw new Error('the read-out finished without a result');
+  return result;
 }
 
 /**
@@ -138,7 +139,7 @@ async function search(eng, job, { kind, resume = false, episodes = 0 }) {
     throw new Error('the paused search was lost when the engine restarted: start a new one');
   }
   if (!resume || run.kind === null) {
-    const plan = eng.searchBegin(kind);
+    const plan = eventOf(eng.begin({ kind: 'search', method: kind }), 'search').progress;
     Object.assign(run, { kind, episodes: plan.episodes, warmup: eng.config().warmup, episodeMs: 0, phase: plan.phase, engine: eng });
   } else if (run.kind !== kind) {
     throw new ProtocolError(`params.kind=${JSON.stringify(kind)}: the paused search is ${JSON.stringify(run.kind)}; start a new one instead`);
@@ -150,50 +151,46 @@ async function search(eng, job, { kind, resume = false, episodes = 0 }) {
   let best = null;
   /** @type {SearchProgress} */
   let progress = { phase: run.phase, episode: 0, episodes: run.episodes, done: false, workDone: 0, workTotal: 0 };
-  let finished = false;
   let ran = 0;
   /** @returns {SearchPartial} */
   const data = () => ({ kind: kindNow, episodes: run.episodes, warmup: run.warmup, records, best, progress, phase: progress.phase });
   job.partial(data(), progress.phase, 0, run.episodes);
-  const sizer = new StepSizer();
-  for (;;) {
-    job.checkCancel(() => ({ ...data(), finished }));
-    const t0 = performance.now();
-    const step = eng.searchStep(sizer.k);
-    const ms = performance.now() - t0;
-    // The FP32 reference on the search split (certified once) is not part of any episode.
-    if (!/fp32/i.test(run.phase)) run.episodeMs += ms;
-    progress = step.progress;
-    run.phase = progress.phase;
-    if (step.best) best = withWall(step.best, null);
-    finished = progress.done;
-    if (step.episode) {
-      records.push(withWall(step.episode, run.episodeMs));
-      run.episodeMs = 0;
-      ran += 1;
-      sizer.reset();
-    } else {
-      sizer.next(ms);
-    }
-    const stop = finished || (episodes > 0 && ran >= episodes);
-    if (step.episode || stop) {
-      job.partial(data(), progress.phase, progress.episode, progress.episodes);
-      records = [];
-    } else {
-      job.progress(progress.phase, progress.episode, progress.episodes);
-    }
-    if (finished) run.kind = null;
-    if (stop) return { ...data(), finished };
-    await yieldToEvents();
-  }
+  await drive(eng, job, 'search', {
+    keep: true,
+    cancelled: () => ({ ...data(), finished: false }),
+    onStep(step, ms) {
+      const s = eventOf(step, 'search');
+      // The FP32 reference on the search split (certified once) is not part of any episode.
+      if (!/fp32/i.test(run.phase)) run.episodeMs += ms;
+      progress = s.progress;
+      run.phase = progress.phase;
+      if (s.best) best = withWall(s.best, null);
+      if (s.episode) {
+        records.push(withWall(s.episode, run.episodeMs));
+        run.episodeMs = 0;
+        ran += 1;
+      }
+      const stop = progress.done || (episodes > 0 && ran >= episodes);
+      if (s.episode || stop) {
+        job.partial(data(), progress.phase, progress.episode, progress.episodes);
+        records = [];
+      } else {
+        job.progress(progress.phase, progress.episode, progress.episodes);
+      }
+      if (stop) return 'stop';
+      return s.episode ? 'reset' : undefined;
+    },
+  });
+  if (progress.done) run.kind = null;
+  return { ...data(), finished: progress.done };
 }
 
 /**
- * The comparison table: compareBegin() then compareStep(k), streaming every finished row.
+ * The comparison table, streaming every finished row.
  * @param {Engine} eng @param {Job} job @returns {Promise<FinalPartial>}
  */
 async function final(eng, job) {
-  const plan = eng.compareBegin();
+  const plan = eventOf(eng.begin({ kind: 'compare' }), 'compare');
   let total = plan.rowsTotal;
   /** @type {FinalRow[]} */
   let rows = plan.rows;
@@ -201,26 +198,23 @@ async function final(eng, job) {
   /** @returns {FinalPartial} */
   const data = () => ({ rows, phase: 'final', current, total });
   job.partial(data(), 'final', 0, total);
-  const sizer = new StepSizer();
-  for (;;) {
-    job.checkCancel(data);
-    const t0 = performance.now();
-    const step = eng.compareStep(sizer.k);
-    const ms = performance.now() - t0;
-    const changed = step.rows.length !== rows.length;
-    rows = step.rows;
-    current = step.current;
-    total = step.rowsTotal;
-    // One progress phase per row, so the ETA is the row's.
-    const phase = current ? `final: ${current}` : 'final';
-    if (changed || step.done) {
-      job.partial(data(), phase, step.workDone, step.workTotal);
-      sizer.reset();
-    } else {
-      job.progress(phase, step.workDone, step.workTotal);
-      sizer.next(ms);
-    }
-    if (step.done) return data();
-    await yieldToEvents();
-  }
+  await drive(eng, job, 'compare', {
+    cancelled: data,
+    onStep(step) {
+      const s = eventOf(step, 'compare');
+      const changed = s.rows.length !== rows.length;
+      rows = s.rows;
+      current = s.current;
+      total = s.rowsTotal;
+      // One progress phase per row, so the ETA is the row's.
+      const phase = current ? `final: ${current}` : 'final';
+      if (changed || s.done) {
+        job.partial(data(), phase, s.workDone, s.workTotal);
+        return 'reset';
+      }
+      job.progress(phase, s.workDone, s.workTotal);
+      return undefined;
+    },
+  });
+  return data();
 }

@@ -139,7 +139,7 @@ const HANDLERS = {
   },
   train: (_params, job) => train(requireEngine(), job),
   certify: (_params, job) => certify(requireEngine(), job),
-  certifyProbe: () => probe(requireEngine(), PROBE_MS),
+  certifyProbe: (_params, job) => probe(requireEngine(), job, PROBE_MS),
   async debugPanic() {
     requireEngine().debugPanic();
     return null;
