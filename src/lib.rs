@@ -11,7 +11,7 @@
 #![deny(unsafe_code)]
 
 pub mod certify;
-pub mod choice;
+mod choice;
 pub mod config;
 pub mod data;
 pub mod error;

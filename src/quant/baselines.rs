@@ -19,7 +19,7 @@ pub enum Preset {
 }
 
 impl Preset {
-    pub const ALL: [Preset; 5] = [
+    pub(crate) const ALL: [Preset; 5] = [
         Preset::Fp32,
         Preset::W8a8,
         Preset::W4a4,
@@ -28,7 +28,7 @@ impl Preset {
     ];
 
     /// Short name for the CLI and the URL.
-    pub fn name(self) -> &'static str {
+    pub(crate) fn name(self) -> &'static str {
         match self {
             Preset::Fp32 => "fp32",
             Preset::W8a8 => "w8a8",
@@ -39,7 +39,7 @@ impl Preset {
     }
 
     /// Human label for tables.
-    pub fn label(self) -> &'static str {
+    pub(crate) fn label(self) -> &'static str {
         match self {
             Preset::Fp32 => "FP32",
             Preset::W8a8 => "W8A8",
