@@ -27,8 +27,13 @@ pub mod search;
 #[cfg(target_arch = "wasm32")]
 pub mod wasm;
 
+// The main entry points, also reachable through their modules.
 pub use config::ExperimentConfig;
+pub use data::Dataset;
 pub use error::{Error, Result};
+pub use experiment::{JobEvent, JobKind, JobSpec, JobStep, Session};
+pub use job::Job;
+pub use nn::Model;
 
 /// Engine version; part of every checkpoint header and result, since same config + same
 /// engine version = same numbers.

@@ -10,6 +10,6 @@ pub(crate) mod schedule;
 pub(crate) mod simd;
 pub(crate) mod train;
 
-pub use model::{Arch, Model};
+pub use model::{Arch, Model, ModelInfo};
 pub(crate) use train::{evaluate, Evaluation, TrainProgress};
 pub use train::{TrainConfig, Trainer};
