@@ -2,10 +2,10 @@
 //! setting, declared with [`choice_enum!`], whose URL words are the single source of the
 //! schema's choices, the parser, `Display` and the serde form.
 
-use crate::error::{Error, Result};
+use crate::error::Error;
 
 /// An enum whose values are spelled as fixed URL words.
-pub trait Choice: Copy + Sized + 'static {
+pub(crate) trait Choice: Copy + Sized + 'static {
     /// Every value, in schema order.
     const ALL: &'static [Self];
     /// The URL word of each value of [`Choice::ALL`], in the same order: the schema's choices.
@@ -24,18 +24,19 @@ pub trait Choice: Copy + Sized + 'static {
 
     /// Parse a setting's text (surrounding blanks ignored); an error names `key`, the text
     /// and the words allowed.
-    fn parse(key: &str, raw: &str) -> Result<Self> {
+    #[cfg(test)]
+    fn parse(key: &str, raw: &str) -> crate::error::Result<Self> {
         Self::from_word(raw.trim()).ok_or_else(|| unknown(key, raw, Self::WORDS))
     }
 }
 
 /// What a choice setting allows, as every error message says it.
-pub fn allowed(words: &[&str]) -> String {
+pub(crate) fn allowed(words: &[&str]) -> String {
     format!("one of {}", words.join(", "))
 }
 
 /// The error for a word that is not one of `words`.
-pub fn unknown(key: &str, raw: &str, words: &[&str]) -> Error {
+pub(crate) fn unknown(key: &str, raw: &str, words: &[&str]) -> Error {
     Error::invalid(key, raw, "not a known choice", allowed(words))
 }
 
@@ -109,7 +110,7 @@ pub(crate) mod tests {
 
     /// Every value's word parses back to it (also with blanks), prints as itself, serialises
     /// as the JSON string of the word and deserialises back; the words are distinct.
-    pub fn check_round_trip<T>()
+    pub(crate) fn check_round_trip<T>()
     where
         T: Choice + PartialEq + std::fmt::Debug + std::fmt::Display,
         T: serde::Serialize + serde::de::DeserializeOwned,

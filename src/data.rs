@@ -8,12 +8,12 @@ use crate::rng::Stream;
 use sha2::{Digest, Sha256};
 
 /// SHA-256 of data/mnist10k.u8 (also in data/mnist10k.u8.sha256).
-pub const MNIST_SHA256: &str = "62a60fea1b5aa73156acd8575efd880d6513a21f020fac25fe0a47dd66bf06ce";
-pub const MNIST_TRAIN: usize = 8000;
-pub const MNIST_COUNT: usize = 10000;
+pub(crate) const MNIST_SHA256: &str =
+    "62a60fea1b5aa73156acd8575efd880d6513a21f020fac25fe0a47dd66bf06ce";
+pub(crate) const MNIST_TRAIN: usize = 8000;
 /// Image size and number of classes every model of the zoo takes.
-pub const IMAGE_ROWS: usize = 28;
-pub const IMAGE_COLS: usize = 28;
+pub(crate) const IMAGE_ROWS: usize = 28;
+pub(crate) const IMAGE_COLS: usize = 28;
 pub const CLASSES: usize = 10;
 const MNU8_WHAT: &str = "MNIST data file";
 

@@ -11,7 +11,7 @@
 #![deny(unsafe_code)]
 
 pub mod certify;
-pub mod choice;
+mod choice;
 pub mod config;
 pub mod data;
 pub mod error;
@@ -28,8 +28,13 @@ pub mod zoo_index;
 #[cfg(target_arch = "wasm32")]
 pub mod wasm;
 
+// The main entry points, also reachable through their modules.
 pub use config::ExperimentConfig;
+pub use data::Dataset;
 pub use error::{Error, Result};
+pub use experiment::{JobEvent, JobKind, JobSpec, JobStep, Session};
+pub use job::Job;
+pub use nn::Model;
 
 /// Engine version; part of every checkpoint header and result, since same config + same
 /// engine version = same numbers.

@@ -6,7 +6,7 @@
 /// `f` maps `n` consecutive inputs of `x` (`in_len` values each) to their `out_len` values
 /// each; this runs it over the whole batch of `batch` inputs in pieces of `piece` inputs, in
 /// parallel natively, and returns the outputs in batch order.
-pub fn map_batch<F>(
+pub(crate) fn map_batch<F>(
     x: &[f32],
     batch: usize,
     in_len: usize,
@@ -40,7 +40,7 @@ where
 
 /// Fills `out` (`rows` rows of `len` values) with `f(row index, row)`, rows in parallel
 /// natively.
-pub fn fill_rows<F>(out: &mut [f32], len: usize, f: F)
+pub(crate) fn fill_rows<F>(out: &mut [f32], len: usize, f: F)
 where
     F: Fn(usize, &mut [f32]) + Sync,
 {

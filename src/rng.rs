@@ -78,7 +78,7 @@ impl Stream {
     }
 
     /// Fisher-Yates shuffle.
-    pub fn shuffle<T>(&mut self, xs: &mut [T]) {
+    pub(crate) fn shuffle<T>(&mut self, xs: &mut [T]) {
         for i in (1..xs.len()).rev() {
             let j = self.below(i as u32 + 1) as usize;
             xs.swap(i, j);
@@ -89,7 +89,7 @@ impl Stream {
 /// Two independent standard normals from two u32 words (Box-Muller, computed in f64).
 /// u1 is in (0, 1] so ln(u1) is finite; the tail is cut at sqrt(2 * 32 ln 2) = 6.66.
 #[inline]
-pub fn box_muller(a: u32, b: u32) -> (f32, f32) {
+pub(crate) fn box_muller(a: u32, b: u32) -> (f32, f32) {
     let u1 = (a as f64 + 1.0) * (1.0 / 4_294_967_296.0);
     let u2 = b as f64 * (1.0 / 4_294_967_296.0);
     let r = libm::sqrt(-2.0 * libm::log(u1));
@@ -257,7 +257,7 @@ mod chacha_simd128 {
 
     /// Blocks `block .. block + 4` of the key stream with initial state `init` (counter
     /// words ignored) into `out`, block by block.
-    pub fn blocks4(init: &[u32; 16], block: u64, out: &mut [u32; 64]) {
+    pub(crate) fn blocks4(init: &[u32; 16], block: u64, out: &mut [u32; 64]) {
         let c: [u64; 4] = core::array::from_fn(|l| block.wrapping_add(l as u64));
         let mut x: [v128; 16] = core::array::from_fn(|w| u32x4_splat(init[w]));
         x[12] = u32x4(c[0] as u32, c[1] as u32, c[2] as u32, c[3] as u32);
@@ -417,7 +417,7 @@ mod simd128 {
 
     /// Four pairs: `w` holds their 12 words, `o` receives their 8 draws.
     #[inline(always)]
-    pub fn box_muller4(w: &[u32], o: &mut [f32]) {
+    pub(crate) fn box_muller4(w: &[u32], o: &mut [f32]) {
         let w: &[u32; 12] = w.try_into().expect("four triples");
         let hi = u32x4(w[0], w[3], w[6], w[9]);
         let lo = u32x4(w[1], w[4], w[7], w[10]);

@@ -51,17 +51,7 @@ pub struct IrsCache {
     pub entries: Vec<CacheEntry>,
 }
 
-impl IrsCache {
-    /// Cached points.
-    pub fn len(&self) -> usize {
-        self.entries.len()
-    }
-
-    /// No cached points.
-    pub fn is_empty(&self) -> bool {
-        self.entries.is_empty()
-    }
-}
+impl IrsCache {}
 
 /// One point of the cache: f's certificate and its class on the kept estimation samples.
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
@@ -105,13 +95,13 @@ pub enum Branch {
 }
 
 /// zeta_up: one-sided (1 - alpha_zeta) Clopper-Pearson upper bound of k disagreements in n_p.
-pub fn zeta_up(k: u64, n_p: u64, alpha_zeta: f64) -> f64 {
+pub(crate) fn zeta_up(k: u64, n_p: u64, alpha_zeta: f64) -> f64 {
     stats::cp_upper(k, n_p, alpha_zeta)
 }
 
 /// IRS radius: sigma * PhiInv(pA_low - zeta_up) if pA_low - zeta_up > 1/2, else None
 /// (abstain), with sigma as the noise used it ([`noise_sigma`]).
-pub fn irs_radius(sigma: f64, p_lower: f64, zeta_up: f64) -> Option<f64> {
+pub(crate) fn irs_radius(sigma: f64, p_lower: f64, zeta_up: f64) -> Option<f64> {
     let p = p_lower - zeta_up;
     (p > 0.5).then(|| noise_sigma(sigma) * stats::phi_inv(p))
 }
@@ -194,7 +184,7 @@ impl IrsJob {
     }
 
     /// Which branch a cached point takes.
-    pub fn branch(&self, entry: &CacheEntry) -> Branch {
+    pub(crate) fn branch(&self, entry: &CacheEntry) -> Branch {
         if entry.prediction != Prediction::Class(entry.example.label) {
             Branch::Skipped
         } else if entry.p_lower >= self.params.gamma {
@@ -216,11 +206,6 @@ impl IrsJob {
         }
     }
 
-    /// The job's parameters.
-    pub fn params(&self) -> &IrsParams {
-        &self.params
-    }
-
     /// Run at most `max_samples` forward samples of f^q; returns the records finished meanwhile.
     pub fn step<F: BaseClassifier + ?Sized>(
         &mut self,
@@ -231,7 +216,7 @@ impl IrsJob {
     }
 
     /// Like [`IrsJob::step`], timing each point with `now_micros` (any monotonic clock).
-    pub fn step_timed<F: BaseClassifier + ?Sized>(
+    pub(crate) fn step_timed<F: BaseClassifier + ?Sized>(
         &mut self,
         fq: &mut F,
         max_samples: u64,
@@ -384,7 +369,7 @@ impl IrsJob {
 
     /// Points and forward samples done / total (the total is known up front: the branch of
     /// each point depends only on the cache).
-    pub fn progress(&self) -> Progress {
+    pub(crate) fn progress(&self) -> Progress {
         Progress {
             examples_done: self.pos,
             examples_total: self.cache.entries.len(),
@@ -394,7 +379,7 @@ impl IrsJob {
     }
 
     /// Every record finished so far, in cache order.
-    pub fn records(&self) -> &[IrsRecord] {
+    pub(crate) fn records(&self) -> &[IrsRecord] {
         &self.records
     }
 }

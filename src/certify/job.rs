@@ -56,11 +56,11 @@ pub struct Progress {
 pub(crate) struct Stopwatch(Option<u64>);
 
 impl Stopwatch {
-    pub fn new() -> Self {
+    pub(crate) fn new() -> Self {
         Stopwatch(Some(0))
     }
 
-    pub fn add(&mut self, t0: Option<u64>, clock: &mut Option<&mut dyn FnMut() -> u64>) {
+    pub(crate) fn add(&mut self, t0: Option<u64>, clock: &mut Option<&mut dyn FnMut() -> u64>) {
         match (t0, clock) {
             (Some(t0), Some(c)) => {
                 if let Some(e) = &mut self.0 {
@@ -71,7 +71,7 @@ impl Stopwatch {
         }
     }
 
-    pub fn micros(self) -> Option<u64> {
+    pub(crate) fn micros(self) -> Option<u64> {
         self.0
     }
 }
@@ -126,7 +126,7 @@ impl CertifyJob {
     /// Draw the selection and estimation noise from the streams `purposes` instead of
     /// [`PURPOSE_SELECT`] and [`PURPOSE_ESTIMATE`]: a certification that must not share a
     /// noise draw with another one on the same examples (the final comparison) names its own.
-    pub fn with_purposes(mut self, purposes: [&'static str; 2]) -> Self {
+    pub(crate) fn with_purposes(mut self, purposes: [&'static str; 2]) -> Self {
         let p = &self.params;
         self.plan = Plan::new(p.sigma, p.n0, p.n, p.alpha, p.seed, purposes);
         self.purposes = purposes;
@@ -154,11 +154,6 @@ impl CertifyJob {
         self
     }
 
-    /// The job's parameters.
-    pub fn params(&self) -> &SmoothParams {
-        &self.params
-    }
-
     /// Run at most `max_samples` forward samples; returns the records finished meanwhile.
     pub fn step<F: BaseClassifier + ?Sized>(
         &mut self,
@@ -169,7 +164,7 @@ impl CertifyJob {
     }
 
     /// Like [`CertifyJob::step`], timing each example with `now_micros` (any monotonic clock).
-    pub fn step_timed<F: BaseClassifier + ?Sized>(
+    pub(crate) fn step_timed<F: BaseClassifier + ?Sized>(
         &mut self,
         f: &mut F,
         max_samples: u64,
@@ -250,11 +245,6 @@ impl CertifyJob {
     /// Every record finished so far, in example order.
     pub fn records(&self) -> &[CertRecord] {
         &self.records
-    }
-
-    /// The IRS cache (complete once the job is done), if requested.
-    pub fn cache(&self) -> Option<&IrsCache> {
-        self.cache.as_ref()
     }
 
     /// Move the IRS cache out (e.g. into an `Arc` for [`IrsJob`](super::IrsJob)).

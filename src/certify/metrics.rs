@@ -17,7 +17,7 @@ use super::smooth::noise_sigma;
 use super::stats;
 
 /// Conventional radius grid for small images: 0, 0.25, ..., 1.5.
-pub const GRID_SMALL: [f64; 7] = [0.0, 0.25, 0.5, 0.75, 1.0, 1.25, 1.5];
+pub(crate) const GRID_SMALL: [f64; 7] = [0.0, 0.25, 0.5, 0.75, 1.0, 1.25, 1.5];
 
 /// What the metrics need from one certified point.
 #[derive(Clone, Copy, Debug, PartialEq, Serialize, Deserialize)]
@@ -59,19 +59,19 @@ fn fraction(outcomes: &[Outcome], pred: impl Fn(&Outcome) -> bool) -> f64 {
 }
 
 /// Fraction of points with correct && radius >= r (0 for an empty set).
-pub fn certified_accuracy(outcomes: &[Outcome], r: f64) -> f64 {
+pub(crate) fn certified_accuracy(outcomes: &[Outcome], r: f64) -> f64 {
     fraction(outcomes, |o| o.correct && !o.abstain && o.radius >= r)
 }
 
 /// [`certified_accuracy`] at each radius of `grid`.
-pub fn certified_accuracy_curve(outcomes: &[Outcome], grid: &[f64]) -> Vec<f64> {
+pub(crate) fn certified_accuracy_curve(outcomes: &[Outcome], grid: &[f64]) -> Vec<f64> {
     grid.iter()
         .map(|&r| certified_accuracy(outcomes, r))
         .collect()
 }
 
 /// ACR = (1/N) sum_i [correct_i] R_i (0 for an empty set).
-pub fn acr(outcomes: &[Outcome]) -> f64 {
+pub(crate) fn acr(outcomes: &[Outcome]) -> f64 {
     if outcomes.is_empty() {
         return 0.0;
     }
@@ -84,7 +84,7 @@ pub fn acr(outcomes: &[Outcome]) -> f64 {
 }
 
 /// Fraction of abstentions (0 for an empty set).
-pub fn abstain_rate(outcomes: &[Outcome]) -> f64 {
+pub(crate) fn abstain_rate(outcomes: &[Outcome]) -> f64 {
     fraction(outcomes, |o| o.abstain)
 }
 
@@ -101,7 +101,7 @@ pub fn r_max(sigma: f64, n: u64, alpha: f64) -> f64 {
 /// scratch with n_p samples) and the incremental branch's
 /// sigma * PhiInv(min(gamma, alpha^(1/n)) - zeta_up(0 of n_p)) (taken only when
 /// pA_low < gamma, and no disagreement at all still costs zeta_up(0)).
-pub fn irs_r_max(sigma: f64, n: u64, alpha: f64, irs: &IrsGuarantee) -> f64 {
+pub(crate) fn irs_r_max(sigma: f64, n: u64, alpha: f64, irs: &IrsGuarantee) -> f64 {
     let fallback = r_max(sigma, irs.n_p, alpha + irs.alpha_zeta);
     let top = irs.gamma.min(libm::pow(alpha, 1.0 / n as f64));
     let incremental = irs_radius(sigma, top, zeta_up(0, irs.n_p, irs.alpha_zeta)).unwrap_or(0.0);
@@ -164,7 +164,7 @@ pub struct Summary {
 
 impl Summary {
     /// Summarise `outcomes` of a certification at (sigma, n, alpha) on the radius `grid`.
-    pub fn new(
+    pub(crate) fn new(
         name: impl Into<String>,
         sigma: f64,
         n: u64,
@@ -190,7 +190,7 @@ impl Summary {
 
     /// Summarise IRS `outcomes` against f's certification at (sigma, n, alpha): labelled
     /// with the guarantee alpha + alpha_zeta and the IRS cap ([`irs_r_max`]).
-    pub fn irs(
+    pub(crate) fn irs(
         name: impl Into<String>,
         sigma: f64,
         n: u64,
@@ -223,7 +223,7 @@ impl Summary {
     }
 
     /// Certified accuracy at radius r, if r is on this row's grid.
-    pub fn at(&self, r: f64) -> Option<f64> {
+    pub(crate) fn at(&self, r: f64) -> Option<f64> {
         const GRID_TOL: f64 = 1e-9;
         let i = self.grid.iter().position(|&g| (g - r).abs() < GRID_TOL)?;
         self.certified_accuracy.get(i).copied()
@@ -280,6 +280,7 @@ pub fn markdown_table(rows: &[Summary]) -> String {
     s
 }
 
+#[cfg(test)]
 fn delimited(rows: &[Summary], sep: char) -> String {
     let field = |v: &str| {
         if sep == ',' && v.contains([',', '"', '\n']) {
@@ -326,13 +327,15 @@ fn delimited(rows: &[Summary], sep: char) -> String {
     s
 }
 
+#[cfg(test)]
 /// The table as tab-separated values (header row, full-precision numbers).
-pub fn tsv_table(rows: &[Summary]) -> String {
+pub(crate) fn tsv_table(rows: &[Summary]) -> String {
     delimited(rows, '\t')
 }
 
+#[cfg(test)]
 /// The table as comma-separated values (RFC 4180 quoting of names).
-pub fn csv_table(rows: &[Summary]) -> String {
+pub(crate) fn csv_table(rows: &[Summary]) -> String {
     delimited(rows, ',')
 }
 

@@ -15,20 +15,17 @@
 //! so every noisy sample can be regenerated bit for bit.
 
 pub mod irs;
-pub mod job;
+pub(crate) mod job;
 pub mod metrics;
-pub mod sampler;
-pub mod smooth;
+pub(crate) mod sampler;
+pub(crate) mod smooth;
 pub mod stats;
 
-pub use irs::{Branch, CacheEntry, IrsCache, IrsJob, IrsParams, IrsRecord};
+pub(crate) use irs::{Branch, IrsCache, IrsJob, IrsParams};
 pub use job::{CertRecord, CertifyJob, Progress};
 pub use metrics::{IrsGuarantee, Outcome, Summary};
-pub use sampler::Sampler;
-pub use smooth::{
-    certify, predict, Certificate, Example, Prediction, SmoothParams, PURPOSE_ESTIMATE,
-    PURPOSE_PREDICT, PURPOSE_SELECT,
-};
+pub use smooth::{Example, Prediction, SmoothParams};
+pub(crate) use smooth::{PURPOSE_ESTIMATE, PURPOSE_SELECT};
 
 /// A base classifier f: maps a batch of flat inputs to class indices.
 pub trait BaseClassifier {
@@ -42,7 +39,7 @@ pub trait BaseClassifier {
 /// i into `x`, `classify(x, m, out)` classifies a batch of m, and `seen(i, class)` receives
 /// input i's class. The one loop behind the clean-accuracy figures ([`count_correct`],
 /// `nn::train::evaluate`'s confusion matrix).
-pub fn classify_each(
+pub(crate) fn classify_each(
     input_len: usize,
     n: usize,
     batch: usize,
@@ -66,7 +63,7 @@ pub fn classify_each(
 
 /// How many of `n` inputs (`fill(i, x)` writes input i) `f` classifies as `label(i)`, in
 /// batches of 250.
-pub fn count_correct<F: BaseClassifier + ?Sized>(
+pub(crate) fn count_correct<F: BaseClassifier + ?Sized>(
     f: &mut F,
     n: usize,
     fill: impl FnMut(usize, &mut [f32]),

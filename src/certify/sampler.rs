@@ -5,7 +5,7 @@ use super::BaseClassifier;
 use crate::rng::NoiseSource;
 
 /// Write one noisy input: out[i] = x[i] + sigma * z[i], z = noise.fill(example, sample).
-pub fn noisy_input(
+pub(crate) fn noisy_input(
     x: &[f32],
     sigma: f32,
     noise: &NoiseSource,
@@ -23,7 +23,7 @@ pub fn noisy_input(
 /// Reusable batch buffers for noisy forward passes: at most `batch * input_len` floats and
 /// `batch` classes, whatever the total number of samples.
 #[derive(Clone, Debug, Default)]
-pub struct Sampler {
+pub(crate) struct Sampler {
     batch: usize,
     noisy: Vec<f32>,
     classes: Vec<u8>,
@@ -31,7 +31,7 @@ pub struct Sampler {
 
 impl Sampler {
     /// Buffers for `batch` (>= 1) samples per forward call; they grow on first use.
-    pub fn new(batch: usize) -> Self {
+    pub(crate) fn new(batch: usize) -> Self {
         debug_assert!(batch > 0);
         Sampler {
             batch: batch.max(1),
@@ -41,7 +41,7 @@ impl Sampler {
     }
 
     /// Samples per forward call.
-    pub fn batch(&self) -> usize {
+    pub(crate) fn batch(&self) -> usize {
         self.batch
     }
 
@@ -54,7 +54,7 @@ impl Sampler {
     /// Classify the noisy samples `start..start + count` (count <= batch) of `x` under
     /// `noise`; returns the `count` predicted classes in sample order.
     #[allow(clippy::too_many_arguments)]
-    pub fn classify_noisy<F: BaseClassifier + ?Sized>(
+    pub(crate) fn classify_noisy<F: BaseClassifier + ?Sized>(
         &mut self,
         f: &mut F,
         x: &[f32],

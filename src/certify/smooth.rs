@@ -17,11 +17,12 @@ use super::{stats, BaseClassifier};
 use crate::rng::NoiseSource;
 
 /// Noise stream of CERTIFY's n0 selection samples.
-pub const PURPOSE_SELECT: &str = "noise-select";
+pub(crate) const PURPOSE_SELECT: &str = "noise-select";
 /// Noise stream of CERTIFY's n estimation samples (replayed by IRS).
-pub const PURPOSE_ESTIMATE: &str = "noise-estimate";
+pub(crate) const PURPOSE_ESTIMATE: &str = "noise-estimate";
+#[cfg(test)]
 /// Noise stream of PREDICT's samples.
-pub const PURPOSE_PREDICT: &str = "noise-predict";
+pub(crate) const PURPOSE_PREDICT: &str = "noise-predict";
 
 /// The smoothed classifier's answer. Serialises as the class number or `null` for abstain.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, Serialize, Deserialize)]
@@ -105,7 +106,7 @@ pub struct Example {
 /// The outcome of CERTIFY on one input.
 #[derive(Clone, Copy, Debug, PartialEq, Serialize, Deserialize)]
 #[serde(rename_all = "camelCase")]
-pub struct Certificate {
+pub(crate) struct Certificate {
     pub prediction: Prediction,
     /// nA: estimation samples classified as the selected class cA.
     pub count: u64,
@@ -120,14 +121,14 @@ pub struct Certificate {
 /// The noise level the samples really have: inputs are perturbed in f32 as
 /// `x + (sigma as f32) * z`, so radii use sigma rounded to f32 (for sigma = 0.12 that is
 /// 0.11999999731779099, a radius smaller by 2e-8 relative; 0.25 and 0.5 are exact).
-pub fn noise_sigma(sigma: f64) -> f64 {
+pub(crate) fn noise_sigma(sigma: f64) -> f64 {
     sigma as f32 as f64
 }
 
 /// CERTIFY's final step: pA_low = BetaInv(alpha; nA, n - nA + 1); ABSTAIN if pA_low < 1/2,
 /// else (cA, R = sigma * PhiInv(pA_low)) (Cohen et al. 2019, Algorithm "CERTIFY"), with sigma
 /// as the noise used it ([`noise_sigma`]).
-pub fn certificate(class_a: u8, count: u64, n: u64, alpha: f64, sigma: f64) -> Certificate {
+pub(crate) fn certificate(class_a: u8, count: u64, n: u64, alpha: f64, sigma: f64) -> Certificate {
     let p_lower = stats::cp_lower(count, n, alpha);
     let (prediction, radius) = match stats::radius(noise_sigma(sigma), p_lower) {
         Some(r) => (Prediction::Class(class_a), r),
@@ -178,7 +179,14 @@ pub(crate) struct Plan {
 }
 
 impl Plan {
-    pub fn new(sigma: f64, n0: u64, n: u64, alpha: f64, seed: u64, purposes: [&str; 2]) -> Self {
+    pub(crate) fn new(
+        sigma: f64,
+        n0: u64,
+        n: u64,
+        alpha: f64,
+        seed: u64,
+        purposes: [&str; 2],
+    ) -> Self {
         debug_assert!(sigma > 0.0 && n0 > 0 && n > 0 && alpha > 0.0 && alpha < 1.0);
         Plan {
             sigma,
@@ -190,7 +198,7 @@ impl Plan {
         }
     }
 
-    pub fn samples_per_example(&self) -> u64 {
+    pub(crate) fn samples_per_example(&self) -> u64 {
         self.n0 + self.n
     }
 }
@@ -211,7 +219,7 @@ impl RunState {
     /// Run at most `budget` forward samples; returns the samples used and, once all n0 + n
     /// are done, the certificate.
     #[allow(clippy::too_many_arguments)]
-    pub fn advance<F: BaseClassifier + ?Sized>(
+    pub(crate) fn advance<F: BaseClassifier + ?Sized>(
         &mut self,
         plan: &Plan,
         f: &mut F,
@@ -268,11 +276,12 @@ impl RunState {
     }
 }
 
+#[cfg(test)]
 /// PREDICT (Cohen et al. 2019): count f's classes over `params.n` noisy samples (stream
 /// [`PURPOSE_PREDICT`]); with cA, cB the top two counts nA >= nB, return cA if the two-sided
 /// binomial test of nA successes in nA + nB trials at p = 1/2 has p-value <= alpha, else
 /// ABSTAIN. Returns a wrong class with probability at most alpha.
-pub fn predict<F: BaseClassifier + ?Sized>(
+pub(crate) fn predict<F: BaseClassifier + ?Sized>(
     f: &mut F,
     x: &[f32],
     example: u64,
@@ -305,11 +314,12 @@ pub fn predict<F: BaseClassifier + ?Sized>(
     }
 }
 
+#[cfg(test)]
 /// CERTIFY (Cohen et al. 2019) of one input, run to completion: cA = argmax of the counts of
 /// n0 selection samples; nA = count of cA among n fresh estimation samples;
 /// pA_low = BetaInv(alpha; nA, n - nA + 1); ABSTAIN if pA_low < 1/2, else
 /// (cA, R = sigma * PhiInv(pA_low)). The radius is wrong with probability at most alpha.
-pub fn certify<F: BaseClassifier + ?Sized>(
+pub(crate) fn certify<F: BaseClassifier + ?Sized>(
     f: &mut F,
     x: &[f32],
     example: u64,

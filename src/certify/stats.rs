@@ -101,7 +101,7 @@ const LN_2PI: f64 = 1.837_877_066_409_345_6;
 /// `-2/sqrt(pi) * exp(-w^2) * w_lo`; without it the relative error in the lower tail grows like
 /// `x^2 * 2^-53` (1.5e-13 at x = -37). Relative error ~1e-15 down to `Phi(x) ~ 1e-300`
 /// (x ~ -37); returns 0 below about x = -38.5 and 1 above about x = 8.3.
-pub fn phi(x: f64) -> f64 {
+pub(crate) fn phi(x: f64) -> f64 {
     if x.is_nan() {
         return f64::NAN;
     }

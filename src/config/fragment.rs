@@ -7,7 +7,7 @@ use crate::quant::Bits;
 
 impl Kind {
     /// Parse and range-check a textual value.
-    pub fn parse(&self, key: &str, raw: &str) -> Result<Value> {
+    pub(crate) fn parse(&self, key: &str, raw: &str) -> Result<Value> {
         let bad = |reason: &str| Error::invalid(key, raw, reason, self.allowed());
         match *self {
             Kind::Int { min, max } => {

@@ -17,14 +17,14 @@ pub use fragment::schema_markdown;
 use crate::choice::{choice_enum, Choice};
 use crate::error::{Error, Result};
 use crate::nn::checkpoint::{SIGMA_MAX, SIGMA_MIN};
-pub use crate::nn::Arch;
+pub(crate) use crate::nn::Arch;
 use crate::quant::Bits;
-pub use crate::quant::WeightClip;
+pub(crate) use crate::quant::WeightClip;
 use serde::{Serialize, Serializer};
 use std::fmt;
 
 /// The URL/config format version. Bump when a key changes meaning.
-pub const FORMAT_VERSION: u32 = 1;
+pub(crate) const FORMAT_VERSION: u32 = 1;
 
 /// Seeds stay below 2^53 so they survive a round trip through a JavaScript number.
 pub const MAX_SEED: u64 = (1 << 53) - 1;
@@ -91,7 +91,7 @@ pub struct BitsList {
 
 impl BitsList {
     /// The list of `bits`, spelled canonically (`f` for full precision).
-    pub fn from_bits(bits: Vec<Bits>) -> BitsList {
+    pub(crate) fn from_bits(bits: Vec<Bits>) -> BitsList {
         let text = bits
             .iter()
             .map(Bits::to_string)
@@ -104,7 +104,7 @@ impl BitsList {
         &self.bits
     }
 
-    pub fn is_empty(&self) -> bool {
+    pub(crate) fn is_empty(&self) -> bool {
         self.bits.is_empty()
     }
 }
@@ -127,7 +127,7 @@ impl Serialize for BitsList {
 pub struct Flags(pub Vec<bool>);
 
 impl Flags {
-    pub fn is_empty(&self) -> bool {
+    pub(crate) fn is_empty(&self) -> bool {
         self.0.is_empty()
     }
 }
@@ -436,7 +436,7 @@ pub static SCHEMA: &[Field] = &[
     field!("fft", "search", Kind::Int { min: 0, max: 20000 }, "Fine-tuning batches for each policy of the final comparison", fft, int),
 ];
 
-pub fn field(key: &str) -> Option<&'static Field> {
+pub(crate) fn field(key: &str) -> Option<&'static Field> {
     SCHEMA.iter().find(|f| f.key == key)
 }
 

@@ -12,7 +12,7 @@ use crate::quant::{quant_layers, ActClip, Bits, CalibConfig, Policy, QatConfig, 
 
 impl ExperimentConfig {
     /// Randomized smoothing (CERTIFY) of the config.
-    pub fn smooth_params(&self) -> SmoothParams {
+    pub(crate) fn smooth_params(&self) -> SmoothParams {
         SmoothParams {
             sigma: self.sigma,
             n0: self.n0 as u64,
@@ -24,7 +24,7 @@ impl ExperimentConfig {
     }
 
     /// The IRS settings of the config.
-    pub fn irs_params(&self) -> IrsParams {
+    pub(crate) fn irs_params(&self) -> IrsParams {
         IrsParams {
             n_p: self.n_p as u64,
             alpha_zeta: self.alpha_zeta,
@@ -34,7 +34,7 @@ impl ExperimentConfig {
     }
 
     /// Noise-augmented training of the FP32 model.
-    pub fn train_config(&self) -> TrainConfig {
+    pub(crate) fn train_config(&self) -> TrainConfig {
         let weight_decay = self.weight_decay as f32;
         TrainConfig {
             epochs: self.epochs as usize,
@@ -55,7 +55,7 @@ impl ExperimentConfig {
     }
 
     /// Whether weight scales are per output channel (`wgran=ch`) rather than per tensor.
-    pub fn per_channel(&self) -> bool {
+    pub(crate) fn per_channel(&self) -> bool {
         match self.weight_granularity {
             Granularity::Ch => true,
             Granularity::Tensor => false,
@@ -63,7 +63,7 @@ impl ExperimentConfig {
     }
 
     /// How weights are clipped and activation ranges calibrated.
-    pub fn quant_config(&self) -> QuantConfig {
+    pub(crate) fn quant_config(&self) -> QuantConfig {
         QuantConfig {
             per_channel: self.per_channel(),
             weight_clip: self.weight_clip,
@@ -76,14 +76,14 @@ impl ExperimentConfig {
     }
 
     /// Activation-range calibration: `calib` noisy training digits at sigma.
-    pub fn calib_config(&self) -> CalibConfig {
+    pub(crate) fn calib_config(&self) -> CalibConfig {
         CalibConfig::new(self.calib as usize, self.sigma as f32, self.seed)
     }
 
     /// Fine-tuning as a QAT run of about `batches` mini-batches of 64 on a training split of
     /// `data_len` digits (ARQ choice, ours: Adam at `qlr` with cosine decay, Gaussian noise at
     /// sigma, the seed's `qat-*` streams).
-    pub fn qat_config(&self, batches: usize, data_len: usize) -> QatConfig {
+    pub(crate) fn qat_config(&self, batches: usize, data_len: usize) -> QatConfig {
         let batch = 64;
         let wanted = batches * batch;
         let train_size = wanted.min(data_len).max(1);
@@ -126,7 +126,7 @@ impl ExperimentConfig {
     /// BOPs, size and compression of `policy` on `model`, with the config's weight
     /// granularity (per-channel scales cost one 32-bit scale per output channel, per-tensor
     /// one per layer).
-    pub fn policy_cost(&self, model: &Model, policy: &Policy) -> Result<Cost> {
+    pub(crate) fn policy_cost(&self, model: &Model, policy: &Policy) -> Result<Cost> {
         cost_of(&quant_layers(model), policy, self.per_channel())
     }
 }

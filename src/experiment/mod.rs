@@ -4,7 +4,7 @@
 mod quant;
 pub use quant::{CompareStep, LayerHistogram, PolicyInfo, QuantEvalStep, SearchState, SearchStep};
 
-use crate::certify::{CertRecord, Example, Progress, SmoothParams, Summary};
+use crate::certify::{CertRecord, Progress, Summary};
 use crate::config::{BitsList, DatasetName, ExperimentConfig, Flags};
 use crate::data::{Dataset, Split};
 use crate::error::{Error, Result};
@@ -18,26 +18,31 @@ use serde::{Deserialize, Serialize};
 use std::sync::Arc;
 
 /// Size and seed of the procedural dataset (`ds=synth`).
-pub const SYNTH_COUNT: usize = 2000;
-pub const SYNTH_SEED: u64 = 0;
+pub(crate) const SYNTH_COUNT: usize = 2000;
+pub(crate) const SYNTH_SEED: u64 = 0;
 
+/// One experiment in memory: the config, its data, the FP32 model and everything derived
+/// from them (trainer, certification caches, quantized read-outs, search).
+///
+/// The fields are private so that every change of the model goes through a method that
+/// invalidates what was derived from the old weights; read them with the accessors.
 pub struct Session {
-    pub cfg: ExperimentConfig,
+    cfg: ExperimentConfig,
     mnist: Option<Dataset>,
-    pub data: Dataset,
-    pub model: Model,
-    pub checkpoint: Option<LoadedCheckpoint>,
+    data: Dataset,
+    model: Model,
+    checkpoint: Option<LoadedCheckpoint>,
     /// Epochs of training behind the current weights (0 = freshly initialised).
-    pub epochs_trained: u32,
+    epochs_trained: u32,
     trainer: Option<Trainer>,
     certify: Option<Fp32Job>,
     /// Bumped whenever the FP32 weights change; part of every FP32 reference's key.
-    pub generation: u64,
+    generation: u64,
     /// FP32 certification of the reported points (from the last complete certify run or
     /// read-out): its IRS cache lets a quantized model be re-certified cheaply.
-    pub report_ref: Option<Arc<Fp32Ref>>,
+    report_ref: Option<Arc<Fp32Ref>>,
     /// The same for the search split.
-    pub search_ref: Option<Arc<Fp32Ref>>,
+    search_ref: Option<Arc<Fp32Ref>>,
     quant: quant::QuantState,
 }
 
@@ -49,7 +54,7 @@ pub struct CertifyStep {
     /// Records finished by this step.
     pub records: Vec<CertRecord>,
     pub progress: Progress,
-    pub done: bool,
+    pub(crate) done: bool,
     /// Summary over every record finished so far ("partial" until done).
     pub summary: Summary,
 }
@@ -159,10 +164,13 @@ pub enum JobEvent {
 /// and each row's certificate.
 #[derive(Clone, Debug)]
 pub struct NoiseSamples {
+    /// The digit's true class.
     pub label: u8,
+    /// The clean digit, input_len values in [0, 1].
     pub clean: Vec<f32>,
     /// rows x k x input_len: row r, draw j = clean + sigma_r * z_j (same z_j in every row).
     pub images: Vec<f32>,
+    /// The base classifier's class for each image (rows x k).
     pub preds: Vec<u8>,
     /// rows x classes: how many of row r's k draws the base classifier put in each class.
     pub votes: Vec<u32>,
@@ -204,6 +212,50 @@ impl RowCertificate {
             p_lower,
             radius: crate::certify::stats::radius(sigma as f64, p_lower),
         }
+    }
+}
+
+/// Read-only views of the session's state.
+impl Session {
+    /// The experiment's config.
+    pub fn cfg(&self) -> &ExperimentConfig {
+        &self.cfg
+    }
+
+    /// The dataset the config selects (`ds`).
+    pub fn data(&self) -> &Dataset {
+        &self.data
+    }
+
+    /// The FP32 model (its weights change only through training or loading a checkpoint).
+    pub fn model(&self) -> &Model {
+        &self.model
+    }
+
+    /// The checkpoint the current weights were loaded from, if any (`None` after training).
+    pub fn checkpoint(&self) -> Option<&LoadedCheckpoint> {
+        self.checkpoint.as_ref()
+    }
+
+    /// Epochs of training behind the current weights (0 = freshly initialised).
+    pub fn epochs_trained(&self) -> u32 {
+        self.epochs_trained
+    }
+
+    /// Bumped whenever the FP32 weights change; part of every FP32 reference's key.
+    pub fn generation(&self) -> u64 {
+        self.generation
+    }
+
+    /// FP32 certification of the reported points, if complete (its IRS cache lets a
+    /// quantized model be re-certified cheaply).
+    pub fn report_ref(&self) -> Option<&Arc<Fp32Ref>> {
+        self.report_ref.as_ref()
+    }
+
+    /// FP32 certification of the search points, if complete.
+    pub fn search_ref(&self) -> Option<&Arc<Fp32Ref>> {
+        self.search_ref.as_ref()
     }
 }
 
@@ -513,7 +565,7 @@ impl Session {
 
 /// The config's `wb`/`ab`/`lk` lists must fit the model: one value, or one per quantizable
 /// layer (the config's own parse cannot know the layer count).
-pub fn check_policy(cfg: &ExperimentConfig, model: &Model) -> Result<()> {
+pub(crate) fn check_policy(cfg: &ExperimentConfig, model: &Model) -> Result<()> {
     cfg.policy(crate::quant::quant_layers(model).len())
         .map(|_| ())
 }
@@ -547,20 +599,6 @@ impl Session {
         self.report_ref = None;
         self.search_ref = None;
         self.quant = quant::QuantState::default();
-    }
-
-    /// The reported test points: every `stride`-th test digit, `points` of them.
-    pub fn certify_examples(&self) -> Result<Vec<Example>> {
-        crate::pipeline::examples(
-            &self.cfg,
-            &self.data,
-            self.model.input_len(),
-            Points::Report,
-        )
-    }
-
-    pub fn smooth_params(&self) -> SmoothParams {
-        self.cfg.smooth_params()
     }
 
     /// Start certifying the current (FP32) model on the configured test points. The run keeps

@@ -32,10 +32,10 @@ pub(super) struct QuantState {
 #[cfg_attr(target_arch = "wasm32", derive(tsify::Tsify))]
 #[serde(rename_all = "camelCase")]
 pub struct SearchState {
-    pub method: Method,
-    pub history: Vec<EpisodeRecord>,
-    pub pareto: Vec<EpisodeRecord>,
-    pub best: Option<EpisodeRecord>,
+    pub(crate) method: Method,
+    pub(crate) history: Vec<EpisodeRecord>,
+    pub(crate) pareto: Vec<EpisodeRecord>,
+    pub(crate) best: Option<EpisodeRecord>,
 }
 
 impl SearchState {
@@ -59,14 +59,14 @@ pub(super) struct FinishedSearch {
 #[cfg_attr(target_arch = "wasm32", derive(tsify::Tsify))]
 #[serde(rename_all = "camelCase")]
 pub struct PolicyInfo {
-    pub wb: Vec<u32>,
-    pub ab: Vec<u32>,
-    pub locks: Vec<bool>,
+    pub(crate) wb: Vec<u32>,
+    pub(crate) ab: Vec<u32>,
+    pub(crate) locks: Vec<bool>,
     /// `wb=..&ab=..[&lk=..]`.
     pub fragment: String,
     pub cost: Cost,
-    pub budget: f64,
-    pub within_budget: bool,
+    pub(crate) budget: f64,
+    pub(crate) within_budget: bool,
 }
 
 #[derive(Clone, Debug, Serialize)]
@@ -94,12 +94,12 @@ pub struct SearchStep {
 #[cfg_attr(target_arch = "wasm32", derive(tsify::Tsify))]
 #[serde(rename_all = "camelCase")]
 pub struct CompareStep {
-    pub done: bool,
+    pub(crate) done: bool,
     pub rows_done: usize,
     pub rows_total: usize,
     pub current: Option<String>,
-    pub work_done: u64,
-    pub work_total: u64,
+    pub(crate) work_done: u64,
+    pub(crate) work_total: u64,
     pub row: Option<CompareRow>,
     pub rows: Vec<CompareRow>,
 }
@@ -107,15 +107,15 @@ pub struct CompareStep {
 #[derive(Clone, Debug, Serialize)]
 #[serde(rename_all = "camelCase")]
 pub struct LayerHistogram {
-    pub name: String,
-    pub weights: Vec<f32>,
+    pub(crate) name: String,
+    pub(crate) weights: Vec<f32>,
     /// Clip threshold t per output channel (one value when per-tensor).
-    pub thresholds: Vec<f32>,
-    pub bits: u32,
+    pub(crate) thresholds: Vec<f32>,
+    pub(crate) bits: u32,
     /// Quantization levels per side: 2^(b-1) - 1 (0 = full precision).
-    pub levels: u32,
+    pub(crate) levels: u32,
     /// Weights beyond their channel's threshold.
-    pub clipped: usize,
+    pub(crate) clipped: usize,
 }
 
 impl QuantState {
@@ -167,7 +167,7 @@ impl Session {
     }
 
     /// The config's policy (empty `wb`/`ab` = full precision).
-    pub fn policy(&self) -> Result<Policy> {
+    pub(crate) fn policy(&self) -> Result<Policy> {
         self.cfg.policy(self.layers_len())
     }
 
@@ -466,10 +466,6 @@ impl Session {
             .iter()
             .map(|f| (f.state.method.label().to_string(), f.policy.to_fragment()))
             .collect()
-    }
-
-    pub fn last_readout(&self) -> Option<&EvalResult> {
-        self.quant.last.as_ref().map(|(r, _)| r)
     }
 
     /// Logits of the integer model of the last read-out.

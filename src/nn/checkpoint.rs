@@ -19,13 +19,13 @@ use crate::error::{Error, Result};
 use serde::{Deserialize, Serialize};
 use sha2::{Digest, Sha256};
 
-pub const MAGIC: &[u8; 8] = b"ARQCKPT\0";
-pub const VERSION: u32 = 1;
+pub(crate) const MAGIC: &[u8; 8] = b"ARQCKPT\0";
+pub(crate) const VERSION: u32 = 1;
 
 /// The noise levels a checkpoint may carry, which are the `sigma` setting's range (the
 /// session adopts a loaded checkpoint's sigma).
-pub const SIGMA_MIN: f64 = 0.01;
-pub const SIGMA_MAX: f64 = 2.0;
+pub(crate) const SIGMA_MIN: f64 = 0.01;
+pub(crate) const SIGMA_MAX: f64 = 2.0;
 
 #[derive(Clone, Debug, Serialize, Deserialize, PartialEq)]
 #[serde(rename_all = "camelCase")]

@@ -20,7 +20,7 @@ const NR: usize = 12;
 /// adds A[i][p] * B[p][j] for p = 0..k in order, exactly like [`gemm_nn_ref`]; the blocking
 /// (an MR x NR register tile, column panels outermost so a k x NR panel of B stays in L1)
 /// only changes which elements are computed together, never one element's summation order.
-pub fn gemm_nn(m: usize, k: usize, n: usize, a: &[f32], b: &[f32], c: &mut [f32]) {
+pub(crate) fn gemm_nn(m: usize, k: usize, n: usize, a: &[f32], b: &[f32], c: &mut [f32]) {
     assert!(a.len() >= m * k && b.len() >= k * n && c.len() >= m * n);
     let (mb, nb) = (m - m % MR, n - n % NR);
     for j in (0..nb).step_by(NR) {
@@ -71,8 +71,9 @@ fn tile(k: usize, n: usize, a: &[f32], b: &[f32], c: &mut [f32]) {
     }
 }
 
+#[cfg(test)]
 /// Scalar reference for [`gemm_nn`]: the textbook i-j-p loop, same summation order.
-pub fn gemm_nn_ref(m: usize, k: usize, n: usize, a: &[f32], b: &[f32], c: &mut [f32]) {
+pub(crate) fn gemm_nn_ref(m: usize, k: usize, n: usize, a: &[f32], b: &[f32], c: &mut [f32]) {
     for i in 0..m {
         for j in 0..n {
             let mut s = c[i * n + j];
@@ -86,7 +87,7 @@ pub fn gemm_nn_ref(m: usize, k: usize, n: usize, a: &[f32], b: &[f32], c: &mut [
 
 /// Dot product with 8 interleaved partial sums combined in a fixed tree, then the tail.
 #[inline]
-pub fn dot(x: &[f32], y: &[f32]) -> f32 {
+pub(crate) fn dot(x: &[f32], y: &[f32]) -> f32 {
     debug_assert_eq!(x.len(), y.len());
     let mut acc = [0f32; 8];
     let xc = x.chunks_exact(8);
@@ -104,13 +105,8 @@ pub fn dot(x: &[f32], y: &[f32]) -> f32 {
     (((acc[0] + acc[1]) + (acc[2] + acc[3])) + ((acc[4] + acc[5]) + (acc[6] + acc[7]))) + tail
 }
 
-/// Scalar reference for [`dot`]: one running sum (differs from `dot` by rounding only).
-pub fn dot_ref(x: &[f32], y: &[f32]) -> f32 {
-    x.iter().zip(y).fold(0.0, |s, (a, b)| s + a * b)
-}
-
 /// C[m x n] += A[m x k] * B[n x k]^T (rows of A dotted with rows of B).
-pub fn gemm_nt(m: usize, n: usize, k: usize, a: &[f32], b: &[f32], c: &mut [f32]) {
+pub(crate) fn gemm_nt(m: usize, n: usize, k: usize, a: &[f32], b: &[f32], c: &mut [f32]) {
     debug_assert!(a.len() >= m * k && b.len() >= n * k && c.len() >= m * n);
     for i in 0..m {
         let arow = &a[i * k..(i + 1) * k];
@@ -121,7 +117,7 @@ pub fn gemm_nt(m: usize, n: usize, k: usize, a: &[f32], b: &[f32], c: &mut [f32]
 }
 
 /// out[cols x rows] = in[rows x cols]^T.
-pub fn transpose(rows: usize, cols: usize, input: &[f32], out: &mut [f32]) {
+pub(crate) fn transpose(rows: usize, cols: usize, input: &[f32], out: &mut [f32]) {
     for r in 0..rows {
         for c in 0..cols {
             out[c * rows + r] = input[r * cols + c];
@@ -141,10 +137,10 @@ pub struct ConvGeom {
 }
 
 impl ConvGeom {
-    pub fn out_h(&self) -> usize {
+    pub(crate) fn out_h(&self) -> usize {
         (self.h + 2 * self.pad - self.k) / self.stride + 1
     }
-    pub fn out_w(&self) -> usize {
+    pub(crate) fn out_w(&self) -> usize {
         (self.w + 2 * self.pad - self.k) / self.stride + 1
     }
     /// Rows of the im2col matrix: C * K * K.
@@ -157,13 +153,13 @@ impl ConvGeom {
 }
 
 /// Unfold one C x H x W image into a (C*K*K) x (OH*OW) matrix (zero padding).
-pub fn im2col(g: &ConvGeom, img: &[f32], col: &mut [f32]) {
+pub(crate) fn im2col(g: &ConvGeom, img: &[f32], col: &mut [f32]) {
     im2col_ld(g, img, col, g.out_hw());
 }
 
 /// [`im2col`] into a wider matrix whose rows are `ld` apart, so the columns of several images
 /// can sit side by side (one GEMM for a whole batch).
-pub fn im2col_ld(g: &ConvGeom, img: &[f32], col: &mut [f32], ld: usize) {
+pub(crate) fn im2col_ld(g: &ConvGeom, img: &[f32], col: &mut [f32], ld: usize) {
     let (oh, ow) = (g.out_h(), g.out_w());
     let hw = oh * ow;
     for ch in 0..g.c {
@@ -189,7 +185,7 @@ pub fn im2col_ld(g: &ConvGeom, img: &[f32], col: &mut [f32], ld: usize) {
 }
 
 /// Adjoint of [`im2col`]: add the columns back into a C x H x W gradient image.
-pub fn col2im(g: &ConvGeom, col: &[f32], img: &mut [f32]) {
+pub(crate) fn col2im(g: &ConvGeom, col: &[f32], img: &mut [f32]) {
     let (oh, ow) = (g.out_h(), g.out_w());
     let hw = oh * ow;
     for ch in 0..g.c {
@@ -215,7 +211,7 @@ pub fn col2im(g: &ConvGeom, col: &[f32], img: &mut [f32]) {
 }
 
 /// Output pixels of one row computed together by [`DirectConv`] (vectorised across lanes).
-pub const CONV_LANES: usize = 8;
+pub(crate) const CONV_LANES: usize = 8;
 const LANES: usize = CONV_LANES;
 /// Output channels computed together by [`DirectConv`]: they share every input load.
 const OB: usize = 4;
@@ -228,7 +224,7 @@ const OB: usize = 4;
 /// kernel tap, the inputs of [`LANES`] consecutive output pixels are contiguous; each lane
 /// then runs one output's sum, and [`OB`] output channels share each load. Prepared once for a
 /// layer (tap offsets, weights packed block by block), then run image by image.
-pub struct DirectConv<'a> {
+pub(crate) struct DirectConv<'a> {
     g: ConvGeom,
     cout: usize,
     bias: &'a [f32],
@@ -242,7 +238,7 @@ pub struct DirectConv<'a> {
 }
 
 impl<'a> DirectConv<'a> {
-    pub fn new(g: &ConvGeom, cout: usize, w: &[f32], bias: &'a [f32]) -> Self {
+    pub(crate) fn new(g: &ConvGeom, cout: usize, w: &[f32], bias: &'a [f32]) -> Self {
         let (ow, s, k, patch) = (g.out_w(), g.stride, g.k, g.patch());
         debug_assert!(w.len() >= cout * patch && bias.len() >= cout);
         let lay = PhaseLayout {
@@ -277,7 +273,7 @@ impl<'a> DirectConv<'a> {
 
     /// One image: `out` gets cout x OH x OW values, passed through ReLU (`v > 0 ? v : 0`,
     /// exactly as the separate layer) when `relu` is set. `phases` is scratch space.
-    pub fn run(&self, img: &[f32], out: &mut [f32], phases: &mut Vec<f32>, relu: bool) {
+    pub(crate) fn run(&self, img: &[f32], out: &mut [f32], phases: &mut Vec<f32>, relu: bool) {
         let (g, lay, s) = (&self.g, &self.lay, self.g.stride);
         debug_assert!(img.len() >= g.c * g.h * g.w);
         debug_assert!(out.len() >= self.cout * g.out_hw());
@@ -394,9 +390,10 @@ impl ConvBlock<'_> {
     }
 }
 
+#[cfg(test)]
 /// Direct convolution of one image, the scalar reference for im2col + gemm_nn.
 /// Sums in the same (channel, ky, kx) order, starting from the bias, so it is bit-identical.
-pub fn conv2d_ref(
+pub(crate) fn conv2d_ref(
     g: &ConvGeom,
     cout: usize,
     w: &[f32],

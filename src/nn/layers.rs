@@ -11,9 +11,9 @@ use crate::rng::Stream;
 use ndarray::{Array1, Array2, Array4};
 
 /// Per-image activation shape (C, H, W); a flat vector has H = W = 1.
-pub type Shape = [usize; 3];
+pub(crate) type Shape = [usize; 3];
 
-pub fn numel(s: Shape) -> usize {
+pub(crate) fn numel(s: Shape) -> usize {
     s[0] * s[1] * s[2]
 }
 
@@ -60,7 +60,7 @@ fn uniform_init(rng: &mut Stream, fan_in: usize, out: &mut [f32]) {
 }
 
 impl Conv2d {
-    pub fn new(
+    pub(crate) fn new(
         cin: usize,
         cout: usize,
         k: usize,
@@ -85,7 +85,7 @@ impl Conv2d {
             b,
         }
     }
-    pub fn geom(&self, s: Shape) -> ConvGeom {
+    pub(crate) fn geom(&self, s: Shape) -> ConvGeom {
         ConvGeom {
             c: s[0],
             h: s[1],
@@ -98,7 +98,7 @@ impl Conv2d {
 }
 
 impl Linear {
-    pub fn new(fin: usize, fout: usize, rng: &mut Stream) -> Self {
+    pub(crate) fn new(fin: usize, fout: usize, rng: &mut Stream) -> Self {
         let mut w = Array2::zeros((fout, fin));
         let mut b = Array1::zeros(fout);
         uniform_init(rng, fin, w.as_slice_mut().expect("standard layout"));
@@ -115,7 +115,7 @@ impl Linear {
 }
 
 impl Layer {
-    pub fn out_shape(&self, s: Shape) -> Shape {
+    pub(crate) fn out_shape(&self, s: Shape) -> Shape {
         match self {
             Layer::Conv(c) => {
                 let g = c.geom(s);
@@ -128,7 +128,7 @@ impl Layer {
         }
     }
 
-    pub fn kind(&self) -> &'static str {
+    pub(crate) fn kind(&self) -> &'static str {
         match self {
             Layer::Conv(_) => "conv",
             Layer::Relu => "relu",
@@ -138,7 +138,7 @@ impl Layer {
         }
     }
 
-    pub fn params(&self) -> usize {
+    pub(crate) fn params(&self) -> usize {
         match self {
             Layer::Conv(c) => c.w.len() + c.b.len(),
             Layer::Linear(l) => l.w.len() + l.b.len(),
@@ -147,7 +147,7 @@ impl Layer {
     }
 
     /// Multiply-accumulates per image (docs/method.md section 5).
-    pub fn macs(&self, s: Shape) -> usize {
+    pub(crate) fn macs(&self, s: Shape) -> usize {
         match self {
             Layer::Conv(c) => {
                 let g = c.geom(s);
@@ -158,13 +158,19 @@ impl Layer {
         }
     }
 
-    pub fn is_quantizable(&self) -> bool {
+    pub(crate) fn is_quantizable(&self) -> bool {
         matches!(self, Layer::Conv(_) | Layer::Linear(_))
     }
 
     /// Forward a batch: `x` holds `batch` images of shape `s`; returns the output batch.
     /// `scratch` is reused between calls to avoid allocation.
-    pub fn forward(&self, s: Shape, batch: usize, x: &[f32], scratch: &mut Vec<f32>) -> Vec<f32> {
+    pub(crate) fn forward(
+        &self,
+        s: Shape,
+        batch: usize,
+        x: &[f32],
+        scratch: &mut Vec<f32>,
+    ) -> Vec<f32> {
         match self {
             Layer::Conv(c) => conv_forward(c, s, batch, x, scratch, false),
             Layer::Relu => {
@@ -195,7 +201,7 @@ impl Layer {
 
     /// Backward: given this layer's input `x`, output `y` and dL/dy, accumulate parameter
     /// gradients and return dL/dx.
-    pub fn backward(
+    pub(crate) fn backward(
         &mut self,
         s: Shape,
         batch: usize,
@@ -300,7 +306,7 @@ impl Layer {
         }
     }
 
-    pub fn param_slices(&self) -> Vec<&[f32]> {
+    pub(crate) fn param_slices(&self) -> Vec<&[f32]> {
         match self {
             Layer::Conv(c) => vec![c.w.as_slice().expect("std"), c.b.as_slice().expect("std")],
             Layer::Linear(l) => vec![l.w.as_slice().expect("std"), l.b.as_slice().expect("std")],

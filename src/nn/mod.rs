@@ -3,12 +3,13 @@
 
 pub mod checkpoint;
 pub mod kernels;
-pub mod layers;
+pub(crate) mod layers;
 pub mod model;
 pub mod optim;
-pub mod schedule;
+pub(crate) mod schedule;
 pub(crate) mod simd;
-pub mod train;
+pub(crate) mod train;
 
 pub use model::{Arch, Model, ModelInfo};
-pub use train::{evaluate, Evaluation, TrainConfig, TrainProgress, Trainer};
+pub(crate) use train::{evaluate, Evaluation, TrainProgress};
+pub use train::{TrainConfig, Trainer};

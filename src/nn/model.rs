@@ -17,7 +17,7 @@ choice_enum! {
 }
 
 /// Images per inference chunk (see [`Model::forward`]).
-pub const INFER_CHUNK: usize = 16;
+pub(crate) const INFER_CHUNK: usize = 16;
 
 #[derive(Clone, Debug)]
 pub struct Model {
@@ -67,7 +67,7 @@ impl Model {
     }
 
     /// Build a zoo architecture with seeded initial weights (stream "init").
-    pub fn build(arch: Arch, seed: u64) -> Model {
+    pub(crate) fn build(arch: Arch, seed: u64) -> Model {
         let mut r = Stream::new(seed, "init");
         let layers = match arch {
             Arch::Lenet => vec![
@@ -108,7 +108,7 @@ impl Model {
     }
 
     /// Shapes before each layer, plus the final output shape (len = layers + 1).
-    pub fn shapes(&self) -> Vec<Shape> {
+    pub(crate) fn shapes(&self) -> Vec<Shape> {
         let mut s = vec![self.input];
         for l in &self.layers {
             let next = l.out_shape(*s.last().expect("non-empty"));
@@ -276,13 +276,13 @@ impl Model {
     }
 
     /// Argmax class per input (ties to the lowest index).
-    pub fn predict(&self, x: &[f32], batch: usize, out: &mut [u8]) {
+    pub(crate) fn predict(&self, x: &[f32], batch: usize, out: &mut [u8]) {
         let logits = self.forward(x, batch);
         argmax_rows(&logits, self.classes, out);
     }
 }
 
-pub fn argmax_rows(logits: &[f32], classes: usize, out: &mut [u8]) {
+pub(crate) fn argmax_rows(logits: &[f32], classes: usize, out: &mut [u8]) {
     for (row, o) in logits.chunks_exact(classes).zip(out.iter_mut()) {
         let mut best = 0;
         for c in 1..classes {

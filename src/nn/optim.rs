@@ -9,7 +9,7 @@ pub enum OptKind {
     Adam { weight_decay: f32 },
 }
 
-pub struct Optimizer {
+pub(crate) struct Optimizer {
     pub kind: OptKind,
     m: Vec<Vec<f32>>,
     v: Vec<Vec<f32>>,
@@ -70,7 +70,7 @@ impl AdamStep {
 }
 
 impl Optimizer {
-    pub fn new(kind: OptKind, model: &mut Model) -> Self {
+    pub(crate) fn new(kind: OptKind, model: &mut Model) -> Self {
         let shapes: Vec<usize> = model
             .layers
             .iter_mut()
@@ -92,7 +92,7 @@ impl Optimizer {
 
     /// One update with learning rate `lr` from the accumulated gradients.
     /// SGD: v = mu v + (g + wd p); p -= lr v. Adam: [`AdamStep`] on g + wd p.
-    pub fn step(&mut self, model: &mut Model, lr: f32) {
+    pub(crate) fn step(&mut self, model: &mut Model, lr: f32) {
         self.t += 1;
         let adam = AdamStep::new(lr, self.t);
         let mut idx = 0;

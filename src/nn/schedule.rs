@@ -8,7 +8,7 @@ use crate::data::{Dataset, Split};
 use crate::rng::Stream;
 
 #[derive(Clone, Debug)]
-pub struct Schedule {
+pub(crate) struct Schedule {
     pub epochs: usize,
     pub batch: usize,
     pub lr: f32,
@@ -27,7 +27,7 @@ pub struct Schedule {
 }
 
 /// One mini-batch: noisy inputs (clean + sigma * N(0, 1)) and labels.
-pub struct Batch {
+pub(crate) struct Batch {
     pub x: Vec<f32>,
     pub labels: Vec<u8>,
     /// Learning rate of this batch (cosine schedule).
@@ -35,7 +35,7 @@ pub struct Batch {
 }
 
 impl Schedule {
-    pub fn new(
+    pub(crate) fn new(
         prefix: &'static str,
         epochs: usize,
         batch: usize,
@@ -70,19 +70,19 @@ impl Schedule {
         order
     }
 
-    pub fn batches_per_epoch(&self) -> usize {
+    pub(crate) fn batches_per_epoch(&self) -> usize {
         self.train_size.div_ceil(self.batch)
     }
 
-    pub fn total_batches(&self) -> usize {
+    pub(crate) fn total_batches(&self) -> usize {
         self.batches_per_epoch() * self.epochs
     }
 
-    pub fn batches_done(&self) -> usize {
+    pub(crate) fn batches_done(&self) -> usize {
         self.epoch * self.batches_per_epoch() + self.step
     }
 
-    pub fn is_done(&self) -> bool {
+    pub(crate) fn is_done(&self) -> bool {
         self.epoch >= self.epochs
     }
 
@@ -94,7 +94,7 @@ impl Schedule {
 
     /// The current batch with Gaussian noise at `sigma`; `augment` may alter each clean image
     /// first, drawing from the batch's noise stream (before the noise itself is drawn).
-    pub fn batch_data(
+    pub(crate) fn batch_data(
         &self,
         data: &Dataset,
         il: usize,
@@ -129,7 +129,7 @@ impl Schedule {
     /// Run up to `max_batches` batches through `train` (which returns the batch's mean loss,
     /// correct count and size), stopping early at an epoch end, where `test_accuracy` is
     /// called. `ctx` (the model, typically) is lent to both in turn.
-    pub fn run<C: ?Sized>(
+    pub(crate) fn run<C: ?Sized>(
         &mut self,
         ctx: &mut C,
         max_batches: usize,

@@ -18,7 +18,7 @@ use core::arch::wasm32::{
 
 /// Four f32 lanes.
 #[derive(Clone, Copy)]
-pub struct F4(Inner);
+pub(crate) struct F4(Inner);
 
 #[cfg(target_arch = "x86_64")]
 type Inner = __m128;
@@ -33,7 +33,7 @@ type Inner = [f32; 4];
 impl F4 {
     /// Every lane `v`.
     #[inline(always)]
-    pub fn splat(v: f32) -> F4 {
+    pub(crate) fn splat(v: f32) -> F4 {
         #[cfg(target_arch = "x86_64")]
         // SAFETY: SSE is part of the x86-64 baseline.
         return F4(unsafe { _mm_set1_ps(v) });
@@ -51,7 +51,7 @@ impl F4 {
     /// # Safety
     /// `p .. p + 4` must be readable f32s.
     #[inline(always)]
-    pub unsafe fn load_ptr(p: *const f32) -> F4 {
+    pub(crate) unsafe fn load_ptr(p: *const f32) -> F4 {
         #[cfg(target_arch = "x86_64")]
         // SAFETY: the caller guarantees four readable f32; the load is unaligned.
         return F4(unsafe { _mm_loadu_ps(p) });
@@ -68,7 +68,7 @@ impl F4 {
 
     /// Write the lanes to the first four places of `d` (panics if it is shorter).
     #[inline(always)]
-    pub fn store(self, d: &mut [f32]) {
+    pub(crate) fn store(self, d: &mut [f32]) {
         let d = &mut d[..4];
         #[cfg(target_arch = "x86_64")]
         // SAFETY: `d` holds four f32; the store is unaligned.
@@ -90,7 +90,7 @@ impl F4 {
     /// `self > other ? self : other`, lane by lane: the comparison of ReLU
     /// (`v > 0 ? v : 0`) and of max pooling, with its NaN and signed-zero behaviour.
     #[inline(always)]
-    pub fn max_gt(self, other: F4) -> F4 {
+    pub(crate) fn max_gt(self, other: F4) -> F4 {
         #[cfg(target_arch = "x86_64")]
         // SAFETY: SSE is part of the x86-64 baseline; maxps(a, b) is a > b ? a : b.
         return F4(unsafe { _mm_max_ps(self.0, other.0) });
@@ -113,7 +113,7 @@ impl F4 {
     /// The even and the odd lanes of the eight values `self, next`:
     /// ([s0, s2, n0, n2], [s1, s3, n1, n3]).
     #[inline(always)]
-    pub fn deinterleave(self, next: F4) -> (F4, F4) {
+    pub(crate) fn deinterleave(self, next: F4) -> (F4, F4) {
         #[cfg(target_arch = "x86_64")]
         // SAFETY: SSE is part of the x86-64 baseline.
         return unsafe {
@@ -139,7 +139,7 @@ impl F4 {
 
     /// self + a * b, lane by lane, as a separate multiply and add (no FMA).
     #[inline(always)]
-    pub fn mul_add(self, a: F4, b: F4) -> F4 {
+    pub(crate) fn mul_add(self, a: F4, b: F4) -> F4 {
         #[cfg(target_arch = "x86_64")]
         // SAFETY: SSE is part of the x86-64 baseline.
         return F4(unsafe { _mm_add_ps(self.0, _mm_mul_ps(a.0, b.0)) });

@@ -73,19 +73,19 @@ impl Trainer {
         Trainer { cfg, opt, sched }
     }
 
-    pub fn batches_per_epoch(&self) -> usize {
+    pub(crate) fn batches_per_epoch(&self) -> usize {
         self.sched.batches_per_epoch()
     }
 
-    pub fn total_batches(&self) -> usize {
+    pub(crate) fn total_batches(&self) -> usize {
         self.sched.total_batches()
     }
 
-    pub fn batches_done(&self) -> usize {
+    pub(crate) fn batches_done(&self) -> usize {
         self.sched.batches_done()
     }
 
-    pub fn history(&self) -> &[EpochEnd] {
+    pub(crate) fn history(&self) -> &[EpochEnd] {
         &self.sched.history
     }
 
@@ -183,7 +183,7 @@ pub struct Evaluation {
 
 /// Clean accuracy (f32, as [`crate::quant::accuracy`]) and confusion matrix of the model on a
 /// split, in batches of 500.
-pub fn evaluate(model: &Model, data: &Dataset, split: Split) -> Evaluation {
+pub(crate) fn evaluate(model: &Model, data: &Dataset, split: Split) -> Evaluation {
     let n = data.split_len(split);
     let k = model.classes;
     let mut confusion = vec![0u32; k * k];

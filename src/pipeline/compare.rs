@@ -83,7 +83,7 @@ impl CompareJob {
     }
 
     /// (rows done, rows total, name of the row in progress).
-    pub fn progress(&self) -> (usize, usize, Option<&str>) {
+    pub(crate) fn progress(&self) -> (usize, usize, Option<&str>) {
         (
             self.rows.len(),
             self.total_rows,

@@ -27,7 +27,7 @@ pub enum Mode {
 }
 
 #[derive(Clone, Debug)]
-pub struct EvalSpec {
+pub(crate) struct EvalSpec {
     pub name: String,
     pub policy: Policy,
     /// Fine-tuning batches (0 = none).
@@ -83,7 +83,7 @@ pub struct EvalResult {
 }
 
 /// What a finished evaluation hands out, in the report of its last step.
-pub struct EvalOutput {
+pub(crate) struct EvalOutput {
     pub result: EvalResult,
     /// The certified integer model.
     pub int: IntModel,
@@ -137,7 +137,7 @@ impl Certifying {
 }
 
 /// One policy's evaluation as a resumable job.
-pub struct EvalJob {
+pub(crate) struct EvalJob {
     spec: EvalSpec,
     cfg: ExperimentConfig,
     /// Float master weights, reset to the pretrained model and updated by fine-tuning.
@@ -155,7 +155,7 @@ pub struct EvalJob {
 impl EvalJob {
     /// `fp32`: the FP32 reference of the spec's point set, if one is at hand (an IRS job
     /// without it certifies the FP32 model first). `generation` identifies `pretrained`.
-    pub fn new(
+    pub(crate) fn new(
         spec: EvalSpec,
         cfg: &ExperimentConfig,
         pretrained: &Model,
@@ -203,24 +203,20 @@ impl EvalJob {
     }
 
     /// The FP32 reference this job used (certified by it if none was given).
-    pub fn fp32(&self) -> Option<&Arc<Fp32Ref>> {
+    pub(crate) fn fp32(&self) -> Option<&Arc<Fp32Ref>> {
         self.fp32.as_ref()
     }
 
     /// Reuse `calib` (computed on the same pretrained weights and config) instead of
     /// calibrating again; search episodes share one calibration.
-    pub fn with_calibration(mut self, calib: Option<Calibration>) -> Self {
+    pub(crate) fn with_calibration(mut self, calib: Option<Calibration>) -> Self {
         self.calib = calib;
         self
     }
 
     /// The calibration of the pretrained weights, once computed.
-    pub fn calibration(&self) -> Option<&Calibration> {
+    pub(crate) fn calibration(&self) -> Option<&Calibration> {
         self.calib.as_ref()
-    }
-
-    pub fn spec(&self) -> &EvalSpec {
-        &self.spec
     }
 
     /// The integer model of `q` and its certification job.

@@ -29,7 +29,7 @@ use serde::Serialize;
 use std::sync::Arc;
 
 /// Work units charged for one fine-tuning batch (about 3 forward passes of 64 images).
-pub const FT_BATCH_WORK: u64 = 192;
+pub(crate) const FT_BATCH_WORK: u64 = 192;
 
 /// Which test digits a job certifies, and on which noise streams.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize)]
@@ -133,7 +133,7 @@ fn test_example(data: &Dataset, t: usize, input_len: usize) -> Example {
 }
 
 /// Identity of an FP32 reference: the model generation plus every setting that changes it.
-pub fn fp32_key(cfg: &ExperimentConfig, generation: u64, points: Points) -> String {
+pub(crate) fn fp32_key(cfg: &ExperimentConfig, generation: u64, points: Points) -> String {
     let pts = match points {
         Points::Report => format!("p{}s{}", cfg.points, cfg.stride),
         Points::Final => format!("final-p{}s{}", cfg.points, cfg.stride),
@@ -191,12 +191,12 @@ impl Fp32Job {
         })
     }
 
-    pub fn progress(&self) -> Progress {
+    pub(crate) fn progress(&self) -> Progress {
         self.job.progress()
     }
 
     /// Summary over every point finished so far.
-    pub fn summary(&self) -> Summary {
+    pub(crate) fn summary(&self) -> Summary {
         let outcomes: Vec<Outcome> = self.job.records().iter().map(Outcome::from).collect();
         Summary::new(
             "FP32",
@@ -264,7 +264,7 @@ pub struct Fp32Step {
 
 /// Clean accuracy of a base classifier on a point set, in f64 (0 for no points); the f32
 /// whole-split figure is [`crate::quant::accuracy`].
-pub fn points_accuracy<F: crate::certify::BaseClassifier + ?Sized>(
+pub(crate) fn points_accuracy<F: crate::certify::BaseClassifier + ?Sized>(
     f: &mut F,
     examples: &[Example],
 ) -> f64 {
@@ -282,7 +282,7 @@ pub fn points_accuracy<F: crate::certify::BaseClassifier + ?Sized>(
 
 /// Clean accuracy on the test digits outside the search split (the split that the search,
 /// and HAQ's accuracy reward in particular, has already seen).
-pub fn held_out_accuracy<F: crate::certify::BaseClassifier + ?Sized>(
+pub(crate) fn held_out_accuracy<F: crate::certify::BaseClassifier + ?Sized>(
     f: &mut F,
     cfg: &ExperimentConfig,
     data: &Dataset,

@@ -45,7 +45,7 @@ impl Method {
             )),
         }
     }
-    pub fn label(self) -> &'static str {
+    pub(crate) fn label(self) -> &'static str {
         match self {
             Method::Arq => "ARQ",
             Method::Haq => "HAQ reward",
@@ -55,7 +55,7 @@ impl Method {
 }
 
 /// HAQ's state features of the quantizable layers.
-pub fn layer_features(model: &Model) -> Vec<LayerFeatures> {
+pub(crate) fn layer_features(model: &Model) -> Vec<LayerFeatures> {
     quant_layers(model)
         .iter()
         .enumerate()
@@ -81,14 +81,14 @@ pub fn layer_features(model: &Model) -> Vec<LayerFeatures> {
 }
 
 /// HAQ's budget wall over the model's MACs, honouring the config's locks.
-pub struct BudgetWall {
+pub(crate) struct BudgetWall {
     pub macs: Vec<u64>,
     pub budget: f64,
     pub locked: Policy,
 }
 
 impl BudgetWall {
-    pub fn policy(&self, wbits: &[u8], abits: &[u8]) -> Policy {
+    pub(crate) fn policy(&self, wbits: &[u8], abits: &[u8]) -> Policy {
         let mut p = self.locked.clone();
         for (l, (&w, &a)) in p.layers.iter_mut().zip(wbits.iter().zip(abits)) {
             if !l.locked {
@@ -142,7 +142,7 @@ enum Phase {
     },
 }
 
-pub struct SearchJob {
+pub(crate) struct SearchJob {
     pub method: Method,
     cfg: ExperimentConfig,
     pretrained: Model,
@@ -156,7 +156,7 @@ pub struct SearchJob {
 
 impl SearchJob {
     /// `fp32`: a ready FP32 reference of the search split, if the session has one.
-    pub fn new(
+    pub(crate) fn new(
         method: Method,
         cfg: &ExperimentConfig,
         pretrained: &Model,
@@ -215,19 +215,19 @@ impl SearchJob {
         })
     }
 
-    pub fn driver(&self) -> &SearchDriver {
+    pub(crate) fn driver(&self) -> &SearchDriver {
         &self.driver
     }
 
     /// The FP32 reference of the search split, once certified.
-    pub fn fp32(&self) -> Option<&Arc<Fp32Ref>> {
+    pub(crate) fn fp32(&self) -> Option<&Arc<Fp32Ref>> {
         match &self.phase {
             Phase::Ready { fp32, .. } => Some(fp32),
             Phase::Fp32(_) => None,
         }
     }
 
-    pub fn progress(&self) -> SearchProgress {
+    pub(crate) fn progress(&self) -> SearchProgress {
         let w = self.work();
         SearchProgress {
             phase: w.phase,
@@ -254,7 +254,7 @@ impl SearchJob {
     }
 
     /// The best policy so far.
-    pub fn best_policy(&self) -> Option<Policy> {
+    pub(crate) fn best_policy(&self) -> Option<Policy> {
         self.driver
             .best()
             .map(|b| self.wall.policy(&b.wbits, &b.abits))

@@ -11,7 +11,7 @@ use serde::Serialize;
 /// integer inputs `x_fq`, `x_int` as real values):
 /// B_c = sum_k |x_fq[k] - x_int[k]| |w[c,k]| + 2 (gamma_{K+2} + 8u) (sum_k |w[c,k] x_fq[k]| + |b_c|),
 /// gamma_n = n u / (1 - n u), u = 2^-24 (f32 unit roundoff).
-pub fn logit_bound(w: &[f32], b: &[f32], x_fq: &[f32], x_int: &[f32]) -> Vec<f32> {
+pub(crate) fn logit_bound(w: &[f32], b: &[f32], x_fq: &[f32], x_int: &[f32]) -> Vec<f32> {
     let k = x_fq.len();
     let u = f32::EPSILON as f64 / 2.0;
     let n = (k + 2) as f64;

@@ -19,6 +19,7 @@ pub enum Preset {
 }
 
 impl Preset {
+    /// Every preset, in the order the page offers them.
     pub const ALL: [Preset; 5] = [
         Preset::Fp32,
         Preset::W8a8,
@@ -39,7 +40,7 @@ impl Preset {
     }
 
     /// Human label for tables.
-    pub fn label(self) -> &'static str {
+    pub(crate) fn label(self) -> &'static str {
         match self {
             Preset::Fp32 => "FP32",
             Preset::W8a8 => "W8A8",

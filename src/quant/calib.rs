@@ -19,14 +19,13 @@
 use super::quantizer::{code, qmax, scale_for};
 use super::{quant_layers, QLayer};
 use crate::data::{Dataset, Split};
-use crate::error::{Error, Result};
 use crate::nn::Model;
 use crate::rng::Stream;
 use serde::Serialize;
 
-pub const BINS: usize = 2048;
+pub(crate) const BINS: usize = 2048;
 /// Activation clip grid: f = (ACT_GRID - k) / ACT_GRID, k = 0..ACT_GRID.
-pub const ACT_GRID: usize = 200;
+pub(crate) const ACT_GRID: usize = 200;
 
 /// How an activation range is chosen from the calibration statistics.
 #[derive(Clone, Copy, Debug, PartialEq, Serialize)]
@@ -40,9 +39,10 @@ pub enum ActClip {
 
 impl ActClip {
     /// `max`, `mse`, or `p99.99` (a percentile in (0, 100]).
-    pub fn parse(field: &str, s: &str) -> Result<ActClip> {
+    #[cfg(test)]
+    pub(crate) fn parse(field: &str, s: &str) -> crate::error::Result<ActClip> {
         let bad = || {
-            Error::invalid(
+            crate::Error::invalid(
                 field,
                 s,
                 "unknown clipping rule",
@@ -84,7 +84,7 @@ pub struct LayerStats {
 }
 
 impl LayerStats {
-    pub fn new(signed: bool) -> Self {
+    pub(crate) fn new(signed: bool) -> Self {
         LayerStats {
             signed,
             max: 0.0,
@@ -104,7 +104,7 @@ impl LayerStats {
     }
 
     /// Add values (their magnitude if signed; negatives count as 0 if unsigned).
-    pub fn add(&mut self, xs: &[f32]) {
+    pub(crate) fn add(&mut self, xs: &[f32]) {
         for &x in xs {
             let v = if self.signed { x.abs() } else { x.max(0.0) };
             self.count += 1;
@@ -132,7 +132,7 @@ impl LayerStats {
     }
 
     /// Upper edge of the bin holding the p-th percentile (zeros included), at most max.
-    pub fn percentile(&self, p: f32) -> f32 {
+    pub(crate) fn percentile(&self, p: f32) -> f32 {
         let target = ((p as f64 / 100.0) * self.count as f64).ceil() as u64;
         let mut cum = self.zeros;
         if cum >= target {
@@ -164,7 +164,7 @@ impl LayerStats {
     }
 
     /// MSE-optimal range on the [`ACT_GRID`] fractions of max.
-    pub fn mse_range(&self, bits: u32) -> f32 {
+    pub(crate) fn mse_range(&self, bits: u32) -> f32 {
         let qm = qmax(bits, self.signed);
         let (mut best_r, mut best_e) = (self.max, f64::INFINITY);
         for k in 0..ACT_GRID {

@@ -49,7 +49,7 @@ pub struct Cost {
 }
 
 /// BOPs of one layer: MACs * b_w * b_a.
-pub fn layer_bops(macs: u64, w: Bits, a: Bits) -> u64 {
+pub(crate) fn layer_bops(macs: u64, w: Bits, a: Bits) -> u64 {
     macs * w.get() as u64 * a.get() as u64
 }
 
@@ -92,7 +92,7 @@ pub fn cost(model: &Model, policy: &Policy) -> Result<Cost> {
 }
 
 /// Cost of `policy` on the given quantizable layers.
-pub fn cost_of(layers: &[QLayer], policy: &Policy, per_channel: bool) -> Result<Cost> {
+pub(crate) fn cost_of(layers: &[QLayer], policy: &Policy, per_channel: bool) -> Result<Cost> {
     check_len(layers, policy)?;
     let fp32_bops: u64 = layers.iter().map(|q| q.macs * 1024).sum();
     let lc: Vec<LayerCost> = layers

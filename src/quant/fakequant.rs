@@ -129,7 +129,7 @@ impl QuantizedModel {
 
     /// Re-quantize the weights from (updated) float weights `float`, keeping the activation
     /// ranges fixed; biases and full-precision layers are copied.
-    pub fn requantize(&mut self, float: &Model) {
+    pub(crate) fn requantize(&mut self, float: &Model) {
         for (src, dst) in float.layers.iter().zip(self.model.layers.iter_mut()) {
             for (s, (d, _)) in src.param_slices().into_iter().zip(dst.param_grads()) {
                 d.copy_from_slice(s);
@@ -150,16 +150,12 @@ impl QuantizedModel {
     }
 
     /// The input quantizer in front of model layer `i`, if any.
-    pub fn act_before(&self, i: usize) -> Option<&ActQuant> {
+    pub(crate) fn act_before(&self, i: usize) -> Option<&ActQuant> {
         self.qpos[i].and_then(|j| self.acts[j].as_ref())
     }
 
-    pub fn input_len(&self) -> usize {
-        self.model.input_len()
-    }
-
     /// Fake-quant logits for a batch (batch x classes).
-    pub fn forward(&self, x: &[f32], batch: usize) -> Vec<f32> {
+    pub(crate) fn forward(&self, x: &[f32], batch: usize) -> Vec<f32> {
         let shapes = self.model.shapes();
         let mut scratch = Vec::new();
         let mut cur = x.to_vec();
@@ -215,12 +211,12 @@ impl QuantizedModel {
     }
 
     /// Argmax class per input.
-    pub fn predict(&self, x: &[f32], batch: usize, out: &mut [u8]) {
+    pub(crate) fn predict(&self, x: &[f32], batch: usize, out: &mut [u8]) {
         argmax_rows(&self.forward(x, batch), self.model.classes, out);
     }
 
     /// Weight tensor of quantizable layer j as used by the forward pass (dequantized).
-    pub fn layer_weights(&self, j: usize) -> &[f32] {
+    pub(crate) fn layer_weights(&self, j: usize) -> &[f32] {
         match &self.model.layers[self.layers[j].index] {
             Layer::Conv(c) => c.w.as_slice().expect("standard layout"),
             Layer::Linear(l) => l.w.as_slice().expect("standard layout"),

@@ -12,11 +12,11 @@ use crate::nn::kernels::ConvGeom;
 use crate::nn::layers::Shape;
 
 /// Largest reduction length with no possible i32 overflow: floor((2^31 - 1) / (127 * 255)).
-pub const MAX_K: usize = (i32::MAX as usize) / (127 * 255);
+pub(crate) const MAX_K: usize = (i32::MAX as usize) / (127 * 255);
 
 /// Reduction lengths are padded with zero codes to a multiple of this, so the dot product's
 /// vector loop has no scalar tail (K = 25 would otherwise run 9 of 25 products scalar).
-pub const LANES: usize = 16;
+pub(crate) const LANES: usize = 16;
 
 /// K rounded up to a multiple of [`LANES`].
 pub fn padded(k: usize) -> usize {
@@ -170,7 +170,7 @@ pub fn gemm_nt_i16_ref(m: usize, n: usize, k: usize, a: &[i16], b: &[i16], c: &m
 /// normally zero) holding each output position's receptive field, zero padding. Code 0 is
 /// the real value 0 for both the unsigned and the symmetric signed quantizer (no zero
 /// point), so padding stays exact.
-pub fn im2row_i16(g: &ConvGeom, img: &[i16], kp: usize, rows: &mut [i16]) {
+pub(crate) fn im2row_i16(g: &ConvGeom, img: &[i16], kp: usize, rows: &mut [i16]) {
     // The zoo's kernel sizes get a copy of known length (inline moves, not memmove calls).
     match g.k {
         3 => im2row_k::<3>(g, img, kp, rows),
@@ -262,7 +262,7 @@ pub fn conv2d_i16_ref(g: &ConvGeom, cout: usize, w: &[i16], img: &[i16], out: &m
 
 /// p x p max pooling with stride p (floor) on codes, for `batch` images of shape `s`.
 /// Quantization is monotone, so pooling codes equals quantizing the pooled values.
-pub fn maxpool_i16(s: Shape, p: usize, batch: usize, x: &[i16]) -> Vec<i16> {
+pub(crate) fn maxpool_i16(s: Shape, p: usize, batch: usize, x: &[i16]) -> Vec<i16> {
     let (c, h, w) = (s[0], s[1], s[2]);
     let (oh, ow) = (h / p, w / p);
     let mut out = vec![i16::MIN; batch * c * oh * ow];
@@ -287,7 +287,7 @@ pub fn maxpool_i16(s: Shape, p: usize, batch: usize, x: &[i16]) -> Vec<i16> {
 /// m = s_w * s_x / s_next and b = bias / s_next (f32, separate multiply and add, no FMA).
 /// lo and hi are integers, so clamping before rounding gives the same result.
 #[inline]
-pub fn requant(acc: &[i32], m: f32, b: f32, lo: i32, hi: i32, out: &mut [i16]) {
+pub(crate) fn requant(acc: &[i32], m: f32, b: f32, lo: i32, hi: i32, out: &mut [i16]) {
     let (lo, hi) = (lo as f32, hi as f32);
     for (o, &a) in out.iter_mut().zip(acc) {
         *o = round_even_int(clamp_f32(a as f32 * m + b, lo, hi)) as i16;

@@ -133,7 +133,7 @@ impl IntModel {
 
     /// Logits (batch x classes), [`LOGITS_CHUNK`] samples at a time (over every core
     /// natively; samples are independent, so the chunking changes nothing).
-    pub fn logits(&self, x: &[f32], batch: usize) -> Vec<f32> {
+    pub(crate) fn logits(&self, x: &[f32], batch: usize) -> Vec<f32> {
         crate::par::map_batch(
             x,
             batch,
@@ -145,7 +145,7 @@ impl IntModel {
     }
 
     /// Logits, plus each stage's input as real values (codes dequantized: code * s).
-    pub fn trace(&self, x: &[f32], batch: usize) -> (Vec<f32>, Vec<Vec<f32>>) {
+    pub(crate) fn trace(&self, x: &[f32], batch: usize) -> (Vec<f32>, Vec<Vec<f32>>) {
         let mut t = Vec::new();
         let z = self.run(x, batch, Some(&mut t));
         (z, t)

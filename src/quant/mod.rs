@@ -16,25 +16,25 @@
 //!
 //! Activation bits of layer i quantize layer i's *input*, so BOPs = MACs * b_w * b_a.
 
-pub mod agree;
-pub mod baselines;
+pub(crate) mod agree;
+pub(crate) mod baselines;
 pub mod calib;
 pub mod cost;
-pub mod fakequant;
+pub(crate) mod fakequant;
 pub mod int_kernels;
-pub mod intmodel;
+pub(crate) mod intmodel;
 pub mod policy;
-pub mod qat;
+pub(crate) mod qat;
 pub mod quantizer;
 
-pub use agree::{agreement, Agreement};
+pub use agree::agreement;
 pub use baselines::Preset;
 pub use calib::{calibrate, ActClip, CalibConfig, Calibration};
-pub use cost::{cost, enforce_budget, Cost, LayerCost};
+pub use cost::{cost, enforce_budget, Cost};
 pub use fakequant::{QuantConfig, QuantizedModel};
 pub use intmodel::IntModel;
 pub use policy::{Bits, LayerBits, Policy};
-pub use qat::{QatConfig, QatProgress, QatTrainer};
+pub use qat::{QatConfig, QatTrainer};
 pub use quantizer::{ActQuant, WeightClip, WeightQuant};
 
 use crate::certify::{count_correct, BaseClassifier};

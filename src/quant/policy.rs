@@ -19,7 +19,7 @@ use std::fmt;
 pub struct Bits(u8);
 
 /// What a bit-width field accepts, for error messages.
-pub const BITS_ALLOWED: &str = "2..8, or f / 32 for full precision";
+pub(crate) const BITS_ALLOWED: &str = "2..8, or f / 32 for full precision";
 
 impl Bits {
     pub const MIN: Bits = Bits(2);
@@ -56,12 +56,12 @@ impl Bits {
         self.0 as u32
     }
 
-    pub fn is_full(self) -> bool {
+    pub(crate) fn is_full(self) -> bool {
         self.0 == 32
     }
 
     /// Some(b) for a quantized width, None for full precision.
-    pub fn quantized(self) -> Option<u32> {
+    pub(crate) fn quantized(self) -> Option<u32> {
         (!self.is_full()).then_some(self.0 as u32)
     }
 
@@ -127,20 +127,21 @@ impl Policy {
         self.layers.len()
     }
 
+    /// True for a policy of no layers.
     pub fn is_empty(&self) -> bool {
-        self.layers.is_empty()
+        self.len() == 0
     }
 
-    pub fn weight_bits(&self) -> Vec<Bits> {
+    pub(crate) fn weight_bits(&self) -> Vec<Bits> {
         self.layers.iter().map(|l| l.w).collect()
     }
 
-    pub fn act_bits(&self) -> Vec<Bits> {
+    pub(crate) fn act_bits(&self) -> Vec<Bits> {
         self.layers.iter().map(|l| l.a).collect()
     }
 
     /// Pin the first and last layers' weight and activation bits to `bits` and lock them.
-    pub fn pin_first_last(&mut self, bits: Bits) {
+    pub(crate) fn pin_first_last(&mut self, bits: Bits) {
         let n = self.layers.len();
         for i in [0, n.saturating_sub(1)] {
             if let Some(l) = self.layers.get_mut(i) {
@@ -155,7 +156,7 @@ impl Policy {
 
     /// A policy needs at least one layer: with none there is nothing to set, and `wb=&ab=`
     /// (the canonical form of no layers) would not parse.
-    pub fn check_layers(layers: usize) -> Result<()> {
+    pub(crate) fn check_layers(layers: usize) -> Result<()> {
         if layers == 0 {
             return Err(Error::invalid(
                 "layers",
@@ -176,7 +177,7 @@ impl Policy {
     }
 
     /// Per-layer weight and activation bits (equal lengths), nothing locked.
-    pub fn from_bits(w: Vec<Bits>, a: Vec<Bits>) -> Policy {
+    pub(crate) fn from_bits(w: Vec<Bits>, a: Vec<Bits>) -> Policy {
         debug_assert_eq!(w.len(), a.len());
         let layers = w
             .into_iter()
@@ -202,7 +203,7 @@ impl Policy {
     }
 
     /// Set the lock flags, one per layer.
-    pub fn set_locks(&mut self, locks: &[bool]) {
+    pub(crate) fn set_locks(&mut self, locks: &[bool]) {
         debug_assert_eq!(locks.len(), self.layers.len());
         for (l, &k) in self.layers.iter_mut().zip(locks) {
             l.locked = k;
@@ -249,15 +250,15 @@ impl Policy {
     }
 
     /// `8,4,4,4,8`
-    pub fn wb(&self) -> String {
+    pub(crate) fn wb(&self) -> String {
         join(self.layers.iter().map(|l| l.w.to_string()))
     }
 
-    pub fn ab(&self) -> String {
+    pub(crate) fn ab(&self) -> String {
         join(self.layers.iter().map(|l| l.a.to_string()))
     }
 
-    pub fn lk(&self) -> String {
+    pub(crate) fn lk(&self) -> String {
         join(self.layers.iter().map(|l| u8::from(l.locked).to_string()))
     }
 
@@ -299,7 +300,7 @@ fn parse_list<T: Clone>(
 
 /// Exactly `n` values from an already parsed list of one value (repeated n times) or of
 /// `n` values; `text` is the list as written, which the error quotes.
-pub fn fit_list<T: Clone>(field: &str, text: &str, vals: &[T], n: usize) -> Result<Vec<T>> {
+pub(crate) fn fit_list<T: Clone>(field: &str, text: &str, vals: &[T], n: usize) -> Result<Vec<T>> {
     check_len(field, text, vals.len(), n)?;
     Ok(repeat(vals.to_vec(), n))
 }

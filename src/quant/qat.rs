@@ -26,7 +26,7 @@ use crate::nn::train::EpochEnd;
 use crate::nn::{Model, TrainProgress};
 
 /// Progress of a fine-tuning run (same shape as training progress).
-pub type QatProgress = TrainProgress;
+pub(crate) type QatProgress = TrainProgress;
 
 #[derive(Clone, Debug, PartialEq)]
 pub struct QatConfig {
@@ -97,33 +97,24 @@ impl QatTrainer {
     }
 
     /// Skip the test-accuracy measurement at epoch ends (reported as NaN).
-    pub fn without_epoch_eval(mut self) -> Self {
+    pub(crate) fn without_epoch_eval(mut self) -> Self {
         self.eval_at_epoch_end = false;
         self
-    }
-
-    /// The current quantized model (fake-quant; compile with `IntModel::new` to certify).
-    pub fn quantized(&self) -> &QuantizedModel {
-        &self.q
     }
 
     pub fn into_quantized(self) -> QuantizedModel {
         self.q
     }
 
-    pub fn batches_per_epoch(&self) -> usize {
-        self.sched.batches_per_epoch()
-    }
-
-    pub fn total_batches(&self) -> usize {
+    pub(crate) fn total_batches(&self) -> usize {
         self.sched.total_batches()
     }
 
-    pub fn batches_done(&self) -> usize {
+    pub(crate) fn batches_done(&self) -> usize {
         self.sched.batches_done()
     }
 
-    pub fn is_done(&self) -> bool {
+    pub(crate) fn is_done(&self) -> bool {
         self.sched.is_done()
     }
 

@@ -16,15 +16,15 @@ use crate::choice::choice_enum;
 use serde::Serialize;
 
 /// Number of clip fractions searched: f = 1 - k / 100 for k = 0..CLIP_GRID.
-pub const CLIP_GRID: usize = 81;
+pub(crate) const CLIP_GRID: usize = 81;
 
 /// Clip fraction k of the grid: 1.00, 0.99, ..., 0.20.
-pub fn clip_fraction(k: usize) -> f32 {
+pub(crate) fn clip_fraction(k: usize) -> f32 {
     (100 - k) as f32 / 100.0
 }
 
 /// Largest code magnitude: 2^(b-1) - 1 (signed) or 2^b - 1 (unsigned).
-pub fn qmax(bits: u32, signed: bool) -> i32 {
+pub(crate) fn qmax(bits: u32, signed: bool) -> i32 {
     if signed {
         (1 << (bits - 1)) - 1
     } else {
@@ -34,7 +34,7 @@ pub fn qmax(bits: u32, signed: bool) -> i32 {
 
 /// Scale for range (or clip) `r`: r / qmax, or 1 when that is not a positive normal number
 /// (r = 0: every code is 0 either way).
-pub fn scale_for(r: f32, qmax: i32) -> f32 {
+pub(crate) fn scale_for(r: f32, qmax: i32) -> f32 {
     let s = r / qmax as f32;
     if s.is_normal() && s > 0.0 {
         s
@@ -46,13 +46,14 @@ pub fn scale_for(r: f32, qmax: i32) -> f32 {
 /// 1.5 * 2^23: adding and subtracting it rounds |x| <= 2^22 to an integer.
 const ROUND_MAGIC: f32 = 12_582_912.0;
 
+#[cfg(test)]
 /// Round half to even for |x| <= 2^22 (all our clamped codes): x + 1.5 * 2^23 lands in
 /// [2^23, 2^24), where the f32 spacing is 1, so IEEE addition (round to nearest, ties to even,
 /// the only rounding mode Rust uses) rounds x exactly like `f32::round_ties_even`; the
 /// subtraction is exact. Unlike `round_ties_even`, which is a libm call on x86-64 without
 /// SSE4.1, this vectorises (two adds); wasm gives the same bits.
 #[inline]
-pub fn round_even(x: f32) -> f32 {
+pub(crate) fn round_even(x: f32) -> f32 {
     debug_assert!(x.abs() <= 4_194_304.0 || x.is_nan());
     (x + ROUND_MAGIC) - ROUND_MAGIC
 }
@@ -61,7 +62,7 @@ pub fn round_even(x: f32) -> f32 {
 /// its bit pattern is bits(1.5 * 2^23) + round(x). Integer subtraction instead of a
 /// saturating float-to-int cast keeps the loops vectorised.
 #[inline]
-pub fn round_even_int(x: f32) -> i32 {
+pub(crate) fn round_even_int(x: f32) -> i32 {
     debug_assert!(x.abs() <= 4_194_304.0);
     (x + ROUND_MAGIC).to_bits() as i32 - ROUND_MAGIC.to_bits() as i32
 }
@@ -71,7 +72,7 @@ pub fn round_even_int(x: f32) -> i32 {
 /// compiles inline; `f32::max` / `min` become calls to fmaxf / fminf there (their NaN rules
 /// differ from wasm's f32.max), which took 30 % of the integer path.
 #[inline(always)]
-pub fn clamp_f32(x: f32, lo: f32, hi: f32) -> f32 {
+pub(crate) fn clamp_f32(x: f32, lo: f32, hi: f32) -> f32 {
     let x = if x >= lo { x } else { lo };
     if x <= hi {
         x
@@ -82,7 +83,7 @@ pub fn clamp_f32(x: f32, lo: f32, hi: f32) -> f32 {
 
 /// round_half_even(clamp(x, lo, hi) / s), as an integer code (|hi / s| <= 255).
 #[inline]
-pub fn code(x: f32, lo: f32, hi: f32, s: f32) -> i16 {
+pub(crate) fn code(x: f32, lo: f32, hi: f32, s: f32) -> i16 {
     round_even_int(clamp_f32(x, lo, hi) / s) as i16
 }
 

@@ -75,7 +75,7 @@ fn check(field: &str, v: f64, lo: f64, hi: f64, ok: bool) -> Result<()> {
 }
 
 impl DdpgConfig {
-    pub fn validate(&self) -> Result<()> {
+    pub(crate) fn validate(&self) -> Result<()> {
         check("hidden", self.hidden as f64, 1.0, 4096.0, true)?;
         check(
             "actorLr",
@@ -149,7 +149,7 @@ pub struct UpdateStats {
 }
 
 /// The agent: actor, critic, their targets and optimizers, the replay buffer.
-pub struct Ddpg {
+pub(crate) struct Ddpg {
     cfg: DdpgConfig,
     state_dim: usize,
     actor: Mlp,
@@ -167,7 +167,7 @@ pub struct Ddpg {
 
 impl Ddpg {
     /// Networks from stream `search-init`, batches from `search-replay` of `seed`.
-    pub fn new(
+    pub(crate) fn new(
         cfg: &DdpgConfig,
         state_dim: usize,
         steps_per_episode: usize,
@@ -205,50 +205,23 @@ impl Ddpg {
         })
     }
 
-    pub fn config(&self) -> &DdpgConfig {
-        &self.cfg
-    }
-
-    pub fn actor(&self) -> &Mlp {
-        &self.actor
-    }
-
-    pub fn critic(&self) -> &Mlp {
-        &self.critic
-    }
-
-    pub fn replay(&self) -> &Replay {
-        &self.replay
-    }
-
-    /// The moving-average reward baseline (None before the first update).
-    pub fn baseline(&self) -> Option<f32> {
-        self.baseline
-    }
-
     /// The deterministic policy mu(s) in (0, 1).
-    pub fn act(&self, state: &[f32]) -> f32 {
+    pub(crate) fn act(&self, state: &[f32]) -> f32 {
         self.actor.forward(state, 1)[0]
     }
 
     /// An exploratory action: TruncNormal(mu(s), sigma, [0, 1]).
-    pub fn explore(&self, state: &[f32], sigma: f32, rng: &mut Stream) -> f32 {
+    pub(crate) fn explore(&self, state: &[f32], sigma: f32, rng: &mut Stream) -> f32 {
         trunc_normal(rng, self.act(state), sigma, 0.0, 1.0)
     }
 
-    pub fn observe(&mut self, t: Transition) {
+    pub(crate) fn observe(&mut self, t: Transition) {
         debug_assert_eq!(t.state.len(), self.state_dim);
         self.replay.push(t);
     }
 
-    /// Q(s, a) for a batch (`states` is batch x state_dim).
-    pub fn q_values(&self, states: &[f32], actions: &[f32]) -> Vec<f32> {
-        self.critic
-            .forward(&concat(states, actions, self.state_dim), actions.len())
-    }
-
     /// One DDPG update from a replay batch. Panics on an empty buffer.
-    pub fn update(&mut self) -> UpdateStats {
+    pub(crate) fn update(&mut self) -> UpdateStats {
         let (d, bsz) = (self.state_dim, self.cfg.batch);
         let idx = self.replay.sample(&mut self.rng, bsz);
         let mut s = Vec::with_capacity(bsz * d);

@@ -60,10 +60,10 @@ impl Default for SearchConfig {
 }
 
 /// Most episodes a run may ask for.
-pub const MAX_EPISODES: usize = 100_000;
+pub(crate) const MAX_EPISODES: usize = 100_000;
 
 impl SearchConfig {
-    pub fn validate(&self) -> Result<()> {
+    pub(crate) fn validate(&self) -> Result<()> {
         if self.episodes == 0 || self.episodes > MAX_EPISODES {
             return Err(Error::invalid(
                 "episodes",
@@ -161,24 +161,6 @@ pub struct SearchDriver {
 }
 
 impl SearchDriver {
-    /// Add a metric measured after `complete` (e.g. the agent's update time) to the last
-    /// episode, wherever it is kept (history, best, Pareto set).
-    pub fn annotate_last(&mut self, name: &str, value: f64) {
-        let Some(last) = self.history.last_mut() else {
-            return;
-        };
-        last.metrics.insert(name.to_string(), value);
-        let ep = last.episode;
-        for r in self
-            .best
-            .iter_mut()
-            .chain(self.pareto.iter_mut())
-            .filter(|r| r.episode == ep)
-        {
-            r.metrics.insert(name.to_string(), value);
-        }
-    }
-
     pub fn new(cfg: SearchConfig, layers: &[LayerFeatures]) -> Result<SearchDriver> {
         cfg.validate()?;
         let env = Env::new(layers, cfg.bits)?;
@@ -199,15 +181,6 @@ impl SearchDriver {
         })
     }
 
-    pub fn config(&self) -> &SearchConfig {
-        &self.cfg
-    }
-    pub fn env(&self) -> &Env {
-        &self.env
-    }
-    pub fn agent(&self) -> Option<&Ddpg> {
-        self.agent.as_ref()
-    }
     /// Episodes completed so far.
     pub fn episode(&self) -> usize {
         self.episode

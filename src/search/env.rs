@@ -17,10 +17,10 @@ use crate::error::{Error, Result};
 use serde::{Deserialize, Serialize};
 
 /// Columns of the state embedding.
-pub const STATE_DIM: usize = 10;
+pub(crate) const STATE_DIM: usize = 10;
 const STATIC_COLS: usize = 8;
 /// Widest bit width the search may assign.
-pub const MAX_BITS: u8 = 16;
+pub(crate) const MAX_BITS: u8 = 16;
 
 /// The allowed bit widths, `min..=max` (checked: 1 <= min <= max <= 16).
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
@@ -52,7 +52,7 @@ impl BitRange {
     pub fn min(&self) -> u8 {
         self.min
     }
-    pub fn max(&self) -> u8 {
+    pub(crate) fn max(&self) -> u8 {
         self.max
     }
     pub fn contains(&self, b: u8) -> bool {
@@ -129,7 +129,7 @@ impl Env {
         Ok(Env { features, range })
     }
 
-    pub fn layers(&self) -> usize {
+    pub(crate) fn layers(&self) -> usize {
         self.features.len()
     }
 

@@ -52,7 +52,7 @@ pub struct Cache {
 
 impl Cache {
     /// The network output, `batch x n_out`.
-    pub fn output(&self) -> &[f32] {
+    pub(crate) fn output(&self) -> &[f32] {
         self.acts.last().expect("a cache always holds the input")
     }
 }
@@ -122,11 +122,11 @@ impl Mlp {
         Mlp { layers, out_act }
     }
 
-    pub fn n_in(&self) -> usize {
+    pub(crate) fn n_in(&self) -> usize {
         self.layers[0].n_in
     }
 
-    pub fn n_out(&self) -> usize {
+    pub(crate) fn n_out(&self) -> usize {
         self.layers.last().expect("non-empty").n_out
     }
 
@@ -135,6 +135,7 @@ impl Mlp {
         self.layers.iter().map(|d| d.wt.len() + d.b.len()).sum()
     }
 
+    /// True for a network without parameters.
     pub fn is_empty(&self) -> bool {
         self.len() == 0
     }
@@ -298,7 +299,7 @@ impl Adam {
 }
 
 /// Set every gradient to zero (keeps the allocation).
-pub fn clear(grads: &mut Grads) {
+pub(crate) fn clear(grads: &mut Grads) {
     for v in grads.w.iter_mut().chain(grads.b.iter_mut()) {
         v.fill(0.0);
     }

@@ -12,15 +12,15 @@
 //! exploration draws; the random baseline uses the same stream, so both see common random
 //! numbers), `search-init` (network initialisation) and `search-replay` (batch sampling).
 
-pub mod ddpg;
-pub mod driver;
-pub mod env;
+pub(crate) mod ddpg;
+pub(crate) mod driver;
+pub(crate) mod env;
 pub mod mlp;
 pub mod replay;
 
-pub use ddpg::{trunc_normal, Ddpg, DdpgConfig, UpdateStats};
-pub use driver::{EpisodeRecord, Proposal, SearchConfig, SearchDriver, SearchKind, SearchSummary};
-pub use env::{action_to_bits, BitRange, Env, Rollout, STATE_DIM};
+pub use ddpg::{trunc_normal, DdpgConfig};
+pub use driver::{EpisodeRecord, SearchConfig, SearchDriver, SearchKind};
+pub use env::{action_to_bits, BitRange, Env};
 
 use crate::error::Result;
 use serde::{Deserialize, Serialize};

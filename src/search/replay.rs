@@ -33,16 +33,13 @@ impl Replay {
         }
     }
 
-    pub fn capacity(&self) -> usize {
-        self.capacity
-    }
-
     pub fn len(&self) -> usize {
         self.items.len()
     }
 
+    /// True before the first transition is stored.
     pub fn is_empty(&self) -> bool {
-        self.items.is_empty()
+        self.len() == 0
     }
 
     pub fn push(&mut self, t: Transition) {

@@ -291,7 +291,7 @@ impl Engine {
     fn policy_update(&self, p: crate::Result<PolicyInfo>) -> Result<JsValue, JsError> {
         to_js(&PolicyUpdate {
             policy: p.map_err(err)?,
-            parsed: ParsedConfig::of(&self.s.cfg, Vec::new()),
+            parsed: ParsedConfig::of(self.s.cfg(), Vec::new()),
         })
     }
 }
@@ -314,12 +314,12 @@ impl Engine {
 
     #[wasm_bindgen(unchecked_return_type = "ExperimentConfig")]
     pub fn config(&self) -> Result<JsValue, JsError> {
-        to_js(&self.s.cfg)
+        to_js(self.s.cfg())
     }
 
     #[wasm_bindgen(js_name = datasetInfo, unchecked_return_type = "DatasetInfo")]
     pub fn dataset_info(&self) -> Result<JsValue, JsError> {
-        let d = &self.s.data;
+        let d = self.s.data();
         to_js(&DatasetInfo {
             name: d.name.clone(),
             count: d.len() as u32,
@@ -334,7 +334,7 @@ impl Engine {
     #[wasm_bindgen(unchecked_return_type = "Samples")]
     pub fn samples(&self, split: &str, start: u32, count: u32) -> Result<JsValue, JsError> {
         let split = Split::parse(split).map_err(err)?;
-        let d = &self.s.data;
+        let d = self.s.data();
         let n = d.split_len(split);
         let (start, count) = (start as usize, count as usize);
         if start >= n || count == 0 || count > 1000 || start + count > n {
@@ -361,11 +361,11 @@ impl Engine {
     #[wasm_bindgen(js_name = modelInfo, unchecked_return_type = "ModelState")]
     pub fn model_info(&self) -> Result<JsValue, JsError> {
         to_js(&ModelState {
-            info: self.s.model.info(),
-            sigma: self.s.cfg.sigma,
-            trained: self.s.epochs_trained > 0,
-            epochs: self.s.epochs_trained,
-            checkpoint_hash: self.s.checkpoint.as_ref().map(|c| c.hash.clone()),
+            info: self.s.model().info(),
+            sigma: self.s.cfg().sigma,
+            trained: self.s.epochs_trained() > 0,
+            epochs: self.s.epochs_trained(),
+            checkpoint_hash: self.s.checkpoint().map(|c| c.hash.clone()),
         })
     }
 
@@ -373,9 +373,12 @@ impl Engine {
     /// sigma, or null; entries that are not usable are skipped (src/zoo_index.rs).
     #[wasm_bindgen(js_name = shippedCheckpoint, unchecked_return_type = "IndexEntry | null")]
     pub fn shipped_checkpoint(&self, index_json: &str) -> Result<JsValue, JsError> {
-        let e: Option<IndexEntry> =
-            crate::zoo_index::find(index_json, &self.s.cfg.model.to_string(), self.s.cfg.sigma)
-                .map_err(err)?;
+        let e: Option<IndexEntry> = crate::zoo_index::find(
+            index_json,
+            &self.s.cfg().model.to_string(),
+            self.s.cfg().sigma,
+        )
+        .map_err(err)?;
         to_js(&e)
     }
 
@@ -395,7 +398,7 @@ impl Engine {
             hash: c.hash.clone(),
             epochs: c.meta.epochs,
             test_accuracy: c.meta.test_accuracy,
-            parsed: ParsedConfig::of(&self.s.cfg, Vec::new()),
+            parsed: ParsedConfig::of(self.s.cfg(), Vec::new()),
         };
         if let Some(e) = entry.filter(|e| !e.is_null() && !e.is_undefined()) {
             let e: IndexEntry = serde_wasm_bindgen::from_value(e)
@@ -451,7 +454,7 @@ impl Engine {
         batch: u32,
         quantized: Option<bool>,
     ) -> Result<Float32Array, JsError> {
-        let il = self.s.model.input_len();
+        let il = self.s.model().input_len();
         // checked: on wasm32 a huge batch times the input size would wrap around
         if batch == 0 || (batch as usize).checked_mul(il) != Some(x.len()) {
             return Err(err(crate::Error::invalid(
@@ -464,7 +467,7 @@ impl Engine {
         let out = if quantized.unwrap_or(false) {
             self.s.quantized_logits(x, batch as usize).map_err(err)?
         } else {
-            self.s.model.forward(x, batch as usize)
+            self.s.model().forward(x, batch as usize)
         };
         Ok(Float32Array::from(&out[..]))
     }
@@ -480,7 +483,7 @@ impl Engine {
 
     #[wasm_bindgen(js_name = quantLayers, unchecked_return_type = "QuantLayer[]")]
     pub fn quant_layers(&self) -> Result<JsValue, JsError> {
-        let ql = crate::quant::quant_layers(&self.s.model);
+        let ql = crate::quant::quant_layers(self.s.model());
         let total: u64 = ql.iter().map(|q| q.macs).sum();
         let rows: Vec<QuantLayer> = ql
             .iter()

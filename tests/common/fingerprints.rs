@@ -64,7 +64,7 @@ pub fn fingerprints() -> Vec<(String, String)> {
         s.step(JobKind::Train, 3, &mut || 0).unwrap();
         out.push((
             format!("train-3-steps-{name}"),
-            digest_f32(&s.model.params_flat()),
+            digest_f32(&s.model().params_flat()),
         ));
     }
 

@@ -181,15 +181,15 @@ pub(crate) fn session(m: &ArgMatches) -> Result<Session> {
 /// (model, sigma) is loaded from models/index.json, exactly as the page does.
 pub(crate) fn trained_session(m: &ArgMatches) -> Result<Session> {
     let mut s = session(m)?;
-    if s.checkpoint.is_none() && s.cfg.dataset == DatasetName::Mnist {
+    if s.checkpoint().is_none() && s.cfg().dataset == DatasetName::Mnist {
         let dir = data_path(m)
             .parent()
             .and_then(Path::parent)
             .map(|p| p.join("models"))
             .unwrap_or_else(|| PathBuf::from("models"));
         let index = String::from_utf8_lossy(&read(&dir.join("index.json"))?).into_owned();
-        let entry = arq::zoo_index::find(&index, &s.cfg.model.to_string(), s.cfg.sigma)?.ok_or_else(|| {
-            Error::invalid("sigma", s.cfg.sigma, &format!("no shipped {} checkpoint at this sigma; pass --checkpoint FILE or train one with `arq train`", s.cfg.model), "0.12, 0.25, 0.5")
+        let entry = arq::zoo_index::find(&index, &s.cfg().model.to_string(), s.cfg().sigma)?.ok_or_else(|| {
+            Error::invalid("sigma", s.cfg().sigma, &format!("no shipped {} checkpoint at this sigma; pass --checkpoint FILE or train one with `arq train`", s.cfg().model), "0.12, 0.25, 0.5")
         })?;
         let file = dir.join(&entry.file);
         let hash = s.load_checkpoint(&read(&file)?)?.hash.clone();
@@ -229,8 +229,8 @@ fn cmd_info(m: &ArgMatches) -> Result<()> {
         return Ok(());
     }
     let s = session(m)?;
-    let info = s.model.info();
-    let mut t = format!("config   #{}\nengine   {}\ndataset  {} ({} train / {} test, {}x{})\nmodel    {}: {} params, {} MACs per image\n\n", s.cfg.to_fragment(), arq::VERSION, s.data.name, s.data.train_count, s.data.test_count(), s.data.rows, s.data.cols, info.name, info.params, info.macs);
+    let info = s.model().info();
+    let mut t = format!("config   #{}\nengine   {}\ndataset  {} ({} train / {} test, {}x{})\nmodel    {}: {} params, {} MACs per image\n\n", s.cfg().to_fragment(), arq::VERSION, s.data().name, s.data().train_count, s.data().test_count(), s.data().rows, s.data().cols, info.name, info.params, info.macs);
     t.push_str(&format!(
         "{:<12} {:<8} {:<14} {:<14} {:>8} {:>10}\n",
         "layer", "kind", "in", "out", "params", "MACs"
@@ -248,7 +248,7 @@ fn cmd_info(m: &ArgMatches) -> Result<()> {
     }
     emit(
         m,
-        &json!({"config": s.cfg, "fragment": s.cfg.to_fragment(), "engine": arq::VERSION, "model": info, "dataset": {"name": s.data.name, "train": s.data.train_count, "test": s.data.test_count()}}),
+        &json!({"config": s.cfg(), "fragment": s.cfg().to_fragment(), "engine": arq::VERSION, "model": info, "dataset": {"name": s.data().name, "train": s.data().train_count, "test": s.data().test_count()}}),
         &t,
     );
     Ok(())
@@ -311,7 +311,8 @@ fn cmd_train(m: &ArgMatches) -> Result<()> {
     }
     pb.finish_and_clear();
     let secs = start.elapsed().as_secs_f64();
-    let images = (s.cfg.epochs as f64) * (s.cfg.train_size.min(s.data.train_count as u32) as f64);
+    let images =
+        (s.cfg().epochs as f64) * (s.cfg().train_size.min(s.data().train_count as u32) as f64);
     let bytes = s.save_checkpoint();
     let out = PathBuf::from(
         m.get_one::<String>("out")
@@ -321,8 +322,8 @@ fn cmd_train(m: &ArgMatches) -> Result<()> {
     let file = if out.is_dir() {
         let name = format!(
             "{}-s{}-{}.arqc",
-            s.cfg.model,
-            s.cfg.sigma,
+            s.cfg().model,
+            s.cfg().sigma,
             short_hash(&bytes)
         );
         let path = out.join(&name);
@@ -334,10 +335,10 @@ fn cmd_train(m: &ArgMatches) -> Result<()> {
         out
     };
     let acc = s.evaluate().accuracy;
-    let text = format!("trained {} at sigma={} for {} epochs in {:.1} s ({:.0} images/s)\ntest accuracy (clean, 2,000 digits): {:.4}\ncheckpoint: {}\nreproduce: arq train --url '#{}'\n", s.cfg.model, s.cfg.sigma, s.cfg.epochs, secs, images / secs, acc, file.display(), s.cfg.to_fragment());
+    let text = format!("trained {} at sigma={} for {} epochs in {:.1} s ({:.0} images/s)\ntest accuracy (clean, 2,000 digits): {:.4}\ncheckpoint: {}\nreproduce: arq train --url '#{}'\n", s.cfg().model, s.cfg().sigma, s.cfg().epochs, secs, images / secs, acc, file.display(), s.cfg().to_fragment());
     emit(
         m,
-        &json!({"fragment": s.cfg.to_fragment(), "epochs": epochs, "testAccuracy": acc, "seconds": secs, "imagesPerSecond": images / secs, "checkpoint": file.display().to_string()}),
+        &json!({"fragment": s.cfg().to_fragment(), "epochs": epochs, "testAccuracy": acc, "seconds": secs, "imagesPerSecond": images / secs, "checkpoint": file.display().to_string()}),
         &text,
     );
     Ok(())
@@ -350,9 +351,9 @@ fn update_index(dir: &Path, s: &Session, file: &str, bytes: &[u8]) -> Result<()>
         Ok(b) => serde_json::from_slice(&b).map_err(|e| Error::bad_file("models/index.json", e))?,
         Err(_) => vec![],
     };
-    entries.retain(|e| !(e["model"] == json!(s.cfg.model) && e["sigma"] == json!(s.cfg.sigma)));
+    entries.retain(|e| !(e["model"] == json!(s.cfg().model) && e["sigma"] == json!(s.cfg().sigma)));
     let (_, info) = arq::nn::checkpoint::load(bytes)?;
-    entries.push(json!({"model": s.cfg.model, "sigma": s.cfg.sigma, "file": file, "hash": info.hash, "testAccuracy": info.meta.test_accuracy, "epochs": info.meta.epochs, "fragment": info.meta.fragment}));
+    entries.push(json!({"model": s.cfg().model, "sigma": s.cfg().sigma, "file": file, "hash": info.hash, "testAccuracy": info.meta.test_accuracy, "epochs": info.meta.epochs, "fragment": info.meta.fragment}));
     entries.sort_by(|a, b| {
         (
             a["model"].as_str(),
@@ -372,9 +373,10 @@ fn update_index(dir: &Path, s: &Session, file: &str, bytes: &[u8]) -> Result<()>
 fn cmd_eval(m: &ArgMatches) -> Result<()> {
     let s = trained_session(m)?;
     let e = s.evaluate();
-    let mut t = format!(
+    let mut t =
+        format!(
         "{} (sigma={}): clean test accuracy {:.4} on {} digits\nconfusion (rows = true label):\n",
-        s.model.arch, s.cfg.sigma, e.accuracy, e.n
+        s.model().arch, s.cfg().sigma, e.accuracy, e.n
     );
     for r in 0..10 {
         t.push_str(
@@ -386,7 +388,7 @@ fn cmd_eval(m: &ArgMatches) -> Result<()> {
     }
     emit(
         m,
-        &json!({"model": s.model.arch, "sigma": s.cfg.sigma, "evaluation": e, "checkpoint": s.checkpoint.as_ref().map(|c| c.hash.clone())}),
+        &json!({"model": s.model().arch, "sigma": s.cfg().sigma, "evaluation": e, "checkpoint": s.checkpoint().as_ref().map(|c| c.hash.clone())}),
         &t,
     );
     Ok(())
@@ -412,7 +414,7 @@ pub fn cmd_certify(m: &ArgMatches) -> Result<()> {
     let mut records = vec![];
     let mut summary = None;
     loop {
-        let st = s.step(JobKind::Certify, s.cfg.cert_batch as u64 * 4, &mut clock)?;
+        let st = s.step(JobKind::Certify, s.cfg().cert_batch as u64 * 4, &mut clock)?;
         pb.set_position(st.work.done);
         if let JobEvent::Certify(c) = st.event {
             pb.set_message(format!(
@@ -468,19 +470,19 @@ pub fn cmd_certify(m: &ArgMatches) -> Result<()> {
         "{}\ncertified {} points of {} at sigma={} (n0={}, n={}, alpha={}) in {:.1} s: {:.0} noisy samples/s\nR_max = {:.4} (no radius can exceed it at this n)\nreproduce: arq certify --url '#{}'\n",
         arq::certify::metrics::markdown_table(std::slice::from_ref(sum)),
         sum.points,
-        s.model.arch,
-        s.cfg.sigma,
-        s.cfg.n0,
-        s.cfg.n,
-        s.cfg.alpha,
+        s.model().arch,
+        s.cfg().sigma,
+        s.cfg().n0,
+        s.cfg().n,
+        s.cfg().alpha,
         secs,
         samples / secs,
         sum.r_max,
-        s.cfg.to_fragment()
+        s.cfg().to_fragment()
     );
     emit(
         m,
-        &json!({"fragment": s.cfg.to_fragment(), "checkpoint": s.checkpoint.as_ref().map(|c| c.hash.clone()), "summary": sum, "seconds": secs, "samplesPerSecond": samples / secs}),
+        &json!({"fragment": s.cfg().to_fragment(), "checkpoint": s.checkpoint().as_ref().map(|c| c.hash.clone()), "summary": sum, "seconds": secs, "samplesPerSecond": samples / secs}),
         &text,
     );
     Ok(())

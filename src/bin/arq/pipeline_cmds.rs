@@ -105,8 +105,8 @@ fn irs_vs_fresh(m: &ArgMatches, s: &mut Session) -> Result<()> {
         markdown_table(&[named(&irs.summary, "IRS"), named(&fresh.summary, "from scratch")]),
         guarantees(&[named(&irs.summary, "IRS"), named(&fresh.summary, "from scratch")]),
         st.samples,
-        fresh.summary.points as u64 * (s.cfg.n0 + s.cfg.n) as u64,
-        (fresh.summary.points as u64 * (s.cfg.n0 + s.cfg.n) as u64) as f64 / st.samples.max(1) as f64,
+        fresh.summary.points as u64 * (s.cfg().n0 + s.cfg().n) as u64,
+        (fresh.summary.points as u64 * (s.cfg().n0 + s.cfg().n) as u64) as f64 / st.samples.max(1) as f64,
         irs.micros.certify as f64 / 1e6,
         fresh.micros.certify as f64 / 1e6,
         fresh.micros.certify as f64 / irs.micros.certify.max(1) as f64,
@@ -117,11 +117,11 @@ fn irs_vs_fresh(m: &ArgMatches, s: &mut Session) -> Result<()> {
         fresh.radii.iter().sum::<f64>() / n,
         mean_abs,
         irs.radii.len(),
-        s.cfg.to_fragment()
+        s.cfg().to_fragment()
     );
     emit(
         m,
-        &json!({"fragment": s.cfg.to_fragment(), "irs": irs, "fresh": fresh}),
+        &json!({"fragment": s.cfg().to_fragment(), "irs": irs, "fresh": fresh}),
         &text,
     );
     Ok(())
@@ -157,14 +157,14 @@ pub fn cmd_quantize(m: &ArgMatches) -> Result<()> {
     let mut text = format!(
         "policy {} ({})\nBOPs {:.3} % of FP32, size {} bytes ({:.1}x smaller), clean test accuracy {:.4} (base classifier, the test digits outside the search split)\n{mode}, {} points, sigma={}, n={}:\n{}{}",
         info.fragment,
-        s.model.arch,
+        s.model().arch,
         100.0 * info.cost.ratio,
         info.cost.size_bytes,
         info.cost.compression,
         r.test_accuracy,
         r.summary.points,
-        s.cfg.sigma,
-        s.cfg.n,
+        s.cfg().sigma,
+        s.cfg().n,
         markdown_table(&rows),
         guarantees(&rows)
     );
@@ -179,10 +179,10 @@ pub fn cmd_quantize(m: &ArgMatches) -> Result<()> {
             irs.skipped
         ));
     }
-    text.push_str(&format!("time: fp32 {:.1} s, fine-tune {:.1} s, certify {:.1} s\nreproduce: arq quantize --url '#{}'{}\n", r.micros.fp32 as f64 / 1e6, r.micros.finetune as f64 / 1e6, r.micros.certify as f64 / 1e6, s.cfg.to_fragment(), if m.get_flag("irs") { " --irs" } else { "" }));
+    text.push_str(&format!("time: fp32 {:.1} s, fine-tune {:.1} s, certify {:.1} s\nreproduce: arq quantize --url '#{}'{}\n", r.micros.fp32 as f64 / 1e6, r.micros.finetune as f64 / 1e6, r.micros.certify as f64 / 1e6, s.cfg().to_fragment(), if m.get_flag("irs") { " --irs" } else { "" }));
     emit(
         m,
-        &json!({"fragment": s.cfg.to_fragment(), "policy": info, "result": r}),
+        &json!({"fragment": s.cfg().to_fragment(), "policy": info, "result": r}),
         &text,
     );
     Ok(())
@@ -200,7 +200,7 @@ fn run_search(
     s.begin(JobSpec::Search {
         method: Method::parse(method)?,
     })?;
-    let pb = progress(m, s.cfg.episodes as u64, method);
+    let pb = progress(m, s.cfg().episodes as u64, method);
     let mut records = vec![];
     let start = Instant::now();
     loop {
@@ -305,20 +305,20 @@ fn finish(
     let text = format!(
         "{}\nfresh certification (CERTIFY, noise streams of its own, none shared with the search) of {} test points at sigma={} (n0={}, n={}, alpha={}, R_max = {:.4}), budget {:.4} % of FP32 BOPs, fine-tune {} batches per row; clean acc. = base classifier on the test digits outside the search split\nsearched: {}\nreproduce: {how} --url '#{}'\n",
         markdown(rows),
-        s.cfg.points,
-        s.cfg.sigma,
-        s.cfg.n0,
-        s.cfg.n,
-        s.cfg.alpha,
+        s.cfg().points,
+        s.cfg().sigma,
+        s.cfg().n0,
+        s.cfg().n,
+        s.cfg().alpha,
         rows.first().map_or(f64::NAN, |r| r.summary.r_max),
-        100.0 * s.cfg.budget,
-        s.cfg.fft,
+        100.0 * s.cfg().budget,
+        s.cfg().fft,
         s.searched_policies().iter().map(|(n, f)| format!("{n}: {f}")).collect::<Vec<_>>().join("; "),
-        s.cfg.to_fragment()
+        s.cfg().to_fragment()
     );
     emit(
         m,
-        &json!({"fragment": s.cfg.to_fragment(), "searches": searches, "rows": rows}),
+        &json!({"fragment": s.cfg().to_fragment(), "searches": searches, "rows": rows}),
         &text,
     );
 }
