@@ -42,3 +42,38 @@ pub trait Job {
     /// Nothing is left to do.
     fn is_done(&self) -> bool;
 }
+
+/// [`Job`] for a mini-batch loop over `(model, data)` (training, fine-tuning): the budget is
+/// mini-batches and the clock is not used. The type provides inherent `step(model, data,
+/// max_batches) -> $report`, `batches_done`, `total_batches` and `is_done`.
+macro_rules! batch_job {
+    ($t:ty, $report:ty, $phase:literal) => {
+        impl $crate::job::Job for $t {
+            type Env<'a> = (&'a mut $crate::nn::Model, &'a $crate::data::Dataset);
+            type Report = $report;
+
+            fn step(
+                &mut self,
+                (model, data): Self::Env<'_>,
+                budget: u64,
+                _clock: &mut dyn FnMut() -> u64,
+            ) -> $crate::error::Result<$report> {
+                let max_batches = usize::try_from(budget).unwrap_or(usize::MAX);
+                Ok(<$t>::step(self, model, data, max_batches))
+            }
+
+            fn work(&self) -> $crate::job::Work {
+                $crate::job::Work {
+                    phase: $phase,
+                    done: self.batches_done() as u64,
+                    total: self.total_batches() as u64,
+                }
+            }
+
+            fn is_done(&self) -> bool {
+                <$t>::is_done(self)
+            }
+        }
+    };
+}
+pub(crate) use batch_job;

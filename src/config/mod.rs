@@ -352,45 +352,23 @@ macro_rules! field {
             set: |c, v| c.$f = <$t as Choice>::ALL[v.word()],
         }
     };
-    ($key:literal, $group:literal, $kind:expr, $help:literal, $f:ident, int) => {
+    // the other rows: `$get` names the `Value` accessor that yields the field's type
+    ($key:literal, $group:literal, $kind:expr, $help:literal, $f:ident, $get:ident) => {
         Field {
             key: $key,
             group: $group,
             kind: $kind,
             help: $help,
             get: |c| c.$f.to_string(),
-            set: |c, v| c.$f = v.int() as _,
+            set: |c, v| c.$f = field!(@value v, $get),
         }
     };
-    ($key:literal, $group:literal, $kind:expr, $help:literal, $f:ident, float) => {
-        Field {
-            key: $key,
-            group: $group,
-            kind: $kind,
-            help: $help,
-            get: |c| c.$f.to_string(),
-            set: |c, v| c.$f = v.float(),
-        }
+    // integers are stored in the field's own width; the schema's range fits it
+    (@value $v:ident, int) => {
+        $v.int() as _
     };
-    ($key:literal, $group:literal, $kind:expr, $help:literal, $f:ident, bits) => {
-        Field {
-            key: $key,
-            group: $group,
-            kind: $kind,
-            help: $help,
-            get: |c| c.$f.to_string(),
-            set: |c, v| c.$f = v.bits(),
-        }
-    };
-    ($key:literal, $group:literal, $kind:expr, $help:literal, $f:ident, flags) => {
-        Field {
-            key: $key,
-            group: $group,
-            kind: $kind,
-            help: $help,
-            get: |c| c.$f.to_string(),
-            set: |c, v| c.$f = v.flags(),
-        }
+    (@value $v:ident, $get:ident) => {
+        $v.$get()
     };
 }
 

@@ -11,8 +11,6 @@ use super::model::{softmax_xent, Model};
 use super::optim::{OptKind, Optimizer};
 use super::schedule::Schedule;
 use crate::data::{Dataset, Split};
-use crate::error::Result;
-use crate::job::{Job, Work};
 use serde::Serialize;
 
 #[derive(Clone, Debug, PartialEq)]
@@ -123,37 +121,8 @@ impl Trainer {
     }
 }
 
-/// Training as a [`Job`]: the budget is mini-batches; the clock is not used.
-impl Job for Trainer {
-    type Env<'a> = (&'a mut Model, &'a Dataset);
-    type Report = TrainProgress;
-
-    fn step(
-        &mut self,
-        (model, data): Self::Env<'_>,
-        budget: u64,
-        _clock: &mut dyn FnMut() -> u64,
-    ) -> Result<TrainProgress> {
-        Ok(Trainer::step(
-            self,
-            model,
-            data,
-            usize::try_from(budget).unwrap_or(usize::MAX),
-        ))
-    }
-
-    fn work(&self) -> Work {
-        Work {
-            phase: "train",
-            done: self.batches_done() as u64,
-            total: self.total_batches() as u64,
-        }
-    }
-
-    fn is_done(&self) -> bool {
-        Trainer::is_done(self)
-    }
-}
+// Training as a [`Job`](crate::job::Job).
+crate::job::batch_job!(Trainer, TrainProgress, "train");
 
 /// Shift an image by (dy, dx) pixels in place, filling with zeros.
 fn translate(img: &mut [f32], rows: usize, cols: usize, dy: isize, dx: isize) {

@@ -261,27 +261,13 @@ impl EvalJob {
         let int = &mut c.int;
         let ex = examples(&self.cfg, data, int_input_len(int), self.spec.points)?;
         let (name, cfg) = (self.spec.name.clone(), &self.cfg);
+        let (sigma, n, alpha) = (cfg.sigma, cfg.n as u64, cfg.alpha);
         let summary = match self.spec.mode {
             Mode::Irs => {
                 let g = IrsGuarantee::from(&cfg.irs_params());
-                Summary::irs(
-                    name,
-                    cfg.sigma,
-                    cfg.n as u64,
-                    cfg.alpha,
-                    g,
-                    &outcomes,
-                    &GRID_SMALL,
-                )
+                Summary::irs(name, sigma, n, alpha, g, &outcomes, &GRID_SMALL)
             }
-            Mode::Fresh => Summary::new(
-                name,
-                cfg.sigma,
-                cfg.n as u64,
-                cfg.alpha,
-                &outcomes,
-                &GRID_SMALL,
-            ),
+            Mode::Fresh => Summary::new(name, sigma, n, alpha, &outcomes, &GRID_SMALL),
         };
         Ok(EvalResult {
             name: self.spec.name.clone(),

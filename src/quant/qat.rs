@@ -17,7 +17,6 @@ use super::fakequant::{QuantConfig, QuantizedModel};
 use super::policy::Policy;
 use crate::data::{Dataset, Split};
 use crate::error::Result;
-use crate::job::{Job, Work};
 use crate::nn::model::softmax_xent;
 use crate::nn::optim::{OptKind, Optimizer};
 use crate::nn::schedule::Schedule;
@@ -157,34 +156,5 @@ impl QatTrainer {
     }
 }
 
-/// Fine-tuning as a [`Job`]: the budget is mini-batches; the clock is not used.
-impl Job for QatTrainer {
-    type Env<'a> = (&'a mut Model, &'a Dataset);
-    type Report = QatProgress;
-
-    fn step(
-        &mut self,
-        (model, data): Self::Env<'_>,
-        budget: u64,
-        _clock: &mut dyn FnMut() -> u64,
-    ) -> Result<QatProgress> {
-        Ok(QatTrainer::step(
-            self,
-            model,
-            data,
-            usize::try_from(budget).unwrap_or(usize::MAX),
-        ))
-    }
-
-    fn work(&self) -> Work {
-        Work {
-            phase: "finetune",
-            done: self.batches_done() as u64,
-            total: self.total_batches() as u64,
-        }
-    }
-
-    fn is_done(&self) -> bool {
-        QatTrainer::is_done(self)
-    }
-}
+// Fine-tuning as a [`Job`](crate::job::Job).
+crate::job::batch_job!(QatTrainer, QatProgress, "finetune");
