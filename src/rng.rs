@@ -32,6 +32,7 @@ pub struct Stream {
 }
 
 impl Stream {
+    /// The stream called `name` of master seed `seed` (key: [`stream_key`]), at its start.
     pub fn new(seed: u64, name: &str) -> Self {
         Stream {
             rng: ChaCha8Rng::from_seed(stream_key(seed, name)),
@@ -39,6 +40,7 @@ impl Stream {
         }
     }
 
+    /// The next 32 random bits of the key stream.
     pub fn next_u32(&mut self) -> u32 {
         self.rng.next_u32()
     }

@@ -128,11 +128,17 @@ pub(crate) fn transpose(rows: usize, cols: usize, input: &[f32], out: &mut [f32]
 /// Geometry of a 2-D convolution on one image.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub struct ConvGeom {
+    /// Input channels.
     pub c: usize,
+    /// Input height.
     pub h: usize,
+    /// Input width.
     pub w: usize,
+    /// Kernel size (K x K).
     pub k: usize,
+    /// Stride, the same in both directions.
     pub stride: usize,
+    /// Zero padding on each side.
     pub pad: usize,
 }
 
@@ -147,6 +153,7 @@ impl ConvGeom {
     pub fn patch(&self) -> usize {
         self.c * self.k * self.k
     }
+    /// Output positions per channel: OH * OW.
     pub fn out_hw(&self) -> usize {
         self.out_h() * self.out_w()
     }
