@@ -72,5 +72,5 @@ impl Error {
     }
 }
 
-/// The core's result type, failing with [`Error`].
+/// The core's result type, failing with [`Error`](enum@Error).
 pub type Result<T> = std::result::Result<T, Error>;

@@ -8,6 +8,9 @@
 //!
 //! Each fast kernel has a plain scalar reference beside it (`*_ref`); property tests hold one
 //! against the other (bit-identical for `gemm_nn`, a documented tolerance for `dot`).
+//!
+//! Public for the cross-checks in tests/quant_paths.rs, which build a [`ConvGeom`] for the
+//! integer convolution kernels of [`crate::quant::int_kernels`]; not user API.
 
 use super::simd::F4;
 

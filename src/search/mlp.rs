@@ -9,6 +9,9 @@
 //! vectorise across independent outputs without changing a single bit. Exact zeros of the
 //! input (ReLU outputs) are skipped; that is the same code path everywhere, so results stay
 //! reproducible. `tests/search_mlp.rs` checks backward against central finite differences.
+//!
+//! Public for the cross-checks in tests/search_mlp.rs (gradients against finite differences,
+//! Adam and soft updates); the DDPG agent is its only user, not user API.
 
 use crate::nn::optim::AdamStep;
 use crate::rng::Stream;
@@ -29,7 +32,7 @@ pub struct Dense {
     pub n_in: usize,
     /// Outputs.
     pub n_out: usize,
-    /// Weights, input-major (`wt[i * n_out + j]` = W[j][i]).
+    /// Weights, input-major (`wt[i * n_out + j]` = `W[j][i]`).
     pub wt: Vec<f32>,
     /// Biases, one per output.
     pub b: Vec<f32>,

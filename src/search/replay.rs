@@ -1,4 +1,7 @@
 //! The DDPG replay buffer: a ring of transitions, sampled uniformly.
+//!
+//! Public for the cross-checks in tests/search_ddpg.rs (ring order, sampling); the DDPG agent
+//! is its only user, not user API.
 
 use crate::rng::Stream;
 
