@@ -14,16 +14,21 @@ pub(crate) const MNIST_TRAIN: usize = 8000;
 /// Image size and number of classes every model of the zoo takes.
 pub(crate) const IMAGE_ROWS: usize = 28;
 pub(crate) const IMAGE_COLS: usize = 28;
+/// Number of classes (digits 0..=9) every model of the zoo tells apart.
 pub const CLASSES: usize = 10;
 const MNU8_WHAT: &str = "MNIST data file";
 
+/// Which half of a dataset: the first `train_count` records or the rest.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum Split {
+    /// The first `train_count` records (8,000 for MNIST).
     Train,
+    /// The records after `train_count` (2,000 for MNIST).
     Test,
 }
 
 impl Split {
+    /// `train` or `test`.
     pub fn parse(s: &str) -> Result<Split> {
         match s {
             "train" => Ok(Split::Train),
@@ -36,11 +41,17 @@ impl Split {
 /// 8-bit grayscale images with labels, plus the train/test boundary.
 #[derive(Clone)]
 pub struct Dataset {
+    /// `mnist` or `synth`.
     pub name: String,
+    /// Image height in pixels (28).
     pub rows: usize,
+    /// Image width in pixels (28).
     pub cols: usize,
+    /// One label per record, each below [`CLASSES`].
     pub labels: Vec<u8>,
+    /// Every record's image, row-major, `rows * cols` bytes each (0 = black, 255 = white).
     pub pixels: Vec<u8>,
+    /// Records `0..train_count` are the train split, the rest the test split.
     pub train_count: usize,
 }
 
@@ -157,15 +168,19 @@ impl Dataset {
         }
     }
 
+    /// Number of records, both splits.
     pub fn len(&self) -> usize {
         self.labels.len()
     }
+    /// Whether the dataset holds no records.
     pub fn is_empty(&self) -> bool {
         self.labels.is_empty()
     }
+    /// Pixels per image, `rows * cols`.
     pub fn image_len(&self) -> usize {
         self.rows * self.cols
     }
+    /// Number of test records, `len() - train_count`.
     pub fn test_count(&self) -> usize {
         self.len() - self.train_count
     }
@@ -178,6 +193,7 @@ impl Dataset {
         }
     }
 
+    /// Number of records in `split`.
     pub fn split_len(&self, split: Split) -> usize {
         match split {
             Split::Train => self.train_count,
@@ -193,12 +209,14 @@ impl Dataset {
         }
     }
 
+    /// Record `idx`'s raw pixels, `image_len()` bytes.
     pub fn image_u8(&self, idx: usize) -> &[u8] {
         let n = self.image_len();
         &self.pixels[idx * n..(idx + 1) * n]
     }
 }
 
+/// Lowercase hexadecimal of `bytes`, two digits per byte (checksums, cache keys).
 pub fn hex(bytes: &[u8]) -> String {
     bytes.iter().map(|b| format!("{b:02x}")).collect()
 }

@@ -14,8 +14,12 @@ use serde::Serialize;
 #[cfg_attr(target_arch = "wasm32", derive(tsify::Tsify))]
 #[serde(rename_all = "camelCase")]
 pub struct Work {
+    /// The stage of the task now running, a stable lowercase word (e.g. `fp32-certify`, `compare`,
+    /// `done`).
     pub phase: &'static str,
+    /// Work units done so far, at most `total`.
     pub done: u64,
+    /// Work units of the whole phase.
     pub total: u64,
 }
 

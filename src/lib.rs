@@ -9,6 +9,7 @@
 //! comment.
 
 #![deny(unsafe_code)]
+#![warn(missing_docs)]
 
 pub mod certify;
 mod choice;

@@ -11,6 +11,10 @@
 //!
 //! Transcendentals come from the `libm` crate (pure Rust) rather than `f64::ln`/`cos`, which
 //! call the platform's C library natively: this keeps native and wasm bit-identical.
+//!
+//! Public for the cross-checks in tests/: tests/wasm.rs holds [`fast_box_muller`] to
+//! [`box_muller_reference`] and replays [`NoiseSource`] under wasm32, tests/pipeline_splits.rs
+//! checks [`stream_key`], and many tests draw seeded inputs from [`Stream`]. Not user API.
 
 use rand_chacha::rand_core::{RngCore, SeedableRng};
 use rand_chacha::ChaCha8Rng;
@@ -32,6 +36,7 @@ pub struct Stream {
 }
 
 impl Stream {
+    /// The stream called `name` of master seed `seed` (key: [`stream_key`]), at its start.
     pub fn new(seed: u64, name: &str) -> Self {
         Stream {
             rng: ChaCha8Rng::from_seed(stream_key(seed, name)),
@@ -39,6 +44,7 @@ impl Stream {
         }
     }
 
+    /// The next 32 random bits of the key stream.
     pub fn next_u32(&mut self) -> u32 {
         self.rng.next_u32()
     }

@@ -10,13 +10,17 @@ use serde::{Deserialize, Serialize};
 #[cfg_attr(target_arch = "wasm32", derive(tsify::Tsify))]
 #[serde(rename_all = "camelCase")]
 pub struct IndexEntry {
+    /// The architecture's word (`lenet`, `cnn3`).
     pub model: String,
+    /// The noise level the checkpoint was trained at (pixel units).
     pub sigma: f64,
     /// A file name in models/ (`^[\w.-]+$`, not starting with '.').
     pub file: String,
     /// SHA-256 hex of the checkpoint body (in full or a prefix), when the index states it
     /// (a missing field reads as None).
     pub hash: Option<String>,
+    /// The checkpoint's clean accuracy on the test digits (a fraction in [0, 1]), when the index
+    /// states it.
     pub test_accuracy: Option<f64>,
 }
 

@@ -40,14 +40,19 @@ pub const PURPOSE_FALLBACK_ESTIMATE: &str = "noise-irs-estimate";
 pub struct IrsCache {
     /// The noise stream of f's estimation samples, which IRS replays.
     pub estimate_purpose: String,
+    /// The noise level of f's certification (pixel units).
     pub sigma: f64,
+    /// Master seed of f's noise streams.
     pub seed: u64,
+    /// Selection samples of f's certification.
     pub n0: u64,
     /// Estimation samples of f's certification.
     pub n: u64,
+    /// f's CERTIFY alpha.
     pub alpha: f64,
     /// f's class is kept for estimation samples 0..n_keep of each point.
     pub n_keep: u64,
+    /// One entry per certified point, in certification order.
     pub entries: Vec<CacheEntry>,
 }
 
@@ -57,6 +62,7 @@ impl IrsCache {}
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
 #[serde(rename_all = "camelCase")]
 pub struct CacheEntry {
+    /// The point (its id keys the noise replay).
     pub example: Example,
     /// f's smoothed prediction cA (or abstain).
     pub prediction: Prediction,
@@ -112,10 +118,12 @@ pub(crate) fn irs_radius(sigma: f64, p_lower: f64, zeta_up: f64) -> Option<f64> 
 pub struct IrsRecord {
     /// The example id.
     pub index: u64,
+    /// The true class.
     pub label: u8,
     /// Incremental: cA or abstain. Fallback: f^q's own certificate. Skipped: f's prediction,
     /// inherited (f^q is not evaluated).
     pub prediction: Prediction,
+    /// Which way the point was certified.
     pub branch: Branch,
     /// Estimation samples of f^q used (replayed or fresh); 0 when skipped.
     pub n_p: u64,
@@ -130,6 +138,7 @@ pub struct IrsRecord {
     pub p_lower: f64,
     /// Certified radius of f^q; 0 when abstaining or skipped.
     pub radius: f64,
+    /// Whether `prediction` is the label (false when abstaining).
     pub correct: bool,
     /// Forward samples of f^q spent on this point.
     pub samples: u64,

@@ -19,6 +19,7 @@ use crate::job::{Job, Work};
 pub struct CertRecord {
     /// The example id.
     pub index: u64,
+    /// The true class.
     pub label: u8,
     /// The class, or null for abstain.
     #[cfg_attr(target_arch = "wasm32", tsify(type = "number | null"))]
@@ -44,9 +45,13 @@ pub struct CertRecord {
 #[cfg_attr(target_arch = "wasm32", derive(tsify::Tsify))]
 #[serde(rename_all = "camelCase")]
 pub struct Progress {
+    /// Points certified so far.
     pub examples_done: usize,
+    /// Points to certify.
     pub examples_total: usize,
+    /// Forward samples (selection and estimation) spent so far.
     pub samples_done: u64,
+    /// Forward samples of the whole job: points * (n0 + n).
     pub samples_total: u64,
 }
 

@@ -139,6 +139,7 @@ impl From<&IrsParams> for IrsGuarantee {
 pub struct Summary {
     /// Row label, e.g. "FP32" or "sigma = 0.25".
     pub name: String,
+    /// The noise level sigma, in pixel units.
     pub sigma: f64,
     /// Estimation samples per point of the certification (for IRS: of f's certification,
     /// whose first n_p samples are replayed).
@@ -150,12 +151,15 @@ pub struct Summary {
     pub irs: Option<IrsGuarantee>,
     /// Test points.
     pub points: usize,
+    /// The radii (L2, pixel units) at which certified accuracy is reported.
     pub grid: Vec<f64>,
     /// Certified accuracy at each radius of `grid`.
     pub certified_accuracy: Vec<f64>,
     /// Certified accuracy at r = 0.
     pub clean_accuracy: f64,
+    /// Average certified radius: the mean radius, counting 0 for wrong or abstained points.
     pub acr: f64,
+    /// Fraction of points where the certifier abstained.
     pub abstain_rate: f64,
     /// The largest radius the certifier can return: sigma * PhiInv(alpha^(1/n)) for
     /// CERTIFY, [`irs_r_max`] for IRS.

@@ -29,7 +29,9 @@ pub(crate) use smooth::{PURPOSE_ESTIMATE, PURPOSE_SELECT};
 
 /// A base classifier f: maps a batch of flat inputs to class indices.
 pub trait BaseClassifier {
+    /// Values per input (784 for a 28 x 28 image).
     fn input_len(&self) -> usize;
+    /// Number of classes; every class written by `classify` is below it.
     fn num_classes(&self) -> usize;
     /// x holds `batch` inputs of input_len() f32 each; write one class per input into out[..batch].
     fn classify(&mut self, x: &[f32], batch: usize, out: &mut [u8]);

@@ -98,8 +98,11 @@ impl Default for SmoothParams {
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
 #[serde(rename_all = "camelCase")]
 pub struct Example {
+    /// The example id: keys the noise streams, typically the test-split index.
     pub index: u64,
+    /// The clean input, pixel values in [0, 1].
     pub input: Vec<f32>,
+    /// The true class.
     pub label: u8,
 }
 

@@ -59,6 +59,10 @@
 //!
 //! statrs is therefore used only in the unit tests, as an independent cross-check for n <= 1000.
 //!
+//! Public for the cross-checks in tests/stats_golden.rs (the golden table of
+//! tests/data/stats_table.tsv, recomputed with scipy) and for its doctests; the certification
+//! code is its only other user, not a general statistics API.
+//!
 //! # Accuracy (measured against mpmath at 45-50 digits)
 //!
 //! `cp_lower`, `cp_upper`: <= 1.1e-15 relative over the golden table (n = 1..10^6). `phi`:

@@ -87,6 +87,8 @@ impl ExperimentConfig {
         Ok(())
     }
 
+    /// The canonical text of setting `key` (as the fragment would spell it), or None if `key`
+    /// is not a setting.
     pub fn get(&self, key: &str) -> Option<String> {
         super::field(key).map(|f| (f.get)(self))
     }

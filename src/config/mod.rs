@@ -42,7 +42,9 @@ choice_enum! {
 choice_enum! {
     /// The `opt` setting: the training optimizer.
     pub enum Optimizer {
+        /// Adam (the default), with bias correction.
         Adam = "adam",
+        /// Plain SGD with momentum `mom`.
         Sgd = "sgd",
     }
 }
@@ -50,7 +52,9 @@ choice_enum! {
 choice_enum! {
     /// The `wgran` setting: weight scales per output channel or one per tensor.
     pub enum Granularity {
+        /// One scale per output channel (the default).
         Ch = "ch",
+        /// One scale for the whole weight tensor.
         Tensor = "tensor",
     }
 }
@@ -59,8 +63,11 @@ choice_enum! {
     /// The `aclip` setting: how an activation range is calibrated
     /// ([`crate::quant::ActClip`]; `pct` is the 99.99th percentile).
     pub enum ActClipChoice {
+        /// The clip that minimises the squared quantization error (the default).
         Mse = "mse",
+        /// The 99.99th percentile of the calibration activations.
         Pct = "pct",
+        /// The largest calibration activation.
         Max = "max",
     }
 }
@@ -100,6 +107,7 @@ impl BitsList {
         BitsList { bits, text }
     }
 
+    /// The bit widths, in network order; empty means full precision everywhere.
     pub fn bits(&self) -> &[Bits] {
         &self.bits
     }
@@ -145,55 +153,98 @@ impl Serialize for Flags {
     }
 }
 
+/// One experiment's every setting, typed and range-checked; the single source of truth for a run.
+///
+/// Each field is one row of [`SCHEMA`] (its URL key in parentheses below, where it differs);
+/// the defaults are [`Default::default`]'s. Same config + same [`crate::VERSION`] = same numbers.
 #[derive(Clone, Debug, PartialEq, Serialize)]
 #[cfg_attr(target_arch = "wasm32", derive(tsify::Tsify))]
 #[serde(rename_all = "camelCase")]
 pub struct ExperimentConfig {
+    /// (`ds`) Which data: the real MNIST digits or the procedural test set.
     pub dataset: DatasetName,
+    /// Network architecture (docs/method.md section 8).
     pub model: Arch,
+    /// Gaussian noise level in raw-pixel units (inputs in [0, 1]): the training augmentation's and
+    /// randomized smoothing's standard deviation; radii are in the same units.
     pub sigma: f64,
+    /// Master seed (0..=[`MAX_SEED`]); every random stream derives from it.
     pub seed: u64,
     // training
+    /// Training epochs.
     pub epochs: u32,
+    /// Training mini-batch size.
     pub batch: u32,
+    /// Peak learning rate, decayed to 0 by a cosine schedule over the run.
     pub lr: f64,
+    /// (`opt`) The training optimizer.
     pub optimizer: Optimizer,
+    /// (`mom`) SGD momentum, 0..=0.999 (unused by Adam).
     pub momentum: f64,
+    /// (`wd`) L2 weight decay, on weights and biases.
     pub weight_decay: f64,
+    /// (`train`) Number of training digits used: the first `train_size` of the train split.
     pub train_size: u32,
+    /// Augmentation: each training digit is translated at random by up to this many pixels.
     pub shift: u32,
     // certification
+    /// CERTIFY's n0: selection samples that pick the top class cA.
     pub n0: u32,
+    /// CERTIFY's n: estimation samples that count nA; sets the radius cap R_max(n, alpha).
     pub n: u32,
+    /// CERTIFY's alpha: each certificate fails with probability at most alpha.
     pub alpha: f64,
+    /// Number of reported test points certified.
     pub points: u32,
+    /// Reported points are the test digits at positions 0, stride, 2 stride, ...
     pub stride: u32,
+    /// (`cbatch`) Noisy samples per forward batch; memory is O(cert_batch).
     pub cert_batch: u32,
     // incremental randomized smoothing
+    /// (`np`) IRS: n_p, the cached estimation samples replayed through a modified model (<= n).
     pub n_p: u32,
+    /// (`az`) IRS: alpha_zeta, the failure probability of the disagreement bound zeta_up.
     pub alpha_zeta: f64,
+    /// IRS: gamma; at pA_low >= gamma the modified model is certified from scratch (fallback).
     pub gamma: f64,
     // quantization
+    /// Weight bits per quantizable layer, in network order.
     #[cfg_attr(target_arch = "wasm32", tsify(type = "string"))]
     pub wb: BitsList,
+    /// Activation bits per quantizable layer: the precision of the layer's input.
     #[cfg_attr(target_arch = "wasm32", tsify(type = "string"))]
     pub ab: BitsList,
+    /// (`lk`) Locked layers: the search and budget fitting leave their bits alone.
     #[cfg_attr(target_arch = "wasm32", tsify(type = "string"))]
     pub locks: Flags,
+    /// (`wgran`) Weight scales per output channel or per tensor.
     pub weight_granularity: Granularity,
+    /// (`wclip`) Weight clipping: the MSE-optimal clip or max |w|.
     pub weight_clip: WeightClip,
+    /// (`aclip`) How activation ranges are calibrated on noisy training digits.
     pub act_clip: ActClipChoice,
+    /// Calibration digits: a fixed seeded subset of the train split.
     pub calib: u32,
+    /// Noise-aware fine-tuning batches (straight-through estimator) before a quick read-out.
     pub qft: u32,
+    /// Fine-tuning learning rate (Adam).
     pub qlr: f64,
     // search
+    /// BOPs budget of a searched policy, as a fraction of FP32's (1/64 = uniform W4A4).
     pub budget: f64,
+    /// Search episodes, one evaluated policy each.
     pub episodes: u32,
+    /// Warm-up episodes of uniform random actions before the DDPG updates begin.
     pub warmup: u32,
+    /// Hidden units of each of the DDPG actor's and critic's two hidden layers (HAQ: 300).
     pub hidden: u32,
+    /// What a search episode's reward measures.
     pub reward: Reward,
+    /// Search-split size: the first odd-numbered test digits that are not reported points.
     pub spoints: u32,
+    /// Fine-tuning batches per search episode.
     pub sft: u32,
+    /// Fine-tuning batches for each policy of the final comparison.
     pub fft: u32,
 }
 
@@ -247,18 +298,26 @@ impl Default for ExperimentConfig {
 #[cfg_attr(target_arch = "wasm32", derive(tsify::Tsify))]
 #[serde(tag = "kind", rename_all = "lowercase")]
 pub enum Kind {
+    /// An integer in `min..=max`.
     Int {
+        /// Smallest allowed value.
         min: i64,
+        /// Largest allowed value.
         max: i64,
     },
+    /// A number in `min..=max`.
     Float {
+        /// Smallest allowed value.
         min: f64,
+        /// Largest allowed value.
         max: f64,
     },
     /// One of the URL words of a [`Choice`] enum.
     Enum {
+        /// The allowed words, in the enum's order.
         choices: &'static [&'static str],
     },
+    /// A seed: an integer in `0..=MAX_SEED`.
     Seed,
     /// Comma-separated bit widths (2..=8, or f / 32 for full precision); one per quantizable
     /// layer or a single value for all. Empty = full precision everywhere.
@@ -284,11 +343,15 @@ impl Kind {
 /// A parsed, range-checked value ([`Kind::parse`]).
 #[derive(Clone, Debug)]
 pub enum Value {
+    /// An integer setting's value.
     Int(i64),
+    /// A float setting's value.
     Float(f64),
     /// The position of the word in the [`Kind::Enum`]'s choices.
     Word(usize),
+    /// A `wb` / `ab` list.
     Bits(BitsList),
+    /// An `lk` list.
     Flags(Flags),
 }
 
@@ -327,9 +390,13 @@ impl Value {
 
 /// One row of the schema.
 pub struct Field {
+    /// The URL key (also the CLI flag and `set` / `get` name).
     pub key: &'static str,
+    /// The group the setting belongs to (data, model, train, certify, irs, quant, search).
     pub group: &'static str,
+    /// The setting's type and allowed range.
     pub kind: Kind,
+    /// One-line description, shown by the CLI, the page and the README's table.
     pub help: &'static str,
     /// The setting's canonical text.
     pub get: fn(&ExperimentConfig) -> String,

@@ -53,6 +53,7 @@ pub struct Session {
 pub struct CertifyStep {
     /// Records finished by this step.
     pub records: Vec<CertRecord>,
+    /// Points and samples done of the whole certification.
     pub progress: Progress,
     pub(crate) done: bool,
     /// Summary over every record finished so far ("partial" until done).
@@ -70,14 +71,21 @@ pub enum JobSpec {
     Certify,
     /// Read out the config's policy on the reported points: IRS against the FP32 cache or,
     /// with `fresh`, a full certification from scratch.
-    QuantEval { fresh: bool },
+    QuantEval {
+        /// Certify from scratch (n0 + n fresh samples) instead of IRS.
+        fresh: bool,
+    },
     /// A search of per-layer bits.
-    Search { method: Method },
+    Search {
+        /// Which search: ARQ's or HAQ's reward, or random policies.
+        method: Method,
+    },
     /// The final comparison: FP32, W4A4 and each finished search's best, certified fresh.
     Compare,
 }
 
 impl JobSpec {
+    /// The spec's kind (its slot in the session).
     pub fn kind(self) -> JobKind {
         match self {
             JobSpec::Train => JobKind::Train,
@@ -94,10 +102,15 @@ impl JobSpec {
 #[cfg_attr(target_arch = "wasm32", derive(tsify::Tsify))]
 #[serde(rename_all = "camelCase")]
 pub enum JobKind {
+    /// Training ([`JobSpec::Train`]).
     Train,
+    /// FP32 certification ([`JobSpec::Certify`]).
     Certify,
+    /// The quick read-out of the config's policy ([`JobSpec::QuantEval`]).
     QuantEval,
+    /// A policy search ([`JobSpec::Search`]).
     Search,
+    /// The final comparison ([`JobSpec::Compare`]).
     Compare,
 }
 
@@ -134,12 +147,14 @@ impl std::fmt::Display for JobKind {
 #[cfg_attr(target_arch = "wasm32", derive(tsify::Tsify))]
 #[serde(rename_all = "camelCase")]
 pub struct JobStep {
+    /// Which job the step belongs to.
     pub kind: JobKind,
     /// The job's phase and work units done / total after this step.
     pub work: Work,
     /// The job finished in this step (its slot is empty again, except for a comparison,
     /// whose finished table stays readable by further steps).
     pub done: bool,
+    /// The kind's own payload.
     pub event: JobEvent,
 }
 
@@ -189,10 +204,14 @@ pub struct NoiseSamples {
 pub struct RowCertificate {
     /// The class with the most votes (the lowest one on a tie).
     pub top: u8,
+    /// Votes for `top` among the row's k draws.
     pub count: u32,
     /// The draws in the row (k).
     pub n: u32,
+    /// pLower: the one-sided Clopper-Pearson lower bound on the top class's probability at
+    /// 1 - alpha.
     pub p_lower: f64,
+    /// The certified L2 radius sigma * PhiInv(pLower), or None (abstain) when pLower < 1/2.
     pub radius: Option<f64>,
 }
 
@@ -323,6 +342,9 @@ impl Session {
         Ok(())
     }
 
+    /// Adopt a checkpoint (verified by [`crate::nn::checkpoint::load`]): its weights, architecture
+    /// and sigma replace the session's, any running training or certification is dropped, and
+    /// the loaded header is returned.
     pub fn load_checkpoint(&mut self, bytes: &[u8]) -> Result<&LoadedCheckpoint> {
         let (model, info) = checkpoint::load(bytes)?;
         self.cfg.model = model.arch;
@@ -335,6 +357,8 @@ impl Session {
         Ok(self.checkpoint.insert(info))
     }
 
+    /// The session's model as a checkpoint file (format: [`crate::nn::checkpoint`]), with the
+    /// config's fragment and the clean test accuracy (measured now) in its header.
     pub fn save_checkpoint(&self) -> Vec<u8> {
         let meta = CheckpointMeta {
             model: self.model.arch.to_string(),
@@ -475,6 +499,7 @@ impl Session {
         Ok((w, p))
     }
 
+    /// Clean accuracy and confusion matrix of the FP32 model on the test split.
     pub fn evaluate(&self) -> Evaluation {
         evaluate(&self.model, &self.data, Split::Test)
     }

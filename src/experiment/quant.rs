@@ -55,6 +55,7 @@ pub(super) struct FinishedSearch {
     state: SearchState,
 }
 
+/// The config's policy (`wb`, `ab`, `lk`) on the session's model: its text form and cost.
 #[derive(Clone, Debug, Serialize)]
 #[cfg_attr(target_arch = "wasm32", derive(tsify::Tsify))]
 #[serde(rename_all = "camelCase")]
@@ -64,46 +65,64 @@ pub struct PolicyInfo {
     pub(crate) locks: Vec<bool>,
     /// `wb=..&ab=..[&lk=..]`.
     pub fragment: String,
+    /// BOPs and size of the policy.
     pub cost: Cost,
     pub(crate) budget: f64,
     pub(crate) within_budget: bool,
 }
 
+/// One increment of the policy read-out ([`JobSpec::QuantEval`](super::JobSpec::QuantEval)).
 #[derive(Clone, Debug, Serialize)]
 #[cfg_attr(target_arch = "wasm32", derive(tsify::Tsify))]
 #[serde(rename_all = "camelCase")]
 pub struct QuantEvalStep {
+    /// The evaluation's current stage (`fp32-certify`, `calibrate`, `finetune`, `irs` or
+    /// `certify`).
     pub phase: &'static str,
+    /// Whether the read-out finished in this step.
     pub done: bool,
+    /// Work units done in the current stage.
     pub work_done: u64,
+    /// Work units of the current stage.
     pub work_total: u64,
+    /// The result, in the step that finishes the read-out.
     pub result: Option<EvalResult>,
 }
 
+/// One increment of a policy search.
 #[derive(Clone, Debug, Serialize)]
 #[cfg_attr(target_arch = "wasm32", derive(tsify::Tsify))]
 #[serde(rename_all = "camelCase")]
 pub struct SearchStep {
+    /// Episodes and work of the run.
     pub progress: SearchProgress,
     /// Set when an episode finished in this step.
     pub episode: Option<EpisodeRecord>,
+    /// The best episode so far.
     pub best: Option<EpisodeRecord>,
 }
 
+/// One increment of the final comparison.
 #[derive(Clone, Debug, Serialize)]
 #[cfg_attr(target_arch = "wasm32", derive(tsify::Tsify))]
 #[serde(rename_all = "camelCase")]
 pub struct CompareStep {
     pub(crate) done: bool,
+    /// Rows finished.
     pub rows_done: usize,
+    /// Rows the table will have.
     pub rows_total: usize,
+    /// The name of the row in progress, if any.
     pub current: Option<String>,
     pub(crate) work_done: u64,
     pub(crate) work_total: u64,
+    /// The row finished in this step, if any.
     pub row: Option<CompareRow>,
+    /// Every row finished so far, in table order.
     pub rows: Vec<CompareRow>,
 }
 
+/// One quantizable layer's weights and their quantization, for the histogram view.
 #[derive(Clone, Debug, Serialize)]
 #[serde(rename_all = "camelCase")]
 pub struct LayerHistogram {
@@ -171,6 +190,7 @@ impl Session {
         self.cfg.policy(self.layers_len())
     }
 
+    /// The config's policy with its cost (fails if `wb` / `ab` / `lk` do not fit the model).
     pub fn policy_info(&self) -> Result<PolicyInfo> {
         let p = self.policy()?;
         let c = self.cfg.policy_cost(&self.model, &p)?;

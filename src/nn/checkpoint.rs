@@ -27,28 +27,40 @@ pub(crate) const VERSION: u32 = 1;
 pub(crate) const SIGMA_MIN: f64 = 0.01;
 pub(crate) const SIGMA_MAX: f64 = 2.0;
 
+/// The checkpoint header (JSON): what the weights are and how they were trained.
 #[derive(Clone, Debug, Serialize, Deserialize, PartialEq)]
 #[serde(rename_all = "camelCase")]
 pub struct CheckpointMeta {
+    /// The architecture's word (`lenet`, `cnn3`).
     pub model: String,
+    /// The noise level trained at, in `SIGMA_MIN..=SIGMA_MAX` (0.01..=2); the session adopts it.
     pub sigma: f64,
+    /// The master seed of the training run.
     pub seed: u64,
+    /// Training epochs run.
     pub epochs: u32,
+    /// Clean accuracy on the test digits, a fraction in [0, 1].
     pub test_accuracy: f32,
+    /// Number of f32 parameters stored after the header; must be the architecture's count.
     pub params: usize,
+    /// The engine version ([`crate::VERSION`]) that wrote the file.
     pub engine: String,
     /// The experiment fragment that produced it (reproduce with `arq train --url`).
     pub fragment: String,
 }
 
+/// A checkpoint that passed every check of [`load`].
 #[derive(Clone, Debug, Serialize)]
 #[serde(rename_all = "camelCase")]
 pub struct LoadedCheckpoint {
+    /// Its header.
     pub meta: CheckpointMeta,
     /// Full SHA-256 hex of the file body.
     pub hash: String,
 }
 
+/// Serialise `model` with header `meta` into the checkpoint format (module docs), ending in
+/// the SHA-256 of everything before it.
 pub fn save(model: &Model, meta: &CheckpointMeta) -> Vec<u8> {
     let header = serde_json::to_vec(meta).expect("meta serialises");
     let params = model.params_flat();

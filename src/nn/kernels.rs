@@ -8,6 +8,9 @@
 //!
 //! Each fast kernel has a plain scalar reference beside it (`*_ref`); property tests hold one
 //! against the other (bit-identical for `gemm_nn`, a documented tolerance for `dot`).
+//!
+//! Public for the cross-checks in tests/quant_paths.rs, which build a [`ConvGeom`] for the
+//! integer convolution kernels of [`crate::quant::int_kernels`]; not user API.
 
 use super::simd::F4;
 
@@ -128,11 +131,17 @@ pub(crate) fn transpose(rows: usize, cols: usize, input: &[f32], out: &mut [f32]
 /// Geometry of a 2-D convolution on one image.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub struct ConvGeom {
+    /// Input channels.
     pub c: usize,
+    /// Input height.
     pub h: usize,
+    /// Input width.
     pub w: usize,
+    /// Kernel size (K x K).
     pub k: usize,
+    /// Stride, the same in both directions.
     pub stride: usize,
+    /// Zero padding on each side.
     pub pad: usize,
 }
 
@@ -147,6 +156,7 @@ impl ConvGeom {
     pub fn patch(&self) -> usize {
         self.c * self.k * self.k
     }
+    /// Output positions per channel: OH * OW.
     pub fn out_hw(&self) -> usize {
         self.out_h() * self.out_w()
     }

@@ -11,7 +11,9 @@ use serde::Serialize;
 choice_enum! {
     /// The architectures of the model zoo (docs/method.md section 8); the `model` setting.
     pub enum Arch {
+        /// LeNet-5 style: two 5x5 convolutions with max-pooling, three fully connected layers.
         Lenet = "lenet",
+        /// Three 3x3 convolutions (the last two at stride 2) and one fully connected layer.
         Cnn3 = "cnn3",
     }
 }
@@ -19,34 +21,55 @@ choice_enum! {
 /// Images per inference chunk (see [`Model::forward`]).
 pub(crate) const INFER_CHUNK: usize = 16;
 
+/// A feed-forward network: an ordered list of layers over NCHW inputs, inference and training
+/// passes, and the softmax cross-entropy loss.
 #[derive(Clone, Debug)]
 pub struct Model {
+    /// Which zoo architecture the layers are.
     pub arch: Arch,
+    /// Input shape (channels, height, width): 1 x 28 x 28 for the zoo.
     pub input: Shape,
+    /// Number of output logits (10).
     pub classes: usize,
+    /// The layers, in forward order; quantizable ones are the convolutions and linear layers.
     pub layers: Vec<Layer>,
 }
 
+/// One layer's row of [`ModelInfo`].
 #[derive(Clone, Debug, Serialize)]
 #[cfg_attr(target_arch = "wasm32", derive(tsify::Tsify))]
 #[serde(rename_all = "camelCase")]
 pub struct LayerInfo {
+    /// Display name: quantizable layers are `conv1`, `conv2`, `fc3`, ... (numbered over the
+    /// quantizable layers); the others are named after the layer they follow (`conv1.relu`,
+    /// `conv1.pool`) or by kind (`flatten`).
     pub name: String,
+    /// `conv`, `relu`, `maxpool`, `flatten` or `linear`.
     pub kind: &'static str,
+    /// Input shape (channels, height, width).
     pub in_shape: Vec<usize>,
+    /// Output shape (channels, height, width).
     pub out_shape: Vec<usize>,
+    /// Number of parameters (weights and biases).
     pub params: usize,
+    /// Multiply-accumulates per image (docs/method.md section 5); 0 for layers without weights.
     pub macs: usize,
+    /// Whether the layer is a convolution or linear layer, which a policy gives bit widths.
     pub quantizable: bool,
 }
 
+/// A model's architecture summary: its layers with shapes, parameters and MACs.
 #[derive(Clone, Debug, Serialize)]
 #[cfg_attr(target_arch = "wasm32", derive(tsify::Tsify))]
 #[serde(rename_all = "camelCase")]
 pub struct ModelInfo {
+    /// The architecture's word (`lenet`, `cnn3`).
     pub name: String,
+    /// Every layer, in forward order.
     pub layers: Vec<LayerInfo>,
+    /// Total parameters.
     pub params: usize,
+    /// Total multiply-accumulates per image (lenet 281,640, cnn3 1,950,592).
     pub macs: usize,
 }
 
@@ -103,6 +126,7 @@ impl Model {
         }
     }
 
+    /// Values per input image: channels x height x width (784).
     pub fn input_len(&self) -> usize {
         numel(self.input)
     }
@@ -117,6 +141,7 @@ impl Model {
         s
     }
 
+    /// The architecture summary the page and the CLI show.
     pub fn info(&self) -> ModelInfo {
         let shapes = self.shapes();
         let mut qi = 0;
@@ -214,6 +239,7 @@ impl Model {
         }
     }
 
+    /// Reset every parameter gradient to zero.
     pub fn zero_grad(&mut self) {
         for l in &mut self.layers {
             for (_, g) in l.param_grads() {
@@ -249,10 +275,13 @@ impl Model {
             .collect()
     }
 
+    /// Number of parameters (weights and biases), the length of [`Model::params_flat`].
     pub fn param_count(&self) -> usize {
         self.layers.iter().map(|l| l.params()).sum()
     }
 
+    /// Replace every parameter from `flat`, in [`Model::params_flat`]'s order; fails if the length
+    /// is not [`Model::param_count`].
     pub fn set_params_flat(&mut self, flat: &[f32]) -> Result<()> {
         if flat.len() != self.param_count() {
             return Err(Error::bad_file(

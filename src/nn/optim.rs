@@ -3,10 +3,21 @@
 
 use super::model::Model;
 
+/// The training optimizer and its hyperparameters; weight decay is L2, added to the gradient.
 #[derive(Clone, Debug, PartialEq)]
 pub enum OptKind {
-    Sgd { momentum: f32, weight_decay: f32 },
-    Adam { weight_decay: f32 },
+    /// SGD with momentum (PyTorch's formulation: m = momentum * m + g, p -= lr * m).
+    Sgd {
+        /// Momentum factor in [0, 1).
+        momentum: f32,
+        /// L2 coefficient: `weight_decay * p` is added to each gradient.
+        weight_decay: f32,
+    },
+    /// Adam with PyTorch's defaults (beta1 = 0.9, beta2 = 0.999, eps = 1e-8).
+    Adam {
+        /// L2 coefficient: `weight_decay * p` is added to each gradient.
+        weight_decay: f32,
+    },
 }
 
 pub(crate) struct Optimizer {

@@ -13,15 +13,24 @@ use super::schedule::Schedule;
 use crate::data::{Dataset, Split};
 use serde::Serialize;
 
+/// The settings of one noise-augmented training run (derived from the experiment config).
 #[derive(Clone, Debug, PartialEq)]
 pub struct TrainConfig {
+    /// Passes over the training digits.
     pub epochs: usize,
+    /// Mini-batch size.
     pub batch: usize,
+    /// Peak learning rate of the cosine schedule.
     pub lr: f32,
+    /// The optimizer and its momentum / weight decay.
     pub opt: OptKind,
+    /// Standard deviation of the Gaussian noise added to each training input (pixel units).
     pub sigma: f32,
+    /// Training digits used: the first `train_size` of the train split.
     pub train_size: usize,
+    /// Maximum random translation of each training digit, in pixels (0 = none).
     pub shift: usize,
+    /// Master seed of the data order and the noise streams.
     pub seed: u64,
 }
 
@@ -50,13 +59,17 @@ pub struct TrainProgress {
     pub epoch_end: Option<EpochEnd>,
 }
 
+/// A resumable training run: the optimizer's state and the batch schedule, advanced by
+/// [`Trainer::step`].
 pub struct Trainer {
+    /// The run's settings.
     pub cfg: TrainConfig,
     opt: Optimizer,
     sched: Schedule,
 }
 
 impl Trainer {
+    /// A run of `cfg` over `data` that starts at epoch 0, with a fresh optimizer state for `model`.
     pub fn new(cfg: TrainConfig, model: &mut Model, data: &Dataset) -> Self {
         let sched = Schedule::new(
             "train",
@@ -87,6 +100,7 @@ impl Trainer {
         &self.sched.history
     }
 
+    /// Whether every epoch has run.
     pub fn is_done(&self) -> bool {
         self.sched.is_done()
     }

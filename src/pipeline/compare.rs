@@ -19,12 +19,17 @@ use serde::Serialize;
 #[cfg_attr(target_arch = "wasm32", derive(tsify::Tsify))]
 #[serde(rename_all = "camelCase")]
 pub struct CompareRow {
+    /// Row label: `FP32`, a preset's label, or the search the policy came from.
     pub name: String,
+    /// `wb=..&ab=..` of the row's policy.
     pub fragment: String,
+    /// BOPs of the policy / BOPs of FP32.
     pub bops_ratio: f64,
+    /// Model size under the policy, in bytes.
     pub size_bytes: u64,
     /// Base classifier's clean accuracy on the test digits outside the search split.
     pub test_accuracy: f64,
+    /// Fresh CERTIFY results on the reported points (noise streams of the final comparison).
     pub summary: Summary,
 }
 
@@ -46,12 +51,15 @@ enum Item {
     Quant(Box<EvalJob>),
 }
 
+/// The final comparison as a resumable [`Job`]: one row at a time, each fine-tuned and
+/// certified from scratch.
 pub struct CompareJob {
     cfg: ExperimentConfig,
     pretrained: Model,
     generation: u64,
     pending: Vec<(String, Policy)>,
     current: Option<(String, Item)>,
+    /// The rows finished so far, in table order.
     pub rows: Vec<CompareRow>,
     total_rows: usize,
 }

@@ -41,42 +41,62 @@ pub(crate) struct EvalSpec {
 #[cfg_attr(target_arch = "wasm32", derive(tsify::Tsify))]
 #[serde(rename_all = "camelCase")]
 pub struct StageTimes {
+    /// FP32 certification (when the evaluation had to build its reference).
     pub fp32: u64,
+    /// Calibration of the activation ranges.
     pub calibrate: u64,
+    /// Noise-aware fine-tuning.
     pub finetune: u64,
+    /// Certification of the integer model (IRS or fresh).
     pub certify: u64,
 }
 
+/// How an IRS evaluation's points were certified, and what it saved.
 #[derive(Clone, Debug, Default, Serialize)]
 #[cfg_attr(target_arch = "wasm32", derive(tsify::Tsify))]
 #[serde(rename_all = "camelCase")]
 pub struct IrsStats {
-    /// Forward samples IRS used, and what certifying from scratch (n0 + n per point) costs.
+    /// Forward samples IRS used.
     pub samples: u64,
+    /// What certifying the same points from scratch would cost: n0 + n per point.
     pub scratch_samples: u64,
+    /// Points certified by replaying cached samples.
     pub incremental: usize,
+    /// Points re-certified from scratch (f's pA_low >= gamma).
     pub fallback: usize,
+    /// Points skipped because f was wrong or abstained (radius 0, no samples).
     pub skipped: usize,
 }
 
+/// One policy's evaluation: cost, accuracy and certification of its integer model.
 #[derive(Clone, Debug, Serialize)]
 #[cfg_attr(target_arch = "wasm32", derive(tsify::Tsify))]
 #[serde(rename_all = "camelCase")]
 pub struct EvalResult {
+    /// Row label (e.g. `episode 3`, a preset's label).
     pub name: String,
+    /// How the integer model was certified.
     pub mode: Mode,
     /// `wb=..&ab=..` of the evaluated policy.
     pub fragment: String,
+    /// BOPs and size of the policy.
     pub cost: Cost,
     /// The quantized base classifier's clean accuracy on the certified points and on the
     /// test digits outside the search split (the latter only for the reported points:
     /// search episodes skip its 2,000 forward passes, NaN there).
     pub points_accuracy: f64,
+    /// See `points_accuracy`.
     pub test_accuracy: f64,
+    /// The integer model's certification of the points.
     pub summary: Summary,
+    /// The FP32 reference's summary on the same points, when the evaluation had one (every IRS
+    /// evaluation does).
     pub fp32: Option<Summary>,
+    /// The FP32 base classifier's clean accuracy on the same points, with `fp32`.
     pub fp32_points_accuracy: Option<f64>,
+    /// IRS bookkeeping (IRS evaluations only).
     pub irs: Option<IrsStats>,
+    /// Time per stage.
     pub micros: StageTimes,
     /// Certified radius per point (0 when wrong or abstained), in point order.
     pub radii: Vec<f64>,

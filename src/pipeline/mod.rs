@@ -153,9 +153,13 @@ pub(crate) fn fp32_key(cfg: &ExperimentConfig, generation: u64, points: Points) 
 #[derive(Debug, Serialize)]
 #[serde(rename_all = "camelCase")]
 pub struct Fp32Ref {
+    /// Identifies what was certified: the model generation, the settings the certificates
+    /// depend on (sigma, seed, n0, n, alpha, n_p, model) and the point set.
     pub key: String,
+    /// f's IRS cache: per point cA, pA_low and f's class on the first n_p estimation samples.
     #[serde(skip)]
     pub cache: Arc<IrsCache>,
+    /// The FP32 certification of the points (CERTIFY at n0, n, alpha).
     pub summary: Summary,
     /// Base classifier's clean accuracy on the points.
     pub base_accuracy: f64,
@@ -171,6 +175,8 @@ pub struct Fp32Job {
 }
 
 impl Fp32Job {
+    /// A job that certifies `model` on the `points` set of `cfg` (keeping an IRS cache of n_p
+    /// samples per point); `generation` identifies the model's weights in [`Fp32Ref::key`].
     pub fn new(
         cfg: &ExperimentConfig,
         model: &Model,
@@ -256,9 +262,11 @@ impl Job for Fp32Job {
 pub struct Fp32Step {
     /// Points finished in this step.
     pub records: Vec<CertRecord>,
+    /// Points and samples done of the whole certification.
     pub progress: Progress,
     /// Over every point finished so far.
     pub summary: Summary,
+    /// The finished reference, handed out only by the step that certifies the last point.
     pub reference: Option<Fp32Ref>,
 }
 

@@ -19,6 +19,7 @@ use crate::search::{
 use serde::Serialize;
 use std::sync::Arc;
 
+/// Which search a run performs (the CLI's `--method`).
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, serde::Deserialize)]
 #[cfg_attr(target_arch = "wasm32", derive(tsify::Tsify))]
 #[serde(rename_all = "camelCase")]
@@ -32,6 +33,7 @@ pub enum Method {
 }
 
 impl Method {
+    /// `arq`, `haq` or `random`.
     pub fn parse(s: &str) -> Result<Method> {
         match s {
             "arq" => Ok(Method::Arq),
@@ -118,16 +120,22 @@ impl Evaluator for BudgetWall {
     }
 }
 
+/// Where a search run stands.
 #[derive(Clone, Debug, Serialize)]
 #[cfg_attr(target_arch = "wasm32", derive(tsify::Tsify))]
 #[serde(rename_all = "camelCase")]
 pub struct SearchProgress {
+    /// The current phase's word (e.g. `fp32-certify`, `propose`, `finetune`, `irs`).
     pub phase: &'static str,
+    /// Episodes completed.
     pub episode: usize,
+    /// Episodes planned.
     pub episodes: usize,
+    /// Whether every episode has completed.
     pub done: bool,
     /// Work of the current phase (FP32 reference or current episode).
     pub work_done: u64,
+    /// Work units of the current phase (0 between episodes).
     pub work_total: u64,
 }
 

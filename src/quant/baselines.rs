@@ -7,12 +7,17 @@ use super::policy::{Bits, Policy};
 use crate::error::{Error, Result};
 use serde::Serialize;
 
+/// A baseline policy of the comparison table (module docs).
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize)]
 #[serde(rename_all = "lowercase")]
 pub enum Preset {
+    /// Full precision everywhere (the reference row).
     Fp32,
+    /// Uniform 8-bit weights and activations.
     W8a8,
+    /// Uniform 4-bit weights and activations (1/64 of FP32's BOPs).
     W4a4,
+    /// Uniform 2-bit weights and activations.
     W2a2,
     /// First and last layers W8A8 (locked), the rest W4A4.
     Fl8,
@@ -50,6 +55,7 @@ impl Preset {
         }
     }
 
+    /// The preset named `s` ([`Preset::name`]'s spelling); an error lists the known names.
     pub fn parse(s: &str) -> Result<Preset> {
         Preset::ALL
             .into_iter()

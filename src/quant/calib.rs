@@ -31,9 +31,12 @@ pub(crate) const ACT_GRID: usize = 200;
 #[derive(Clone, Copy, Debug, PartialEq, Serialize)]
 #[serde(rename_all = "lowercase", tag = "kind", content = "p")]
 pub enum ActClip {
+    /// The largest calibration value.
     Max,
     /// Percentile in (0, 100], e.g. 99.99.
     Percentile(f32),
+    /// The range that minimises the histogram estimate of the squared quantization error, searched
+    /// over fractions of the maximum.
     Mse,
 }
 
@@ -72,13 +75,17 @@ impl ActClip {
 #[derive(Clone, Debug, PartialEq, Serialize)]
 #[serde(rename_all = "camelCase")]
 pub struct LayerStats {
+    /// Whether the input may be negative (statistics of |x|, quantized on a symmetric grid).
     pub signed: bool,
     /// max x (unsigned) or max |x| (signed).
     pub max: f32,
+    /// Number of values seen.
     pub count: u64,
+    /// Values that counted as zero: exact zeros, NaNs and (unsigned) negatives.
     pub zeros: u64,
     /// Histogram upper end (a power of two, or 0 before the first non-zero value).
     pub hi: f32,
+    /// Histogram of the non-zero values over [0, `hi`) in equal bins.
     #[serde(skip)]
     pub hist: Vec<u64>,
 }
@@ -187,14 +194,19 @@ impl LayerStats {
     }
 }
 
+/// Which digits calibrate the activation ranges, and their noise.
 #[derive(Clone, Debug, PartialEq, Serialize)]
 pub struct CalibConfig {
+    /// Number of calibration digits (at most the train split): the `calib` setting.
     pub samples: usize,
+    /// Standard deviation of the Gaussian noise added to each calibration digit (pixel units).
     pub sigma: f32,
+    /// Seed of the calibration subset and its noise.
     pub seed: u64,
 }
 
 impl CalibConfig {
+    /// A calibration of `samples` digits, noisy at `sigma`, drawn with `seed`.
     pub fn new(samples: usize, sigma: f32, seed: u64) -> Self {
         CalibConfig {
             samples,
@@ -207,6 +219,7 @@ impl CalibConfig {
 /// Per quantizable layer input statistics of one float model.
 #[derive(Clone, Debug, PartialEq, Serialize)]
 pub struct Calibration {
+    /// One entry per quantizable layer, in network order: its input's statistics.
     pub layers: Vec<LayerStats>,
 }
 

@@ -18,31 +18,45 @@ use crate::error::{Error, Result};
 use crate::nn::Model;
 use serde::Serialize;
 
+/// One quantizable layer's row of a [`Cost`].
 #[derive(Clone, Debug, PartialEq, Serialize)]
 #[cfg_attr(target_arch = "wasm32", derive(tsify::Tsify))]
 #[serde(rename_all = "camelCase")]
 pub struct LayerCost {
+    /// The layer's name (`conv1`, ..., `fc5`).
     pub name: String,
+    /// Multiply-accumulates per image.
     pub macs: u64,
+    /// Weight bits (32 = full precision).
     pub w_bits: u32,
+    /// Input activation bits (32 = full precision).
     pub a_bits: u32,
+    /// Bit operations per image: MACs * w_bits * a_bits.
     pub bops: u64,
     /// This layer's share of the FP32 BOPs (for bar widths).
     pub fp32_share: f64,
+    /// Bytes of weights, biases, scales and activation range (module docs).
     pub size_bytes: u64,
 }
 
+/// The cost of a policy on a model (docs/method.md section 5): BOPs, size and their FP32 ratios.
 #[derive(Clone, Debug, PartialEq, Serialize)]
 #[cfg_attr(target_arch = "wasm32", derive(tsify::Tsify))]
 #[serde(rename_all = "camelCase")]
 pub struct Cost {
+    /// Per quantizable layer, in network order.
     pub layers: Vec<LayerCost>,
+    /// Total multiply-accumulates per image.
     pub macs: u64,
+    /// Total bit operations per image under the policy.
     pub bops: u64,
+    /// Bit operations of the FP32 model: MACs * 32 * 32.
     pub fp32_bops: u64,
     /// bops / fp32_bops.
     pub ratio: f64,
+    /// Model size under the policy, in bytes.
     pub size_bytes: u64,
+    /// FP32 model size: 4 bytes per weight and bias.
     pub fp32_size_bytes: u64,
     /// fp32_size_bytes / size_bytes.
     pub compression: f64,

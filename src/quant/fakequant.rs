@@ -25,7 +25,9 @@ use serde::Serialize;
 pub struct QuantConfig {
     /// Per output channel weight scales (else one scale per tensor).
     pub per_channel: bool,
+    /// How the weight clip t is chosen.
     pub weight_clip: WeightClip,
+    /// How activation ranges are chosen from the calibration statistics.
     pub act_clip: ActClip,
 }
 
@@ -44,8 +46,11 @@ impl Default for QuantConfig {
 pub struct QuantizedModel {
     /// The float model with quantized layers' weights replaced by their dequantized values.
     pub model: Model,
+    /// The bit widths per quantizable layer.
     pub policy: Policy,
+    /// The scale and clipping settings.
     pub cfg: QuantConfig,
+    /// The quantizable layers of `model`, in network order.
     pub layers: Vec<QLayer>,
     /// Per quantizable layer: the weight quantizer (None = full-precision weights).
     pub weights: Vec<Option<WeightQuant>>,

@@ -6,6 +6,10 @@
 //! `i32x4.dot_i16x8_s`); native and wasm agree bit for bit. No overflow: |acc| <=
 //! K * 127 * 255 < 2^31 for K <= [`MAX_K`], checked when the integer model is built.
 //! Each kernel has a plain scalar reference (`*_ref`) held bit-identical by tests.
+//!
+//! Public for the cross-checks in tests/quant_paths.rs and tests/wasm.rs, which hold each
+//! kernel to its scalar reference (natively and under wasm32); the integer model is their only
+//! user, not user API.
 
 use super::quantizer::{clamp_f32, round_even_int};
 use crate::nn::kernels::ConvGeom;

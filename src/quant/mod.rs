@@ -52,12 +52,19 @@ pub struct QLayer {
     pub index: usize,
     /// `conv1`, `conv2`, `fc3`, ... (the numbering of [`Model::info`]).
     pub name: String,
+    /// `conv` or `linear`.
     pub kind: &'static str,
+    /// Input shape (channels, height, width).
     pub in_shape: Shape,
+    /// Output shape (channels, height, width).
     pub out_shape: Shape,
+    /// Multiply-accumulates per image.
     pub macs: u64,
+    /// Number of weights.
     pub weights: usize,
+    /// Number of biases (one per output channel).
     pub biases: usize,
+    /// Output channels (convolution) or output features (linear).
     pub cout: usize,
     /// The input may be negative: the (noisy) image, or no ReLU since the previous layer.
     pub signed_input: bool,

@@ -22,8 +22,11 @@ pub struct Bits(u8);
 pub(crate) const BITS_ALLOWED: &str = "2..8, or f / 32 for full precision";
 
 impl Bits {
+    /// The narrowest quantized width, 2 bits.
     pub const MIN: Bits = Bits(2);
+    /// The widest quantized width, 8 bits.
     pub const MAX: Bits = Bits(8);
+    /// Full precision (f32), written `f` or 32.
     pub const FULL: Bits = Bits(32);
 
     /// Checked constructor: 2..=8 or 32.
@@ -103,8 +106,10 @@ pub struct LayerBits {
     pub locked: bool,
 }
 
+/// A mixed-precision policy: one [`LayerBits`] per quantizable layer, in network order.
 #[derive(Clone, Debug, PartialEq, Eq, Serialize)]
 pub struct Policy {
+    /// The per-layer settings.
     pub layers: Vec<LayerBits>,
 }
 
@@ -119,10 +124,12 @@ impl Policy {
         Policy { layers: vec![l; n] }
     }
 
+    /// Full precision for all `n` layers, nothing locked.
     pub fn fp32(n: usize) -> Policy {
         Policy::uniform(n, Bits::FULL, Bits::FULL)
     }
 
+    /// Number of layers.
     pub fn len(&self) -> usize {
         self.layers.len()
     }

@@ -27,15 +27,25 @@ use crate::nn::{Model, TrainProgress};
 /// Progress of a fine-tuning run (same shape as training progress).
 pub(crate) type QatProgress = TrainProgress;
 
+/// The settings of one quantization-aware fine-tuning run (straight-through estimator, Gaussian
+/// noise at `sigma`).
 #[derive(Clone, Debug, PartialEq)]
 pub struct QatConfig {
+    /// Passes over the training digits.
     pub epochs: usize,
+    /// Mini-batch size.
     pub batch: usize,
+    /// Peak learning rate of the cosine schedule.
     pub lr: f32,
+    /// The optimizer and its weight decay.
     pub opt: OptKind,
+    /// Standard deviation of the Gaussian noise added to each training input (pixel units).
     pub sigma: f32,
+    /// Training digits used: the first `train_size` of the train split (`usize::MAX` = all).
     pub train_size: usize,
+    /// Seed of the data order and the noise streams.
     pub seed: u64,
+    /// How weights and activations are quantized.
     pub quant: QuantConfig,
 }
 
@@ -55,7 +65,10 @@ impl QatConfig {
     }
 }
 
+/// A resumable fine-tuning run: the fake-quant model, the optimizer state and the batch
+/// schedule; the float master weights are updated in place.
 pub struct QatTrainer {
+    /// The run's settings.
     pub cfg: QatConfig,
     q: QuantizedModel,
     opt: Optimizer,
@@ -101,6 +114,7 @@ impl QatTrainer {
         self
     }
 
+    /// The fine-tuned fake-quant model (requantized from the master weights after every step).
     pub fn into_quantized(self) -> QuantizedModel {
         self.q
     }
@@ -117,6 +131,7 @@ impl QatTrainer {
         self.sched.is_done()
     }
 
+    /// The per-epoch summaries so far (test accuracy NaN where its measurement was switched off).
     pub fn history(&self) -> &[EpochEnd] {
         &self.sched.history
     }

@@ -146,10 +146,13 @@ pub fn weight_clip(w: &[f32], bits: u32, clip: WeightClip) -> f32 {
 #[derive(Clone, Debug, PartialEq, Serialize)]
 #[serde(rename_all = "camelCase")]
 pub struct WeightQuant {
+    /// Bit width b, 2..=8; codes lie in [-(2^(b-1) - 1), 2^(b-1) - 1].
     pub bits: u32,
+    /// One scale per output channel (else the per-tensor scale repeated per channel).
     pub per_channel: bool,
     /// Per output channel (length = channels even for per-tensor).
     pub scales: Vec<f32>,
+    /// The clip t per output channel (same layout as `scales`): weights are clamped to [-t, t].
     pub clips: Vec<f32>,
     /// Same layout as the weights ([cout, ...] row-major), in [-(2^(b-1)-1), 2^(b-1)-1].
     #[serde(skip)]
@@ -242,14 +245,18 @@ impl WeightQuant {
 /// ```
 #[derive(Clone, Copy, Debug, PartialEq, Serialize)]
 pub struct ActQuant {
+    /// Bit width b, 2..=8.
     pub bits: u32,
+    /// Signed (codes -qmax..=qmax, qmax = 2^(b-1) - 1) or unsigned (codes 0..=qmax, qmax = 2^b - 1).
     pub signed: bool,
     /// Clip range r: inputs are clamped to [0, r] (unsigned) or [-r, r] (signed).
     pub range: f32,
+    /// Step size s = range / qmax (1 when that is not a positive normal number).
     pub scale: f32,
 }
 
 impl ActQuant {
+    /// The quantizer for `bits`, `signed`, clip range `range` (negative ranges become 0).
     pub fn new(bits: u32, signed: bool, range: f32) -> Self {
         let range = range.max(0.0);
         ActQuant {
@@ -260,6 +267,7 @@ impl ActQuant {
         }
     }
 
+    /// Largest code: 2^(b-1) - 1 (signed) or 2^b - 1 (unsigned).
     pub fn qmax(&self) -> i32 {
         qmax(self.bits, self.signed)
     }

@@ -24,12 +24,15 @@ use serde::{Deserialize, Serialize};
 pub struct DdpgConfig {
     /// Width of both hidden layers of actor and critic (HAQ: 300).
     pub hidden: usize,
+    /// Adam learning rate of the actor (HAQ: 1e-4).
     pub actor_lr: f32,
+    /// Adam learning rate of the critic (HAQ: 1e-3).
     pub critic_lr: f32,
     /// Soft target update rate.
     pub tau: f32,
     /// Discount gamma (HAQ: 1, every step carries the episode's reward).
     pub discount: f32,
+    /// Transitions per update batch (HAQ: 64).
     pub batch: usize,
     /// Replay capacity in episodes (times the steps per episode).
     pub replay_episodes: usize,

@@ -33,13 +33,17 @@ pub enum SearchKind {
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
 #[serde(rename_all = "camelCase", default)]
 pub struct SearchConfig {
+    /// Which policy proposes the bits: the DDPG agent or random search.
     pub kind: SearchKind,
     /// Evaluations in the run (HAQ ran 600; small models need far fewer).
     pub episodes: usize,
     /// Episodes of uniform random actions before the agent acts and learns (HAQ: 20).
     pub warmup: usize,
+    /// Seed of the search's streams (`search-actions`, `search-init`, `search-replay`).
     pub seed: u64,
+    /// The bit widths an action can map to (default 2..=8).
     pub bits: BitRange,
+    /// The agent's hyper-parameters (unused by random search).
     pub ddpg: DdpgConfig,
     /// Quality axis of the Pareto set: a metric name from the outcomes, or the reward if None.
     pub pareto_metric: Option<String>,
@@ -108,17 +112,29 @@ pub struct Proposal {
 #[cfg_attr(target_arch = "wasm32", derive(tsify::Tsify))]
 #[serde(rename_all = "camelCase")]
 pub struct EpisodeRecord {
+    /// Episode number, from 0.
     pub episode: usize,
+    /// Which policy proposed the bits.
     pub kind: SearchKind,
+    /// A warm-up episode (uniform random actions).
     pub is_warmup: bool,
+    /// Exploration sigma of the truncated-normal actions (None for uniform random actions).
     pub sigma: Option<f32>,
+    /// The 2L raw actions in [0, 1]: w0, a0, w1, a1, ...
     pub actions: Vec<f32>,
+    /// Weight bits as requested by the actions, before budget enforcement.
     pub requested_wbits: Vec<u8>,
+    /// Activation bits as requested by the actions, before budget enforcement.
     pub requested_abits: Vec<u8>,
+    /// Budget-enforced weight bits: what was evaluated.
     pub wbits: Vec<u8>,
+    /// Budget-enforced activation bits: what was evaluated.
     pub abits: Vec<u8>,
+    /// The evaluator's reward (ARQ: 0.1 * (ACR_q - ACR_fp)).
     pub reward: f64,
+    /// BOPs of the evaluated policy / BOPs of FP32.
     pub cost_ratio: f64,
+    /// The evaluator's other figures, by name (acr, accuracy, sizeBytes, ...).
     pub metrics: BTreeMap<String, f64>,
     /// This episode set a new best reward.
     pub is_best: bool,
@@ -161,6 +177,7 @@ pub struct SearchDriver {
 }
 
 impl SearchDriver {
+    /// A search over the quantizable layers `layers` under `cfg` (checked), before its first episode.
     pub fn new(cfg: SearchConfig, layers: &[LayerFeatures]) -> Result<SearchDriver> {
         cfg.validate()?;
         let env = Env::new(layers, cfg.bits)?;
@@ -185,19 +202,25 @@ impl SearchDriver {
     pub fn episode(&self) -> usize {
         self.episode
     }
+    /// Whether every planned episode has completed.
     pub fn is_done(&self) -> bool {
         self.episode >= self.cfg.episodes
     }
+    /// The episode with the highest reward so far (the first one on ties).
     pub fn best(&self) -> Option<&EpisodeRecord> {
         self.best.as_ref()
     }
+    /// The Pareto set so far: episodes that no other has matched or beaten in both cost ratio
+    /// (lower) and quality (`pareto_metric`, or the reward), sorted by increasing cost ratio.
     pub fn pareto(&self) -> &[EpisodeRecord] {
         &self.pareto
     }
+    /// Every completed episode, in order.
     pub fn history(&self) -> &[EpisodeRecord] {
         &self.history
     }
 
+    /// The run's kind, episode counts, best episode and Pareto set.
     pub fn summary(&self) -> SearchSummary {
         SearchSummary {
             kind: self.cfg.kind,

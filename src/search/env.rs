@@ -38,6 +38,7 @@ impl Default for BitRange {
 }
 
 impl BitRange {
+    /// The range `min..=max`; fails unless 1 <= min <= max <= 16.
     pub fn new(min: u8, max: u8) -> Result<BitRange> {
         if min < 1 || max > MAX_BITS || min > max {
             return Err(Error::invalid(
@@ -49,12 +50,14 @@ impl BitRange {
         }
         Ok(BitRange { min, max })
     }
+    /// The narrowest allowed width.
     pub fn min(&self) -> u8 {
         self.min
     }
     pub(crate) fn max(&self) -> u8 {
         self.max
     }
+    /// Whether `b` is in `min..=max`.
     pub fn contains(&self, b: u8) -> bool {
         (self.min..=self.max).contains(&b)
     }
@@ -107,6 +110,8 @@ fn raw_columns(f: &LayerFeatures) -> [f64; STATIC_COLS] {
 }
 
 impl Env {
+    /// An environment over `layers` (at least one) whose static state columns are min-max
+    /// normalised over the layers.
     pub fn new(layers: &[LayerFeatures], range: BitRange) -> Result<Env> {
         if layers.is_empty() {
             return Err(Error::State(
@@ -138,6 +143,7 @@ impl Env {
         2 * self.features.len()
     }
 
+    /// The bit widths an action maps to.
     pub fn range(&self) -> BitRange {
         self.range
     }

@@ -9,6 +9,9 @@
 //! vectorise across independent outputs without changing a single bit. Exact zeros of the
 //! input (ReLU outputs) are skipped; that is the same code path everywhere, so results stay
 //! reproducible. `tests/search_mlp.rs` checks backward against central finite differences.
+//!
+//! Public for the cross-checks in tests/search_mlp.rs (gradients against finite differences,
+//! Adam and soft updates); the DDPG agent is its only user, not user API.
 
 use crate::nn::optim::AdamStep;
 use crate::rng::Stream;
@@ -16,37 +19,49 @@ use crate::rng::Stream;
 /// Output activation of the last layer.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum OutAct {
+    /// y = z.
     Identity,
+    /// y = 1 / (1 + exp(-z)), in (0, 1).
     Sigmoid,
 }
 
 /// One dense layer. `wt` is stored input-major: `wt[i * n_out + j]` = W[j][i].
 #[derive(Clone, Debug, PartialEq)]
 pub struct Dense {
+    /// Inputs.
     pub n_in: usize,
+    /// Outputs.
     pub n_out: usize,
+    /// Weights, input-major (`wt[i * n_out + j]` = `W[j][i]`).
     pub wt: Vec<f32>,
+    /// Biases, one per output.
     pub b: Vec<f32>,
 }
 
 /// A multilayer perceptron: ReLU after every layer but the last, `out_act` after the last.
 #[derive(Clone, Debug, PartialEq)]
 pub struct Mlp {
+    /// The layers, input to output.
     pub layers: Vec<Dense>,
+    /// Activation of the last layer.
     pub out_act: OutAct,
 }
 
 /// Parameter gradients, laid out like the parameters (`w[l]` like `layers[l].wt`).
 #[derive(Clone, Debug, PartialEq)]
 pub struct Grads {
+    /// Weight gradients per layer, laid out like [`Dense::wt`].
     pub w: Vec<Vec<f32>>,
+    /// Bias gradients per layer.
     pub b: Vec<Vec<f32>>,
 }
 
 /// Activations kept by `forward_train` for `backward`: `acts[0]` is the input, `acts[l + 1]`
 /// the (post-activation) output of layer l, each `batch` rows.
 pub struct Cache {
+    /// Rows (samples) in each activation.
     pub batch: usize,
+    /// `acts[0]` is the input, `acts[l + 1]` layer l's output after its activation.
     pub acts: Vec<Vec<f32>>,
 }
 
@@ -266,6 +281,7 @@ impl Mlp {
 /// decay).
 #[derive(Clone, Debug)]
 pub struct Adam {
+    /// Learning rate.
     pub lr: f32,
     t: i32,
     m: Grads,
@@ -273,6 +289,7 @@ pub struct Adam {
 }
 
 impl Adam {
+    /// A fresh optimizer (zero moments, step 0) for `net`'s shapes at learning rate `lr`.
     pub fn new(net: &Mlp, lr: f32) -> Adam {
         Adam {
             lr,

@@ -32,8 +32,11 @@ use std::collections::BTreeMap;
 pub struct LayerFeatures {
     /// Position among the quantizable layers (0-based).
     pub index: usize,
+    /// Input channels (input features of a fully connected layer).
     pub c_in: usize,
+    /// Output channels (output features of a fully connected layer).
     pub c_out: usize,
+    /// Convolution stride; 1 for a fully connected layer.
     pub stride: usize,
     /// Kernel size k of a k x k conv; 1 for a fully connected layer.
     pub kernel: usize,
@@ -41,6 +44,7 @@ pub struct LayerFeatures {
     pub weights: usize,
     /// Input feature-map size H * W (1 for a fully connected layer).
     pub in_hw: usize,
+    /// Whether the convolution is depthwise (groups = channels); never so in the zoo.
     pub depthwise: bool,
     /// Multiply-accumulates per image.
     pub macs: u64,
@@ -59,6 +63,7 @@ pub struct EpisodeOutcome {
 }
 
 impl EpisodeOutcome {
+    /// An outcome with no extra metrics.
     pub fn new(reward: f64, cost_ratio: f64) -> EpisodeOutcome {
         EpisodeOutcome {
             reward,
@@ -67,6 +72,7 @@ impl EpisodeOutcome {
         }
     }
 
+    /// The outcome with metric `name` set to `value` (builder style).
     pub fn with(mut self, name: &str, value: f64) -> EpisodeOutcome {
         self.metrics.insert(name.to_string(), value);
         self

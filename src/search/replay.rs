@@ -1,13 +1,20 @@
 //! The DDPG replay buffer: a ring of transitions, sampled uniformly.
+//!
+//! Public for the cross-checks in tests/search_ddpg.rs (ring order, sampling); the DDPG agent
+//! is its only user, not user API.
 
 use crate::rng::Stream;
 
 /// One step of an episode. HAQ stores the episode's final reward on every step.
 #[derive(Clone, Debug, PartialEq)]
 pub struct Transition {
+    /// The state the action was taken in.
     pub state: Vec<f32>,
+    /// The raw action, in [0, 1].
     pub action: f32,
+    /// The episode's reward, stored uncentred (the agent subtracts its baseline when it learns).
     pub reward: f32,
+    /// The state after the action.
     pub next_state: Vec<f32>,
     /// Last step of the episode: no bootstrap from `next_state`.
     pub done: bool,
@@ -23,6 +30,7 @@ pub struct Replay {
 }
 
 impl Replay {
+    /// An empty buffer holding at most `capacity` (> 0) transitions.
     pub fn new(capacity: usize) -> Replay {
         assert!(capacity > 0);
         Replay {
@@ -33,6 +41,7 @@ impl Replay {
         }
     }
 
+    /// Number of transitions stored, at most the capacity.
     pub fn len(&self) -> usize {
         self.items.len()
     }
@@ -42,6 +51,7 @@ impl Replay {
         self.len() == 0
     }
 
+    /// Store `t`, overwriting the oldest transition once the buffer is full.
     pub fn push(&mut self, t: Transition) {
         if self.items.len() < self.capacity {
             self.items.push(t);
@@ -51,6 +61,7 @@ impl Replay {
         self.next = (self.next + 1) % self.capacity;
     }
 
+    /// The `i`-th stored transition, in slot order (not age order once the ring has wrapped).
     pub fn get(&self, i: usize) -> &Transition {
         &self.items[i]
     }

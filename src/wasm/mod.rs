@@ -17,6 +17,7 @@ use serde::Serialize;
 use tsify::Tsify;
 use wasm_bindgen::prelude::*;
 
+/// Runs when the module is instantiated: route Rust panics to the console (console_error_panic_hook).
 #[wasm_bindgen(start)]
 pub fn start() {
     console_error_panic_hook::set_once();
@@ -97,6 +98,7 @@ pub struct CountCertificate {
     radius: Option<f64>,
 }
 
+/// The loaded dataset's size and image shape (`Engine.datasetInfo`).
 #[derive(Serialize, Tsify)]
 pub struct DatasetInfo {
     /// "mnist" or "synth".
@@ -213,6 +215,7 @@ pub struct LayerHistogram {
     clipped: usize,
 }
 
+/// The engine version ([`crate::VERSION`]).
 #[wasm_bindgen]
 pub fn version() -> String {
     crate::VERSION.to_string()
@@ -281,6 +284,7 @@ pub fn certificate(count: u32, n: u32, alpha: f64, sigma: f64) -> Result<JsValue
     })
 }
 
+/// The page's handle on one [`Session`]: the config, data, model and running jobs stay in Rust.
 #[wasm_bindgen]
 pub struct Engine {
     s: Session,
@@ -305,6 +309,8 @@ impl Engine {
         Ok(Engine { s })
     }
 
+    /// Parse `fragment` leniently (bad values are dropped with a notice and keep their default),
+    /// apply it, and return the parsed config.
     #[wasm_bindgen(js_name = setConfig, unchecked_return_type = "ParsedConfig")]
     pub fn set_config(&mut self, fragment: &str) -> Result<JsValue, JsError> {
         let (cfg, parsed) = parse_lenient(fragment);
@@ -312,11 +318,13 @@ impl Engine {
         to_js(&parsed)
     }
 
+    /// The current config.
     #[wasm_bindgen(unchecked_return_type = "ExperimentConfig")]
     pub fn config(&self) -> Result<JsValue, JsError> {
         to_js(self.s.cfg())
     }
 
+    /// The dataset's size and image shape.
     #[wasm_bindgen(js_name = datasetInfo, unchecked_return_type = "DatasetInfo")]
     pub fn dataset_info(&self) -> Result<JsValue, JsError> {
         let d = self.s.data();
@@ -358,6 +366,7 @@ impl Engine {
         })
     }
 
+    /// The model's layers, sigma, training state and checkpoint hash.
     #[wasm_bindgen(js_name = modelInfo, unchecked_return_type = "ModelState")]
     pub fn model_info(&self) -> Result<JsValue, JsError> {
         to_js(&ModelState {
@@ -408,16 +417,21 @@ impl Engine {
         to_js(&info)
     }
 
+    /// The current model as a checkpoint file.
     #[wasm_bindgen(js_name = saveCheckpoint)]
     pub fn save_checkpoint(&self) -> Uint8Array {
         Uint8Array::from(&self.s.save_checkpoint()[..])
     }
 
+    /// Clean accuracy and confusion matrix of the FP32 model on the test split.
     #[wasm_bindgen(unchecked_return_type = "Evaluation")]
     pub fn evaluate(&self) -> Result<JsValue, JsError> {
         to_js(&self.s.evaluate())
     }
 
+    /// One test digit (`test_index` in the test split) under `k` noise draws per sigma of `sigmas`,
+    /// with the base classifier's classes, votes and per-row certificates; with `quantized`, the
+    /// classes come from the integer model of the last quick read-out.
     #[wasm_bindgen(js_name = noiseSamples, unchecked_return_type = "NoiseResult")]
     pub fn noise_samples(
         &mut self,
@@ -481,6 +495,7 @@ impl Engine {
 
     // ---- quantization (docs/wasm-api.md, "Quantization") ----
 
+    /// The quantizable layers (the bit editor's columns), each with its share of the MACs.
     #[wasm_bindgen(js_name = quantLayers, unchecked_return_type = "QuantLayer[]")]
     pub fn quant_layers(&self) -> Result<JsValue, JsError> {
         let ql = crate::quant::quant_layers(self.s.model());
@@ -500,6 +515,7 @@ impl Engine {
         to_js(&rows)
     }
 
+    /// The config's policy and its cost.
     #[wasm_bindgen(unchecked_return_type = "PolicyInfo")]
     pub fn policy(&self) -> Result<JsValue, JsError> {
         to_js(&self.s.policy_info().map_err(err)?)
@@ -526,6 +542,7 @@ impl Engine {
         self.policy_update(p)
     }
 
+    /// The weights of quantizable layer `j` and their quantization grid under the policy.
     #[wasm_bindgen(js_name = layerHistogram, unchecked_return_type = "LayerHistogram")]
     pub fn layer_histogram(&self, j: u32) -> Result<JsValue, JsError> {
         let h = self.s.layer_histogram(j as usize).map_err(err)?;
@@ -585,6 +602,7 @@ impl Engine {
         Ok(())
     }
 
+    /// History, Pareto set and best of the running (or last finished) search; null before any.
     #[wasm_bindgen(js_name = searchState, unchecked_return_type = "SearchState | null")]
     pub fn search_state(&self) -> Result<JsValue, JsError> {
         to_js(&self.s.search_state())
