@@ -56,8 +56,6 @@ pub struct IrsCache {
     pub entries: Vec<CacheEntry>,
 }
 
-impl IrsCache {}
-
 /// One point of the cache: f's certificate and its class on the kept estimation samples.
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
 #[serde(rename_all = "camelCase")]
