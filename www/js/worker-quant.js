@@ -92,8 +92,8 @@ export function quantHandlers(ctx) {
       const list = (/** @type {import('../../pkg/arq.js').EpisodeRecord[]} */ l) => l.map((e) => withWall(e, null));
       return { kind: s?.method ?? null, history: list(s?.history ?? []), pareto: list(s?.pareto ?? []), best: s?.best ? withWall(s.best, null) : null };
     },
-    /** @param {{}} _p @param {Job} job */
-    final: (_p, job) => final(ctx.engine(), job),
+    /** @param {{part?: import('../../pkg/arq.js').Part, rows?: import('../../pkg/arq.js').CompareRowSpec[]}} p @param {Job} job */
+    final: ({ part, rows }, job) => final(ctx.engine(), job, part, rows),
   };
 }
 
@@ -186,11 +186,14 @@ async function search(eng, job, { kind, resume = false, episodes = 0 }) {
 }
 
 /**
- * The comparison table, streaming every finished row.
- * @param {Engine} eng @param {Job} job @returns {Promise<FinalPartial>}
+ * The comparison table, streaming every finished row; with `part`, only that share of `rows`
+ * (the pool's split of the main worker's table).
+ * @param {Engine} eng @param {Job} job @param {import('../../pkg/arq.js').Part} [part]
+ * @param {import('../../pkg/arq.js').CompareRowSpec[]} [table]
+ * @returns {Promise<FinalPartial>}
  */
-async function final(eng, job) {
-  const plan = eventOf(eng.begin({ kind: 'compare' }), 'compare');
+async function final(eng, job, part, table) {
+  const plan = eventOf(eng.begin({ kind: 'compare', ...(part ? { part } : {}), ...(table ? { rows: table } : {}) }), 'compare');
   let total = plan.rowsTotal;
   /** @type {FinalRow[]} */
   let rows = plan.rows;
