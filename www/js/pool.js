@@ -36,8 +36,8 @@ const STORE_KEY = 'arq.workers';
 
 /** Commands that change neither the config nor the weights of worker 0. */
 const READ_ONLY = new Set(['parseFragment', 'samples', 'modelInfo', 'memoryInfo', 'noise', 'quantLayers', 'policy',
-  'layerHistogram', 'searchState', 'evaluate', 'certify', 'certifyProbe', 'certifySummary', 'certifyExport',
-  'compareRows', 'exportState', 'quantEval', 'search', 'final']);
+  'layerHistogram', 'searchState', 'evaluate', 'certify', 'certifyPart', 'certifyProbe', 'certifySummary', 'certifyExport',
+  'compareRows', 'exportState', 'quantEval', 'search', 'final', 'finalPart']);
 /** Commands that (may) change worker 0's weights. */
 const WEIGHTS = new Set(['init', 'loadPretrained', 'train', 'debugPanic', 'importState']);
 
@@ -133,10 +133,10 @@ export class EnginePool {
    * @returns {Job<K>}
    */
   start(cmd, params, handlers = {}) {
-    if (this.size > 1 && cmd === 'certify' && !('part' in params)) {
+    if (this.size > 1 && cmd === 'certify') {
       return /** @type {Job<K>} */ (/** @type {unknown} */ (this.pooled((ctl) => this.certify(ctl, /** @type {Handlers<'certify'>} */ (handlers)))));
     }
-    if (this.size > 1 && cmd === 'final' && !('part' in params)) {
+    if (this.size > 1 && cmd === 'final') {
       return /** @type {Job<K>} */ (/** @type {unknown} */ (this.pooled((ctl) => this.final(ctl, /** @type {Handlers<'final'>} */ (handlers)))));
     }
     const job = this.main.start(cmd, params, handlers);
@@ -294,7 +294,7 @@ export class EnginePool {
         asking = false;
       }
     };
-    const parts = clients.map((c, k) => c.start('certify', { part: { index: k, count: n } }, {
+    const parts = clients.map((c, k) => c.start('certifyPart', { part: { index: k, count: n } }, {
       onPartial: (d, p) => {
         progress[k] = p;
         certProgress[k] = d.progress;
@@ -352,7 +352,7 @@ export class EnginePool {
     const merged = () => done.flatMap((rs, k) => rs.map((r, j) => ({ r, i: j * n + k }))).sort((a, b) => a.i - b.i).map((x) => x.r);
     /** @returns {FinalPartial} */
     const data = () => ({ rows: merged(), phase: 'final', current: current.find((c) => c !== null) ?? null, total });
-    const parts = clients.map((c, k) => c.start('final', { part: { index: k, count: n }, rows }, {
+    const parts = clients.map((c, k) => c.start('finalPart', { part: { index: k, count: n }, rows }, {
       onPartial: (d, p) => {
         done[k] = d.rows;
         current[k] = d.current;

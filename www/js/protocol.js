@@ -140,9 +140,10 @@
  * @property {{params: {}, result: TrainResult, partial: TrainPartial}} train
  * @property {{params: {}, result: EvalResult, partial: never}} evaluate
  * @property {{params: {index: number, sigmas: number[], k: number, quantized?: boolean}, result: NoiseResult, partial: never}} noise
- * @property {{params: {part?: Part}, result: CertifyResult, partial: CertifyPartial}} certify
- *   certifies the reported points, or only `part` of them (point i in part i % count; the
- *   pool's helper workers); a finished part stays for certifyExport
+ * @property {{params: {}, result: CertifyResult, partial: CertifyPartial}} certify
+ * @property {{params: {part: Part}, result: CertifyResult, partial: CertifyPartial}} certifyPart
+ *   certifies only `part` of the reported points (point i in part i % count: the pool's
+ *   split); a finished part stays for certifyExport
  * @property {{params: {}, result: {bytes: Uint8Array}, partial: never}} certifyExport the last
  *   finished certification part, as bytes for certifyImport in the main worker
  * @property {{params: {parts: Uint8Array[]}, result: CertifyStepResult, partial: never}} certifyImport
@@ -169,8 +170,9 @@
  *   runs (or with resume, continues) a search; episodes > 0 stops after that many (Step); a
  *   cancel pauses it, keeping every finished episode
  * @property {{params: {}, result: Q['SearchStateInfo'], partial: never}} searchState
- * @property {{params: {part?: Part, rows?: Q['CompareRowSpec'][]}, result: Q['FinalPartial'], partial: Q['FinalPartial']}} final
- *   the final table, or only `part` of `rows` (default: this worker's own table)
+ * @property {{params: {}, result: Q['FinalPartial'], partial: Q['FinalPartial']}} final
+ * @property {{params: {part: Part, rows: Q['CompareRowSpec'][]}, result: Q['FinalPartial'], partial: Q['FinalPartial']}} finalPart
+ *   only `part` of the final table's `rows` (worker 0's compareRows: the pool's split)
  */
 
 /**
@@ -347,7 +349,8 @@ export const PARAM_SPECS = {
   train: {},
   evaluate: {},
   noise: { index: int(0, 1_000_000), sigmas: numbers(1, 8, 0, 2), k: int(1, 64), quantized: optional(bool) },
-  certify: { part: optional(part) },
+  certify: {},
+  certifyPart: { part },
   certifyExport: {},
   certifyImport: { parts: byteArrays },
   certifySummary: { records: objects(100_000) },
@@ -365,7 +368,8 @@ export const PARAM_SPECS = {
   quantEval: {},
   search: { kind: oneOf(['arq', 'haq', 'random']), resume: optional(bool), episodes: optional(int(0, 100_000)) },
   searchState: {},
-  final: { part: optional(part), rows: optional(objects(64)) },
+  final: {},
+  finalPart: { part, rows: objects(64) },
 };
 
 /**

@@ -92,8 +92,10 @@ export function quantHandlers(ctx) {
       const list = (/** @type {import('../../pkg/arq.js').EpisodeRecord[]} */ l) => l.map((e) => withWall(e, null));
       return { kind: s?.method ?? null, history: list(s?.history ?? []), pareto: list(s?.pareto ?? []), best: s?.best ? withWall(s.best, null) : null };
     },
-    /** @param {{part?: import('../../pkg/arq.js').Part, rows?: import('../../pkg/arq.js').CompareRowSpec[]}} p @param {Job} job */
-    final: ({ part, rows }, job) => final(ctx.engine(), job, part, rows),
+    /** @param {{}} _p @param {Job} job */
+    final: (_p, job) => final(ctx.engine(), job),
+    /** @param {{part: import('../../pkg/arq.js').Part, rows: import('../../pkg/arq.js').CompareRowSpec[]}} p @param {Job} job */
+    finalPart: ({ part, rows }, job) => final(ctx.engine(), job, part, rows),
   };
 }
 

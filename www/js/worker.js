@@ -138,7 +138,8 @@ const HANDLERS = {
     return requireEngine().samples(split, start, count);
   },
   train: (_params, job) => train(requireEngine(), job),
-  certify: ({ part }, job) => certify(requireEngine(), job, part),
+  certify: (_params, job) => certify(requireEngine(), job),
+  certifyPart: ({ part }, job) => certify(requireEngine(), job, part),
   async certifyExport() {
     return { bytes: requireEngine().exportCertifyPart() };
   },
