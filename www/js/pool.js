@@ -267,8 +267,15 @@ export class EnginePool {
     /** @type {CertSummary | null} */
     let summary = null;
     let finished = false;
-    let asking = false;
-    let again = false;
+    /** Records not shown yet, and worker 0's model until the first partial carries it. */
+    /** @type {CertRecord[]} */
+    let pending = [];
+    /** @type {CertifyPartial['model']} */
+    let model = null;
+    /** @type {ReturnType<typeof setTimeout> | null} */
+    let timer = null;
+    /** When records were last shown. */
+    let shown = -Infinity;
     const phase = 'certify';
     /** @returns {CertProgress} */
     const cert = () => {
@@ -277,22 +284,27 @@ export class EnginePool {
       return { examplesDone: sum((p) => p.examplesDone), examplesTotal: sum((p) => p.examplesTotal), samplesDone: sum((p) => p.samplesDone), samplesTotal: sum((p) => p.samplesTotal) };
     };
     const rate = () => rates.reduce((a, r) => a + r, 0) || null;
-    /** @param {CertifyPartial} data */
-    const emit = (data) => handlers.onPartial?.(data, sumProgress(progress, phase));
-    const refresh = async () => {
-      if (asking) { again = true; return; }
-      asking = true;
+    // The parts' partials are coalesced (at most about 10 Hz, like one worker's; the first
+    // records at once) into one partial with the core's summary over every record so far: the
+    // views render no more often than with one worker, and rendering takes less of the cores
+    // the workers run on.
+    const flush = async () => {
+      let s = summary;
       try {
-        do {
-          again = false;
-          const s = await this.main.request('certifySummary', { records: all.slice() });
-          if (finished) return;
-          summary = s;
-          emit({ model: null, records: [], summary, progress: cert(), rate: rate() });
-        } while (again);
-      } catch { /* the run's own error is reported */ } finally {
-        asking = false;
-      }
+        s = await this.main.request('certifySummary', { records: all.slice() });
+      } catch { /* the run's own error is reported */ }
+      if (finished) return;
+      summary = s;
+      const data = { model, records: pending, summary, progress: cert(), rate: rate() };
+      if (pending.length) shown = performance.now();
+      pending = [];
+      model = null;
+      handlers.onPartial?.(data, sumProgress(progress, phase));
+      timer = null;
+      if (pending.length) schedule();
+    };
+    const schedule = () => {
+      if (timer === null) timer = setTimeout(flush, Math.max(0, shown + 100 - performance.now()));
     };
     const parts = clients.map((c, k) => c.start('certifyPart', { part: { index: k, count: n } }, {
       onPartial: (d, p) => {
@@ -300,8 +312,9 @@ export class EnginePool {
         certProgress[k] = d.progress;
         rates[k] = d.rate ?? 0;
         all.push(...d.records);
-        emit({ model: k === 0 ? d.model : null, records: d.records, summary, progress: cert(), rate: rate() });
-        if (d.records.length) refresh();
+        pending.push(...d.records);
+        if (k === 0 && d.model) model = d.model;
+        schedule();
       },
       onProgress: (p) => {
         progress[k] = p;
@@ -311,8 +324,9 @@ export class EnginePool {
     ctl.parts.push(...parts);
     const { results, aborted, error } = await this.settle(parts, [null, ...helpers]);
     finished = true;
+    if (timer !== null) clearTimeout(timer);
     /** @type {CertRecord[]} */
-    const rest = [];
+    const rest = pending;
     for (const r of /** @type {(CertifyResult | null)[]} */ (results)) {
       if (r) {
         rest.push(...r.records);
