@@ -230,12 +230,17 @@ export class EnginePool {
     /** @type {unknown} */
     let error = null;
     const settled = await Promise.allSettled(parts.map((p, k) => p.promise.catch((e) => {
+      const h = owners[k];
+      // A helper that crashed restarted its engine untrained: it gets the weights again next
+      // time; worker 0 and the page's model are untouched, so it is not reported as a panic.
+      if (h && e instanceof EngineError && e.panic) {
+        h.weights = -1;
+        e = new EngineError(`pool worker ${k}: ${e.message}`, false, e.phase);
+      }
       if (!(e instanceof JobAborted) && error === null) {
         error = e;
         parts.forEach((q, i) => { if (i !== k) q.cancel(); });
       }
-      const h = owners[k];
-      if (h && e instanceof EngineError && e.panic) h.weights = -1;
       throw e;
     })));
     const aborted = settled.some((s) => s.status === 'rejected' && s.reason instanceof JobAborted);
