@@ -2,7 +2,8 @@
 // settings) with 1 and with 2 workers streams the same records (wall times aside) and ends
 // with the same core summary, the read-out after a pooled certification finds worker 0's
 // assembled IRS cache (no FP32 certification again), and the final table's rows are the same;
-// the page's Certify button works with 2 workers; the worker count is kept in localStorage.
+// the page's Certify button works with 2 workers; the worker count is kept in localStorage;
+// bad parts, rows and part bytes are refused with the field.
 import { after, before, test } from 'node:test';
 import assert from 'node:assert/strict';
 import { LONG, launch, openPage, waitIdle } from './harness.mjs';
@@ -40,6 +41,14 @@ test('1 and 2 workers: the same certification records, summary and final table',
   await page.waitForSelector('#search-card:not([hidden])', { timeout: LONG });
   await waitIdle(page);
   assert.ok(await page.locator('#pool-size option').count() >= 2);
+  // bad parts are refused with the field, by the worker's checks and by the engine's
+  /** @param {unknown} msg */
+  const send = (msg) => page.evaluate((m) => /** @type {any} */ (window).arq.client.raw(m).then(() => 'ok', (/** @type {Error} */ e) => e.message), msg);
+  assert.match(await send({ cmd: 'certifyPart', params: { part: { index: 0, count: 0 } } }), /params\.part\.count=0/);
+  assert.match(await send({ cmd: 'certifyPart', params: {} }), /params\.part=undefined|params\.part/);
+  assert.match(await send({ cmd: 'certifyPart', params: { part: { index: 2, count: 2 } } }), /part\.index/);
+  assert.match(await send({ cmd: 'finalPart', params: { part: { index: 0, count: 1 }, rows: [{ name: 'x', wb: [4], ab: [4], locks: [false] }] } }), /rows\[0\]\.wb/);
+  assert.match(await send({ cmd: 'certifyImport', params: { parts: [new Uint8Array([1, 2])] } }), /parts\[0\]/);
 
   const one = await viaPool(page, 1, 'certify');
   const two = await viaPool(page, 2, 'certify');

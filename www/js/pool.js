@@ -169,14 +169,18 @@ export class EnginePool {
       const worker = this.makeWorker();
       // A helper that fails as a whole is dropped: the next pooled job starts a fresh one.
       const client = new EngineClient(worker, () => this.drop(h));
-      const ready = client.request('init', { fragment: '#v=1' });
+      // a helper that could not load is dropped too (the job that needed it fails with why)
+      const ready = client.request('init', { fragment: '#v=1' }).catch((e) => {
+        this.drop(h);
+        throw e;
+      });
       h = { client, worker, ready, weights: -1, config: -1 };
       this.helpers[k - 1] = h;
     }
     return h;
   }
 
-  /** @param {Helper} h */
+  /** Stops a helper and forgets it. @param {Helper} h */
   drop(h) {
     const i = this.helpers.indexOf(h);
     if (i >= 0) this.helpers.splice(i, 1);
