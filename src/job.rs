@@ -81,3 +81,87 @@ macro_rules! batch_job {
     };
 }
 pub(crate) use batch_job;
+
+/// A fixed share of a job's items, for splitting one job over several workers: item `i` (in
+/// the job's own order) belongs to part `i % count` (interleaved, so every part gets a mix of
+/// cheap and costly items). `{index: 0, count: 1}` (the default) is the whole job. The parts'
+/// results, merged back in item order, are the whole job's bit for bit: no item's result
+/// depends on which other items a part holds.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
+#[cfg_attr(target_arch = "wasm32", derive(tsify::Tsify))]
+pub struct Part {
+    /// Which part: 0..count.
+    pub index: u32,
+    /// How many parts the job is split into: 1..=64.
+    pub count: u32,
+}
+
+impl Default for Part {
+    fn default() -> Self {
+        Part::WHOLE
+    }
+}
+
+impl Part {
+    /// The whole job.
+    pub const WHOLE: Part = Part { index: 0, count: 1 };
+    /// The most parts a job can be split into.
+    pub const MAX_COUNT: u32 = 64;
+
+    /// `count` in 1..=[`Part::MAX_COUNT`] and `index` < `count`; errors name the field.
+    pub fn check(self) -> Result<Part> {
+        if self.count == 0 || self.count > Part::MAX_COUNT {
+            return Err(crate::Error::invalid(
+                "part.count",
+                self.count,
+                "parts out of range",
+                format!("1..={}", Part::MAX_COUNT),
+            ));
+        }
+        if self.index >= self.count {
+            return Err(crate::Error::invalid(
+                "part.index",
+                self.index,
+                &format!("no such part of {}", self.count),
+                format!("0..{}", self.count),
+            ));
+        }
+        Ok(self)
+    }
+
+    /// The whole job (a single part).
+    pub fn is_whole(self) -> bool {
+        self.count == 1
+    }
+
+    /// Item `i` belongs to this part.
+    pub fn holds(self, i: usize) -> bool {
+        i % self.count as usize == self.index as usize
+    }
+
+    /// The items of `items` that belong to this part, in order.
+    pub fn select<T>(self, items: impl IntoIterator<Item = T>) -> Vec<T> {
+        items
+            .into_iter()
+            .enumerate()
+            .filter(|(i, _)| self.holds(*i))
+            .map(|(_, t)| t)
+            .collect()
+    }
+
+    /// Merge the parts' items (`parts[k]` = part k of `parts.len()`, each in its own order)
+    /// back into the whole job's order; None if the lengths do not fit an interleaved split.
+    pub fn merge<T>(parts: Vec<Vec<T>>) -> Option<Vec<T>> {
+        let count = parts.len();
+        let total: usize = parts.iter().map(Vec::len).sum();
+        let fits = parts
+            .iter()
+            .enumerate()
+            .all(|(k, p)| p.len() == (total + count - 1 - k) / count.max(1));
+        if count == 0 || !fits {
+            return None;
+        }
+        let mut iters: Vec<_> = parts.into_iter().map(Vec::into_iter).collect();
+        Some((0..total).filter_map(|i| iters[i % count].next()).collect())
+    }
+}

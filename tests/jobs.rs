@@ -64,11 +64,11 @@ fn pipeline(budget: u64) -> Vec<Vec<Value>> {
     let mut runs = vec![drive(&mut s, JobSpec::Train, budget)];
     runs.push(vec![json!(s.save_checkpoint())]);
     for spec in [
-        JobSpec::Certify,
+        JobSpec::CERTIFY,
         JobSpec::QuantEval { fresh: false },
         JobSpec::QuantEval { fresh: true },
         search,
-        JobSpec::Compare,
+        JobSpec::COMPARE,
     ] {
         runs.push(drive(&mut s, spec, budget));
     }
@@ -103,7 +103,7 @@ fn steps_without_their_job_are_clear_errors() {
     // after a cancel, the same error; a finished job leaves its slot empty too
     drive(&mut s, JobSpec::Train, 1 << 40);
     let before = state_error(s.step(JobKind::Train, 1, &mut || 0));
-    s.begin(JobSpec::Certify).unwrap();
+    s.begin(JobSpec::CERTIFY).unwrap();
     s.step(JobKind::Certify, 5, &mut || 0).unwrap();
     s.cancel(JobKind::Certify);
     let m = state_error(s.step(JobKind::Certify, 1, &mut || 0));
@@ -120,7 +120,7 @@ fn a_paused_search_survives_a_certification_run() {
     let search = JobSpec::Search {
         method: Method::Random,
     };
-    let want = drive(&mut reference, search, 1 << 40);
+    let want = drive(&mut reference, search.clone(), 1 << 40);
 
     let mut s = session();
     drive(&mut s, JobSpec::Train, 1 << 40);
@@ -134,7 +134,7 @@ fn a_paused_search_survives_a_certification_run() {
         got.extend(outputs(&st));
     }
     assert_eq!(got.len(), 1);
-    let records = drive(&mut s, JobSpec::Certify, 100);
+    let records = drive(&mut s, JobSpec::CERTIFY, 100);
     assert_eq!(records.len(), 6);
     loop {
         let st = s.step(JobKind::Search, 1 << 40, &mut || 0).unwrap();

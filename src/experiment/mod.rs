@@ -2,17 +2,19 @@
 //! wasm worker: the same calls in the same order give the same numbers in both.
 
 mod quant;
-pub use quant::{CompareStep, LayerHistogram, PolicyInfo, QuantEvalStep, SearchState, SearchStep};
+pub use quant::{
+    CompareRowSpec, CompareStep, LayerHistogram, PolicyInfo, QuantEvalStep, SearchState, SearchStep,
+};
 
 use crate::certify::{CertRecord, Progress, Summary};
 use crate::config::{BitsList, DatasetName, ExperimentConfig, Flags};
 use crate::data::{Dataset, Split};
 use crate::error::{Error, Result};
-use crate::job::{Job, Work};
+use crate::job::{Job, Part, Work};
 use crate::nn::checkpoint::{self, CheckpointMeta, LoadedCheckpoint};
 use crate::nn::{evaluate, Evaluation, Model, TrainProgress, Trainer};
 use crate::pipeline::search::Method;
-use crate::pipeline::{Fp32Job, Fp32Ref, Points};
+use crate::pipeline::{assemble_fp32, fp32_identity, Fp32Job, Fp32Part, Fp32Ref, Points};
 use crate::rng::NoiseSource;
 use serde::{Deserialize, Serialize};
 use std::sync::Arc;
@@ -43,6 +45,9 @@ pub struct Session {
     report_ref: Option<Arc<Fp32Ref>>,
     /// The same for the search split.
     search_ref: Option<Arc<Fp32Ref>>,
+    /// The last finished part of a sharded certification of the reported points, until
+    /// exported or assembled into `report_ref`.
+    report_part: Option<Fp32Part>,
     quant: quant::QuantState,
 }
 
@@ -61,14 +66,20 @@ pub struct CertifyStep {
 }
 
 /// A long task of the session and what it needs to start ([`Session::begin`]).
-#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
 #[cfg_attr(target_arch = "wasm32", derive(tsify::Tsify))]
 #[serde(tag = "kind", rename_all = "camelCase")]
 pub enum JobSpec {
     /// Train from freshly initialised weights (stream "init" of the seed).
     Train,
-    /// Certify the FP32 model on the reported points, keeping the IRS cache.
-    Certify,
+    /// Certify the FP32 model on the reported points (or only `part` of them, default the
+    /// whole), keeping the IRS cache; a part's reference is kept for
+    /// [`Session::export_certify_part`] / [`Session::import_certify_parts`].
+    Certify {
+        /// The share of the points this job certifies (default: all).
+        #[serde(default)]
+        part: Part,
+    },
     /// Read out the config's policy on the reported points: IRS against the FP32 cache or,
     /// with `fresh`, a full certification from scratch.
     QuantEval {
@@ -80,19 +91,37 @@ pub enum JobSpec {
         /// Which search: ARQ's or HAQ's reward, or random policies.
         method: Method,
     },
-    /// The final comparison: FP32, W4A4 and each finished search's best, certified fresh.
-    Compare,
+    /// The final comparison: FP32, W4A4 and each finished search's best, certified fresh;
+    /// only `part` of the rows (default all). `rows`: the table's rows in table order
+    /// (default: [`Session::compare_rows`], from this session's finished searches), so that
+    /// every worker of a pool splits the same table.
+    Compare {
+        /// The share of the rows this job computes (default: all).
+        #[serde(default)]
+        part: Part,
+        /// The table's rows in table order (default: this session's).
+        #[serde(default)]
+        rows: Option<Vec<CompareRowSpec>>,
+    },
 }
 
 impl JobSpec {
+    /// The whole certification of the reported points.
+    pub const CERTIFY: JobSpec = JobSpec::Certify { part: Part::WHOLE };
+    /// The whole final comparison over this session's finished searches.
+    pub const COMPARE: JobSpec = JobSpec::Compare {
+        part: Part::WHOLE,
+        rows: None,
+    };
+
     /// The spec's kind (its slot in the session).
-    pub fn kind(self) -> JobKind {
+    pub fn kind(&self) -> JobKind {
         match self {
             JobSpec::Train => JobKind::Train,
-            JobSpec::Certify => JobKind::Certify,
+            JobSpec::Certify { .. } => JobKind::Certify,
             JobSpec::QuantEval { .. } => JobKind::QuantEval,
             JobSpec::Search { .. } => JobKind::Search,
-            JobSpec::Compare => JobKind::Compare,
+            JobSpec::Compare { .. } => JobKind::Compare,
         }
     }
 }
@@ -297,6 +326,7 @@ impl Session {
             generation: 0,
             report_ref: None,
             search_ref: None,
+            report_part: None,
             quant: quant::QuantState::default(),
         })
     }
@@ -382,8 +412,8 @@ impl Session {
                 let (w, p) = self.train_start()?;
                 (w, JobEvent::Train(p))
             }
-            JobSpec::Certify => {
-                let (w, p) = self.certify_start()?;
+            JobSpec::Certify { part } => {
+                let (w, p) = self.certify_start(part)?;
                 (w, JobEvent::Certify(p))
             }
             JobSpec::QuantEval { fresh } => {
@@ -394,8 +424,8 @@ impl Session {
                 let (w, p) = self.search_start(method)?;
                 (w, JobEvent::Search(p))
             }
-            JobSpec::Compare => {
-                let (w, p) = self.compare_start()?;
+            JobSpec::Compare { part, rows } => {
+                let (w, p) = self.compare_start(part, rows)?;
                 (w, JobEvent::Compare(p))
             }
         };
@@ -623,18 +653,20 @@ impl Session {
         self.generation += 1;
         self.report_ref = None;
         self.search_ref = None;
+        self.report_part = None;
         self.quant = quant::QuantState::default();
     }
 
     /// Start certifying the current (FP32) model on the configured test points. The run keeps
     /// f's predictions on the first n_p estimation samples of each point: the IRS cache.
-    fn certify_start(&mut self) -> Result<(Work, CertifyStep)> {
-        let job = Fp32Job::new(
+    fn certify_start(&mut self, part: Part) -> Result<(Work, CertifyStep)> {
+        let job = Fp32Job::part(
             &self.cfg,
             &self.model,
             &self.data,
             Points::Report,
             self.generation,
+            part,
         )?;
         let step = CertifyStep {
             records: vec![],
@@ -661,7 +693,15 @@ impl Session {
         let w = job.work();
         let done = st.reference.is_some();
         if let Some(r) = st.reference {
-            self.report_ref = Some(Arc::new(r));
+            let part = job.part_of();
+            if part.is_whole() {
+                self.report_ref = Some(Arc::new(r));
+            } else {
+                // a part is kept apart: only the assembled whole becomes the reference
+                let id = fp32_identity(&self.cfg, &self.model, Points::Report);
+                let records = job.records().to_vec();
+                self.report_part = Some(Fp32Part::of(id, part, r, records));
+            }
             self.certify = None;
         }
         Ok((
@@ -673,6 +713,70 @@ impl Session {
                 summary: st.summary,
             },
         ))
+    }
+}
+
+impl Session {
+    /// The summary of certification records of the reported points, as the certify job
+    /// computes it (records are taken in point order, i.e. by record index): the summary of
+    /// a sharded certification's merged records.
+    pub fn certify_summary(&self, records: &[CertRecord]) -> Summary {
+        let mut sorted = records.to_vec();
+        sorted.sort_by_key(|r| r.index);
+        crate::pipeline::fp32_summary(&self.cfg, &sorted)
+    }
+
+    /// The last finished part of a sharded certification (`JobSpec::CERTIFY` with a part
+    /// other than the whole): its IRS cache entries and records, as bytes for
+    /// [`Session::import_certify_parts`] in another session with the same weights and config.
+    pub fn export_certify_part(&self) -> Result<Vec<u8>> {
+        self.report_part
+            .as_ref()
+            .map(Fp32Part::to_bytes)
+            .ok_or_else(|| {
+                Error::State(
+                    "no finished certification part to export: run a certify job with a part                      first (the weights or settings may have changed since)"
+                        .into(),
+                )
+            })
+    }
+
+    /// Assemble the whole FP32 reference of the reported points from this session's own
+    /// finished part (if any) and the other parts' bytes ([`Session::export_certify_part`]):
+    /// the result is the reference an unsharded certify run leaves (same key, IRS cache and
+    /// summary), so the read-out and the search find it. Returns the merged records (in point
+    /// order) and their summary.
+    pub fn import_certify_parts(&mut self, others: &[Vec<u8>]) -> Result<CertifyStep> {
+        let mut parts: Vec<Fp32Part> = others
+            .iter()
+            .enumerate()
+            .map(|(k, b)| Fp32Part::from_bytes(&format!("parts[{k}]"), b))
+            .collect::<Result<_>>()?;
+        parts.extend(self.report_part.clone());
+        let (r, records) = assemble_fp32(
+            &self.cfg,
+            &mut self.model,
+            &self.data,
+            Points::Report,
+            self.generation,
+            parts,
+        )?;
+        let summary = r.summary.clone();
+        self.report_ref = Some(Arc::new(r));
+        self.report_part = None;
+        let n = records.len();
+        let samples: u64 = records.iter().map(|r| r.samples).sum();
+        Ok(CertifyStep {
+            records,
+            progress: Progress {
+                examples_done: n,
+                examples_total: n,
+                samples_done: samples,
+                samples_total: samples,
+            },
+            done: true,
+            summary,
+        })
     }
 }
 

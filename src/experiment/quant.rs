@@ -4,8 +4,9 @@
 use super::{JobKind, Session};
 use crate::config::{BitsList, Flags};
 use crate::error::{Error, Result};
+use crate::job::Part;
 use crate::job::{Job, Work};
-use crate::pipeline::compare::{CompareJob, CompareRow};
+use crate::pipeline::compare::{table_rows, CompareJob, CompareRow};
 use crate::pipeline::eval::{EvalJob, EvalResult, EvalSpec, Mode};
 use crate::pipeline::search::{Method, SearchJob, SearchProgress};
 use crate::pipeline::{fp32_key, Points};
@@ -13,7 +14,7 @@ use crate::quant::cost::{enforce_budget, Cost};
 use crate::quant::quantizer::WeightQuant;
 use crate::quant::{quant_layers, Bits, IntModel, Policy, Preset};
 use crate::search::EpisodeRecord;
-use serde::Serialize;
+use serde::{Deserialize, Serialize};
 
 /// Quantization state that is only valid for the current FP32 weights.
 #[derive(Default)]
@@ -120,6 +121,78 @@ pub struct CompareStep {
     pub row: Option<CompareRow>,
     /// Every row finished so far, in table order.
     pub rows: Vec<CompareRow>,
+}
+
+/// One row of the final table before it is computed: its name and policy (bits per
+/// quantizable layer, 32 = full precision, and the locks), as the page hands the main
+/// worker's table to the pool's other workers.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(target_arch = "wasm32", derive(tsify::Tsify))]
+#[serde(rename_all = "camelCase", deny_unknown_fields)]
+pub struct CompareRowSpec {
+    /// The row's label (e.g. "FP32", "W4A4", "ARQ"), 1..=64 bytes.
+    pub name: String,
+    /// Weight bits per quantizable layer (32 = full precision).
+    pub wb: Vec<u32>,
+    /// Activation bits per quantizable layer (32 = full precision).
+    pub ab: Vec<u32>,
+    /// Locked layers (kept as they are by budget fitting).
+    pub locks: Vec<bool>,
+}
+
+impl CompareRowSpec {
+    fn of(name: String, p: &Policy) -> CompareRowSpec {
+        CompareRowSpec {
+            name,
+            wb: p.layers.iter().map(|l| l.w.get()).collect(),
+            ab: p.layers.iter().map(|l| l.a.get()).collect(),
+            locks: p.layers.iter().map(|l| l.locked).collect(),
+        }
+    }
+
+    /// The row's policy for a model with `layers` quantizable layers; errors name
+    /// `rows[i].<field>`.
+    fn policy(&self, i: usize, layers: usize) -> Result<Policy> {
+        let field = |f: &str| format!("rows[{i}].{f}");
+        if self.name.is_empty() || self.name.len() > 64 {
+            return Err(Error::invalid(
+                &field("name"),
+                &self.name,
+                "a row needs a name",
+                "1..=64 bytes",
+            ));
+        }
+        let lens = [
+            ("wb", self.wb.len()),
+            ("ab", self.ab.len()),
+            ("locks", self.locks.len()),
+        ];
+        if let Some((f, len)) = lens.into_iter().find(|&(_, len)| len != layers) {
+            return Err(Error::invalid(
+                &field(f),
+                format!("{len} values"),
+                "one value per quantizable layer",
+                format!("{layers} values"),
+            ));
+        }
+        let bits = |f: &str, list: &[u32]| -> Result<Vec<Bits>> {
+            list.iter()
+                .map(|&b| {
+                    Bits::new(b).map_err(|_| {
+                        Error::invalid(
+                            &field(f),
+                            b,
+                            "not a bit width",
+                            crate::quant::policy::BITS_ALLOWED,
+                        )
+                    })
+                })
+                .collect()
+        };
+        let mut p = Policy::from_bits(bits("wb", &self.wb)?, bits("ab", &self.ab)?);
+        p.set_locks(&self.locks);
+        Ok(p)
+    }
 }
 
 /// One quantizable layer's weights and their quantization, for the histogram view.
@@ -451,14 +524,43 @@ impl Session {
         }
     }
 
-    pub(super) fn compare_start(&mut self) -> Result<(Work, CompareStep)> {
+    /// The final table's rows in table order: FP32, uniform W4A4, then each finished search's
+    /// best policy (what a `compare` job without `rows` computes).
+    pub fn compare_rows(&self) -> Vec<CompareRowSpec> {
         let searched = self
             .quant
             .searched
             .iter()
             .map(|f| (f.state.method.label().to_string(), f.policy.clone()))
             .collect();
-        let job = CompareJob::new(&self.cfg, &self.model, searched, self.generation)?;
+        table_rows(&self.model, searched)
+            .into_iter()
+            .map(|(name, p)| CompareRowSpec::of(name, &p))
+            .collect()
+    }
+
+    /// Start the final comparison of `part` of the table's `rows` (default: this session's).
+    pub(super) fn compare_start(
+        &mut self,
+        part: Part,
+        rows: Option<Vec<CompareRowSpec>>,
+    ) -> Result<(Work, CompareStep)> {
+        let rows = rows.unwrap_or_else(|| self.compare_rows());
+        if rows.is_empty() || rows.len() > 64 {
+            return Err(Error::invalid(
+                "rows",
+                format!("{} rows", rows.len()),
+                "the table needs rows",
+                "1..=64 rows",
+            ));
+        }
+        let layers = self.layers_len();
+        let rows = rows
+            .iter()
+            .enumerate()
+            .map(|(i, r)| Ok((r.name.clone(), r.policy(i, layers)?)))
+            .collect::<Result<Vec<_>>>()?;
+        let job = CompareJob::part(&self.cfg, &self.model, rows, self.generation, part)?;
         let step = CompareStep::of(&job, None);
         self.quant.compare = Some(job);
         Ok(step)

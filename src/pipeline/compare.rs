@@ -8,7 +8,7 @@ use crate::certify::Summary;
 use crate::config::ExperimentConfig;
 use crate::data::Dataset;
 use crate::error::Result;
-use crate::job::{Job, Work};
+use crate::job::{Job, Part, Work};
 use crate::nn::Model;
 use crate::quant::cost::cost;
 use crate::quant::{quant_layers, Policy, Preset};
@@ -64,6 +64,17 @@ pub struct CompareJob {
     total_rows: usize,
 }
 
+/// The table's rows in table order: (name, policy) of FP32, uniform W4A4, then `searched`.
+pub fn table_rows(pretrained: &Model, searched: Vec<(String, Policy)>) -> Vec<(String, Policy)> {
+    let n = quant_layers(pretrained).len();
+    let mut rows = vec![
+        ("FP32".to_string(), Policy::fp32(n)),
+        (Preset::W4a4.label().to_string(), Preset::W4a4.policy(n)),
+    ];
+    rows.extend(searched);
+    rows
+}
+
 impl CompareJob {
     /// `searched`: (row name, best policy) of each finished search.
     pub fn new(
@@ -72,12 +83,21 @@ impl CompareJob {
         searched: Vec<(String, Policy)>,
         generation: u64,
     ) -> Result<CompareJob> {
-        let n = quant_layers(pretrained).len();
-        let mut pending = vec![
-            ("FP32".to_string(), Policy::fp32(n)),
-            (Preset::W4a4.label().to_string(), Preset::W4a4.policy(n)),
-        ];
-        pending.extend(searched);
+        let rows = table_rows(pretrained, searched);
+        CompareJob::part(cfg, pretrained, rows, generation, Part::WHOLE)
+    }
+
+    /// Only `part` of the table's `rows` (row i belongs to part i % count; see
+    /// [`table_rows`]): every row is fine-tuned and certified independently of the others, so
+    /// the parts' rows merged in table order are the whole table.
+    pub fn part(
+        cfg: &ExperimentConfig,
+        pretrained: &Model,
+        rows: Vec<(String, Policy)>,
+        generation: u64,
+        part: Part,
+    ) -> Result<CompareJob> {
+        let mut pending = part.check()?.select(rows);
         pending.reverse();
         Ok(CompareJob {
             cfg: cfg.clone(),

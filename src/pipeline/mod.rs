@@ -23,7 +23,7 @@ use crate::certify::{
 use crate::config::ExperimentConfig;
 use crate::data::{Dataset, Split};
 use crate::error::{Error, Result};
-use crate::job::{Job, Work};
+use crate::job::{Job, Part, Work};
 use crate::nn::Model;
 use serde::Serialize;
 use std::sync::Arc;
@@ -165,9 +165,33 @@ pub struct Fp32Ref {
     pub base_accuracy: f64,
 }
 
-/// Certifies the FP32 model on a point set and keeps its IRS cache.
+/// The key of one part of an FP32 reference: never equal to a whole reference's key, so a
+/// part is never taken for the whole.
+pub fn fp32_part_key(whole_key: &str, part: Part) -> String {
+    if part.is_whole() {
+        whole_key.to_string()
+    } else {
+        format!("{whole_key}|part{}of{}", part.index, part.count)
+    }
+}
+
+/// The FP32 summary of certification records (in point order), as an FP32 job reports it.
+pub fn fp32_summary(cfg: &ExperimentConfig, records: &[CertRecord]) -> Summary {
+    let outcomes: Vec<Outcome> = records.iter().map(Outcome::from).collect();
+    Summary::new(
+        "FP32",
+        cfg.sigma,
+        cfg.n as u64,
+        cfg.alpha,
+        &outcomes,
+        &GRID_SMALL,
+    )
+}
+
+/// Certifies the FP32 model on a point set (or a [`Part`] of it) and keeps its IRS cache.
 pub struct Fp32Job {
     key: String,
+    part: Part,
     model: Model,
     job: CertifyJob,
     examples: Vec<Example>,
@@ -184,12 +208,29 @@ impl Fp32Job {
         points: Points,
         generation: u64,
     ) -> Result<Fp32Job> {
-        let examples = examples(cfg, data, model.input_len(), points)?;
+        Fp32Job::part(cfg, model, data, points, generation, Part::WHOLE)
+    }
+
+    /// Certify only `part` of the points (point i in the set's order belongs to part
+    /// i % count); its reference's key is [`fp32_part_key`]. Each point's certificate depends
+    /// only on the config, the weights and the point (its noise is keyed by its record index),
+    /// so the parts' records merged in point order are the whole run's.
+    pub fn part(
+        cfg: &ExperimentConfig,
+        model: &Model,
+        data: &Dataset,
+        points: Points,
+        generation: u64,
+        part: Part,
+    ) -> Result<Fp32Job> {
+        let part = part.check()?;
+        let examples = part.select(examples(cfg, data, model.input_len(), points)?);
         let job = CertifyJob::new(cfg.smooth_params(), examples.clone())
             .with_purposes(points.purposes())
             .with_irs_cache(cfg.n_p as u64);
         Ok(Fp32Job {
-            key: fp32_key(cfg, generation, points),
+            key: fp32_part_key(&fp32_key(cfg, generation, points), part),
+            part,
             model: model.clone(),
             job,
             examples,
@@ -197,21 +238,24 @@ impl Fp32Job {
         })
     }
 
+    /// The share of the points this job certifies.
+    pub fn part_of(&self) -> Part {
+        self.part
+    }
+
+    /// Every record finished so far, in point order.
+    pub fn records(&self) -> &[CertRecord] {
+        self.job.records()
+    }
+
     pub(crate) fn progress(&self) -> Progress {
         self.job.progress()
     }
 
     /// Summary over every point finished so far.
-    pub(crate) fn summary(&self) -> Summary {
-        let outcomes: Vec<Outcome> = self.job.records().iter().map(Outcome::from).collect();
-        Summary::new(
-            "FP32",
-            self.cfg.sigma,
-            self.cfg.n as u64,
-            self.cfg.alpha,
-            &outcomes,
-            &GRID_SMALL,
-        )
+    /// The summary of the records finished so far.
+    pub fn summary(&self) -> Summary {
+        fp32_summary(&self.cfg, self.job.records())
     }
 }
 
@@ -306,4 +350,168 @@ pub(crate) fn held_out_accuracy<F: crate::certify::BaseClassifier + ?Sized>(
         .map(|t| test_example(data, t, il))
         .collect();
     Ok(points_accuracy(f, &examples))
+}
+
+/// What an FP32 certification depends on, across sessions: every setting of its
+/// [`fp32_key`] and a digest of the weights themselves (another session's generation counter
+/// says nothing about its weights).
+pub fn fp32_identity(cfg: &ExperimentConfig, model: &Model, points: Points) -> String {
+    use sha2::{Digest, Sha256};
+    let mut h = Sha256::new();
+    for layer in &model.layers {
+        for p in layer.param_slices() {
+            for v in p {
+                h.update(v.to_le_bytes());
+            }
+        }
+    }
+    let digest: String = h.finalize()[..16]
+        .iter()
+        .map(|b| format!("{b:02x}"))
+        .collect();
+    let key = fp32_key(cfg, 0, points);
+    let settings = key.split_once('|').map_or(key.as_str(), |(_, rest)| rest);
+    format!("w{digest}|{settings}")
+}
+
+/// One part of an FP32 certification, as a worker that certified it hands it to the one
+/// that assembles the whole reference ([`assemble_fp32`]); crosses as JSON bytes.
+#[derive(Clone, Debug, PartialEq, Serialize, serde::Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct Fp32Part {
+    /// The certification's [`fp32_identity`]: weights and settings.
+    pub identity: String,
+    /// Which share of the points it holds.
+    pub part: Part,
+    /// The part's IRS cache: its points' entries, in point order.
+    pub cache: IrsCache,
+    /// The part's records, in point order.
+    pub records: Vec<CertRecord>,
+}
+
+impl Fp32Part {
+    /// The part of a finished part job's reference.
+    pub fn of(identity: String, part: Part, r: Fp32Ref, records: Vec<CertRecord>) -> Fp32Part {
+        Fp32Part {
+            identity,
+            part,
+            cache: Arc::try_unwrap(r.cache).unwrap_or_else(|c| (*c).clone()),
+            records,
+        }
+    }
+
+    /// The part as JSON bytes, for [`Fp32Part::from_bytes`] in another worker.
+    pub fn to_bytes(&self) -> Vec<u8> {
+        serde_json::to_vec(self).expect("an FP32 part serialises")
+    }
+
+    /// Parse bytes from [`Fp32Part::to_bytes`]; errors name `field`.
+    pub fn from_bytes(field: &str, bytes: &[u8]) -> Result<Fp32Part> {
+        serde_json::from_slice(bytes).map_err(|e| {
+            Error::invalid(
+                field,
+                format!("{} bytes", bytes.len()),
+                &format!("not an exported certification part: {e}"),
+                "the bytes of exportCertifyPart()",
+            )
+        })
+    }
+}
+
+/// The whole FP32 reference of `points` from every part of one certification (any order):
+/// the parts must carry `model`'s and `cfg`'s [`fp32_identity`] and cover the points
+/// exactly once; their cache entries and records are merged in point order, the summary is
+/// computed over the merged records and the clean accuracy by `model`, so the result equals
+/// the unsharded run's reference (same key with `generation`, cache and summary). Also
+/// returns the records.
+pub fn assemble_fp32(
+    cfg: &ExperimentConfig,
+    model: &mut Model,
+    data: &Dataset,
+    points: Points,
+    generation: u64,
+    mut parts: Vec<Fp32Part>,
+) -> Result<(Fp32Ref, Vec<CertRecord>)> {
+    let key = fp32_key(cfg, generation, points);
+    let identity = fp32_identity(cfg, model, points);
+    for (k, p) in parts.iter().enumerate() {
+        if p.identity != identity {
+            return Err(Error::invalid(
+                &format!("parts[{k}].identity"),
+                &p.identity,
+                "certified with other weights or settings than the current ones",
+                &identity,
+            ));
+        }
+    }
+    parts.sort_by_key(|p| p.part.index);
+    let count = parts.len();
+    let shown = parts
+        .iter()
+        .map(|p| format!("{}/{}", p.part.index, p.part.count))
+        .collect::<Vec<_>>()
+        .join(", ");
+    let complete = parts
+        .iter()
+        .enumerate()
+        .all(|(k, p)| p.part.index as usize == k && p.part.count as usize == count);
+    if count == 0 || !complete {
+        return Err(Error::invalid(
+            "parts",
+            &shown,
+            "not every part of one certification exactly once",
+            "index/count for index 0..count, each once",
+        ));
+    }
+    let examples = examples(cfg, data, model.input_len(), points)?;
+    let header = |c: &IrsCache| IrsCache {
+        entries: vec![],
+        ..c.clone()
+    };
+    let head = header(&parts[0].cache);
+    if let Some(k) = parts.iter().position(|p| header(&p.cache) != head) {
+        return Err(Error::invalid(
+            &format!("parts[{k}].cache"),
+            "another IRS cache",
+            "its settings differ from part 0's",
+            "parts of one certification",
+        ));
+    }
+    let (entries, records): (Vec<_>, Vec<_>) = parts
+        .into_iter()
+        .map(|p| (p.cache.entries, p.records))
+        .unzip();
+    let merged = Part::merge(entries).zip(Part::merge(records));
+    let (entries, records) = match merged {
+        Some((e, r)) if e.len() == examples.len() && r.len() == examples.len() => (e, r),
+        _ => {
+            return Err(Error::invalid(
+                "parts",
+                &shown,
+                "the parts' points do not add up to the certified points",
+                format!("{} points split by index % {count}", examples.len()),
+            ))
+        }
+    };
+    let fits = examples
+        .iter()
+        .zip(&entries)
+        .zip(&records)
+        .all(|((x, e), r)| e.example == *x && r.index == x.index);
+    if !fits {
+        return Err(Error::invalid(
+            "parts",
+            &shown,
+            "a part's points are not the current config's points",
+            "parts certified with the current data and settings",
+        ));
+    }
+    let summary = fp32_summary(cfg, &records);
+    let reference = Fp32Ref {
+        key,
+        cache: Arc::new(IrsCache { entries, ..head }),
+        summary,
+        base_accuracy: points_accuracy(model, &examples),
+    };
+    Ok((reference, records))
 }

@@ -568,7 +568,7 @@ impl Engine {
         &mut self,
         #[wasm_bindgen(unchecked_param_type = "JobSpec")] spec: JsValue,
     ) -> Result<JsValue, JsError> {
-        let spec: JobSpec = from_js("spec", spec, "{kind: 'train' | 'certify' | 'compare'} or {kind: 'quantEval', fresh: boolean} or {kind: 'search', method: 'arq' | 'haq' | 'random'}")?;
+        let spec: JobSpec = from_js("spec", spec, "{kind: 'train'} or {kind: 'certify', part?: {index, count}} or {kind: 'compare', part?: {index, count}, rows?: CompareRowSpec[]} or {kind: 'quantEval', fresh: boolean} or {kind: 'search', method: 'arq' | 'haq' | 'random'}")?;
         to_js(&self.s.begin(spec).map_err(err)?)
     }
 
@@ -600,6 +600,47 @@ impl Engine {
     ) -> Result<(), JsError> {
         self.s.cancel(job_kind(kind)?);
         Ok(())
+    }
+
+    // ---- a pool of workers (docs/wasm-api.md, "A pool of workers") ----
+
+    /// The summary of certification records of the reported points (taken in point order),
+    /// computed as the certify job does: the summary of a sharded run's merged records.
+    #[wasm_bindgen(js_name = certifySummary, unchecked_return_type = "Summary")]
+    pub fn certify_summary(
+        &self,
+        #[wasm_bindgen(unchecked_param_type = "CertRecord[]")] records: JsValue,
+    ) -> Result<JsValue, JsError> {
+        let records: Vec<crate::certify::CertRecord> =
+            from_js("records", records, "an array of CertRecord")?;
+        to_js(&self.s.certify_summary(&records))
+    }
+
+    /// The last finished part of a sharded certification (`{kind: 'certify', part}`), as
+    /// bytes for `importCertifyParts` in the worker that assembles the whole reference.
+    #[wasm_bindgen(js_name = exportCertifyPart)]
+    pub fn export_certify_part(&self) -> Result<Uint8Array, JsError> {
+        let b = self.s.export_certify_part().map_err(err)?;
+        Ok(Uint8Array::from(&b[..]))
+    }
+
+    /// Assembles the whole FP32 reference of the reported points from this engine's own
+    /// finished part and the others' `exportCertifyPart()` bytes (same weights and config):
+    /// the reference an unsharded run leaves. Returns the merged records and their summary.
+    #[wasm_bindgen(js_name = importCertifyParts, unchecked_return_type = "CertifyStep")]
+    pub fn import_certify_parts(
+        &mut self,
+        #[wasm_bindgen(unchecked_param_type = "Uint8Array[]")] parts: Vec<Uint8Array>,
+    ) -> Result<JsValue, JsError> {
+        let parts: Vec<Vec<u8>> = parts.iter().map(Uint8Array::to_vec).collect();
+        to_js(&self.s.import_certify_parts(&parts).map_err(err)?)
+    }
+
+    /// The final table's rows in table order (FP32, W4A4, each finished search's best), to
+    /// hand to the pool's other workers as `{kind: 'compare', part, rows}`.
+    #[wasm_bindgen(js_name = compareRows, unchecked_return_type = "CompareRowSpec[]")]
+    pub fn compare_rows(&self) -> Result<JsValue, JsError> {
+        to_js(&self.s.compare_rows())
     }
 
     /// History, Pareto set and best of the running (or last finished) search; null before any.

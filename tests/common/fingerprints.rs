@@ -125,7 +125,7 @@ pub fn fingerprints() -> Vec<(String, String)> {
             break;
         }
     }
-    s.begin(JobSpec::Compare).unwrap();
+    s.begin(JobSpec::COMPARE).unwrap();
     let mut rows = vec![];
     loop {
         let st = s.step(JobKind::Compare, 1000, &mut clock).unwrap();

@@ -166,6 +166,8 @@ export class CertifyView {
   /** New records and the running summary. @param {CertRun} run @param {CertifyPartial | CertifyResult} data */
   add(run, data) {
     run.records.push(...data.records);
+    // a pool's workers finish their points in any order; the views show them in point order
+    if (data.records.length) run.records.sort((a, b) => a.index - b.index);
     if (data.summary) run.summary = data.summary;
     run.progress = data.progress;
     this.results.dataset.records = String(run.records.length);

@@ -3,13 +3,14 @@
 // step, and wires the views. The main thread only renders; every number comes from the worker.
 import { BitsView } from './bits-view.js';
 import { CertifyView } from './certify-view.js';
-import { EngineClient, EngineError, JobAborted } from './client.js';
+import { EngineError, JobAborted } from './client.js';
 import { byId, scriptURL, setBusy } from './dom.js';
 import { EvalView } from './eval-view.js';
 import * as fmt from './format.js';
 import { ModelView } from './model-view.js';
 import { NoiseQuantToggle } from './noise-quant.js';
 import { NoiseView } from './noise-view.js';
+import { EnginePool, MAX_WORKERS } from './pool.js';
 import { SamplesView } from './samples-view.js';
 import { SearchView } from './search-view.js';
 import { SettingsForm } from './settings.js';
@@ -27,7 +28,8 @@ import * as url from './url.js';
 /**
  * What the views share.
  * @typedef {object} App
- * @property {EngineClient} client
+ * @property {EnginePool} client the engine: worker 0, with certification and the final table
+ *   split over the pool's workers
  * @property {Status} status
  * @property {DatasetInfo} dataset
  * @property {<T>(label: string, fn: () => Promise<T>) => Promise<T | undefined>} run runs one
@@ -47,11 +49,13 @@ import * as url from './url.js';
 const status = new Status(byId('status', HTMLElement), byId('load-phases', HTMLOListElement));
 const notices = new Notices(byId('notices', HTMLElement));
 const fragmentView = byId('fragment-view', HTMLElement);
-const worker = new Worker(scriptURL(new URL('./worker.js', import.meta.url)), { type: 'module' });
-const client = new EngineClient(worker, (e) => {
+const workerURL = scriptURL(new URL('./worker.js', import.meta.url));
+const pool = new EnginePool(() => new Worker(workerURL, { type: 'module' }), (e) => {
   document.body.dataset.state = 'failed';
   showError(e);
 });
+/** Worker 0's client (the session); every page request goes through the pool. */
+const client = pool.main;
 
 /** @type {Field[]} */
 let schema = [];
@@ -73,7 +77,7 @@ function showError(e) {
   notices.show(title, [message], 'error');
   if (e instanceof EngineError && e.panic) {
     // Show the fresh model, but re-run nothing automatically: that could repeat the crash.
-    client.request('modelInfo', {}).then((m) => {
+    pool.request('modelInfo', {}).then((m) => {
       modelView.showModel(m);
       evalView.markStale('the engine was restarted');
       bitsView.markStale('the engine was restarted');
@@ -84,7 +88,7 @@ function showError(e) {
 
 /** @type {App} */
 const app = {
-  client,
+  client: pool,
   status,
   dataset: { name: '', count: 0, train: 0, test: 0, rows: 28, cols: 28 },
   async run(label, fn) {
@@ -205,7 +209,7 @@ async function preview(fragment) {
   if (busy) return;
   const seq = ++inputSeq;
   try {
-    const parsed = await client.request('parseFragment', { fragment });
+    const parsed = await pool.request('parseFragment', { fragment });
     if (seq !== inputSeq) return;
     url.preview(parsed.fragment);
     fragmentView.textContent = url.normalize(parsed.fragment) || '#v=1';
@@ -227,7 +231,7 @@ async function commit(fragment, how) {
   }
   inputSeq += 1;
   await app.run('Applying the settings', async () => {
-    const r = await client.request('setConfig', { fragment });
+    const r = await pool.request('setConfig', { fragment });
     showConfig(r.parsed, how);
     if (JSON.stringify(r.dataset) !== JSON.stringify(app.dataset)) {
       app.dataset = r.dataset;
@@ -249,7 +253,7 @@ async function commit(fragment, how) {
  */
 async function loadPretrained(explicit) {
   modelView.setCheckpoint('loading', 'Looking for a pretrained checkpoint…');
-  const r = await client.request('loadPretrained', {}, { onProgress: (p) => status.phase(p.phase, p.done, p.total) });
+  const r = await pool.request('loadPretrained', {}, { onProgress: (p) => status.phase(p.phase, p.done, p.total) });
   status.finishPhases();
   modelView.showPretrained(r);
   modelLabel = `${r.model.name}, σ = ${fmt.sigma(r.model.sigma)}`;
@@ -268,7 +272,7 @@ async function boot() {
   busy = true;
   status.set('Loading the engine…', 'busy');
   try {
-    const init = await client.request('init', { fragment: url.current() }, { onProgress: (p) => status.phase(p.phase, p.done, p.total) });
+    const init = await pool.request('init', { fragment: url.current() }, { onProgress: (p) => status.phase(p.phase, p.done, p.total) });
     schema = init.schema;
     engineVersion = init.version;
     app.dataset = init.dataset;
@@ -309,9 +313,19 @@ byId('copy-link', HTMLButtonElement).addEventListener('click', async () => {
   }
 });
 
+// The pool's size: the footer's choice, kept in localStorage (it never changes results).
+const poolSize = byId('pool-size', HTMLSelectElement);
+for (let n = 1; n <= MAX_WORKERS; n++) poolSize.append(new Option(String(n), String(n)));
+poolSize.value = String(pool.size);
+byId('pool-cores', HTMLElement).textContent = String(navigator.hardwareConcurrency || 1);
+poolSize.addEventListener('change', () => {
+  pool.setSize(Number(poolSize.value));
+  status.set(`Certification and the final table will use ${pool.size === 1 ? 'one worker' : `${pool.size} workers`}.`, 'ok');
+});
+
 /**
- * For the browser tests and the console: the worker client, and a deliberate engine panic
+ * For the browser tests and the console: worker 0's client, the pool, and a deliberate engine panic
  * (run like any job, so the page shows the error and recovers).
  */
-Object.assign(window, { arq: { client, debugPanic: () => app.run('Crash test', () => client.request('debugPanic', {})) } });
+Object.assign(window, { arq: { client, pool, debugPanic: () => app.run('Crash test', () => pool.request('debugPanic', {})) } });
 boot();

@@ -30,6 +30,7 @@
  * @typedef {import('./types.js').CertProgress} CertProgress
  * @typedef {import('./types.js').CertRecord} CertRecord
  * @typedef {import('./types.js').CertSummary} CertSummary
+ * @typedef {import('./types.js').CertifyStepResult} CertifyStepResult
  */
 
 /**
@@ -140,6 +141,22 @@
  * @property {{params: {}, result: EvalResult, partial: never}} evaluate
  * @property {{params: {index: number, sigmas: number[], k: number, quantized?: boolean}, result: NoiseResult, partial: never}} noise
  * @property {{params: {}, result: CertifyResult, partial: CertifyPartial}} certify
+ * @property {{params: {part: Part}, result: CertifyResult, partial: CertifyPartial}} certifyPart
+ *   certifies only `part` of the reported points (point i in part i % count: the pool's
+ *   split); a finished part stays for certifyExport
+ * @property {{params: {}, result: {bytes: Uint8Array}, partial: never}} certifyExport the last
+ *   finished certification part, as bytes for certifyImport in the main worker
+ * @property {{params: {parts: Uint8Array[]}, result: CertifyStepResult, partial: never}} certifyImport
+ *   assembles the whole certification (its FP32 reference, records and summary) from this
+ *   worker's own finished part and the others' certifyExport bytes
+ * @property {{params: {records: CertRecord[]}, result: CertSummary, partial: never}} certifySummary
+ *   the core's summary of a pooled certification's records so far
+ * @property {{params: {}, result: Q['CompareRowSpec'][], partial: never}} compareRows the final
+ *   table's rows (names and policies) in table order, for the pool's helper workers
+ * @property {{params: {weights: boolean}, result: EngineState, partial: never}} exportState the
+ *   config (and, with `weights`, the weights) a helper worker needs to match this one
+ * @property {{params: {fragment: string, checkpoint?: Uint8Array}, result: ModelInfo, partial: never}} importState
+ *   makes this worker's config (and weights) another's exportState
  * @property {{params: {}, result: ProbeResult, partial: never}} certifyProbe
  * @property {{params: {}, result: null, partial: never}} debugPanic test hook: a panic inside wasm
  * @property {{params: {}, result: Q['QuantLayer'][], partial: never}} quantLayers
@@ -154,6 +171,20 @@
  *   cancel pauses it, keeping every finished episode
  * @property {{params: {}, result: Q['SearchStateInfo'], partial: never}} searchState
  * @property {{params: {}, result: Q['FinalPartial'], partial: Q['FinalPartial']}} final
+ * @property {{params: {part: Part, rows: Q['CompareRowSpec'][]}, result: Q['FinalPartial'], partial: Q['FinalPartial']}} finalPart
+ *   only `part` of the final table's `rows` (worker 0's compareRows: the pool's split)
+ */
+
+/**
+ * A fixed share of a job (item i belongs to part i % count).
+ * @typedef {import('../../pkg/arq.js').Part} Part
+ */
+
+/**
+ * What a helper worker of the pool needs to match the main one.
+ * @typedef {object} EngineState
+ * @property {string} fragment the canonical config
+ * @property {Uint8Array | null} checkpoint the weights (saveCheckpoint), when asked for
  */
 
 /** The quantization and search types (quant-types.js). @typedef {{
@@ -162,7 +193,8 @@
  *   QuantEval: import('./quant-types.js').QuantEval, QuantEvalPartial: import('./quant-types.js').QuantEvalPartial,
  *   SearchKindName: import('./quant-types.js').SearchKindName, SearchPartial: import('./quant-types.js').SearchPartial,
  *   SearchResult: import('./quant-types.js').SearchResult, SearchStateInfo: import('./quant-types.js').SearchStateInfo,
- *   FinalPartial: import('./quant-types.js').FinalPartial}} Q */
+ *   FinalPartial: import('./quant-types.js').FinalPartial,
+ *   CompareRowSpec: import('../../pkg/arq.js').CompareRowSpec}} Q */
 
 /** @typedef {keyof CommandMap} Cmd */
 
@@ -268,6 +300,31 @@ const bools = (v, name) => {
   }
 };
 
+/** A share of a job: {index, count}; the engine checks index < count. @type {Check} */
+const part = (v, name) => {
+  if (typeof v !== 'object' || v === null || Array.isArray(v)) throw new ProtocolError(`${name}=${show(v)}: expected {index, count}`);
+  const p = /** @type {Record<string, unknown>} */ (v);
+  const extra = Object.keys(p).find((k) => k !== 'index' && k !== 'count');
+  if (extra !== undefined) throw new ProtocolError(`${name}.${extra}=${show(p[extra])}: unknown field; allowed: index, count`);
+  int(0, 63)(p.index, `${name}.index`);
+  int(1, 64)(p.count, `${name}.count`);
+};
+/** @param {number} max @returns {Check} an array of at most `max` objects (the engine checks their shape) */
+const objects = (max) => (v, name) => {
+  if (!Array.isArray(v) || v.length > max || !v.every((x) => typeof x === 'object' && x !== null && !Array.isArray(x))) {
+    throw new ProtocolError(`${name}=${show(v)}: expected an array of at most ${max} objects`);
+  }
+};
+/** @type {Check} */
+const bytes = (v, name) => {
+  if (!(v instanceof Uint8Array) || v.length > 1 << 28) throw new ProtocolError(`${name}=${show(v)}: expected a Uint8Array`);
+};
+/** @type {Check} */
+const byteArrays = (v, name) => {
+  if (!Array.isArray(v) || v.length < 1 || v.length > 63) throw new ProtocolError(`${name}=${show(v)}: expected 1 to 63 Uint8Arrays`);
+  v.forEach((b, i) => bytes(b, `${name}[${i}]`));
+};
+
 /** The preset names the engine accepts (its `presets()`), set by the worker once it loaded the engine. @type {string[]} */
 let presetNames = [];
 
@@ -293,6 +350,13 @@ export const PARAM_SPECS = {
   evaluate: {},
   noise: { index: int(0, 1_000_000), sigmas: numbers(1, 8, 0, 2), k: int(1, 64), quantized: optional(bool) },
   certify: {},
+  certifyPart: { part },
+  certifyExport: {},
+  certifyImport: { parts: byteArrays },
+  certifySummary: { records: objects(100_000) },
+  compareRows: {},
+  exportState: { weights: bool },
+  importState: { fragment: str, checkpoint: optional(bytes) },
   certifyProbe: {},
   debugPanic: {},
   quantLayers: {},
@@ -305,6 +369,7 @@ export const PARAM_SPECS = {
   search: { kind: oneOf(['arq', 'haq', 'random']), resume: optional(bool), episodes: optional(int(0, 100_000)) },
   searchState: {},
   final: {},
+  finalPart: { part, rows: objects(64) },
 };
 
 /**

@@ -151,13 +151,15 @@ export async function train(eng, job) {
 /**
  * CERTIFY on the configured test points, streaming the finished records, the running summary
  * and the throughput; cancellable between steps (the aborted reply carries the records not
- * yet streamed). Steps are whole forward batches.
- * @param {Engine} eng @param {Job} job @returns {Promise<CertifyResult>}
+ * yet streamed). Steps are whole forward batches. With `part`, only that share of the points
+ * (the pool's split; worker 0 then assembles the whole).
+ * @param {Engine} eng @param {Job} job @param {import('../../pkg/arq.js').Part} [part]
+ * @returns {Promise<CertifyResult>}
  */
-export async function certify(eng, job) {
+export async function certify(eng, job, part) {
   const unit = Math.max(1, eng.config().certBatch);
   /** @type {CertProgress} */
-  let progress = eventOf(eng.begin({ kind: 'certify' }), 'certify').progress;
+  let progress = eventOf(eng.begin(part ? { kind: 'certify', part } : { kind: 'certify' }), 'certify').progress;
   const model = eng.modelInfo();
   /** @type {CertRecord[]} */ let records = [];
   /** @type {CertSummary | null} */ let summary = null;

@@ -94,6 +94,8 @@ export function quantHandlers(ctx) {
     },
     /** @param {{}} _p @param {Job} job */
     final: (_p, job) => final(ctx.engine(), job),
+    /** @param {{part: import('../../pkg/arq.js').Part, rows: import('../../pkg/arq.js').CompareRowSpec[]}} p @param {Job} job */
+    finalPart: ({ part, rows }, job) => final(ctx.engine(), job, part, rows),
   };
 }
 
@@ -186,11 +188,14 @@ async function search(eng, job, { kind, resume = false, episodes = 0 }) {
 }
 
 /**
- * The comparison table, streaming every finished row.
- * @param {Engine} eng @param {Job} job @returns {Promise<FinalPartial>}
+ * The comparison table, streaming every finished row; with `part`, only that share of `rows`
+ * (the pool's split of the main worker's table).
+ * @param {Engine} eng @param {Job} job @param {import('../../pkg/arq.js').Part} [part]
+ * @param {import('../../pkg/arq.js').CompareRowSpec[]} [table]
+ * @returns {Promise<FinalPartial>}
  */
-async function final(eng, job) {
-  const plan = eventOf(eng.begin({ kind: 'compare' }), 'compare');
+async function final(eng, job, part, table) {
+  const plan = eventOf(eng.begin({ kind: 'compare', ...(part ? { part } : {}), ...(table ? { rows: table } : {}) }), 'compare');
   let total = plan.rowsTotal;
   /** @type {FinalRow[]} */
   let rows = plan.rows;

@@ -139,6 +139,32 @@ const HANDLERS = {
   },
   train: (_params, job) => train(requireEngine(), job),
   certify: (_params, job) => certify(requireEngine(), job),
+  certifyPart: ({ part }, job) => certify(requireEngine(), job, part),
+  async certifyExport() {
+    return { bytes: requireEngine().exportCertifyPart() };
+  },
+  async certifyImport({ parts }) {
+    return requireEngine().importCertifyParts(parts);
+  },
+  async certifySummary({ records }) {
+    return requireEngine().certifySummary(records);
+  },
+  async compareRows() {
+    return requireEngine().compareRows();
+  },
+  async exportState({ weights }) {
+    return { fragment: appliedFragment, checkpoint: weights ? requireEngine().saveCheckpoint() : null };
+  },
+  async importState({ fragment, checkpoint }) {
+    const eng = requireEngine();
+    appliedFragment = eng.setConfig(fragment).fragment;
+    if (checkpoint) {
+      eng.loadCheckpoint(checkpoint, null);
+      // the checkpoint sets model and sigma only: the whole config is the other worker's
+      appliedFragment = eng.setConfig(fragment).fragment;
+    }
+    return eng.modelInfo();
+  },
   certifyProbe: (_params, job) => probe(requireEngine(), job, PROBE_MS),
   async debugPanic() {
     requireEngine().debugPanic();
@@ -169,7 +195,7 @@ const HANDLERS = {
  * Commands that only read, and may run while a long job is between steps (e.g. the noise view
  * of a digit picked in the per-example radius plot while a certification runs).
  */
-const IMMEDIATE = new Set(['parseFragment', 'samples', 'modelInfo', 'memoryInfo', 'noise', 'quantLayers', 'policy', 'layerHistogram', 'searchState']);
+const IMMEDIATE = new Set(['parseFragment', 'samples', 'modelInfo', 'memoryInfo', 'noise', 'quantLayers', 'policy', 'layerHistogram', 'searchState', 'certifySummary', 'compareRows']);
 
 /** @param {unknown} e */
 function messageOf(e) {

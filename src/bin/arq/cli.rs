@@ -401,7 +401,7 @@ pub fn cmd_certify(m: &ArgMatches) -> Result<()> {
     let mut s = trained_session(m)?;
     let clock0 = Instant::now();
     let mut clock = move || clock0.elapsed().as_micros() as u64;
-    let first = s.begin(JobSpec::Certify)?;
+    let first = s.begin(JobSpec::CERTIFY)?;
     let pb = progress(m, first.work.total, "certify");
     pb.set_style(
         ProgressStyle::with_template(

@@ -256,7 +256,7 @@ fn run_search(
 
 fn run_compare(m: &ArgMatches, s: &mut Session) -> Result<Vec<arq::pipeline::compare::CompareRow>> {
     let mut c = clock();
-    s.begin(JobSpec::Compare)?;
+    s.begin(JobSpec::COMPARE)?;
     let pb = progress(m, 0, "compare");
     let mut rows = vec![];
     loop {
