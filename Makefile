@@ -8,7 +8,7 @@ WASM_BINDGEN_VERSION := 0.2.130
 PORT ?= 8000
 CARGO ?= cargo
 WASM_TARGET := wasm32-unknown-unknown
-WASM_OUT := target/$(WASM_TARGET)/release/arq.wasm
+WASM_OUT := target/$(WASM_TARGET)/wasm-release/arq.wasm
 RUST_SRC := $(shell find src -name '*.rs') Cargo.toml Cargo.lock .cargo/config.toml
 STAMP := target/.stamps
 
@@ -50,7 +50,7 @@ setup: $(STAMP)/wasm-target $(STAMP)/wasm-bindgen-$(WASM_BINDGEN_VERSION) node_m
 # featured arq.wasm behind, so make's timestamps alone are not enough); wasm-bindgen and
 # wasm-opt run only when cargo produced a new module.
 pkg/arq_bg.wasm: FORCE $(STAMP)/wasm-target $(STAMP)/wasm-bindgen-$(WASM_BINDGEN_VERSION) node_modules/.package-lock.json
-	$(CARGO) build --lib --release --target $(WASM_TARGET)
+	$(CARGO) build --lib --profile wasm-release --target $(WASM_TARGET)
 	@if [ ! -f pkg/arq_bg.wasm ] || [ $(WASM_OUT) -nt pkg/arq_bg.wasm ]; then \
 	  echo "wasm-bindgen + wasm-opt -> pkg/"; \
 	  wasm-bindgen --target web --out-dir pkg $(WASM_OUT) && \

@@ -410,8 +410,7 @@ impl Engine {
             parsed: ParsedConfig::of(self.s.cfg(), Vec::new()),
         };
         if let Some(e) = entry.filter(|e| !e.is_null() && !e.is_undefined()) {
-            let e: IndexEntry = serde_wasm_bindgen::from_value(e)
-                .map_err(|e| JsError::new(&format!("entry: not an index entry: {e}")))?;
+            let e: IndexEntry = from_js("entry", e, "a models/index.json entry or null")?;
             e.check_hash(&hash).map_err(err)?;
         }
         to_js(&info)
@@ -657,12 +656,14 @@ fn from_js<T: serde::de::DeserializeOwned>(
     v: JsValue,
     allowed: &str,
 ) -> Result<T, JsError> {
-    let shown = js_sys::JSON::stringify(&v)
-        .ok()
-        .and_then(|s| s.as_string())
-        .unwrap_or_else(|| format!("{v:?}"));
-    serde_wasm_bindgen::from_value(v)
-        .map_err(|e| err(crate::Error::invalid(name, shown, &e.to_string(), allowed)))
+    // Through JSON text and serde_json, which the core links anyway (checkpoint headers, the
+    // models index, certification parts): one deserializer per type keeps the module small.
+    let text = js_sys::JSON::stringify(&v).ok().and_then(|s| s.as_string());
+    let bad = |shown: String, why: &str| err(crate::Error::invalid(name, shown, why, allowed));
+    match text {
+        Some(t) => serde_json::from_str(&t).map_err(|e| bad(t.clone(), &e.to_string())),
+        None => Err(bad(format!("{v:?}"), "not a JSON value")),
+    }
 }
 
 fn job_kind(v: JsValue) -> Result<JobKind, JsError> {
