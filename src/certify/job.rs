@@ -104,15 +104,7 @@ pub struct CertifyJob {
 impl CertifyJob {
     /// A job certifying `examples` in order with `params`; nothing runs until `step`.
     pub fn new(params: SmoothParams, examples: Vec<Example>) -> Self {
-        let p = &params;
-        let plan = Plan::new(
-            p.sigma,
-            p.n0,
-            p.n,
-            p.alpha,
-            p.seed,
-            [PURPOSE_SELECT, PURPOSE_ESTIMATE],
-        );
+        let plan = Plan::of(&params, [PURPOSE_SELECT, PURPOSE_ESTIMATE]);
         CertifyJob {
             sampler: Sampler::new(params.batch),
             params,
@@ -133,7 +125,7 @@ impl CertifyJob {
     /// noise draw with another one on the same examples (the final comparison) names its own.
     pub(crate) fn with_purposes(mut self, purposes: [&'static str; 2]) -> Self {
         let p = &self.params;
-        self.plan = Plan::new(p.sigma, p.n0, p.n, p.alpha, p.seed, purposes);
+        self.plan = Plan::of(p, purposes);
         self.purposes = purposes;
         if let Some(c) = &mut self.cache {
             c.estimate_purpose = purposes[1].to_string();

@@ -182,6 +182,12 @@ pub(crate) struct Plan {
 }
 
 impl Plan {
+    /// The plan of `params` on the noise streams `purposes` (selection, estimation).
+    pub(crate) fn of(params: &SmoothParams, purposes: [&str; 2]) -> Self {
+        let p = params;
+        Plan::new(p.sigma, p.n0, p.n, p.alpha, p.seed, purposes)
+    }
+
     pub(crate) fn new(
         sigma: f64,
         n0: u64,
@@ -329,14 +335,7 @@ pub(crate) fn certify<F: BaseClassifier + ?Sized>(
     params: &SmoothParams,
 ) -> Certificate {
     let p = params;
-    let plan = Plan::new(
-        p.sigma,
-        p.n0,
-        p.n,
-        p.alpha,
-        p.seed,
-        [PURPOSE_SELECT, PURPOSE_ESTIMATE],
-    );
+    let plan = Plan::of(p, [PURPOSE_SELECT, PURPOSE_ESTIMATE]);
     let mut sampler = Sampler::new(p.batch);
     let mut state = RunState::default();
     let (_, cert) = state.advance(&plan, f, &mut sampler, x, example, u64::MAX, 0);
