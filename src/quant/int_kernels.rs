@@ -244,8 +244,8 @@ mod x86 {
         unsafe { gemm_tiles::<true>(m, n, k, a, b, c) }
     }
 
-    /// Row by row of A: four columns of C per pass ([`dot4_avx2`] or [`dot4_sse2`]), the
-    /// last n % 4 columns one at a time.
+    /// Two rows of A at a time (then the odd last row), four columns of C per pass
+    /// ([`tile`]), the last n % 4 columns one at a time.
     ///
     /// # Safety
     /// With `AVX2`, the CPU must support AVX2.
@@ -259,20 +259,42 @@ mod x86 {
         b: &[i16],
         c: &mut [i32],
     ) {
-        let (a, b) = (&a[..m * k], &b[..n * k]);
-        for (arow, crow) in a.chunks_exact(k).zip(c.chunks_exact_mut(n)) {
-            let mut c4 = crow.chunks_exact_mut(4);
-            for (out, b4) in (&mut c4).zip(b.chunks_exact(4 * k)) {
-                // SAFETY: AVX2 only when the caller guarantees it.
-                out.copy_from_slice(&if AVX2 {
-                    unsafe { dot4_avx2(arow, b4) }
-                } else {
-                    dot4_sse2(arow, b4)
-                });
-            }
-            let rest = c4.into_remainder();
-            let b_rest = &b[(n - rest.len()) * k..];
-            for (out, brow) in rest.iter_mut().zip(b_rest.chunks_exact(k)) {
+        let (a, b, c) = (&a[..m * k], &b[..n * k], &mut c[..m * n]);
+        let mut a2 = a.chunks_exact(2 * k);
+        let mut c2 = c.chunks_exact_mut(2 * n);
+        for (arows, crows) in (&mut a2).zip(&mut c2) {
+            // SAFETY: AVX2 only when the caller guarantees it.
+            unsafe { row_block::<2, AVX2>(n, k, arows, b, crows) };
+        }
+        // SAFETY: as above.
+        unsafe { row_block::<1, AVX2>(n, k, a2.remainder(), b, c2.into_remainder()) };
+    }
+
+    /// The columns of R rows of C (`crows`, R x n) from R rows of A (`arows`, R x k; empty
+    /// for none) and all n rows of B.
+    ///
+    /// # Safety
+    /// With `AVX2`, the CPU must support AVX2.
+    #[inline(always)]
+    #[allow(unsafe_code)] // calls the AVX2 kernels when the caller vouches for AVX2
+    unsafe fn row_block<const R: usize, const AVX2: bool>(
+        n: usize,
+        k: usize,
+        arows: &[i16],
+        b: &[i16],
+        crows: &mut [i32],
+    ) {
+        if arows.len() != R * k {
+            return;
+        }
+        let mut j = 0;
+        for b4 in b.chunks_exact(4 * k) {
+            // SAFETY: AVX2 only when the caller guarantees it.
+            unsafe { tile::<R, AVX2>(k, arows, b4, n, j, crows) };
+            j += 4;
+        }
+        for (arow, crow) in arows.chunks_exact(k).zip(crows.chunks_exact_mut(n)) {
+            for (out, brow) in crow[j..].iter_mut().zip(b[j * k..].chunks_exact(k)) {
                 // SAFETY: AVX2 only when the caller guarantees it.
                 *out = if AVX2 {
                     unsafe { dot_avx2(arow, brow) }
@@ -334,73 +356,84 @@ mod x86 {
         s + super::dot_i16_portable(&a[i..n], &b[i..n])
     }
 
-    /// Four dot products of `a` (length k) with the four rows of `b4` (length 4k), SSE2.
-    #[inline(always)]
-    #[allow(unsafe_code)] // SSE2 intrinsics
-    fn dot4_sse2(a: &[i16], b4: &[i16]) -> [i32; 4] {
-        // SAFETY: SSE2 is part of the x86-64 baseline.
-        dot4_from_sse2([unsafe { _mm_setzero_si128() }; 4], a, b4, 0)
-    }
-
-    /// Four dot products of `a` (length k) with the four rows of `b4` (length 4k): sixteen
-    /// codes per step, each load of `a` shared by the four rows, then [`dot4_from_sse2`].
+    /// The R x 4 dot products of R rows of A (`a`, R x k) with four rows of B (`b4`, 4 x k),
+    /// stored at columns j..j + 4 of the R rows of `c` (row length n): with AVX2 sixteen
+    /// codes per step, then eight per step with SSE2, then the scalar tail. Each load of B
+    /// serves the R rows and each load of A the four columns.
     ///
     /// # Safety
-    /// The CPU must support AVX2.
-    #[inline]
-    #[target_feature(enable = "avx2")]
-    #[allow(unsafe_code)] // AVX2 intrinsics and unaligned loads
-    unsafe fn dot4_avx2(a: &[i16], b4: &[i16]) -> [i32; 4] {
-        let k = a.len();
-        assert_eq!(b4.len(), 4 * k);
-        let mut acc = [_mm256_setzero_si256(); 4];
-        let mut p = 0;
-        while p + 16 <= k {
-            // SAFETY: p + 16 <= k = a.len(), and r * k + p + 16 <= 4k = b4.len() for r < 4;
-            // loadu has no alignment requirement.
-            unsafe {
-                let va = _mm256_loadu_si256(a.as_ptr().add(p).cast::<__m256i>());
-                for (r, acc_r) in acc.iter_mut().enumerate() {
-                    let vb = _mm256_loadu_si256(b4.as_ptr().add(r * k + p).cast::<__m256i>());
-                    *acc_r = _mm256_add_epi32(*acc_r, _mm256_madd_epi16(va, vb));
-                }
-            }
-            p += 16;
-        }
-        dot4_from_sse2(acc.map(|v| fold(v)), a, b4, p)
-    }
-
-    /// The four dot products of `a[p..]` with each row's `[p..]` in `b4`, added to the lane
-    /// sums in `acc` (one vector per row).
+    /// With `AVX2`, the CPU must support AVX2.
     #[inline(always)]
-    #[allow(unsafe_code)] // SSE2 intrinsics and unaligned loads
-    fn dot4_from_sse2(mut acc: [__m128i; 4], a: &[i16], b4: &[i16], mut p: usize) -> [i32; 4] {
-        let k = a.len();
-        assert_eq!(b4.len(), 4 * k);
-        while p + 8 <= k {
-            // SAFETY: SSE2 is baseline; p + 8 <= k = a.len(), and r * k + p + 8 <= 4k =
-            // b4.len() for r < 4; loadu has no alignment requirement.
+    #[allow(unsafe_code)] // SSE2 / AVX2 intrinsics and unaligned loads and stores
+    unsafe fn tile<const R: usize, const AVX2: bool>(
+        k: usize,
+        a: &[i16],
+        b4: &[i16],
+        n: usize,
+        j: usize,
+        c: &mut [i32],
+    ) {
+        assert!(a.len() == R * k && b4.len() == 4 * k);
+        // SAFETY: SSE2 is part of the x86-64 baseline.
+        let mut acc = [[unsafe { _mm_setzero_si128() }; 4]; R];
+        let mut p = 0;
+        if AVX2 {
+            // SAFETY (this block): the caller guarantees AVX2. Loads: p + 16 <= k, so
+            // r * k + p + 16 <= R * k = a.len() for r < R and c * k + p + 16 <= 4k = b4.len()
+            // for c < 4; loadu has no alignment requirement.
             unsafe {
-                let va = _mm_loadu_si128(a.as_ptr().add(p).cast::<__m128i>());
-                for (r, acc_r) in acc.iter_mut().enumerate() {
-                    let vb = _mm_loadu_si128(b4.as_ptr().add(r * k + p).cast::<__m128i>());
-                    *acc_r = _mm_add_epi32(*acc_r, _mm_madd_epi16(va, vb));
+                let mut wide = [[_mm256_setzero_si256(); 4]; R];
+                while p + 16 <= k {
+                    let vb: [__m256i; 4] = core::array::from_fn(|c| {
+                        _mm256_loadu_si256(b4.as_ptr().add(c * k + p).cast::<__m256i>())
+                    });
+                    for (r, acc_r) in wide.iter_mut().enumerate() {
+                        let va = _mm256_loadu_si256(a.as_ptr().add(r * k + p).cast::<__m256i>());
+                        for (acc_rc, &vb_c) in acc_r.iter_mut().zip(&vb) {
+                            *acc_rc = _mm256_add_epi32(*acc_rc, _mm256_madd_epi16(va, vb_c));
+                        }
+                    }
+                    p += 16;
+                }
+                for (acc_r, wide_r) in acc.iter_mut().zip(&wide) {
+                    for (acc_rc, &w) in acc_r.iter_mut().zip(wide_r) {
+                        *acc_rc = fold(w);
+                    }
                 }
             }
-            p += 8;
         }
-        let mut out = [0i32; 4];
-        // SAFETY: SSE2 is baseline; `out` holds four i32 (16 bytes), storeu is unaligned.
+        // SAFETY (this block): SSE2 is part of the x86-64 baseline. Loads: p + 8 <= k, so
+        // r * k + p + 8 <= R * k = a.len() for r < R and c * k + p + 8 <= 4k = b4.len() for
+        // c < 4; loadu has no alignment requirement.
         unsafe {
-            _mm_storeu_si128(
-                out.as_mut_ptr().cast::<__m128i>(),
-                sum4(acc[0], acc[1], acc[2], acc[3]),
-            )
-        };
-        for (o, brow) in out.iter_mut().zip(b4.chunks_exact(k)) {
-            *o += super::dot_i16_portable(&a[p..], &brow[p..]);
+            while p + 8 <= k {
+                let vb: [__m128i; 4] = core::array::from_fn(|c| {
+                    _mm_loadu_si128(b4.as_ptr().add(c * k + p).cast::<__m128i>())
+                });
+                for (r, acc_r) in acc.iter_mut().enumerate() {
+                    let va = _mm_loadu_si128(a.as_ptr().add(r * k + p).cast::<__m128i>());
+                    for (acc_rc, &vb_c) in acc_r.iter_mut().zip(&vb) {
+                        *acc_rc = _mm_add_epi32(*acc_rc, _mm_madd_epi16(va, vb_c));
+                    }
+                }
+                p += 8;
+            }
         }
-        out
+        for (r, (acc_r, arow)) in acc.iter().zip(a.chunks_exact(k)).enumerate() {
+            let out = &mut c[r * n + j..r * n + j + 4];
+            // SAFETY: SSE2 is baseline; `out` and `tail` hold four i32 (16 bytes) each;
+            // loadu and storeu have no alignment requirement.
+            unsafe {
+                let mut sums = sum4(acc_r[0], acc_r[1], acc_r[2], acc_r[3]);
+                if p < k {
+                    let tail: [i32; 4] = core::array::from_fn(|col| {
+                        super::dot_i16_portable(&arow[p..], &b4[col * k + p..(col + 1) * k])
+                    });
+                    sums = _mm_add_epi32(sums, _mm_loadu_si128(tail.as_ptr().cast::<__m128i>()));
+                }
+                _mm_storeu_si128(out.as_mut_ptr().cast::<__m128i>(), sums);
+            }
+        }
     }
 
     /// The lane sums of four vectors, [sum(v0), sum(v1), sum(v2), sum(v3)] (a transpose and
@@ -625,21 +658,25 @@ mod tests {
                         "avx2 dot, k {k}"
                     );
                 }
-                // 2 rows of A against 5 of B: one four-column pass and one single column
-                let a2: Vec<i16> = a.iter().copied().chain(a.iter().map(|&v| -v)).collect();
-                let mut want = vec![0; 10];
-                gemm_nt_i16_ref(2, 5, k, &a2, &b, &mut want);
-                let mut c = vec![7; 10];
-                gemm_nt_i16(2, 5, k, &a2, &b, &mut c);
+                // 3 rows of A (a two-row block and a single row) against 5 of B (a
+                // four-column tile and a single column)
+                let a3: Vec<i16> = (a.iter().copied())
+                    .chain(a.iter().map(|&v| -v))
+                    .chain(a.iter().rev().copied())
+                    .collect();
+                let mut want = vec![0; 15];
+                gemm_nt_i16_ref(3, 5, k, &a3, &b, &mut want);
+                let mut c = vec![7; 15];
+                gemm_nt_i16(3, 5, k, &a3, &b, &mut c);
                 assert_eq!(c, want, "gemm, k {k}");
                 if k > 0 {
-                    let mut c = vec![7; 10];
-                    x86::gemm_nt_sse2(2, 5, k, &a2, &b, &mut c);
+                    let mut c = vec![7; 15];
+                    x86::gemm_nt_sse2(3, 5, k, &a3, &b, &mut c);
                     assert_eq!(c, want, "sse2 gemm, k {k}");
                     if avx2 {
-                        let mut c = vec![7; 10];
+                        let mut c = vec![7; 15];
                         // SAFETY: the CPU supports AVX2 (checked above).
-                        unsafe { x86::gemm_nt_avx2(2, 5, k, &a2, &b, &mut c) };
+                        unsafe { x86::gemm_nt_avx2(3, 5, k, &a3, &b, &mut c) };
                         assert_eq!(c, want, "avx2 gemm, k {k}");
                     }
                 }
