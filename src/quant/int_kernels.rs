@@ -2,8 +2,8 @@
 //! codes 0..=255 unsigned or |q| <= 127 signed, i.e. b <= 8), exact i32 accumulation.
 //!
 //! Integer addition is associative, so the result does not depend on the summation order and
-//! the compiler may vectorise freely (on x86 the dot product becomes `pmaddwd`, on wasm SIMD128
-//! `i32x4.dot_i16x8_s`); native and wasm agree bit for bit. No overflow: |acc| <=
+//! the kernels may vectorise freely (explicitly: `pmaddwd` on x86-64, `i32x4.dot_i16x8_s` on
+//! wasm SIMD128); native and wasm agree bit for bit. No overflow: |acc| <=
 //! K * 127 * 255 < 2^31 for K <= [`MAX_K`], checked when the integer model is built.
 //! Each kernel has a plain scalar reference (`*_ref`) held bit-identical by tests.
 //!
