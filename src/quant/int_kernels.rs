@@ -121,7 +121,7 @@ pub fn dot_i16_portable(a: &[i16], b: &[i16]) -> i32 {
 pub fn gemm_nt_i16(m: usize, n: usize, k: usize, a: &[i16], b: &[i16], c: &mut [i32]) {
     debug_assert!(a.len() >= m * k && b.len() >= n * k && c.len() >= m * n);
     #[cfg(target_arch = "x86_64")]
-    if k > 0 {
+    if k > 0 && n > 0 {
         return x86::gemm_nt(m, n, k, a, b, c);
     }
     for i in 0..m {
@@ -208,7 +208,7 @@ mod x86 {
         }
     }
 
-    /// [`super::gemm_nt_i16`] on x86-64 (k > 0); the CPU is asked for AVX2 once per call.
+    /// [`super::gemm_nt_i16`] on x86-64 (k, n > 0); the CPU is asked for AVX2 once per call.
     #[allow(unsafe_code)] // calls the AVX2 kernels after checking the CPU has AVX2
     pub(super) fn gemm_nt(m: usize, n: usize, k: usize, a: &[i16], b: &[i16], c: &mut [i32]) {
         if has_avx2() {
@@ -219,7 +219,7 @@ mod x86 {
         }
     }
 
-    /// The GEMM with SSE2 kernels only (public to the tests, which force this path).
+    /// The GEMM with SSE2 kernels only (k, n > 0; the tests call it to force this path).
     #[allow(unsafe_code)] // instantiates the tile loop without AVX2
     pub(super) fn gemm_nt_sse2(m: usize, n: usize, k: usize, a: &[i16], b: &[i16], c: &mut [i32]) {
         // SAFETY: without AVX2 the tile loop uses SSE2 only, part of the x86-64 baseline.
@@ -617,7 +617,15 @@ mod tests {
     #[test]
     fn gemm_matches_reference() {
         let mut s = Stream::new(1, "ik");
-        for &(m, n, k) in &[(1, 1, 1), (6, 576, 25), (3, 5, 3136), (10, 7, 17)] {
+        for &(m, n, k) in &[
+            (1, 1, 1),
+            (6, 576, 25),
+            (3, 5, 3136),
+            (10, 7, 17),
+            (0, 3, 8),
+            (2, 0, 8),
+            (2, 3, 0),
+        ] {
             let a = codes(&mut s, m * k, -127, 127);
             let b = codes(&mut s, n * k, 0, 255);
             let (mut c1, mut c2) = (vec![0; m * n], vec![0; m * n]);
