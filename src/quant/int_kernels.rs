@@ -2,8 +2,8 @@
 //! codes 0..=255 unsigned or |q| <= 127 signed, i.e. b <= 8), exact i32 accumulation.
 //!
 //! Integer addition is associative, so the result does not depend on the summation order and
-//! the compiler may vectorise freely (on x86 the dot product becomes `pmaddwd`, on wasm SIMD128
-//! `i32x4.dot_i16x8_s`); native and wasm agree bit for bit. No overflow: |acc| <=
+//! the kernels may vectorise freely (explicitly: `pmaddwd` on x86-64, `i32x4.dot_i16x8_s` on
+//! wasm SIMD128); native and wasm agree bit for bit. No overflow: |acc| <=
 //! K * 127 * 255 < 2^31 for K <= [`MAX_K`], checked when the integer model is built.
 //! Each kernel has a plain scalar reference (`*_ref`) held bit-identical by tests.
 //!
@@ -37,16 +37,24 @@ pub fn pad_rows(src: &[i16], rows: usize, k: usize, kp: usize) -> Vec<i16> {
 }
 
 /// Exact integer dot product of two code vectors. On wasm32 with SIMD128 it uses
-/// `i32x4.dot_i16x8_s` explicitly (LLVM does not form it from the portable loop); elsewhere
-/// the portable version, which x86 compilers turn into `pmaddwd`. Integer sums are exact, so
-/// both give the same result as [`dot_i16_portable`] (tested natively and in wasm).
+/// `i32x4.dot_i16x8_s` explicitly (LLVM does not form it from the portable loop); on x86-64
+/// `pmaddwd` explicitly (AVX2 when the CPU has it, else SSE2); elsewhere the portable loop.
+/// Integer sums are exact, so all give the same result as [`dot_i16_portable`] (tested
+/// natively and in wasm).
 #[inline]
 pub fn dot_i16(a: &[i16], b: &[i16]) -> i32 {
     #[cfg(all(target_arch = "wasm32", target_feature = "simd128"))]
     {
         dot_i16_simd128(a, b)
     }
-    #[cfg(not(all(target_arch = "wasm32", target_feature = "simd128")))]
+    #[cfg(target_arch = "x86_64")]
+    {
+        x86::dot(a, b)
+    }
+    #[cfg(not(any(
+        target_arch = "x86_64",
+        all(target_arch = "wasm32", target_feature = "simd128")
+    )))]
     {
         dot_i16_portable(a, b)
     }
@@ -108,8 +116,14 @@ pub fn dot_i16_portable(a: &[i16], b: &[i16]) -> i32 {
 }
 
 /// C[m x n] = A[m x k] * B[n x k]^T (rows of A dotted with rows of B), i32 results.
+/// Four output columns per pass share each load of A's row (explicit SIMD128 in wasm,
+/// `pmaddwd` kernels on x86-64).
 pub fn gemm_nt_i16(m: usize, n: usize, k: usize, a: &[i16], b: &[i16], c: &mut [i32]) {
     debug_assert!(a.len() >= m * k && b.len() >= n * k && c.len() >= m * n);
+    #[cfg(target_arch = "x86_64")]
+    if k > 0 && n > 0 {
+        return x86::gemm_nt(m, n, k, a, b, c);
+    }
     for i in 0..m {
         let arow = &a[i * k..(i + 1) * k];
         let crow = &mut c[i * n..(i + 1) * n];
@@ -155,6 +169,297 @@ fn dot4_i16_simd128(a: &[i16], b4: &[i16], k: usize) -> [i32; 4] {
             + i32x4_extract_lane::<2>(v)
             + i32x4_extract_lane::<3>(v)
     })
+}
+
+/// The x86-64 kernels: `pmaddwd` multiplies eight i16 pairs and adds adjacent products into
+/// four i32 lanes; SSE2 (`_mm_madd_epi16`, 8 codes per step) is part of the x86-64 baseline,
+/// AVX2 (`_mm256_madd_epi16`, 16 codes per step) is used when the CPU has it.
+///
+/// Exactness: codes are at most 8-bit magnitudes (weights |q| <= 127, activations
+/// |q| <= 255), so one product is at most 127 * 255 = 32,385 in magnitude, one `pmaddwd`
+/// pair sum at most 64,770 (its only overflow, (-32768)^2 * 2, cannot occur), and any
+/// partial sum of a dot product's K products at most K * 32,385 <= i32::MAX for
+/// K <= [`MAX_K`]. No intermediate result overflows in any summation order, so every kernel
+/// here equals the portable scalar reference bit for bit.
+#[cfg(target_arch = "x86_64")]
+mod x86 {
+    use core::arch::x86_64::{
+        __m128i, __m256i, _mm256_add_epi32, _mm256_castsi256_si128, _mm256_extracti128_si256,
+        _mm256_loadu_si256, _mm256_madd_epi16, _mm256_setzero_si256, _mm_add_epi32,
+        _mm_cvtsi128_si32, _mm_loadu_si128, _mm_madd_epi16, _mm_setzero_si128, _mm_storeu_si128,
+        _mm_unpackhi_epi32, _mm_unpackhi_epi64, _mm_unpacklo_epi32, _mm_unpacklo_epi64,
+    };
+
+    /// Whether the CPU has AVX2 (std caches the CPUID answer: this is one atomic load).
+    #[inline]
+    fn has_avx2() -> bool {
+        std::arch::is_x86_feature_detected!("avx2")
+    }
+
+    /// [`super::dot_i16`] on x86-64.
+    #[inline]
+    #[allow(unsafe_code)] // calls the AVX2 kernel after checking the CPU has AVX2
+    pub(super) fn dot(a: &[i16], b: &[i16]) -> i32 {
+        if has_avx2() {
+            // SAFETY: the CPU supports AVX2 (checked just above).
+            unsafe { dot_avx2(a, b) }
+        } else {
+            dot_sse2(a, b)
+        }
+    }
+
+    /// [`super::gemm_nt_i16`] on x86-64 (k, n > 0); the CPU is asked for AVX2 once per call.
+    #[allow(unsafe_code)] // calls the AVX2 kernels after checking the CPU has AVX2
+    pub(super) fn gemm_nt(m: usize, n: usize, k: usize, a: &[i16], b: &[i16], c: &mut [i32]) {
+        if has_avx2() {
+            // SAFETY: the CPU supports AVX2 (checked just above).
+            unsafe { gemm_nt_avx2(m, n, k, a, b, c) }
+        } else {
+            gemm_nt_sse2(m, n, k, a, b, c)
+        }
+    }
+
+    /// The GEMM with SSE2 kernels only (k, n > 0; the tests call it to force this path).
+    #[allow(unsafe_code)] // instantiates the tile loop without AVX2
+    pub(super) fn gemm_nt_sse2(m: usize, n: usize, k: usize, a: &[i16], b: &[i16], c: &mut [i32]) {
+        // SAFETY: without AVX2 the tile loop uses SSE2 only, part of the x86-64 baseline.
+        unsafe { gemm_tiles::<false>(m, n, k, a, b, c) }
+    }
+
+    /// The GEMM with AVX2 kernels.
+    ///
+    /// # Safety
+    /// The CPU must support AVX2.
+    #[target_feature(enable = "avx2")]
+    #[allow(unsafe_code)] // an AVX2 function: callers must check the CPU
+    pub(super) unsafe fn gemm_nt_avx2(
+        m: usize,
+        n: usize,
+        k: usize,
+        a: &[i16],
+        b: &[i16],
+        c: &mut [i32],
+    ) {
+        // SAFETY: the caller guarantees AVX2; inlined here, the kernels compile with it.
+        unsafe { gemm_tiles::<true>(m, n, k, a, b, c) }
+    }
+
+    /// Two rows of A at a time (then the odd last row), four columns of C per pass
+    /// ([`tile`]), the last n % 4 columns one at a time.
+    ///
+    /// # Safety
+    /// With `AVX2`, the CPU must support AVX2.
+    #[inline(always)]
+    #[allow(unsafe_code)] // calls the AVX2 kernels when the caller vouches for AVX2
+    unsafe fn gemm_tiles<const AVX2: bool>(
+        m: usize,
+        n: usize,
+        k: usize,
+        a: &[i16],
+        b: &[i16],
+        c: &mut [i32],
+    ) {
+        let (a, b, c) = (&a[..m * k], &b[..n * k], &mut c[..m * n]);
+        let mut a2 = a.chunks_exact(2 * k);
+        let mut c2 = c.chunks_exact_mut(2 * n);
+        for (arows, crows) in (&mut a2).zip(&mut c2) {
+            // SAFETY: AVX2 only when the caller guarantees it.
+            unsafe { row_block::<2, AVX2>(n, k, arows, b, crows) };
+        }
+        // SAFETY: as above.
+        unsafe { row_block::<1, AVX2>(n, k, a2.remainder(), b, c2.into_remainder()) };
+    }
+
+    /// The columns of R rows of C (`crows`, R x n) from R rows of A (`arows`, R x k; empty
+    /// for none) and all n rows of B.
+    ///
+    /// # Safety
+    /// With `AVX2`, the CPU must support AVX2.
+    #[inline(always)]
+    #[allow(unsafe_code)] // calls the AVX2 kernels when the caller vouches for AVX2
+    unsafe fn row_block<const R: usize, const AVX2: bool>(
+        n: usize,
+        k: usize,
+        arows: &[i16],
+        b: &[i16],
+        crows: &mut [i32],
+    ) {
+        if arows.len() != R * k {
+            return;
+        }
+        let mut j = 0;
+        for b4 in b.chunks_exact(4 * k) {
+            // SAFETY: AVX2 only when the caller guarantees it.
+            unsafe { tile::<R, AVX2>(k, arows, b4, n, j, crows) };
+            j += 4;
+        }
+        for (arow, crow) in arows.chunks_exact(k).zip(crows.chunks_exact_mut(n)) {
+            for (out, brow) in crow[j..].iter_mut().zip(b[j * k..].chunks_exact(k)) {
+                // SAFETY: AVX2 only when the caller guarantees it.
+                *out = if AVX2 {
+                    unsafe { dot_avx2(arow, brow) }
+                } else {
+                    dot_sse2(arow, brow)
+                };
+            }
+        }
+    }
+
+    /// [`super::dot_i16`] with SSE2: eight codes per step, then the scalar tail.
+    #[inline]
+    #[allow(unsafe_code)] // SSE2 intrinsics
+    pub(super) fn dot_sse2(a: &[i16], b: &[i16]) -> i32 {
+        // SAFETY: SSE2 is part of the x86-64 baseline.
+        dot_from_sse2(unsafe { _mm_setzero_si128() }, a, b, 0)
+    }
+
+    /// [`super::dot_i16`] with AVX2: sixteen codes per step, then [`dot_from_sse2`].
+    ///
+    /// # Safety
+    /// The CPU must support AVX2.
+    #[inline]
+    #[target_feature(enable = "avx2")]
+    #[allow(unsafe_code)] // AVX2 intrinsics and unaligned loads
+    pub(super) unsafe fn dot_avx2(a: &[i16], b: &[i16]) -> i32 {
+        let n = a.len().min(b.len());
+        let mut acc = _mm256_setzero_si256();
+        let mut i = 0;
+        while i + 16 <= n {
+            // SAFETY: i + 16 <= n <= both lengths; loadu has no alignment requirement.
+            unsafe {
+                let va = _mm256_loadu_si256(a.as_ptr().add(i).cast::<__m256i>());
+                let vb = _mm256_loadu_si256(b.as_ptr().add(i).cast::<__m256i>());
+                acc = _mm256_add_epi32(acc, _mm256_madd_epi16(va, vb));
+            }
+            i += 16;
+        }
+        dot_from_sse2(fold(acc), a, b, i)
+    }
+
+    /// The dot product of `a[i..]` and `b[i..]` added to the lane sums in `acc`.
+    #[inline(always)]
+    #[allow(unsafe_code)] // SSE2 intrinsics and unaligned loads
+    fn dot_from_sse2(mut acc: __m128i, a: &[i16], b: &[i16], mut i: usize) -> i32 {
+        let n = a.len().min(b.len());
+        while i + 8 <= n {
+            // SAFETY: SSE2 is baseline; i + 8 <= n <= both lengths; loadu is unaligned.
+            unsafe {
+                let va = _mm_loadu_si128(a.as_ptr().add(i).cast::<__m128i>());
+                let vb = _mm_loadu_si128(b.as_ptr().add(i).cast::<__m128i>());
+                acc = _mm_add_epi32(acc, _mm_madd_epi16(va, vb));
+            }
+            i += 8;
+        }
+        // SAFETY: SSE2 is part of the x86-64 baseline. (Lane 0 of sum4 is the sum of its
+        // first argument.)
+        let s = unsafe { _mm_cvtsi128_si32(sum4(acc, acc, acc, acc)) };
+        s + super::dot_i16_portable(&a[i..n], &b[i..n])
+    }
+
+    /// The R x 4 dot products of R rows of A (`a`, R x k) with four rows of B (`b4`, 4 x k),
+    /// stored at columns j..j + 4 of the R rows of `c` (row length n): with AVX2 sixteen
+    /// codes per step, then eight per step with SSE2, then the scalar tail. Each load of B
+    /// serves the R rows and each load of A the four columns.
+    ///
+    /// # Safety
+    /// With `AVX2`, the CPU must support AVX2.
+    #[inline(always)]
+    #[allow(unsafe_code)] // SSE2 / AVX2 intrinsics and unaligned loads and stores
+    unsafe fn tile<const R: usize, const AVX2: bool>(
+        k: usize,
+        a: &[i16],
+        b4: &[i16],
+        n: usize,
+        j: usize,
+        c: &mut [i32],
+    ) {
+        assert!(a.len() == R * k && b4.len() == 4 * k);
+        // SAFETY: SSE2 is part of the x86-64 baseline.
+        let mut acc = [[unsafe { _mm_setzero_si128() }; 4]; R];
+        let mut p = 0;
+        if AVX2 {
+            // SAFETY (this block): the caller guarantees AVX2. Loads: p + 16 <= k, so
+            // r * k + p + 16 <= R * k = a.len() for r < R and c * k + p + 16 <= 4k = b4.len()
+            // for c < 4; loadu has no alignment requirement.
+            unsafe {
+                let mut wide = [[_mm256_setzero_si256(); 4]; R];
+                while p + 16 <= k {
+                    let vb: [__m256i; 4] = core::array::from_fn(|c| {
+                        _mm256_loadu_si256(b4.as_ptr().add(c * k + p).cast::<__m256i>())
+                    });
+                    for (r, acc_r) in wide.iter_mut().enumerate() {
+                        let va = _mm256_loadu_si256(a.as_ptr().add(r * k + p).cast::<__m256i>());
+                        for (acc_rc, &vb_c) in acc_r.iter_mut().zip(&vb) {
+                            *acc_rc = _mm256_add_epi32(*acc_rc, _mm256_madd_epi16(va, vb_c));
+                        }
+                    }
+                    p += 16;
+                }
+                for (acc_r, wide_r) in acc.iter_mut().zip(&wide) {
+                    for (acc_rc, &w) in acc_r.iter_mut().zip(wide_r) {
+                        *acc_rc = fold(w);
+                    }
+                }
+            }
+        }
+        // SAFETY (this block): SSE2 is part of the x86-64 baseline. Loads: p + 8 <= k, so
+        // r * k + p + 8 <= R * k = a.len() for r < R and c * k + p + 8 <= 4k = b4.len() for
+        // c < 4; loadu has no alignment requirement.
+        unsafe {
+            while p + 8 <= k {
+                let vb: [__m128i; 4] = core::array::from_fn(|c| {
+                    _mm_loadu_si128(b4.as_ptr().add(c * k + p).cast::<__m128i>())
+                });
+                for (r, acc_r) in acc.iter_mut().enumerate() {
+                    let va = _mm_loadu_si128(a.as_ptr().add(r * k + p).cast::<__m128i>());
+                    for (acc_rc, &vb_c) in acc_r.iter_mut().zip(&vb) {
+                        *acc_rc = _mm_add_epi32(*acc_rc, _mm_madd_epi16(va, vb_c));
+                    }
+                }
+                p += 8;
+            }
+        }
+        for (r, (acc_r, arow)) in acc.iter().zip(a.chunks_exact(k)).enumerate() {
+            let out = &mut c[r * n + j..r * n + j + 4];
+            // SAFETY: SSE2 is baseline; `out` and `tail` hold four i32 (16 bytes) each;
+            // loadu and storeu have no alignment requirement.
+            unsafe {
+                let mut sums = sum4(acc_r[0], acc_r[1], acc_r[2], acc_r[3]);
+                if p < k {
+                    let tail: [i32; 4] = core::array::from_fn(|col| {
+                        super::dot_i16_portable(&arow[p..], &b4[col * k + p..(col + 1) * k])
+                    });
+                    sums = _mm_add_epi32(sums, _mm_loadu_si128(tail.as_ptr().cast::<__m128i>()));
+                }
+                _mm_storeu_si128(out.as_mut_ptr().cast::<__m128i>(), sums);
+            }
+        }
+    }
+
+    /// The lane sums of four vectors, [sum(v0), sum(v1), sum(v2), sum(v3)] (a transpose and
+    /// two adds).
+    #[inline(always)]
+    #[allow(unsafe_code)] // SSE2 intrinsics
+    fn sum4(v0: __m128i, v1: __m128i, v2: __m128i, v3: __m128i) -> __m128i {
+        // SAFETY: SSE2 is part of the x86-64 baseline.
+        unsafe {
+            // [v0_0 + v0_2, v1_0 + v1_2, v0_1 + v0_3, v1_1 + v1_3] and likewise for v2, v3
+            let s01 = _mm_add_epi32(_mm_unpacklo_epi32(v0, v1), _mm_unpackhi_epi32(v0, v1));
+            let s23 = _mm_add_epi32(_mm_unpacklo_epi32(v2, v3), _mm_unpackhi_epi32(v2, v3));
+            _mm_add_epi32(_mm_unpacklo_epi64(s01, s23), _mm_unpackhi_epi64(s01, s23))
+        }
+    }
+
+    /// The two 128-bit halves of `v` added lane by lane.
+    ///
+    /// # Safety
+    /// The CPU must support AVX2.
+    #[inline]
+    #[target_feature(enable = "avx2")]
+    #[allow(unsafe_code)] // AVX2 intrinsics
+    unsafe fn fold(v: __m256i) -> __m128i {
+        _mm_add_epi32(_mm256_castsi256_si128(v), _mm256_extracti128_si256::<1>(v))
+    }
 }
 
 /// Scalar reference for [`gemm_nt_i16`]: the textbook triple loop.
@@ -312,13 +617,78 @@ mod tests {
     #[test]
     fn gemm_matches_reference() {
         let mut s = Stream::new(1, "ik");
-        for &(m, n, k) in &[(1, 1, 1), (6, 576, 25), (3, 5, 3136), (10, 7, 17)] {
+        for &(m, n, k) in &[
+            (1, 1, 1),
+            (6, 576, 25),
+            (3, 5, 3136),
+            (10, 7, 17),
+            (0, 3, 8),
+            (2, 0, 8),
+            (2, 3, 0),
+        ] {
             let a = codes(&mut s, m * k, -127, 127);
             let b = codes(&mut s, n * k, 0, 255);
             let (mut c1, mut c2) = (vec![0; m * n], vec![0; m * n]);
             gemm_nt_i16(m, n, k, &a, &b, &mut c1);
             gemm_nt_i16_ref(m, n, k, &a, &b, &mut c2);
             assert_eq!(c1, c2);
+        }
+    }
+
+    /// The x86-64 kernels, each path forced (SSE2 always, AVX2 when the CPU has it), against
+    /// the portable reference over lengths around every vector width and codes at the
+    /// extremes of their ranges (activations -255..=255, weights -127..=127).
+    #[cfg(target_arch = "x86_64")]
+    #[test]
+    #[allow(unsafe_code)] // calls the AVX2 kernels after checking the CPU has AVX2
+    fn x86_kernels_match_portable() {
+        let avx2 = std::arch::is_x86_feature_detected!("avx2");
+        let mut s = Stream::new(3, "ik");
+        let lens = [
+            0, 1, 2, 7, 8, 9, 15, 16, 17, 23, 24, 25, 31, 32, 33, 47, 48, 150, 160, 255, 256, 3136,
+        ];
+        for &k in &lens {
+            // random codes, and the extremes (the largest possible sum, negated below)
+            for extreme in [false, true] {
+                let (a, b) = if extreme {
+                    (vec![-127i16; k], vec![-255i16; 5 * k])
+                } else {
+                    (codes(&mut s, k, -127, 127), codes(&mut s, 5 * k, -255, 255))
+                };
+                let want = dot_i16_portable(&a, &b[..k]);
+                assert_eq!(x86::dot_sse2(&a, &b[..k]), want, "sse2 dot, k {k}");
+                assert_eq!(dot_i16(&a, &b[..k]), want, "dot, k {k}");
+                if avx2 {
+                    // SAFETY: the CPU supports AVX2 (checked above).
+                    assert_eq!(
+                        unsafe { x86::dot_avx2(&a, &b[..k]) },
+                        want,
+                        "avx2 dot, k {k}"
+                    );
+                }
+                // 3 rows of A (a two-row block and a single row) against 5 of B (a
+                // four-column tile and a single column)
+                let a3: Vec<i16> = (a.iter().copied())
+                    .chain(a.iter().map(|&v| -v))
+                    .chain(a.iter().rev().copied())
+                    .collect();
+                let mut want = vec![0; 15];
+                gemm_nt_i16_ref(3, 5, k, &a3, &b, &mut want);
+                let mut c = vec![7; 15];
+                gemm_nt_i16(3, 5, k, &a3, &b, &mut c);
+                assert_eq!(c, want, "gemm, k {k}");
+                if k > 0 {
+                    let mut c = vec![7; 15];
+                    x86::gemm_nt_sse2(3, 5, k, &a3, &b, &mut c);
+                    assert_eq!(c, want, "sse2 gemm, k {k}");
+                    if avx2 {
+                        let mut c = vec![7; 15];
+                        // SAFETY: the CPU supports AVX2 (checked above).
+                        unsafe { x86::gemm_nt_avx2(3, 5, k, &a3, &b, &mut c) };
+                        assert_eq!(c, want, "avx2 gemm, k {k}");
+                    }
+                }
+            }
         }
     }
 
