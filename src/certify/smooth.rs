@@ -147,7 +147,7 @@ pub(crate) fn certificate(class_a: u8, count: u64, n: u64, alpha: f64, sigma: f6
 }
 
 /// Index of the largest count (the first one on ties, like numpy's argmax).
-fn argmax(counts: &[u64]) -> u8 {
+pub(crate) fn argmax(counts: &[u64]) -> u8 {
     let mut best = 0;
     for (c, &k) in counts.iter().enumerate() {
         if k > counts[best] {

@@ -247,18 +247,20 @@ pub struct RowCertificate {
 impl RowCertificate {
     /// The certificate of the top class among `votes` (one row's counts over `n` draws).
     pub fn of_votes(votes: &[u32], n: u32, alpha: f64, sigma: f32) -> RowCertificate {
-        let (top, count) =
-            votes.iter().enumerate().fold(
-                (0, 0),
-                |best, (c, &v)| if v > best.1 { (c, v) } else { best },
-            );
-        let p_lower = crate::certify::stats::cp_lower(count as u64, n as u64, alpha);
+        use crate::certify::smooth::{argmax, certificate};
+        let counts: Vec<u64> = votes.iter().map(|&v| v as u64).collect();
+        let top = argmax(&counts);
+        // CERTIFY's own final step; sigma is already the f32 the noise was drawn with
+        let c = certificate(top, counts[top as usize], n as u64, alpha, sigma as f64);
         RowCertificate {
-            top: top as u8,
-            count,
+            top,
+            count: votes[top as usize],
             n,
-            p_lower,
-            radius: crate::certify::stats::radius(sigma as f64, p_lower),
+            p_lower: c.p_lower,
+            radius: match c.prediction {
+                crate::certify::Prediction::Class(_) => Some(c.radius),
+                crate::certify::Prediction::Abstain => None,
+            },
         }
     }
 }
@@ -407,33 +409,20 @@ impl Session {
     /// slots: a paused search survives a certification run).
     pub fn begin(&mut self, spec: JobSpec) -> Result<JobStep> {
         let kind = spec.kind();
-        let (work, event) = match spec {
-            JobSpec::Train => {
-                let (w, p) = self.train_start()?;
-                (w, JobEvent::Train(p))
-            }
+        Ok(match spec {
+            JobSpec::Train => JobStep::of(kind, self.train_start()?, JobEvent::Train),
             JobSpec::Certify { part } => {
-                let (w, p) = self.certify_start(part)?;
-                (w, JobEvent::Certify(p))
+                JobStep::of(kind, self.certify_start(part)?, JobEvent::Certify)
             }
             JobSpec::QuantEval { fresh } => {
-                let (w, p) = self.quant_eval_start(fresh)?;
-                (w, JobEvent::QuantEval(p))
+                JobStep::of(kind, self.quant_eval_start(fresh)?, JobEvent::QuantEval)
             }
             JobSpec::Search { method } => {
-                let (w, p) = self.search_start(method)?;
-                (w, JobEvent::Search(p))
+                JobStep::of(kind, self.search_start(method)?, JobEvent::Search)
             }
             JobSpec::Compare { part, rows } => {
-                let (w, p) = self.compare_start(part, rows)?;
-                (w, JobEvent::Compare(p))
+                JobStep::of(kind, self.compare_start(part, rows)?, JobEvent::Compare)
             }
-        };
-        Ok(JobStep {
-            kind,
-            done: event.done(),
-            work,
-            event,
         })
     }
 
@@ -447,33 +436,22 @@ impl Session {
         budget: u64,
         clock: &mut dyn FnMut() -> u64,
     ) -> Result<JobStep> {
-        let (work, event) = match kind {
-            JobKind::Train => {
-                let (w, p) = self.train_next(budget, clock)?;
-                (w, JobEvent::Train(p))
-            }
+        Ok(match kind {
+            JobKind::Train => JobStep::of(kind, self.train_next(budget, clock)?, JobEvent::Train),
             JobKind::Certify => {
-                let (w, p) = self.certify_next(budget, clock)?;
-                (w, JobEvent::Certify(p))
+                JobStep::of(kind, self.certify_next(budget, clock)?, JobEvent::Certify)
             }
-            JobKind::QuantEval => {
-                let (w, p) = self.quant_eval_next(budget, clock)?;
-                (w, JobEvent::QuantEval(p))
-            }
+            JobKind::QuantEval => JobStep::of(
+                kind,
+                self.quant_eval_next(budget, clock)?,
+                JobEvent::QuantEval,
+            ),
             JobKind::Search => {
-                let (w, p) = self.search_next(budget, clock)?;
-                (w, JobEvent::Search(p))
+                JobStep::of(kind, self.search_next(budget, clock)?, JobEvent::Search)
             }
             JobKind::Compare => {
-                let (w, p) = self.compare_next(budget, clock)?;
-                (w, JobEvent::Compare(p))
+                JobStep::of(kind, self.compare_next(budget, clock)?, JobEvent::Compare)
             }
-        };
-        Ok(JobStep {
-            kind,
-            done: event.done(),
-            work,
-            event,
         })
     }
 
@@ -777,6 +755,19 @@ impl Session {
             done: true,
             summary,
         })
+    }
+}
+
+impl JobStep {
+    /// The step of `kind` from a job's work and its kind's payload.
+    fn of<P>(kind: JobKind, (work, payload): (Work, P), event: fn(P) -> JobEvent) -> JobStep {
+        let event = event(payload);
+        JobStep {
+            kind,
+            done: event.done(),
+            work,
+            event,
+        }
     }
 }
 

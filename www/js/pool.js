@@ -371,10 +371,8 @@ export class EnginePool {
     const current = clients.map(() => null);
     /** @type {(Progress | null)[]} */
     const progress = clients.map(() => null);
-    /** Finished rows in table order (the parts' rows so far, interleaved by their table index). */
-    const merged = () => done.flatMap((rs, k) => rs.map((r, j) => ({ r, i: j * n + k }))).sort((a, b) => a.i - b.i).map((x) => x.r);
-    /** @returns {FinalPartial} */
-    const data = () => ({ rows: merged(), phase: 'final', current: current.find((c) => c !== null) ?? null, total });
+    /** @returns {FinalPartial} the parts' finished rows so far, in table order */
+    const data = () => ({ rows: interleave(done), phase: 'final', current: current.find((c) => c !== null) ?? null, total });
     const parts = clients.map((c, k) => c.start('finalPart', { part: { index: k, count: n }, rows }, {
       onPartial: (d, p) => {
         done[k] = d.rows;
@@ -393,6 +391,6 @@ export class EnginePool {
     current.fill(null);
     if (error !== null) throw error;
     if (aborted) throw new JobAborted(data());
-    return { rows: interleave(done), phase: 'final', current: null, total };
+    return data();
   }
 }
