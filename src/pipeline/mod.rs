@@ -365,10 +365,7 @@ pub fn fp32_identity(cfg: &ExperimentConfig, model: &Model, points: Points) -> S
             }
         }
     }
-    let digest: String = h.finalize()[..16]
-        .iter()
-        .map(|b| format!("{b:02x}"))
-        .collect();
+    let digest = crate::data::hex(&h.finalize()[..16]);
     let key = fp32_key(cfg, 0, points);
     let settings = key.split_once('|').map_or(key.as_str(), |(_, rest)| rest);
     format!("w{digest}|{settings}")
