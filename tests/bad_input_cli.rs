@@ -178,7 +178,14 @@ fn every_subcommand_refuses_bad_settings_before_any_work() {
     let garbage: Vec<&Case> = all.iter().filter(|c| c.class == "garbage").collect();
     let mut failures = vec![];
     for sub in [
-        "info", "train", "eval", "certify", "quantize", "search", "run",
+        "info",
+        "train",
+        "eval",
+        "certify",
+        "quantize",
+        "search",
+        "run",
+        "resolution",
     ] {
         for front in [Front::Url, Front::Flag] {
             run_group(sub, front, &garbage, &mut failures);
@@ -240,6 +247,13 @@ fn subcommand_arguments_are_checked_up_front() {
             "--log /nonexistent/e.jsonl",
         ),
         (vec!["run", "--log", "tests"], "--log tests: is a folder"),
+        (vec!["resolution", "--seeds", "1"], "--seeds=1"),
+        (vec!["resolution", "--seeds", "1,1"], "two or more distinct"),
+        (vec!["resolution", "--seeds", "1,x"], "--seeds=1,x"),
+        (vec!["resolution", "--random", "101"], "--random=101"),
+        (vec!["resolution", "--random", "-1"], "0..=100"),
+        (vec!["resolution", "--method", "random"], "arq, haq"),
+        (vec!["resolution", "--method", "bogus"], "method=bogus"),
     ] {
         let mut a = args.clone();
         a.push("--quiet");

@@ -14,6 +14,7 @@
 
 pub mod compare;
 pub mod eval;
+pub mod resolution;
 pub mod search;
 
 use crate::certify::{

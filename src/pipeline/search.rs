@@ -56,6 +56,25 @@ impl Method {
     }
 }
 
+/// The reward of an evaluated policy (docs/method.md section 7; ARQ choice, ours, for the
+/// certified-radius form): acr = 0.1 (ACR_q - ACR_fp); acc = 0.1 (acc_q - acc_fp) on clean
+/// search-split digits (HAQ); acracc = their sum. HAQ's search always uses acc.
+pub(crate) fn reward_of(
+    method: Method,
+    reward: Reward,
+    fp: &Fp32Ref,
+    acr_q: f64,
+    acc_q: f64,
+) -> f64 {
+    let acr = 0.1 * (acr_q - fp.summary.acr);
+    let acc = 0.1 * (acc_q - fp.base_accuracy);
+    match (method, reward) {
+        (Method::Haq, _) | (_, Reward::Acc) => acc,
+        (_, Reward::Acracc) => acr + acc,
+        (_, Reward::Acr) => acr,
+    }
+}
+
 /// HAQ's state features of the quantizable layers.
 pub(crate) fn layer_features(model: &Model) -> Vec<LayerFeatures> {
     quant_layers(model)
@@ -247,20 +266,6 @@ impl SearchJob {
         }
     }
 
-    /// The reward of an evaluated policy (docs/method.md section 7; ARQ choice, ours, for
-    /// the certified-radius form): acr = 0.1 (ACR_q - ACR_fp); acc = 0.1 (acc_q - acc_fp) on
-    /// clean search-split digits (HAQ); acracc = their sum.
-    fn reward(&self, fp: &Fp32Ref, acr_q: f64, acc_q: f64) -> f64 {
-        let acr = 0.1 * (acr_q - fp.summary.acr);
-        let acc = 0.1 * (acc_q - fp.base_accuracy);
-        match (self.method, self.cfg.reward) {
-            (Method::Haq, _) => acc,
-            (_, Reward::Acc) => acc,
-            (_, Reward::Acracc) => acr + acc,
-            (_, Reward::Acr) => acr,
-        }
-    }
-
     /// The best policy so far.
     pub(crate) fn best_policy(&self) -> Option<Policy> {
         self.driver
@@ -329,7 +334,13 @@ impl Job for SearchJob {
         let r = &out.result;
         let t0 = clock();
         let outcome = EpisodeOutcome::new(
-            self.reward(&fp32, r.summary.acr, r.points_accuracy),
+            reward_of(
+                self.method,
+                self.cfg.reward,
+                &fp32,
+                r.summary.acr,
+                r.points_accuracy,
+            ),
             r.cost.ratio,
         )
         .with("acr", r.summary.acr)
