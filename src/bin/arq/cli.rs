@@ -72,6 +72,7 @@ fn cli() -> Command {
         .subcommand(crate::pipeline_cmds::quantize_command())
         .subcommand(crate::pipeline_cmds::search_command())
         .subcommand(crate::pipeline_cmds::run_command())
+        .subcommand(crate::sensitivity_cmd::sensitivity_command())
         .subcommand(
             common_args(Command::new("certify").about("Certify the smoothed classifier (Cohen et al. CERTIFY) on test points"))
                 .arg(Arg::new("records").long("records").value_name("FILE").help("Write per-example records: .jsonl for JSON lines, anything else TSV")),
@@ -498,6 +499,7 @@ pub fn main() {
         Some(("quantize", sm)) => crate::pipeline_cmds::cmd_quantize(sm),
         Some(("search", sm)) => crate::pipeline_cmds::cmd_search(sm),
         Some(("run", sm)) => crate::pipeline_cmds::cmd_run(sm),
+        Some(("sensitivity", sm)) => crate::sensitivity_cmd::cmd_sensitivity(sm),
         _ => unreachable!("subcommand_required"),
     };
     if let Err(e) = r {

@@ -5,6 +5,8 @@
 mod cli;
 #[cfg(not(target_arch = "wasm32"))]
 mod pipeline_cmds;
+#[cfg(not(target_arch = "wasm32"))]
+mod sensitivity_cmd;
 
 #[cfg(not(target_arch = "wasm32"))]
 fn main() {
