@@ -6,7 +6,7 @@ use super::{JobKind, Session};
 use crate::error::Result;
 use crate::job::{Job, Work};
 use crate::pipeline::sensitivity::{
-    sensitivity_bits, SensitivityJob, SensitivityReference, SensitivityRow, Side,
+    ranks, sensitivity_bits, SensitivityJob, SensitivityReference, SensitivityRow, Side,
 };
 use crate::pipeline::Points;
 use serde::Serialize;
@@ -32,6 +32,9 @@ pub struct SensitivityStep {
     pub row: Option<SensitivityRow>,
     /// Every row finished so far, in layer order.
     pub rows: Vec<SensitivityRow>,
+    /// Rank of each of `rows` by ΔACR among the finished rows (1 = the largest drop; ties by
+    /// Δ accuracy, then layer order).
+    pub ranks: Vec<usize>,
     /// The FP32 numbers and the IRS floor, once certified.
     pub reference: Option<SensitivityReference>,
 }
@@ -48,6 +51,7 @@ impl SensitivityStep {
             current: job.current().map(str::to_string),
             row,
             rows: job.rows().to_vec(),
+            ranks: ranks(job.rows()),
             reference: job.reference().cloned(),
         };
         (job.work(), step)
