@@ -124,3 +124,34 @@ test('a job that cannot start shows the engine\'s error in the panel', { timeout
   assert.match(await page.textContent('#status') ?? '', /spoints/);
   assert.equal(await page.isDisabled('#sens-start'), false);
 });
+
+test('the worker refuses bad sensitivity params by name', { timeout: LONG }, async () => {
+  const { page, errors } = await openPage(env.browser, env.baseUrl, FRAGMENT);
+  const replies = await page.evaluate(async () => {
+    const client = /** @type {any} */ (window).arq.client;
+    /** @type {Worker} */
+    const worker = client.worker;
+    const cases = [{ bits: 9, side: 'both' }, { bits: 1, side: 'w' }, { bits: 4, side: 'x' }, { bits: 4 }, { bits: 4, side: 'a', k: 1 }];
+    /** @type {string[]} */
+    const out = [];
+    for (const [i, params] of cases.entries()) {
+      const id = 2_000_000_000 + i;
+      out.push(await new Promise((resolve) => {
+        const listen = (/** @type {MessageEvent} */ ev) => {
+          if (ev.data?.id !== id || ev.data.type !== 'error') return;
+          worker.removeEventListener('message', listen);
+          resolve(ev.data.message);
+        };
+        worker.addEventListener('message', listen);
+        worker.postMessage({ id, cmd: 'sensitivity', params });
+      }));
+    }
+    return out;
+  });
+  assert.match(replies[0], /params\.bits=9: expected an integer in 2\.\.8/);
+  assert.match(replies[1], /params\.bits=1/);
+  assert.match(replies[2], /params\.side="x": expected one of w, a, both/);
+  assert.match(replies[3], /params\.side=undefined|params\.side/);
+  assert.match(replies[4], /params\.k=1: unknown parameter of sensitivity/);
+  assert.deepEqual(errors, []);
+});
