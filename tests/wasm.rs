@@ -464,7 +464,14 @@ fn engine_methods_refuse_bad_arguments() {
             "certificate({count}, {n}, {alpha}, {sigma})"
         );
     }
-    for kind in ["train", "certify", "quantEval", "search", "compare"] {
+    for kind in [
+        "train",
+        "certify",
+        "quantEval",
+        "search",
+        "compare",
+        "sensitivity",
+    ] {
         expect(step(&mut e, kind, 0), &["budget=0", "1..=4294967295"]);
     }
     // the engine is still usable
@@ -476,7 +483,14 @@ fn engine_methods_refuse_bad_arguments() {
 #[wasm_bindgen_test]
 fn steps_before_their_begin_are_errors() {
     let mut e = Engine::new(MNIST).unwrap();
-    for kind in ["train", "certify", "quantEval", "search", "compare"] {
+    for kind in [
+        "train",
+        "certify",
+        "quantEval",
+        "search",
+        "compare",
+        "sensitivity",
+    ] {
         let m = message(step(&mut e, kind, 1).err().unwrap());
         assert!(
             m.contains(&format!("{kind} step without a running {kind} job")),
