@@ -186,6 +186,7 @@ fn every_subcommand_refuses_bad_settings_before_any_work() {
         "search",
         "run",
         "resolution",
+        "sensitivity",
     ] {
         for front in [Front::Url, Front::Flag] {
             run_group(sub, front, &garbage, &mut failures);
@@ -254,6 +255,12 @@ fn subcommand_arguments_are_checked_up_front() {
         (vec!["resolution", "--random", "-1"], "0..=100"),
         (vec!["resolution", "--method", "random"], "arq, haq"),
         (vec!["resolution", "--method", "bogus"], "method=bogus"),
+        (vec!["sensitivity", "--bits", "9"], "bits=9"),
+        (vec!["sensitivity", "--bits", "1"], "2..=8"),
+        (vec!["sensitivity", "--bits", "32"], "bits=32"),
+        (vec!["sensitivity", "--bits", "f"], "bits=f"),
+        (vec!["sensitivity", "--side", "W"], "side=W"),
+        (vec!["sensitivity", "--side", "weights"], "w, a, both"),
     ] {
         let mut a = args.clone();
         a.push("--quiet");
@@ -284,6 +291,8 @@ fn subcommand_arguments_times_every_bad_value() {
             ),
             ("search", "--method", "method", "arq, haq, random"),
             ("run", "--methods", "methods", "arq, haq, random"),
+            ("sensitivity", "--bits", "bits", "2..=8"),
+            ("sensitivity", "--side", "side", "w, a, both"),
         ] {
             let out = arq(&[sub, "--quiet", flag, v.as_str()]);
             let r = out
@@ -295,7 +304,7 @@ fn subcommand_arguments_times_every_bad_value() {
             }
         }
     }
-    eprintln!("subcommand arguments: {} cases", 3 * values.len());
+    eprintln!("subcommand arguments: {} cases", 5 * values.len());
     assert!(failures.is_empty(), "{}\n", failures.join("\n\n"));
 }
 

@@ -10,12 +10,13 @@ use serde_json::{json, Value};
 /// Tiny but complete: training, certification, read-out, a 3-episode search, comparison.
 const FRAG: &str = "v=1&ds=synth&epochs=1&train=256&batch=32&points=6&stride=3&n0=10&n=80&np=40&qft=2&calib=32&wb=4&ab=4&cbatch=32&spoints=4&episodes=3&warmup=1&hidden=8&sft=1&fft=2";
 
-const KINDS: [JobKind; 5] = [
+const KINDS: [JobKind; 6] = [
     JobKind::Train,
     JobKind::Certify,
     JobKind::QuantEval,
     JobKind::Search,
     JobKind::Compare,
+    JobKind::Sensitivity,
 ];
 
 fn session() -> Session {
@@ -31,6 +32,7 @@ fn outputs(st: &JobStep) -> Vec<Value> {
         JobEvent::QuantEval(q) => q.result.iter().map(|r| json!(r)).collect(),
         JobEvent::Search(s) => s.episode.iter().map(|e| json!(e)).collect(),
         JobEvent::Compare(c) => c.row.iter().map(|r| json!(r)).collect(),
+        JobEvent::Sensitivity(s) => s.row.iter().map(|r| json!(r)).collect(),
     }
 }
 

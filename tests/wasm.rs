@@ -5,6 +5,7 @@
 mod common {
     pub mod bad_input;
     pub mod fingerprints;
+    pub mod sensitivity;
 }
 use arq::wasm::{certificate, parse_fragment, presets, Engine};
 use common::fingerprints::fingerprints;
@@ -463,7 +464,14 @@ fn engine_methods_refuse_bad_arguments() {
             "certificate({count}, {n}, {alpha}, {sigma})"
         );
     }
-    for kind in ["train", "certify", "quantEval", "search", "compare"] {
+    for kind in [
+        "train",
+        "certify",
+        "quantEval",
+        "search",
+        "compare",
+        "sensitivity",
+    ] {
         expect(step(&mut e, kind, 0), &["budget=0", "1..=4294967295"]);
     }
     // the engine is still usable
@@ -475,7 +483,14 @@ fn engine_methods_refuse_bad_arguments() {
 #[wasm_bindgen_test]
 fn steps_before_their_begin_are_errors() {
     let mut e = Engine::new(MNIST).unwrap();
-    for kind in ["train", "certify", "quantEval", "search", "compare"] {
+    for kind in [
+        "train",
+        "certify",
+        "quantEval",
+        "search",
+        "compare",
+        "sensitivity",
+    ] {
         let m = message(step(&mut e, kind, 1).err().unwrap());
         assert!(
             m.contains(&format!("{kind} step without a running {kind} job")),
@@ -680,4 +695,47 @@ fn shipped_checkpoint_lookup_is_the_clis() {
     let m = message(e.load_checkpoint(&bytes, Some(entry)).unwrap_err());
     assert!(m.contains("hash=") && m.contains("00ff"), "{m}");
     assert!(e.load_checkpoint(&bytes, None).is_ok());
+}
+
+/// The per-layer sensitivity table is bit-identical to the native build's
+/// (tests/sensitivity.rs checks the same digest).
+#[wasm_bindgen_test]
+fn sensitivity_rows_match_native() {
+    assert_eq!(
+        common::sensitivity::rows_digest(),
+        common::sensitivity::ROWS_DIGEST
+    );
+}
+
+/// `begin({kind: 'sensitivity'})` through the Engine: bad bits and sides are errors naming
+/// the field; a step streams a JobStep of kind sensitivity; a cancel empties the slot.
+#[wasm_bindgen_test]
+fn sensitivity_job_through_the_engine() {
+    let mut e = Engine::new(MNIST).unwrap();
+    let m = message(step(&mut e, "sensitivity", 1).err().unwrap());
+    assert!(
+        m.contains("sensitivity step without a running sensitivity job"),
+        "{m}"
+    );
+    e.set_config(&format!("#{}", common::sensitivity::FRAG))
+        .unwrap();
+    for (spec, want) in [
+        (r#"{"kind":"sensitivity","bits":9}"#, "bits=9"),
+        (r#"{"kind":"sensitivity","bits":32}"#, "2..=8"),
+        (r#"{"kind":"sensitivity","bits":4,"side":"x"}"#, "spec="),
+        (r#"{"kind":"sensitivity"}"#, "bits"),
+    ] {
+        let m = message(e.begin(js(spec)).err().unwrap());
+        assert!(m.contains(want), "{spec}: {m}");
+    }
+    let first = e
+        .begin(js(r#"{"kind":"sensitivity","bits":4,"side":"w"}"#))
+        .unwrap();
+    assert_eq!(get(&first, "kind").as_string().unwrap(), "sensitivity");
+    let ev = get(&first, "event");
+    assert_eq!(get(&ev, "rowsTotal").as_f64(), Some(5.0));
+    assert_eq!(get(&ev, "side").as_string().unwrap(), "w");
+    step(&mut e, "sensitivity", 100).unwrap();
+    e.cancel(JsValue::from_str("sensitivity")).unwrap();
+    assert!(step(&mut e, "sensitivity", 1).is_err());
 }

@@ -2,9 +2,11 @@
 //! wasm worker: the same calls in the same order give the same numbers in both.
 
 mod quant;
+mod sensitivity;
 pub use quant::{
     CompareRowSpec, CompareStep, LayerHistogram, PolicyInfo, QuantEvalStep, SearchState, SearchStep,
 };
+pub use sensitivity::SensitivityStep;
 
 use crate::certify::{CertRecord, Progress, Summary};
 use crate::config::{BitsList, DatasetName, ExperimentConfig, Flags};
@@ -49,6 +51,8 @@ pub struct Session {
     /// exported or assembled into `report_ref`.
     report_part: Option<Fp32Part>,
     quant: quant::QuantState,
+    /// The running per-layer sensitivity table, if any.
+    sensitivity: Option<crate::pipeline::sensitivity::SensitivityJob>,
 }
 
 /// One increment of a certification run.
@@ -103,6 +107,15 @@ pub enum JobSpec {
         #[serde(default)]
         rows: Option<Vec<CompareRowSpec>>,
     },
+    /// Per-layer sensitivity: each quantizable layer alone at `bits` (2..=8) on `side`
+    /// (default both), evaluated like a search episode against the FP32 reference.
+    Sensitivity {
+        /// The bit width of the one quantized layer, 2..=8.
+        bits: u32,
+        /// Weights, input activations or both (default both).
+        #[serde(default)]
+        side: crate::pipeline::sensitivity::Side,
+    },
 }
 
 impl JobSpec {
@@ -122,6 +135,7 @@ impl JobSpec {
             JobSpec::QuantEval { .. } => JobKind::QuantEval,
             JobSpec::Search { .. } => JobKind::Search,
             JobSpec::Compare { .. } => JobKind::Compare,
+            JobSpec::Sensitivity { .. } => JobKind::Sensitivity,
         }
     }
 }
@@ -141,10 +155,12 @@ pub enum JobKind {
     Search,
     /// The final comparison ([`JobSpec::Compare`]).
     Compare,
+    /// Per-layer sensitivity ([`JobSpec::Sensitivity`]).
+    Sensitivity,
 }
 
 impl JobKind {
-    /// The kind as serialised: train, certify, quantEval, search, compare.
+    /// The kind as serialised: train, certify, quantEval, search, compare, sensitivity.
     pub fn name(self) -> &'static str {
         match self {
             JobKind::Train => "train",
@@ -152,6 +168,7 @@ impl JobKind {
             JobKind::QuantEval => "quantEval",
             JobKind::Search => "search",
             JobKind::Compare => "compare",
+            JobKind::Sensitivity => "sensitivity",
         }
     }
 
@@ -202,6 +219,8 @@ pub enum JobEvent {
     Search(SearchStep),
     /// The row finished in this step, every row so far and the row in progress.
     Compare(CompareStep),
+    /// The layer row finished in this step, every row so far and the FP32 reference.
+    Sensitivity(SensitivityStep),
 }
 
 /// One digit under k noise draws per sigma row, with the base classifier's votes per row
@@ -330,6 +349,7 @@ impl Session {
             search_ref: None,
             report_part: None,
             quant: quant::QuantState::default(),
+            sensitivity: None,
         })
     }
 
@@ -423,6 +443,11 @@ impl Session {
             JobSpec::Compare { part, rows } => {
                 JobStep::of(kind, self.compare_start(part, rows)?, JobEvent::Compare)
             }
+            JobSpec::Sensitivity { bits, side } => JobStep::of(
+                kind,
+                self.sensitivity_start(bits, side)?,
+                JobEvent::Sensitivity,
+            ),
         })
     }
 
@@ -452,6 +477,11 @@ impl Session {
             JobKind::Compare => {
                 JobStep::of(kind, self.compare_next(budget, clock)?, JobEvent::Compare)
             }
+            JobKind::Sensitivity => JobStep::of(
+                kind,
+                self.sensitivity_next(budget, clock)?,
+                JobEvent::Sensitivity,
+            ),
         })
     }
 
@@ -462,6 +492,7 @@ impl Session {
             JobKind::Train => self.trainer = None,
             JobKind::Certify => self.certify = None,
             JobKind::QuantEval | JobKind::Search | JobKind::Compare => self.quant.cancel(kind),
+            JobKind::Sensitivity => self.sensitivity = None,
         }
     }
 
@@ -633,6 +664,7 @@ impl Session {
         self.search_ref = None;
         self.report_part = None;
         self.quant = quant::QuantState::default();
+        self.sensitivity = None;
     }
 
     /// Start certifying the current (FP32) model on the configured test points. The run keeps
@@ -780,6 +812,7 @@ impl JobEvent {
             JobEvent::QuantEval(s) => s.done,
             JobEvent::Search(s) => s.progress.done,
             JobEvent::Compare(s) => s.done,
+            JobEvent::Sensitivity(s) => s.done,
         }
     }
 }

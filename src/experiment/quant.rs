@@ -217,7 +217,7 @@ impl QuantState {
             JobKind::QuantEval => self.eval = None,
             JobKind::Search => self.search = None,
             JobKind::Compare => self.compare = None,
-            JobKind::Train | JobKind::Certify => {}
+            JobKind::Train | JobKind::Certify | JobKind::Sensitivity => {}
         }
     }
 }
@@ -387,7 +387,10 @@ impl Session {
     }
 
     /// A reference for `points` if the session holds one for the current weights and config.
-    fn fp32_ref(&self, points: Points) -> Option<std::sync::Arc<crate::pipeline::Fp32Ref>> {
+    pub(super) fn fp32_ref(
+        &self,
+        points: Points,
+    ) -> Option<std::sync::Arc<crate::pipeline::Fp32Ref>> {
         let key = fp32_key(&self.cfg, self.generation, points);
         let r = match points {
             Points::Report => &self.report_ref,
@@ -398,7 +401,11 @@ impl Session {
         r.as_ref().filter(|r| r.key == key).cloned()
     }
 
-    fn keep_ref(&mut self, points: Points, r: Option<&std::sync::Arc<crate::pipeline::Fp32Ref>>) {
+    pub(super) fn keep_ref(
+        &mut self,
+        points: Points,
+        r: Option<&std::sync::Arc<crate::pipeline::Fp32Ref>>,
+    ) {
         if let Some(r) = r {
             match points {
                 Points::Report => self.report_ref = Some(r.clone()),

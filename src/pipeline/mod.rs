@@ -7,6 +7,8 @@
 //!   `EvalJob` in IRS mode on the search split.
 //! - [`compare::CompareJob`]: the final table: FP32, uniform W4A4 and each search's best
 //!   policy, fine-tuned longer and certified fresh on the reported test points.
+//! - [`sensitivity::SensitivityJob`]: per-layer sensitivity, one search-episode evaluation
+//!   per quantizable layer with only that layer at k bits.
 //!
 //! Every job advances by a bounded amount of work per `step` (noisy samples; a fine-tuning
 //! batch counts [`FT_BATCH_WORK`]) so both the CLI and the page can show progress and cancel.
@@ -16,6 +18,7 @@ pub mod compare;
 pub mod eval;
 pub mod resolution;
 pub mod search;
+pub mod sensitivity;
 
 use crate::certify::{
     metrics::GRID_SMALL, CertRecord, CertifyJob, Example, IrsCache, Outcome, Progress, Summary,

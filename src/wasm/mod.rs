@@ -567,7 +567,7 @@ impl Engine {
         &mut self,
         #[wasm_bindgen(unchecked_param_type = "JobSpec")] spec: JsValue,
     ) -> Result<JsValue, JsError> {
-        let spec: JobSpec = from_js("spec", spec, "{kind: 'train'} or {kind: 'certify', part?: {index, count}} or {kind: 'compare', part?: {index, count}, rows?: CompareRowSpec[]} or {kind: 'quantEval', fresh: boolean} or {kind: 'search', method: 'arq' | 'haq' | 'random'}")?;
+        let spec: JobSpec = from_js("spec", spec, "{kind: 'train'} or {kind: 'certify', part?: {index, count}} or {kind: 'compare', part?: {index, count}, rows?: CompareRowSpec[]} or {kind: 'quantEval', fresh: boolean} or {kind: 'search', method: 'arq' | 'haq' | 'random'} or {kind: 'sensitivity', bits: 2..8, side?: 'w' | 'a' | 'both'}")?;
         to_js(&self.s.begin(spec).map_err(err)?)
     }
 
@@ -670,7 +670,7 @@ fn job_kind(v: JsValue) -> Result<JobKind, JsError> {
     from_js(
         "kind",
         v,
-        "one of train, certify, quantEval, search, compare",
+        "one of train, certify, quantEval, search, compare, sensitivity",
     )
 }
 

@@ -13,6 +13,7 @@ import { NoiseView } from './noise-view.js';
 import { EnginePool, MAX_WORKERS } from './pool.js';
 import { SamplesView } from './samples-view.js';
 import { SearchView } from './search-view.js';
+import { SensitivityView } from './sensitivity-view.js';
 import { SettingsForm } from './settings.js';
 import { Notices, Status } from './status.js';
 import { TrainView } from './train-view.js';
@@ -156,6 +157,7 @@ noiseQuant.attach(() => noiseView.refresh());
 const certifyView = new CertifyView(app);
 const bitsView = new BitsView(app);
 const searchView = new SearchView(app, { loadPolicy: (wb, ab) => bitsView.load(wb, ab), layerNames: () => bitsView.layers.map((l) => l.name) });
+const sensitivityView = new SensitivityView(app, { layerNames: () => bitsView.layers.map((l) => l.name) });
 bitsView.policyListeners.push(() => noiseQuant.showNote(bitsView.describe()));
 bitsView.readoutListeners.push((r) => {
   noiseQuant.setReadout(bitsView.describe());
@@ -167,6 +169,7 @@ const settings = new SettingsForm(byId('settings-form', HTMLFormElement), { onIn
 function weightsChanged(why) {
   evalView.markStale(why);
   bitsView.markStale(why);
+  sensitivityView.markStale(why);
   noiseView.refresh();
 }
 
@@ -197,6 +200,7 @@ function showConfig(parsed, how) {
   trainView.showSettings(schema, values);
   certifyView.showSettings(schema, values);
   bitsView.setConfig(values);
+  sensitivityView.setConfig(values);
   searchView.showSettings(schema, values);
   noiseView.setConfig(values);
   if (parsed.notices.length) {

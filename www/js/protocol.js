@@ -31,6 +31,7 @@
  * @typedef {import('./types.js').CertRecord} CertRecord
  * @typedef {import('./types.js').CertSummary} CertSummary
  * @typedef {import('./types.js').CertifyStepResult} CertifyStepResult
+ * @typedef {import('./worker-sensitivity.js').SensitivityPartial} SensitivityPartial
  */
 
 /**
@@ -173,6 +174,9 @@
  * @property {{params: {}, result: Q['FinalPartial'], partial: Q['FinalPartial']}} final
  * @property {{params: {part: Part, rows: Q['CompareRowSpec'][]}, result: Q['FinalPartial'], partial: Q['FinalPartial']}} finalPart
  *   only `part` of the final table's `rows` (worker 0's compareRows: the pool's split)
+ * @property {{params: {bits: number, side: import('../../pkg/arq.js').Side}, result: SensitivityPartial, partial: SensitivityPartial}} sensitivity
+ *   per-layer sensitivity: each quantizable layer alone at `bits` (2..8) on `side`; rows stream
+ *   as they finish, a cancel returns the finished ones
  */
 
 /**
@@ -370,6 +374,7 @@ export const PARAM_SPECS = {
   searchState: {},
   final: {},
   finalPart: { part, rows: objects(64) },
+  sensitivity: { bits: int(2, 8), side: oneOf(['w', 'a', 'both']) },
 };
 
 /**

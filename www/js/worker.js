@@ -9,6 +9,7 @@ import { ProtocolError, usePresets, validateRequest } from './protocol.js';
 import { fetchBytes, loadEngineModule } from './loader.js';
 import { certify, probe, train, yieldToEvents } from './worker-loops.js';
 import { quantHandlers } from './worker-quant.js';
+import { sensitivity } from './worker-sensitivity.js';
 
 /**
  * @typedef {import('./protocol.js').Request} Request
@@ -184,6 +185,7 @@ const HANDLERS = {
     job.at('noise', 1, 1);
     return result;
   },
+  sensitivity: (params, job) => sensitivity(requireEngine(), job, params),
   // Quantization and search (worker-quant.js).
   ...quantHandlers({
     engine: requireEngine,

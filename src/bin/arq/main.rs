@@ -7,6 +7,8 @@ mod cli;
 mod pipeline_cmds;
 #[cfg(not(target_arch = "wasm32"))]
 mod resolution_cmd;
+#[cfg(not(target_arch = "wasm32"))]
+mod sensitivity_cmd;
 
 #[cfg(not(target_arch = "wasm32"))]
 fn main() {
