@@ -24,6 +24,7 @@ pub mod pipeline;
 pub mod quant;
 pub mod rng;
 pub mod search;
+pub mod showcase;
 pub mod zoo_index;
 
 #[cfg(target_arch = "wasm32")]

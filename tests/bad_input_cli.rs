@@ -248,6 +248,8 @@ fn subcommand_arguments_are_checked_up_front() {
             "--log /nonexistent/e.jsonl",
         ),
         (vec!["run", "--log", "tests"], "--log tests: is a folder"),
+        (vec!["run", "--experiment", "bogus"], "experiment=bogus"),
+        (vec!["info", "--experiment", ""], "why-certify"),
         (vec!["resolution", "--seeds", "1"], "--seeds=1"),
         (vec!["resolution", "--seeds", "1,1"], "two or more distinct"),
         (vec!["resolution", "--seeds", "1,x"], "--seeds=1,x"),

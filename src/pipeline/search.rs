@@ -35,16 +35,17 @@ pub enum Method {
 impl Method {
     /// `arq`, `haq` or `random`.
     pub fn parse(s: &str) -> Result<Method> {
-        match s {
-            "arq" => Ok(Method::Arq),
-            "haq" => Ok(Method::Haq),
-            "random" => Ok(Method::Random),
-            _ => Err(Error::invalid(
-                "method",
-                s,
-                "unknown search method",
-                "arq, haq, random",
-            )),
+        [Method::Arq, Method::Haq, Method::Random]
+            .into_iter()
+            .find(|m| m.word() == s)
+            .ok_or_else(|| Error::invalid("method", s, "unknown search method", "arq, haq, random"))
+    }
+    /// The method's word: `arq`, `haq` or `random` (what [`Method::parse`] reads).
+    pub fn word(self) -> &'static str {
+        match self {
+            Method::Arq => "arq",
+            Method::Haq => "haq",
+            Method::Random => "random",
         }
     }
     pub(crate) fn label(self) -> &'static str {

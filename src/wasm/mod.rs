@@ -251,6 +251,12 @@ pub fn presets() -> Result<JsValue, JsError> {
     to_js(&list)
 }
 
+/// The named experiments the page offers (`arq run --experiment ID` runs the same).
+#[wasm_bindgen(unchecked_return_type = "Showcase[]")]
+pub fn experiments() -> Result<JsValue, JsError> {
+    to_js(&crate::showcase::showcases())
+}
+
 /// Lenient parse of a URL fragment: {config, values, fragment (canonical), notices}.
 #[wasm_bindgen(js_name = parseFragment, unchecked_return_type = "ParsedConfig")]
 pub fn parse_fragment(fragment: &str) -> Result<JsValue, JsError> {

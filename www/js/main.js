@@ -15,6 +15,7 @@ import { SamplesView } from './samples-view.js';
 import { SearchView } from './search-view.js';
 import { SensitivityView } from './sensitivity-view.js';
 import { SettingsForm } from './settings.js';
+import { ShowcaseView } from './showcase-view.js';
 import { Notices, Status } from './status.js';
 import { TrainView } from './train-view.js';
 import * as url from './url.js';
@@ -39,6 +40,8 @@ import * as url from './url.js';
  * @property {(e: unknown) => void} error shows an error
  * @property {(patch: Record<string, string>) => Promise<void>} applySettings changes some
  *   settings (by URL key) as if edited in the form: validated by the engine, a history entry
+ * @property {(fragment: string) => Promise<void>} loadFragment replaces every setting by a
+ *   fragment's (a named experiment), a history entry
  * @property {(testIndex: number) => void} pickNoiseDigit shows a test digit in the noise view
  * @property {(group: string, key: string) => void} openSettings unfolds a settings group and
  *   focuses one of its fields
@@ -125,6 +128,9 @@ const app = {
   async applySettings(patch) {
     await commit(url.build(Object.entries({ ...currentValues, ...patch })), 'push');
   },
+  async loadFragment(fragment) {
+    await commit(fragment, 'push');
+  },
   pickNoiseDigit,
   openSettings(group, key) {
     const details = byId('settings-details', HTMLDetailsElement);
@@ -157,6 +163,7 @@ noiseQuant.attach(() => noiseView.refresh());
 const certifyView = new CertifyView(app);
 const bitsView = new BitsView(app);
 const searchView = new SearchView(app, { loadPolicy: (wb, ab) => bitsView.load(wb, ab), layerNames: () => bitsView.layers.map((l) => l.name) });
+const showcaseView = new ShowcaseView(app, { search: searchView, final: searchView.final });
 const sensitivityView = new SensitivityView(app, { layerNames: () => bitsView.layers.map((l) => l.name) });
 bitsView.policyListeners.push(() => noiseQuant.showNote(bitsView.describe()));
 bitsView.readoutListeners.push((r) => {
@@ -282,6 +289,7 @@ async function boot() {
     app.dataset = init.dataset;
     byId('engine-version', HTMLElement).textContent = `engine ${init.version}`;
     settings.build(init.schema);
+    showcaseView.show(init.experiments);
     showConfig(init.parsed, 'replace');
     modelView.showModel(init.model);
     modelLabel = `${init.model.name}, σ = ${fmt.sigma(init.model.sigma)}`;

@@ -39,6 +39,7 @@
  * @property {string} version
  * @property {Field[]} schema
  * @property {import('../../pkg/arq.js').PresetInfo[]} presets the policy presets the engine knows
+ * @property {import('../../pkg/arq.js').Showcase[]} experiments the named experiments
  * @property {ParsedConfig} parsed the page's fragment, applied
  * @property {DatasetInfo} dataset
  * @property {ModelInfo} model

@@ -99,7 +99,7 @@ const HANDLERS = {
     const parsed = engine.setConfig(fragment);
     appliedFragment = parsed.fragment;
     job.progress('engine', 1, 1);
-    return { version: arq.version(), schema: arq.schema(), presets: arq.presets(), parsed, dataset: engine.datasetInfo(), model: engine.modelInfo() };
+    return { version: arq.version(), schema: arq.schema(), presets: arq.presets(), experiments: arq.experiments(), parsed, dataset: engine.datasetInfo(), model: engine.modelInfo() };
   },
   async parseFragment({ fragment }) {
     return requireModule().parseFragment(fragment);

@@ -66,7 +66,7 @@ fn cli() -> Command {
         .version(arq::VERSION)
         .about("ARQ Playground: certified-robust mixed-precision quantization, from the command line")
         .subcommand_required(true)
-        .subcommand(common_args(Command::new("info").about("Show the config, dataset and model (layers, params, MACs)")).arg(Arg::new("schema-md").long("schema-md").action(ArgAction::SetTrue).help("Print the settings table as Markdown")))
+        .subcommand(common_args(Command::new("info").about("Show the config, dataset and model (layers, params, MACs)")).arg(Arg::new("schema-md").long("schema-md").action(ArgAction::SetTrue).help("Print the settings table as Markdown")).arg(Arg::new("experiment").long("experiment").allow_hyphen_values(true).value_name("ID").conflicts_with("url").help("Show a named experiment's config (see `arq run --experiment`)")))
         .subcommand(common_args(Command::new("train").about("Train a base classifier with Gaussian noise augmentation")).arg(Arg::new("out").long("out").value_name("PATH").help("Checkpoint file, or a directory for a content-addressed name plus index.json [default: models]")))
         .subcommand(common_args(Command::new("eval").about("Clean test accuracy and confusion matrix of a checkpoint")))
         .subcommand(crate::pipeline_cmds::quantize_command())
@@ -84,7 +84,12 @@ fn cli() -> Command {
 /// invalid setting is reported at once, each naming its key, value and what is allowed.
 pub(crate) fn config_from(m: &ArgMatches) -> Result<ExperimentConfig> {
     let mut errors = vec![];
-    let mut cfg = match m.get_one::<String>("url") {
+    // `arq run --experiment ID` starts from the named experiment's fragment
+    let named = match m.try_get_one::<String>("experiment").ok().flatten() {
+        Some(id) => Some(arq::showcase::showcase(id)?.fragment.to_string()),
+        None => None,
+    };
+    let mut cfg = match m.get_one::<String>("url").or(named.as_ref()) {
         Some(u) => {
             let (cfg, notices) = ExperimentConfig::from_fragment_lenient(u);
             errors.extend(notices.iter().map(Error::to_string));

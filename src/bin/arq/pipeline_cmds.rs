@@ -37,6 +37,7 @@ pub fn search_command() -> Command {
 pub fn run_command() -> Command {
     common_args(Command::new("run").about("Run a shared experiment end to end: the searches, then the final comparison table (FP32, W4A4, each search's best)"))
         .arg(Arg::new("methods").long("methods").allow_hyphen_values(true).value_name("LIST").default_value("arq").help("Comma-separated searches to run: arq, haq, random"))
+        .arg(Arg::new("experiment").long("experiment").allow_hyphen_values(true).value_name("ID").conflicts_with("url").help("Run a named experiment of the page (its fragment, and its searches unless --methods is given): why-certify"))
         .arg(Arg::new("log").long("log").value_name("FILE").help("Per-episode JSON lines of every search"))
 }
 
@@ -346,7 +347,23 @@ pub fn cmd_search(m: &ArgMatches) -> Result<()> {
 
 /// `--methods`: every name is checked before any search runs (not after the first one).
 fn methods(m: &ArgMatches) -> Result<Vec<String>> {
-    let raw = m.get_one::<String>("methods").expect("default");
+    let named = match m.try_get_one::<String>("experiment").ok().flatten() {
+        Some(id) if m.value_source("methods") != Some(clap::parser::ValueSource::CommandLine) => {
+            Some(arq::showcase::showcase(id)?)
+        }
+        _ => None,
+    };
+    let joined = named.map(|s| {
+        s.methods
+            .iter()
+            .map(|x| x.word())
+            .collect::<Vec<_>>()
+            .join(",")
+    });
+    let raw = joined
+        .as_ref()
+        .or(m.get_one::<String>("methods"))
+        .expect("default");
     let allowed = "comma-separated search methods: arq, haq, random";
     let list: Vec<String> = raw
         .split(',')
@@ -378,6 +395,12 @@ fn methods(m: &ArgMatches) -> Result<Vec<String>> {
 pub fn cmd_run(m: &ArgMatches) -> Result<()> {
     let list = methods(m)?;
     let mut s = trained_session(m)?;
+    if let Some(id) = m.get_one::<String>("experiment") {
+        let x = arq::showcase::showcase(id)?;
+        if !m.get_flag("quiet") {
+            eprintln!("{}: {}\n{}\n", x.id, x.title, x.text);
+        }
+    }
     let mut log = open_log(m)?;
     let mut searches = serde_json::Map::new();
     for method in list.iter().map(String::as_str) {
@@ -385,10 +408,7 @@ pub fn cmd_run(m: &ArgMatches) -> Result<()> {
         searches.insert(method.to_string(), json!(records));
     }
     let rows = run_compare(m, &mut s)?;
-    let how = format!(
-        "arq run --methods {}",
-        m.get_one::<String>("methods").expect("default")
-    );
+    let how = format!("arq run --methods {}", list.join(","));
     finish(m, &s, serde_json::Value::Object(searches), &rows, &how);
     Ok(())
 }
