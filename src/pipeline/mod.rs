@@ -5,8 +5,9 @@
 //!   (reported results).
 //! - [`search::SearchJob`]: the DDPG (ARQ or HAQ reward) or random search, one episode being an
 //!   `EvalJob` in IRS mode on the search split.
-//! - [`compare::CompareJob`]: the final table: FP32, uniform W4A4 and each search's best
-//!   policy, fine-tuned longer and certified fresh on the reported test points.
+//! - [`compare::CompareJob`]: the final table: FP32, the best uniform policy within the budget
+//!   ([`uniform`]) and each search's best policy, fine-tuned longer and certified fresh on the
+//!   reported test points; [`significance`] gives paired bootstrap intervals of its differences.
 //!
 //! Every job advances by a bounded amount of work per `step` (noisy samples; a fine-tuning
 //! batch counts [`FT_BATCH_WORK`]) so both the CLI and the page can show progress and cancel.
@@ -15,6 +16,8 @@
 pub mod compare;
 pub mod eval;
 pub mod search;
+pub mod significance;
+pub mod uniform;
 
 use crate::certify::{
     metrics::GRID_SMALL, CertRecord, CertifyJob, Example, IrsCache, Outcome, Progress, Summary,

@@ -56,6 +56,19 @@ impl Method {
     }
 }
 
+/// The reward of a policy evaluated on the search split (docs/method.md section 7) by a
+/// search of `method` with the config's `reward` setting; see [`SearchJob`]'s use.
+pub(crate) fn reward(method: Method, reward: Reward, fp: &Fp32Ref, acr_q: f64, acc_q: f64) -> f64 {
+    let acr = 0.1 * (acr_q - fp.summary.acr);
+    let acc = 0.1 * (acc_q - fp.base_accuracy);
+    match (method, reward) {
+        (Method::Haq, _) => acc,
+        (_, Reward::Acc) => acc,
+        (_, Reward::Acracc) => acr + acc,
+        (_, Reward::Acr) => acr,
+    }
+}
+
 /// HAQ's state features of the quantizable layers.
 pub(crate) fn layer_features(model: &Model) -> Vec<LayerFeatures> {
     quant_layers(model)
@@ -251,14 +264,7 @@ impl SearchJob {
     /// the certified-radius form): acr = 0.1 (ACR_q - ACR_fp); acc = 0.1 (acc_q - acc_fp) on
     /// clean search-split digits (HAQ); acracc = their sum.
     fn reward(&self, fp: &Fp32Ref, acr_q: f64, acc_q: f64) -> f64 {
-        let acr = 0.1 * (acr_q - fp.summary.acr);
-        let acc = 0.1 * (acc_q - fp.base_accuracy);
-        match (self.method, self.cfg.reward) {
-            (Method::Haq, _) => acc,
-            (_, Reward::Acc) => acc,
-            (_, Reward::Acracc) => acr + acc,
-            (_, Reward::Acr) => acr,
-        }
+        reward(self.method, self.cfg.reward, fp, acr_q, acc_q)
     }
 
     /// The best policy so far.
