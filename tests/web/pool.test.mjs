@@ -86,6 +86,11 @@ test('1 and 2 workers: the same certification records, summary and final table',
   assert.deepEqual(await stats(t2.result.rows), s1);
   assert.equal(s1.rows[1].vsFp32.against, 'FP32');
   assert.equal(s1.rows[0].vsFp32, null);
+  // rows that are not one table's are refused with the field
+  assert.match(await send({ cmd: 'finalStats', params: { rows: [{ name: 'x' }] } }), /rows=.*missing field/);
+  const cut = structuredClone(t1.result.rows);
+  cut[1].radii.pop();
+  assert.match(await send({ cmd: 'finalStats', params: { rows: cut } }), /rows\[1\]\.radii=/);
 
   // the page's own button with 2 workers, and the count survives a reload
   await page.selectOption('#pool-size', '2');
