@@ -4,7 +4,7 @@
 //! the Markdown columns that show them.
 
 use arq::experiment::{JobEvent, JobSpec, Session};
-use arq::pipeline::compare::{markdown, CompareRow};
+use arq::pipeline::compare::{certified_markdown, markdown, CompareRow};
 use arq::pipeline::search::Method;
 use arq::pipeline::significance::table_significance;
 use arq::ExperimentConfig;
@@ -141,6 +141,36 @@ fn at_the_default_budget_the_best_of_every_fitting_uniform_pair() {
     );
     assert!(lines[4].starts_with("| ARQ |"));
     assert!(md.contains("paired bootstrap, 2000 resamples") && md.contains("51st smallest"));
+    // certified accuracy: a line per comparison, a column per radius some row certifies at
+    let cert = certified_markdown(&rows, &sig);
+    let lines: Vec<&str> = cert.lines().collect();
+    let shown = (0..rows[0].summary.grid.len())
+        .filter(|&k| rows.iter().any(|r| r.summary.certified_accuracy[k] > 0.0))
+        .count();
+    assert!(shown > 0);
+    assert_eq!(lines[0].matches(" r = ").count(), shown);
+    // FP32 vs ARQ, uniform vs FP32 and ARQ, ARQ vs FP32
+    assert_eq!(lines.len(), 2 + 4);
+    assert!(lines[2].starts_with("| FP32 | ARQ |"), "{}", lines[2]);
+    let cell = |iv: &arq::pipeline::significance::Interval| {
+        format!(
+            "{:+.3} [{:+.3}, {:+.3}]{}",
+            iv.diff,
+            iv.low,
+            iv.high,
+            if iv.significant { " *" } else { " n.s." }
+        )
+    };
+    let d = sig.rows[1].vs_fp32.as_ref().unwrap();
+    assert!(
+        lines[3].starts_with(&format!(
+            "| {} | FP32 | {} |",
+            rows[1].name,
+            cell(&d.certified_accuracy[0])
+        )),
+        "{}",
+        lines[3]
+    );
 }
 
 #[test]

@@ -395,6 +395,47 @@ pub fn significance_note(sig: &TableSignificance, seed: u64) -> String {
     )
 }
 
+/// The certified-accuracy differences with their intervals in Markdown: one line per row and
+/// reference (FP32, ARQ), one column per radius at which some row certifies a point (the
+/// others are 0 for every row).
+pub fn certified_markdown(rows: &[CompareRow], sig: &TableSignificance) -> String {
+    let cols: Vec<usize> = (0..sig.grid.len())
+        .filter(|&k| {
+            rows.iter().any(|r| {
+                r.summary
+                    .certified_accuracy
+                    .get(k)
+                    .is_some_and(|&a| a > 0.0)
+            })
+        })
+        .collect();
+    if cols.is_empty()
+        || sig
+            .rows
+            .iter()
+            .all(|r| r.vs_fp32.is_none() && r.vs_arq.is_none())
+    {
+        return String::new();
+    }
+    let mut s = String::from("| Δ certified accuracy [95% CI] | minus |");
+    for &k in &cols {
+        s.push_str(&format!(" r = {} |", sig.grid[k]));
+    }
+    s.push_str("\n|---|---|");
+    s.push_str(&"---:|".repeat(cols.len()));
+    s.push('\n');
+    for r in &sig.rows {
+        for d in [&r.vs_fp32, &r.vs_arq].into_iter().flatten() {
+            s.push_str(&format!("| {} | {} |", r.name, d.against));
+            for &k in &cols {
+                s.push_str(&format!(" {} |", diff_cell(d.certified_accuracy.get(k))));
+            }
+            s.push('\n');
+        }
+    }
+    s
+}
+
 /// The table in Markdown: accuracy, certified accuracy at each radius, ACR, the ACR
 /// differences with FP32 and ARQ and their intervals (`sig`, of these rows), BOPs %, size,
 /// and the footnote of the intervals.

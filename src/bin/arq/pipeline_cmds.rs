@@ -304,8 +304,9 @@ fn finish(
 ) -> Result<()> {
     let sig = arq::pipeline::significance::table_significance(rows, s.cfg().seed)?;
     let text = format!(
-        "{}{}\nfresh certification (CERTIFY, noise streams of its own, none shared with the search) of {} test points at sigma={} (n0={}, n={}, alpha={}, R_max = {:.4}), budget {:.4} % of FP32 BOPs, fine-tune {} batches per row; clean acc. = base classifier on the test digits outside the search split\nsearched: {}\nreproduce: {how} --url '#{}'\n",
+        "{}\n{}{}\nfresh certification (CERTIFY, noise streams of its own, none shared with the search) of {} test points at sigma={} (n0={}, n={}, alpha={}, R_max = {:.4}), budget {:.4} % of FP32 BOPs, fine-tune {} batches per row; clean acc. = base classifier on the test digits outside the search split\nsearched: {}\nreproduce: {how} --url '#{}'\n",
         markdown(rows, &sig, s.cfg().seed),
+        arq::pipeline::compare::certified_markdown(rows, &sig),
         uniform_note(rows, s.cfg().sft),
         s.cfg().points,
         s.cfg().sigma,
@@ -332,7 +333,10 @@ fn uniform_note(rows: &[arq::pipeline::compare::CompareRow], sft: u32) -> String
         return String::new();
     };
     if u.scores.is_empty() {
-        return format!("{}: the only uniform policy within the budget\n", row.name);
+        return format!(
+            "\n{}: the only uniform policy within the budget\n",
+            row.name
+        );
     }
     let scores: Vec<String> = u
         .scores
@@ -340,8 +344,9 @@ fn uniform_note(rows: &[arq::pipeline::compare::CompareRow], sft: u32) -> String
         .map(|c| format!("W{}A{} {:+.4}", c.w, c.a, c.reward))
         .collect();
     format!(
-        "{}: the highest ARQ reward among the uniform policies within the budget, each fine-tuned {sft} batches and certified with IRS on the search split (never the reported points): {}\n",
+        "\n{}: the highest ARQ reward among the uniform policies within the budget, each fine-tuned {sft} batch{} and certified with IRS on the search split (never the reported points): {}\n",
         row.name,
+        if sft == 1 { "" } else { "es" },
         scores.join(", ")
     )
 }
