@@ -3,7 +3,7 @@
 //! best; uniform W4A4 only when it fits; the paired bootstrap intervals of the differences and
 //! the Markdown columns that show them.
 
-use arq::experiment::{JobEvent, JobSpec, Session};
+use arq::experiment::{JobEvent, JobKind, JobSpec, Session};
 use arq::pipeline::compare::{certified_markdown, markdown, CompareRow};
 use arq::pipeline::search::Method;
 use arq::pipeline::significance::table_significance;
@@ -191,11 +191,30 @@ fn locked_layers_that_eat_the_budget_leave_no_uniform_row() {
         "{FRAG}&wb=8,4,4,4,4&ab=8,4,4,4,4&lk=1,0,0,0,0&budget=0.0625"
     ))
     .unwrap();
-    let s = Session::new(cfg, None).unwrap();
+    let mut s = Session::new(cfg, None).unwrap();
     let rows = s.compare_rows().unwrap();
     assert!(rows[1].best_uniform);
     assert_eq!(
         (rows[1].wb[0], rows[1].ab[0], rows[1].locks[0]),
         (8, 8, true)
+    );
+    // a uniform row handed over under a budget it cannot meet is an error, not an endless job
+    let mut cfg = s.cfg().clone();
+    cfg.budget = 1.0 / 64.0;
+    s.set_config(cfg).unwrap();
+    s.begin(JobSpec::Compare {
+        part: arq::job::Part::WHOLE,
+        rows: Some(rows),
+    })
+    .unwrap();
+    let e = loop {
+        match s.step(JobKind::Compare, 100_000, &mut || 0) {
+            Ok(st) => assert!(!st.done, "the table finished without its uniform row"),
+            Err(e) => break e.to_string(),
+        }
+    };
+    assert!(
+        e.contains("budget=") && e.contains("no uniform policy fits"),
+        "{e}"
     );
 }

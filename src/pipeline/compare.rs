@@ -11,7 +11,7 @@ use super::{Fp32Job, Fp32Ref, Points};
 use crate::certify::Summary;
 use crate::config::ExperimentConfig;
 use crate::data::Dataset;
-use crate::error::Result;
+use crate::error::{Error, Result};
 use crate::job::{Job, Part, Work};
 use crate::nn::Model;
 use crate::quant::cost::cost;
@@ -204,6 +204,18 @@ impl CompareJob {
             RowPolicy::Fixed(p) => p,
             RowPolicy::BestUniform(locked) => {
                 let c = candidates(&self.pretrained, &locked, self.cfg.budget);
+                if c.is_empty() {
+                    return Err(Error::invalid(
+                        "budget",
+                        self.cfg.budget,
+                        &format!(
+                            "row '{name}': no uniform policy fits the budget with these locked \
+                             layers ({})",
+                            locked.to_fragment()
+                        ),
+                        "a budget that W2A2 on the unlocked layers fits, or fewer locks",
+                    ));
+                }
                 let job = UniformJob::new(
                     &self.cfg,
                     &self.pretrained,

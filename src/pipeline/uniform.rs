@@ -203,7 +203,9 @@ impl Job for UniformJob {
             Some(job) => job,
             None => {
                 let Some(c) = self.candidates.get(self.scores.len()) else {
-                    return Ok(None);
+                    return Err(crate::error::Error::State(
+                        "no uniform candidate to evaluate".into(),
+                    ));
                 };
                 let spec = EvalSpec {
                     name: uniform_label(c.w, c.a),
