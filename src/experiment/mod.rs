@@ -95,7 +95,8 @@ pub enum JobSpec {
         /// Which search: ARQ's or HAQ's reward, or random policies.
         method: Method,
     },
-    /// The final comparison: FP32, W4A4 and each finished search's best, certified fresh;
+    /// The final comparison: FP32, the best uniform policy within the budget (chosen on the
+    /// search split) and each finished search's best, certified fresh;
     /// only `part` of the rows (default all). `rows`: the table's rows in table order
     /// (default: [`Session::compare_rows`], from this session's finished searches), so that
     /// every worker of a pool splits the same table.

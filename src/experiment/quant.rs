@@ -6,7 +6,7 @@ use crate::config::{BitsList, Flags};
 use crate::error::{Error, Result};
 use crate::job::Part;
 use crate::job::{Job, Work};
-use crate::pipeline::compare::{table_rows, CompareJob, CompareRow};
+use crate::pipeline::compare::{table_rows, CompareJob, CompareRow, PlannedRow, RowPolicy};
 use crate::pipeline::eval::{EvalJob, EvalResult, EvalSpec, Mode};
 use crate::pipeline::search::{Method, SearchJob, SearchProgress};
 use crate::pipeline::{fp32_key, Points};
@@ -138,16 +138,38 @@ pub struct CompareRowSpec {
     pub ab: Vec<u32>,
     /// Locked layers (kept as they are by budget fitting).
     pub locks: Vec<bool>,
+    /// The row is the best uniform policy within the budget, chosen when it is computed
+    /// (`pipeline::uniform`): only the locked layers' bits are used.
+    #[serde(default)]
+    pub best_uniform: bool,
 }
 
 impl CompareRowSpec {
-    fn of(name: String, p: &Policy) -> CompareRowSpec {
+    fn of(row: PlannedRow) -> CompareRowSpec {
+        let (p, best_uniform) = match &row.policy {
+            RowPolicy::Fixed(p) => (p, false),
+            RowPolicy::BestUniform(p) => (p, true),
+        };
         CompareRowSpec {
-            name,
             wb: p.layers.iter().map(|l| l.w.get()).collect(),
             ab: p.layers.iter().map(|l| l.a.get()).collect(),
             locks: p.layers.iter().map(|l| l.locked).collect(),
+            best_uniform,
+            name: row.name,
         }
+    }
+
+    /// The planned row of this spec (see [`CompareRowSpec::policy`]).
+    fn planned(&self, i: usize, layers: usize) -> Result<PlannedRow> {
+        let p = self.policy(i, layers)?;
+        Ok(PlannedRow {
+            name: self.name.clone(),
+            policy: if self.best_uniform {
+                RowPolicy::BestUniform(p)
+            } else {
+                RowPolicy::Fixed(p)
+            },
+        })
     }
 
     /// The row's policy for a model with `layers` quantizable layers; errors name
@@ -243,7 +265,10 @@ impl CompareStep {
             done: job.is_done(),
             rows_done,
             rows_total,
-            current: current.map(str::to_string),
+            current: current.map(|c| match job.detail() {
+                Some(d) => format!("{c}: evaluating {d} on the search split"),
+                None => c.to_string(),
+            }),
             work_done: w.done,
             work_total: w.total,
             row,
@@ -531,19 +556,20 @@ impl Session {
         }
     }
 
-    /// The final table's rows in table order: FP32, uniform W4A4, then each finished search's
-    /// best policy (what a `compare` job without `rows` computes).
-    pub fn compare_rows(&self) -> Vec<CompareRowSpec> {
+    /// The final table's rows in table order: FP32, the best uniform policy within the budget
+    /// (chosen when computed), then each finished search's best policy (what a `compare` job
+    /// without `rows` computes).
+    pub fn compare_rows(&self) -> Result<Vec<CompareRowSpec>> {
         let searched = self
             .quant
             .searched
             .iter()
             .map(|f| (f.state.method.label().to_string(), f.policy.clone()))
             .collect();
-        table_rows(&self.model, searched)
+        Ok(table_rows(&self.cfg, &self.model, searched)?
             .into_iter()
-            .map(|(name, p)| CompareRowSpec::of(name, &p))
-            .collect()
+            .map(CompareRowSpec::of)
+            .collect())
     }
 
     /// Start the final comparison of `part` of the table's `rows` (default: this session's).
@@ -552,7 +578,10 @@ impl Session {
         part: Part,
         rows: Option<Vec<CompareRowSpec>>,
     ) -> Result<(Work, CompareStep)> {
-        let rows = rows.unwrap_or_else(|| self.compare_rows());
+        let rows = match rows {
+            Some(rows) => rows,
+            None => self.compare_rows()?,
+        };
         if rows.is_empty() || rows.len() > 64 {
             return Err(Error::invalid(
                 "rows",
@@ -565,9 +594,10 @@ impl Session {
         let rows = rows
             .iter()
             .enumerate()
-            .map(|(i, r)| Ok((r.name.clone(), r.policy(i, layers)?)))
+            .map(|(i, r)| r.planned(i, layers))
             .collect::<Result<Vec<_>>>()?;
-        let job = CompareJob::part(&self.cfg, &self.model, rows, self.generation, part)?;
+        let job = CompareJob::part(&self.cfg, &self.model, rows, self.generation, part)?
+            .with_search_ref(self.fp32_ref(Points::Search));
         let step = CompareStep::of(&job, None);
         self.quant.compare = Some(job);
         Ok(step)
@@ -585,7 +615,11 @@ impl Session {
             .as_mut()
             .ok_or_else(|| JobKind::Compare.not_running())?;
         let row = job.step(&self.data, max_work, clock)?;
-        Ok(CompareStep::of(job, row))
+        let step = CompareStep::of(job, row);
+        // the uniform row's choice certified the search split: keep it for the searches
+        let search_ref = job.search_ref().cloned();
+        self.keep_ref(Points::Search, search_ref.as_ref());
+        Ok(step)
     }
 
     /// The config with the search's best policy applied (for `arq run` and the page).

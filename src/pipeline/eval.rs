@@ -107,6 +107,8 @@ pub(crate) struct EvalOutput {
     pub result: EvalResult,
     /// The certified integer model.
     pub int: IntModel,
+    /// Per point, in point order: the smoothed class is the label (not abstained).
+    pub correct: Vec<bool>,
 }
 
 /// The stages, each holding the data it works on.
@@ -261,8 +263,8 @@ impl EvalJob {
         Ok(Certifying { int, cert })
     }
 
-    /// The result of a finished certification.
-    fn result(&self, c: &mut Certifying, data: &Dataset) -> Result<EvalResult> {
+    /// The result of a finished certification, and per point whether it is certified correct.
+    fn result(&self, c: &mut Certifying, data: &Dataset) -> Result<(EvalResult, Vec<bool>)> {
         let (outcomes, irs): (Vec<Outcome>, Option<IrsStats>) = match &c.cert {
             Cert::Irs(job) => {
                 let recs = job.records();
@@ -289,7 +291,8 @@ impl EvalJob {
             }
             Mode::Fresh => Summary::new(name, sigma, n, alpha, &outcomes, &GRID_SMALL),
         };
-        Ok(EvalResult {
+        let correct = outcomes.iter().map(|o| o.correct && !o.abstain).collect();
+        let result = EvalResult {
             name: self.spec.name.clone(),
             mode: self.spec.mode,
             fragment: self.spec.policy.to_fragment(),
@@ -308,7 +311,8 @@ impl EvalJob {
                 .iter()
                 .map(|o| if o.correct { o.radius } else { 0.0 })
                 .collect(),
-        })
+        };
+        Ok((result, correct))
     }
 }
 
@@ -394,9 +398,13 @@ impl Job for EvalJob {
                         }
                     };
                     return match self.result(&mut c, data) {
-                        Ok(result) => {
+                        Ok((result, correct)) => {
                             self.work_done = self.work_total;
-                            Ok(Some(EvalOutput { result, int: c.int }))
+                            Ok(Some(EvalOutput {
+                                result,
+                                int: c.int,
+                                correct,
+                            }))
                         }
                         Err(e) => {
                             self.stage = Stage::Certify(c);

@@ -5,8 +5,9 @@
 //!   (reported results).
 //! - [`search::SearchJob`]: the DDPG (ARQ or HAQ reward) or random search, one episode being an
 //!   `EvalJob` in IRS mode on the search split.
-//! - [`compare::CompareJob`]: the final table: FP32, uniform W4A4 and each search's best
-//!   policy, fine-tuned longer and certified fresh on the reported test points.
+//! - [`compare::CompareJob`]: the final table: FP32, the best uniform policy within the budget
+//!   ([`uniform`]) and each search's best policy, fine-tuned longer and certified fresh on the
+//!   reported test points; [`significance`] gives paired bootstrap intervals of its differences.
 //! - [`sensitivity::SensitivityJob`]: per-layer sensitivity, one search-episode evaluation
 //!   per quantizable layer with only that layer at k bits.
 //!
@@ -19,6 +20,8 @@ pub mod eval;
 pub mod resolution;
 pub mod search;
 pub mod sensitivity;
+pub mod significance;
+pub mod uniform;
 
 use crate::certify::{
     metrics::GRID_SMALL, CertRecord, CertifyJob, Example, IrsCache, Outcome, Progress, Summary,

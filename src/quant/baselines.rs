@@ -44,8 +44,8 @@ impl Preset {
         }
     }
 
-    /// Human label for tables.
-    pub(crate) fn label(self) -> &'static str {
+    /// Human label for tables and the page's preset buttons.
+    pub fn label(self) -> &'static str {
         match self {
             Preset::Fp32 => "FP32",
             Preset::W8a8 => "W8A8",

@@ -641,11 +641,35 @@ impl Engine {
         to_js(&self.s.import_certify_parts(&parts).map_err(err)?)
     }
 
-    /// The final table's rows in table order (FP32, W4A4, each finished search's best), to
-    /// hand to the pool's other workers as `{kind: 'compare', part, rows}`.
+    /// The final table's rows in table order (FP32, the best uniform policy within the
+    /// budget, each finished search's best), to hand to the pool's other workers as
+    /// `{kind: 'compare', part, rows}`.
     #[wasm_bindgen(js_name = compareRows, unchecked_return_type = "CompareRowSpec[]")]
     pub fn compare_rows(&self) -> Result<JsValue, JsError> {
-        to_js(&self.s.compare_rows())
+        to_js(&self.s.compare_rows().map_err(err)?)
+    }
+
+    /// Paired bootstrap intervals of a final table's differences with FP32 and ARQ (the rows
+    /// in table order, as a compare job or the pool's merge hands them out), from the
+    /// config's seed: the numbers `arq run` prints.
+    #[wasm_bindgen(js_name = compareSignificance, unchecked_return_type = "TableSignificance")]
+    pub fn compare_significance(
+        &self,
+        #[wasm_bindgen(unchecked_param_type = "CompareRow[]")] rows: JsValue,
+    ) -> Result<JsValue, JsError> {
+        // serde_wasm_bindgen reads each JS number as the exact f64 (JSON text would round
+        // trip radii through a float parser that may miss by an ulp)
+        let rows: Vec<crate::pipeline::compare::CompareRow> = serde_wasm_bindgen::from_value(rows)
+            .map_err(|e| {
+                err(crate::Error::invalid(
+                    "rows",
+                    "the given value",
+                    &e.to_string(),
+                    "an array of CompareRow (the final table's rows)",
+                ))
+            })?;
+        let sig = crate::pipeline::significance::table_significance(&rows, self.s.cfg().seed);
+        to_js(&sig.map_err(err)?)
     }
 
     /// History, Pareto set and best of the running (or last finished) search; null before any.

@@ -1,7 +1,8 @@
 // A pool of workers gives the same results as one worker: the default certification (small
 // settings) with 1 and with 2 workers streams the same records (wall times aside) and ends
 // with the same core summary, the read-out after a pooled certification finds worker 0's
-// assembled IRS cache (no FP32 certification again), and the final table's rows are the same;
+// assembled IRS cache (no FP32 certification again), and the final table's rows (the uniform
+// row chosen by whichever worker owns it) and their paired intervals are the same;
 // the page's Certify button works with 2 workers; the worker count is kept in localStorage;
 // bad parts, rows and part bytes are refused with the field.
 import { after, before, test } from 'node:test';
@@ -73,8 +74,23 @@ test('1 and 2 workers: the same certification records, summary and final table',
   await page.evaluate(() => /** @type {any} */ (window).arq.pool.request('search', { kind: 'random' }));
   const t1 = await viaPool(page, 1, 'final');
   const t2 = await viaPool(page, 2, 'final');
-  assert.deepEqual(t1.result.rows.map((/** @type {any} */ r) => r.name), ['FP32', 'W4A4', 'random']);
+  const names = t1.result.rows.map((/** @type {any} */ r) => r.name);
+  assert.equal(names.length, 3);
+  assert.equal(names[0], 'FP32');
+  assert.match(names[1], /^uniform W\dA\d \(best within budget\)$/);
+  assert.equal(names[2], 'random');
   assert.deepEqual(t2.result.rows, t1.result.rows);
+  // the intervals, computed by worker 0 from the merged rows
+  const stats = (/** @type {any} */ rows) => page.evaluate((r) => /** @type {any} */ (window).arq.pool.request('finalStats', { rows: r }), rows);
+  const s1 = await stats(t1.result.rows);
+  assert.deepEqual(await stats(t2.result.rows), s1);
+  assert.equal(s1.rows[1].vsFp32.against, 'FP32');
+  assert.equal(s1.rows[0].vsFp32, null);
+  // rows that are not one table's are refused with the field
+  assert.match(await send({ cmd: 'finalStats', params: { rows: [{ name: 'x' }] } }), /rows=.*missing field/);
+  const cut = structuredClone(t1.result.rows);
+  cut[1].radii.pop();
+  assert.match(await send({ cmd: 'finalStats', params: { rows: cut } }), /rows\[1\]\.radii=/);
 
   // the page's own button with 2 workers, and the count survives a reload
   await page.selectOption('#pool-size', '2');

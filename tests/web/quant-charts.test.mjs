@@ -1,7 +1,7 @@
 // The bit editor, the weight histogram and the search charts as components, fed with the
 // hand-made data of quant-fixtures.mjs on a test-only page (no engine): layout in cost
 // proportion, keys and locks, the grid, streaming-free rendering, clicks, the final table's
-// Markdown. A screenshot goes to artifacts/. No timing assertions.
+// Markdown and its difference columns (a significant and a not significant interval). A screenshot goes to artifacts/. No timing assertions.
 import { after, before, test } from 'node:test';
 import assert from 'node:assert/strict';
 import { join } from 'node:path';
@@ -28,6 +28,22 @@ const DATA = {
     { id: 2, kind: 'random', label: 'random #2', color: '#7b5ea7', episodes: episodes(20, 20, 2), planned: 20, warmup: 20, best: null, state: 'done', values: {} },
   ],
   final: FINAL_ROWS,
+  sig: {
+    resamples: 2000, level: 0.95, points: 100, grid: [0, 0.25, 0.5, 0.75, 1],
+    rows: FINAL_ROWS.map((r) => {
+      /** @param {string} against @param {number} diff @param {number} low @param {number} high */
+      const d = (against, diff, low, high) => ({
+        against, acr: { diff, low, high, significant: low > 0 || high < 0 },
+        certifiedAccuracy: [0, 0.25, 0.5, 0.75, 1].map(() => ({ diff: diff / 10, low: low / 10, high: high / 10, significant: low > 0 || high < 0 })),
+      });
+      const acr = Number(r.summary.acr);
+      return {
+        name: r.name,
+        vsFp32: r.name === 'FP32' ? null : d('FP32', acr - 0.62, acr - 0.62 - 0.04, r.name === 'W4A4' ? 0.01 : acr - 0.62 + 0.03),
+        vsArq: r.name === 'ARQ' ? null : d('ARQ', acr - 0.59, acr - 0.59 - 0.02, acr - 0.59 + 0.02),
+      };
+    }),
+  },
 };
 
 const PAGE = `<!doctype html><html lang="en"><head><meta charset="utf-8"><title>fixture</title>
@@ -37,6 +53,7 @@ const PAGE = `<!doctype html><html lang="en"><head><meta charset="utf-8"><title>
 <select id="chan"></select><div id="hist" class="chart-host"></div><p id="cap"></p><div id="hist-fb"></div>
 <div id="reward" class="chart-host"></div><div id="pareto" class="chart-host" tabindex="0"></div>
 <div id="heatmap" class="chart-host"></div><table id="final"></table><pre id="md"></pre>
+<table id="final-sig"></table><pre id="md-sig"></pre>
 </div></main>
 <script id="data" type="application/json">${JSON.stringify(DATA)}</script>
 <script type="module">
@@ -62,6 +79,8 @@ new ParetoChart(document.getElementById('pareto'), (run, e) => log.picks.push([r
 new BitsHeatmap(document.getElementById('heatmap')).show(data.runs[0], data.layers.map((l) => l.name));
 renderFinal(document.getElementById('final'), data.final, ['ARQ (fine-tune)']);
 document.getElementById('md').textContent = finalMarkdown(data.final);
+renderFinal(document.getElementById('final-sig'), data.final, [], data.sig);
+document.getElementById('md-sig').textContent = finalMarkdown(data.final, data.sig);
 window.fixture = log;
 requestAnimationFrame(() => requestAnimationFrame(() => document.body.dataset.ready = '1'));
 </script></body></html>`;
@@ -112,6 +131,33 @@ test('bit editor components: cost-proportional columns, keys, locks; charts rend
   assert.deepEqual(await page.evaluate(() => /** @type {any} */ (window).fixture.picks.at(-1)), [1, 5]);
   assert.equal(await page.$$eval('#final tbody tr', (r) => r.length), 6);
   assert.match(await page.textContent('#md') ?? '', /^\| policy \| clean acc\. \(held out\) \|.*\n\| --- \|/);
+  // the difference columns: "…" until the intervals are there, then difference [interval]
+  // with " *" (excludes 0) or " n.s." (contains 0) in text, and the interval in the title
+  assert.equal(await page.getAttribute('#final', 'data-sig'), 'pending');
+  assert.equal(await page.getAttribute('#final-sig', 'data-sig'), 'done');
+  /** @param {string} table @param {string} row */
+  const diffCells = (table, row) => page.$$eval(`${table} tbody tr[data-row="${row}"] td`, (td, t) => {
+    // td k is column k + 1: the two columns after ACR are td[col] and td[col + 1]
+    const col = [...document.querySelectorAll(`${t} thead th`)].map((h) => h.textContent).indexOf('ACR');
+    return td.slice(col, col + 2).map((x) => ({ text: x.textContent, title: x.getAttribute('title') ?? '' }));
+  }, table);
+  assert.deepEqual((await diffCells('#final', 'W4A4')).map((c) => c.text), ['…', '…']);
+  const [w4Fp32, w4Arq] = await diffCells('#final-sig', 'W4A4');
+  assert.equal(w4Fp32.text, '-0.070 [-0.110, +0.010] n.s.');
+  assert.match(w4Fp32.title, /^ACR of W4A4 minus FP32: -0\.070; 95 % paired bootstrap interval \[-0\.110, \+0\.010\] \(2,000 resamples of the 100 points\): not significant/);
+  assert.equal(w4Arq.text, '-0.040 [-0.060, -0.020] *');
+  assert.match(w4Arq.title, /: significant \(excludes 0\)$/);
+  const [fpSelf, fpArq] = await diffCells('#final-sig', 'FP32');
+  assert.equal(fpSelf.text, '—');
+  assert.equal(fpArq.text, '+0.030 [+0.010, +0.050] *');
+  assert.equal((await diffCells('#final-sig', 'ARQ'))[1].text, '—');
+  const certTitle = await page.getAttribute('#final-sig tbody tr[data-row="W4A4"] td:nth-child(4)', 'title') ?? '';
+  assert.match(certTitle, /^Certified accuracy at r = 0\.25 of W4A4 minus FP32: -0\.7 percentage points;/);
+  assert.match(await page.textContent('#final-sig tfoot') ?? '', /n\.s\. = it contains 0/);
+  const md = (await page.textContent('#md-sig') ?? '').trim().split('\n');
+  assert.equal(md.length, FINAL_ROWS.length + 4);
+  assert.match(md[0], /\| ACR \| ΔACR vs FP32 \[95% CI\] \| vs ARQ \| BOPs % of FP32 \|/);
+  assert.match(md.at(-1) ?? '', /^ΔACR: /);
   await page.screenshot({ path: join(ARTIFACTS, 'quant-components.png'), fullPage: true });
   assert.deepEqual(errors, []);
   await page.context().close();

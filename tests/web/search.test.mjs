@@ -1,7 +1,8 @@
 // The Search card in Debian's chromium with the real engine: a tiny ARQ search streams its
 // episodes one by one into the reward chart, the Pareto scatter and the heatmap; clicking a
 // Pareto point loads its policy into the bit editor (and the URL); step / pause / play; a
-// cancel keeps the finished episodes; the final comparison table and its Markdown; the
+// cancel keeps the finished episodes; the final comparison table (the best uniform policy
+// within the budget, the ACR differences with their paired intervals) and its Markdown; the
 // worker's validation of the new commands. Screenshots under artifacts/. No timing assertions.
 import { after, before, test } from 'node:test';
 import assert from 'node:assert/strict';
@@ -77,16 +78,52 @@ test('a tiny ARQ search streams episodes into the charts; a Pareto point loads i
   assert.deepEqual(await page.$$eval('#bits-editor .bit-col', (c) => c.map((x) => x.getAttribute('data-wb')).join(',')), wb);
   assert.deepEqual(await page.$$eval('#bits-editor .bit-col', (c) => c.map((x) => x.getAttribute('data-ab')).join(',')), ab);
 
-  // The final comparison: fresh certification of FP32, W4A4 and the search's best.
+  // The final comparison: fresh certification of FP32, the best uniform policy within the
+  // budget (chosen on the search split first: its candidates show in the progress) and the
+  // search's best, then the paired intervals of the ACR differences.
+  await page.evaluate(() => {
+    const w = /** @type {any} */ (window);
+    w.finalTexts = [];
+    const text = /** @type {HTMLElement} */ (document.querySelector('#final-progress-text'));
+    new MutationObserver(() => w.finalTexts.push(text.textContent)).observe(text, { childList: true, characterData: true, subtree: true });
+  });
   await page.click('#final-start');
   await page.waitForSelector('#final-progress[data-state="done"]', { timeout: LONG });
+  await page.waitForSelector('#final-table[data-sig="done"]', { timeout: LONG });
   await waitIdle(page);
+  const texts = /** @type {string[]} */ (await page.evaluate(() => /** @type {any} */ (window).finalTexts));
+  assert.ok(texts.some((t) => /uniform \(best within budget\): evaluating W\dA\d \(\d+ of 19\) on the search split/.test(t)), `progress: ${texts.slice(0, 5)}`);
   const rows = await page.$$eval('#final-table tbody tr', (r) => r.map((x) => x.getAttribute('data-row')));
-  assert.ok(rows.length >= 3, `rows: ${rows}`);
-  assert.match(rows[0] ?? '', /FP32/);
-  assert.ok(rows.some((r) => /W4A4/.test(r ?? '')) && rows.some((r) => /ARQ/.test(r ?? '')), `rows: ${rows}`);
+  assert.equal(rows.length, 3, `rows: ${rows}`);
+  assert.equal(rows[0], 'FP32');
+  assert.match(rows[1] ?? '', /^uniform W\dA\d \(best within budget\)$/);
+  assert.equal(rows[2], 'ARQ');
+  const head = await page.$$eval('#final-table thead th', (t) => t.map((x) => x.textContent));
+  const acrCol = head.indexOf('ACR');
+  assert.deepEqual(head.slice(acrCol + 1, acrCol + 3), ['ΔACR vs FP32 [95% CI]', 'vs ARQ']);
   const cells = await page.$$eval('#final-table tbody tr:first-child td', (t) => t.map((x) => x.textContent));
   assert.match(cells[0] ?? '', /^\d{1,3}\.\d%$/, 'clean accuracy');
+  /** The two difference cells of a row (td index = column - 1): text, title and numbers. @param {number} i */
+  const diffs = (i) => page.$$eval(`#final-table tbody tr:nth-child(${i + 1}) td`, (t, col) => t.slice(col, col + 2).map((x) => ({
+    text: x.textContent ?? '', title: x.getAttribute('title') ?? '', vs: x.dataset.vs, low: Number(x.dataset.low), high: Number(x.dataset.high), significant: x.dataset.significant,
+  })), acrCol);
+  const cell = /^[+-]\d\.\d{3} \[[+-]\d\.\d{3}, [+-]\d\.\d{3}\]( \*| n\.s\.)$/;
+  const [fp32Vs, fp32Arq] = await diffs(0);
+  assert.equal(fp32Vs.text, '—', 'FP32 against itself');
+  assert.match(fp32Arq.text, cell);
+  const [uniVs, uniArq] = await diffs(1);
+  for (const d of [fp32Arq, uniVs, uniArq]) {
+    assert.match(d.text, cell);
+    assert.ok(d.low <= d.high);
+    // not significant is marked in text ("n.s.") and its title gives the interval in words
+    assert.equal(d.text.endsWith(' n.s.'), d.significant === 'false');
+    assert.equal(d.significant === 'true', d.low > 0 || d.high < 0);
+    assert.match(d.title, /95 % paired bootstrap interval \[[+-]\d\.\d{3}, [+-]\d\.\d{3}\] \(2,000 resamples of the 5 points\): (significant|not significant)/);
+  }
+  assert.equal(uniVs.vs, 'FP32');
+  assert.equal(uniArq.vs, 'ARQ');
+  assert.equal((await diffs(2))[1].text, '—', 'ARQ against itself');
+  assert.match(await page.textContent('#final-table tfoot') ?? '', /paired bootstrap over the points \(2,000 resamples/);
   await page.click('#final-copy');
   await page.waitForFunction(() => /Markdown/.test(document.querySelector('#status')?.textContent ?? ''));
   const md = await page.evaluate(async () => {
@@ -94,7 +131,11 @@ test('a tiny ARQ search streams episodes into the charts; a Pareto point loads i
     return area.value || navigator.clipboard.readText();
   });
   assert.match(md, /^\| policy \| clean acc\. \(held out\) \| cert\. acc\. r = 0 \|/);
-  assert.equal(md.trim().split('\n').length, rows.length + 2);
+  assert.match(md, /\| ACR \| ΔACR vs FP32 \[95% CI\] \| vs ARQ \|/);
+  // the table, a blank line and the footnote of the intervals
+  const lines = md.trim().split('\n');
+  assert.equal(lines.length, rows.length + 4);
+  assert.match(lines.at(-1) ?? '', /^ΔACR: .* n\.s\. = it contains 0/);
   await screenshot(page, 'search.png');
   assert.deepEqual(errors, []);
   await page.context().close();

@@ -37,7 +37,7 @@ const STORE_KEY = 'arq.workers';
 /** Commands that change neither the config nor the weights of worker 0. */
 const READ_ONLY = new Set(['parseFragment', 'samples', 'modelInfo', 'memoryInfo', 'noise', 'quantLayers', 'policy',
   'layerHistogram', 'searchState', 'evaluate', 'certify', 'certifyPart', 'certifyProbe', 'certifySummary', 'certifyExport',
-  'compareRows', 'exportState', 'quantEval', 'search', 'final', 'finalPart', 'sensitivity']);
+  'compareRows', 'finalStats', 'exportState', 'quantEval', 'search', 'final', 'finalPart', 'sensitivity']);
 /** Commands that (may) change worker 0's weights. */
 const WEIGHTS = new Set(['init', 'loadPretrained', 'train', 'debugPanic', 'importState']);
 
@@ -382,6 +382,8 @@ export class EnginePool {
       },
       onProgress: (p) => {
         progress[k] = p;
+        // a part's phase names its row in progress (and the uniform candidate being evaluated)
+        if (p.phase.startsWith('final: ')) current[k] = p.phase.slice('final: '.length);
         handlers.onProgress?.(sumProgress(progress, data().current ? `final: ${data().current}` : 'final'));
       },
     }));

@@ -155,6 +155,8 @@
  *   the core's summary of a pooled certification's records so far
  * @property {{params: {}, result: Q['CompareRowSpec'][], partial: never}} compareRows the final
  *   table's rows (names and policies) in table order, for the pool's helper workers
+ * @property {{params: {rows: Q['FinalRow'][]}, result: Q['TableSignificance'], partial: never}} finalStats
+ *   paired bootstrap intervals of a final table's differences with FP32 and ARQ
  * @property {{params: {weights: boolean}, result: EngineState, partial: never}} exportState the
  *   config (and, with `weights`, the weights) a helper worker needs to match this one
  * @property {{params: {fragment: string, checkpoint?: Uint8Array}, result: ModelInfo, partial: never}} importState
@@ -198,7 +200,8 @@
  *   QuantEval: import('./quant-types.js').QuantEval, QuantEvalPartial: import('./quant-types.js').QuantEvalPartial,
  *   SearchKindName: import('./quant-types.js').SearchKindName, SearchPartial: import('./quant-types.js').SearchPartial,
  *   SearchResult: import('./quant-types.js').SearchResult, SearchStateInfo: import('./quant-types.js').SearchStateInfo,
- *   FinalPartial: import('./quant-types.js').FinalPartial,
+ *   FinalPartial: import('./quant-types.js').FinalPartial, FinalRow: import('./quant-types.js').FinalRow,
+ *   TableSignificance: import('./quant-types.js').TableSignificance,
  *   CompareRowSpec: import('../../pkg/arq.js').CompareRowSpec}} Q */
 
 /** @typedef {keyof CommandMap} Cmd */
@@ -360,6 +363,7 @@ export const PARAM_SPECS = {
   certifyImport: { parts: byteArrays },
   certifySummary: { records: objects(100_000) },
   compareRows: {},
+  finalStats: { rows: objects(64) },
   exportState: { weights: bool },
   importState: { fragment: str, checkpoint: optional(bytes) },
   certifyProbe: {},

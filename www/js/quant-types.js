@@ -17,6 +17,8 @@
  * @typedef {import('../../pkg/arq.js').EvalResult} QuantEval the quick read-out of a policy
  * @typedef {import('../../pkg/arq.js').SearchProgress} SearchProgress
  * @typedef {import('../../pkg/arq.js').CompareRow} FinalRow a row of the final comparison table
+ * @typedef {import('../../pkg/arq.js').TableSignificance} TableSignificance the final table's paired intervals
+ * @typedef {import('../../pkg/arq.js').Interval} DiffInterval a difference with its 95 % interval
  * @typedef {import('../../pkg/arq.js').Method} SearchKindName
  */
 

@@ -153,6 +153,9 @@ const HANDLERS = {
   async compareRows() {
     return requireEngine().compareRows();
   },
+  async finalStats({ rows }) {
+    return requireEngine().compareSignificance(rows);
+  },
   async exportState({ weights }) {
     return { fragment: appliedFragment, checkpoint: weights ? requireEngine().saveCheckpoint() : null };
   },
@@ -197,7 +200,7 @@ const HANDLERS = {
  * Commands that only read, and may run while a long job is between steps (e.g. the noise view
  * of a digit picked in the per-example radius plot while a certification runs).
  */
-const IMMEDIATE = new Set(['parseFragment', 'samples', 'modelInfo', 'memoryInfo', 'noise', 'quantLayers', 'policy', 'layerHistogram', 'searchState', 'certifySummary', 'compareRows']);
+const IMMEDIATE = new Set(['parseFragment', 'samples', 'modelInfo', 'memoryInfo', 'noise', 'quantLayers', 'policy', 'layerHistogram', 'searchState', 'certifySummary', 'compareRows', 'finalStats']);
 
 /** @param {unknown} e */
 function messageOf(e) {

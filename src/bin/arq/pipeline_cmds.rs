@@ -28,14 +28,14 @@ pub fn quantize_command() -> Command {
 }
 
 pub fn search_command() -> Command {
-    common_args(Command::new("search").about("Search per-layer bits under the budget (DDPG with ARQ's or HAQ's reward, or random), then compare with FP32 and W4A4"))
+    common_args(Command::new("search").about("Search per-layer bits under the budget (DDPG with ARQ's or HAQ's reward, or random), then compare with FP32 and the best uniform policy within the budget"))
         .arg(Arg::new("method").long("method").allow_hyphen_values(true).value_name("M").default_value("arq").help("arq, haq or random"))
         .arg(Arg::new("log").long("log").value_name("FILE").help("Per-episode JSON lines"))
         .arg(Arg::new("no-compare").long("no-compare").action(ArgAction::SetTrue).help("Skip the final fresh comparison"))
 }
 
 pub fn run_command() -> Command {
-    common_args(Command::new("run").about("Run a shared experiment end to end: the searches, then the final comparison table (FP32, W4A4, each search's best)"))
+    common_args(Command::new("run").about("Run a shared experiment end to end: the searches, then the final comparison table (FP32, the best uniform policy within the budget, each search's best, with paired 95 % intervals of the ACR differences)"))
         .arg(Arg::new("methods").long("methods").allow_hyphen_values(true).value_name("LIST").default_value("arq").help("Comma-separated searches to run: arq, haq, random"))
         .arg(Arg::new("experiment").long("experiment").allow_hyphen_values(true).value_name("ID").conflicts_with("url").help("Run a named experiment of the page (its fragment, and its searches unless --methods is given): why-certify"))
         .arg(Arg::new("log").long("log").value_name("FILE").help("Per-episode JSON lines of every search"))
@@ -302,10 +302,13 @@ fn finish(
     searches: serde_json::Value,
     rows: &[arq::pipeline::compare::CompareRow],
     how: &str,
-) {
+) -> Result<()> {
+    let sig = arq::pipeline::significance::table_significance(rows, s.cfg().seed)?;
     let text = format!(
-        "{}\nfresh certification (CERTIFY, noise streams of its own, none shared with the search) of {} test points at sigma={} (n0={}, n={}, alpha={}, R_max = {:.4}), budget {:.4} % of FP32 BOPs, fine-tune {} batches per row; clean acc. = base classifier on the test digits outside the search split\nsearched: {}\nreproduce: {how} --url '#{}'\n",
-        markdown(rows),
+        "{}\n{}{}\nfresh certification (CERTIFY, noise streams of its own, none shared with the search) of {} test points at sigma={} (n0={}, n={}, alpha={}, R_max = {:.4}), budget {:.4} % of FP32 BOPs, fine-tune {} batches per row; clean acc. = base classifier on the test digits outside the search split\nsearched: {}\nreproduce: {how} --url '#{}'\n",
+        markdown(rows, &sig, s.cfg().seed),
+        arq::pipeline::compare::certified_markdown(rows, &sig),
+        uniform_note(rows, s.cfg().sft),
         s.cfg().points,
         s.cfg().sigma,
         s.cfg().n0,
@@ -319,9 +322,34 @@ fn finish(
     );
     emit(
         m,
-        &json!({"fragment": s.cfg().to_fragment(), "searches": searches, "rows": rows}),
+        &json!({"fragment": s.cfg().to_fragment(), "searches": searches, "rows": rows, "significance": sig}),
         &text,
     );
+    Ok(())
+}
+
+/// How the uniform row was chosen: each candidate's reward on the search split.
+fn uniform_note(rows: &[arq::pipeline::compare::CompareRow], sft: u32) -> String {
+    let Some((row, u)) = rows.iter().find_map(|r| r.uniform.as_ref().map(|u| (r, u))) else {
+        return String::new();
+    };
+    if u.scores.is_empty() {
+        return format!(
+            "\n{}: the only uniform policy within the budget\n",
+            row.name
+        );
+    }
+    let scores: Vec<String> = u
+        .scores
+        .iter()
+        .map(|c| format!("W{}A{} {:+.4}", c.w, c.a, c.reward))
+        .collect();
+    format!(
+        "\n{}: the highest ARQ reward among the uniform policies within the budget, each fine-tuned {sft} batch{} and certified with IRS on the search split (never the reported points): {}\n",
+        row.name,
+        if sft == 1 { "" } else { "es" },
+        scores.join(", ")
+    )
 }
 
 pub fn cmd_search(m: &ArgMatches) -> Result<()> {
@@ -341,8 +369,7 @@ pub fn cmd_search(m: &ArgMatches) -> Result<()> {
         json!({ method.clone(): records }),
         &rows,
         &format!("arq search --method {method}"),
-    );
-    Ok(())
+    )
 }
 
 /// `--methods`: every name is checked before any search runs (not after the first one).
@@ -409,6 +436,5 @@ pub fn cmd_run(m: &ArgMatches) -> Result<()> {
     }
     let rows = run_compare(m, &mut s)?;
     let how = format!("arq run --methods {}", list.join(","));
-    finish(m, &s, serde_json::Value::Object(searches), &rows, &how);
-    Ok(())
+    finish(m, &s, serde_json::Value::Object(searches), &rows, &how)
 }
