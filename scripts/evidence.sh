@@ -1,0 +1,28 @@
+#!/usr/bin/env bash
+# Issue 11's evidence: the whole pipeline (`arq run --methods arq,haq,random`: three searches,
+# then the final table with FP32, the best uniform policy within the budget and each search's
+# best, certified FRESH on 500 test points, with paired bootstrap intervals) for several seeds
+# at one budget. Writes docs/results/evidence/<model>-<budget>-n<N>/run-seed<S>.json and the
+# mean +- sd table <dir>.md.
+# Usage: scripts/evidence.sh MODEL BUDGET N SEEDS...   e.g. scripts/evidence.sh lenet 0.0052083 10000 1 2 3 4 5
+# Cost (lenet, one core): about 11 minutes per seed at n = 10,000, 4 at n = 2,000; seeds run
+# two at a time, one thread each.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+[ $# -ge 4 ] || { echo "usage: $0 MODEL BUDGET N SEEDS..." >&2; exit 2; }
+MODEL=$1 BUDGET=$2 N=$3
+shift 3
+cargo build --release --bin arq
+OUT=docs/results/evidence/$MODEL-b$BUDGET-n$N
+mkdir -p "$OUT"
+FRAG="v=1&model=$MODEL&n=$N&points=500&stride=4&cbatch=1000&np=300&gamma=1&budget=$BUDGET&episodes=30&warmup=10&spoints=100&sft=20&fft=300"
+export OUT FRAG
+run() {
+  RAYON_NUM_THREADS=1 target/release/arq run --quiet --json --methods arq,haq,random \
+    --url "#$FRAG&seed=$1" --log "$OUT/episodes-seed$1.jsonl" > "$OUT/run-seed$1.json.tmp"
+  mv "$OUT/run-seed$1.json.tmp" "$OUT/run-seed$1.json"
+}
+export -f run
+printf '%s\n' "$@" | xargs -P 2 -I{} bash -c 'run {}'
+python3 scripts/evidence_table.py "$OUT" > "$OUT.md"
+cat "$OUT.md"
