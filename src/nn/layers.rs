@@ -104,6 +104,23 @@ impl Conv2d {
             b,
         }
     }
+    /// Like [`Conv2d::new`], but the weights drawn He-uniform, U(-sqrt(6 / fan_in),
+    /// sqrt(6 / fan_in)), which keeps the activations' scale through ReLUs (He et al. 2015),
+    /// for a network without normalisation layers; the biases as in `new`.
+    pub(crate) fn new_he(
+        cin: usize,
+        cout: usize,
+        k: usize,
+        stride: usize,
+        pad: usize,
+        rng: &mut Stream,
+    ) -> Self {
+        let mut c = Conv2d::new(cin, cout, k, stride, pad, rng);
+        let gain = 6f32.sqrt();
+        c.w.iter_mut().for_each(|w| *w *= gain);
+        c
+    }
+
     pub(crate) fn geom(&self, s: Shape) -> ConvGeom {
         ConvGeom {
             c: s[0],

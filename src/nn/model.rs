@@ -416,22 +416,23 @@ pub(crate) fn quant_prefix(l: &Layer) -> &'static str {
 /// channels, the first block of stages 2 and 3 at stride 2 with a 1x1 stride-2 projection
 /// shortcut, global average pooling and a 32 -> 10 linear layer. No batch norm: each block's
 /// second convolution starts at zero (weights and bias), so every block starts as the
-/// identity (plus projection) and the deep stack trains stably.
+/// identity (plus projection) and the deep stack trains stably; the other convolutions are
+/// He-initialised, so the signal keeps its scale through the stem and the projections.
 fn resnet_layers(r: &mut Stream) -> Vec<Layer> {
-    let mut layers = vec![Layer::Conv(Conv2d::new(1, 8, 3, 1, 1, r)), Layer::Relu];
+    let mut layers = vec![Layer::Conv(Conv2d::new_he(1, 8, 3, 1, 1, r)), Layer::Relu];
     let mut cin = 8;
     for (stage, cout) in [8, 16, 32].into_iter().enumerate() {
         for block in 0..2 {
             let stride = if stage > 0 && block == 0 { 2 } else { 1 };
             layers.push(Layer::Fork);
-            layers.push(Layer::Conv(Conv2d::new(cin, cout, 3, stride, 1, r)));
+            layers.push(Layer::Conv(Conv2d::new_he(cin, cout, 3, stride, 1, r)));
             layers.push(Layer::Relu);
             let mut last = Conv2d::new(cout, cout, 3, 1, 1, r);
             last.w.fill(0.0);
             last.b.fill(0.0);
             layers.push(Layer::Conv(last));
             if stride != 1 || cin != cout {
-                layers.push(Layer::Shortcut(Conv2d::new(cin, cout, 1, stride, 0, r)));
+                layers.push(Layer::Shortcut(Conv2d::new_he(cin, cout, 1, stride, 0, r)));
             }
             layers.push(Layer::Add);
             layers.push(Layer::Relu);
