@@ -381,4 +381,56 @@ mod tests {
         assert_ne!(q4.forward(&x, 2), m.forward(&x, 2));
         assert!(QuantizedModel::new(&m, &Policy::fp32(4), &cal, &QuantConfig::default()).is_err());
     }
+
+    /// The resnet with every parameter random (its blocks' second convolutions start at 0).
+    fn live_resnet() -> Model {
+        let mut m = Model::zoo("resnet", 3).unwrap();
+        let mut r = crate::rng::Stream::new(8, "fq-resnet");
+        let p: Vec<f32> = (0..m.param_count())
+            .map(|_| (2.0 * r.uniform() - 1.0) * 0.2)
+            .collect();
+        m.set_params_flat(&p).unwrap();
+        m
+    }
+
+    #[test]
+    fn fp32_policy_is_the_float_resnet_forward_and_backward() {
+        let m = live_resnet();
+        let d = Dataset::synthetic(60, 1);
+        let cal = calibrate(&m, &d, &CalibConfig::new(16, 0.25, 1));
+        let mut q =
+            QuantizedModel::new(&m, &Policy::fp32(16), &cal, &QuantConfig::default()).unwrap();
+        let mut x = vec![0.0; 2 * 784];
+        d.image_f32(0, &mut x[..784]);
+        d.image_f32(1, &mut x[784..]);
+        assert_eq!(q.forward(&x, 2), m.forward(&x, 2));
+        // the same gradients through the Forks, Shortcuts and Adds
+        let mut f = m.clone();
+        f.zero_grad();
+        let acts = f.forward_train(&x, 2);
+        let g: Vec<f32> = (0..20).map(|i| (i as f32 - 9.5) * 0.01).collect();
+        f.backward(&acts, g.clone(), 2);
+        q.model.zero_grad();
+        let t = q.forward_train(&x, 2);
+        assert_eq!(t.logits(), &acts[acts.len() - 1][..]);
+        q.backward(&t, g, 2);
+        assert_eq!(q.model.grad_tensors(), f.grad_tensors());
+        // quantized, the sums are on their quantizers' grids and differ from the float ones
+        let p4 = Policy::uniform(16, Bits::new(4).unwrap(), Bits::new(4).unwrap());
+        let q4 = QuantizedModel::new(&m, &p4, &cal, &QuantConfig::default()).unwrap();
+        let t4 = q4.forward_train(&x, 2);
+        let add = (0..m.layers.len())
+            .find(|&i| matches!(m.layers[i], Layer::Add))
+            .unwrap();
+        let (n, hi) = q4.add_quant(add).unwrap();
+        assert_eq!(hi, 15);
+        for &v in &t4.ys[add] {
+            let k = v / n.scale;
+            assert!(
+                (k - k.round()).abs() < 1e-3 && (0.0..=15.0).contains(&k.round()),
+                "{v}"
+            );
+        }
+        assert_ne!(q4.forward(&x, 2), m.forward(&x, 2));
+    }
 }
