@@ -47,12 +47,13 @@ pub struct Model {
 #[serde(rename_all = "camelCase")]
 pub struct LayerInfo {
     /// Display name: quantizable layers are `conv1`, `conv2`, `fc3`, ... (numbered over the
-    /// quantizable layers); the others are named after the layer they follow (`conv1.relu`,
-    /// `conv1.pool`) or by kind (`flatten`).
+    /// quantizable layers; a projection shortcut is `projN`); residual blocks' pieces are
+    /// `block1.in`, `block1.add`, `block1.relu`; the others are named after the layer they
+    /// follow (`conv1.relu`, `conv1.pool`) or by kind (`flatten`, `avgpool`).
     pub name: String,
-    /// `conv`, `relu`, `maxpool`, `flatten` or `linear`.
+    /// `conv`, `relu`, `maxpool`, `flatten`, `linear`, `fork`, `shortcut`, `add` or `avgpool`.
     pub kind: &'static str,
-    /// Input shape (channels, height, width).
+    /// Input shape (channels, height, width); a shortcut's is its residual block's input.
     pub in_shape: Vec<usize>,
     /// Output shape (channels, height, width).
     pub out_shape: Vec<usize>,
