@@ -32,7 +32,7 @@ fn test_batch(n: usize) -> Vec<f32> {
     x
 }
 
-#[divan::bench(args = ["lenet", "cnn3"], consts = [1, 1000], sample_count = 10)]
+#[divan::bench(args = ["lenet", "cnn3", "resnet"], consts = [1, 1000], sample_count = 10)]
 fn forward<const B: usize>(bencher: Bencher, model: &str) {
     let m = Model::zoo(model, 1).unwrap();
     let x = test_batch(B);
@@ -42,7 +42,7 @@ fn forward<const B: usize>(bencher: Bencher, model: &str) {
 }
 
 /// Gaussian noise for 1,000 images plus their forward pass: what certification spends time on.
-#[divan::bench(args = ["lenet", "cnn3"], sample_count = 10)]
+#[divan::bench(args = ["lenet", "cnn3", "resnet"], sample_count = 10)]
 fn noise_forward_1000(bencher: Bencher, model: &str) {
     let m = Model::zoo(model, 1).unwrap();
     let clean = test_batch(1);

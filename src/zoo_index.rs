@@ -10,7 +10,7 @@ use serde::{Deserialize, Serialize};
 #[cfg_attr(target_arch = "wasm32", derive(tsify::Tsify))]
 #[serde(rename_all = "camelCase")]
 pub struct IndexEntry {
-    /// The architecture's word (`lenet`, `cnn3`).
+    /// The architecture's word (`lenet`, `cnn3`, `resnet`).
     pub model: String,
     /// The noise level the checkpoint was trained at (pixel units).
     pub sigma: f64,
@@ -130,10 +130,12 @@ mod tests {
             std::fs::read_to_string(concat!(env!("CARGO_MANIFEST_DIR"), "/models/index.json"))
                 .unwrap();
         for sigma in [0.12, 0.25, 0.5] {
-            assert!(
-                find(&text, "cnn3", sigma).unwrap().is_some(),
-                "sigma {sigma}"
-            );
+            for model in ["lenet", "cnn3", "resnet"] {
+                assert!(
+                    find(&text, model, sigma).unwrap().is_some(),
+                    "{model} sigma {sigma}"
+                );
+            }
         }
     }
 }

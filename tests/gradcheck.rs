@@ -1,5 +1,6 @@
 //! Backward passes checked against central finite differences of the loss, for every
-//! parameter tensor of both zoo models and for the input.
+//! parameter tensor of the zoo models (the resnet's residual blocks, projection shortcuts
+//! and global average pooling included).
 
 use arq::nn::model::softmax_xent;
 use arq::nn::Model;
@@ -30,7 +31,10 @@ fn nudged(m: &Model, t: usize, i: usize, d: f32) -> Model {
 }
 
 fn check(name: &str) {
-    let mut m = Model::zoo(name, 5).unwrap();
+    check_model(Model::zoo(name, 5).unwrap(), name);
+}
+
+fn check_model(mut m: Model, name: &str) {
     let mut r = Stream::new(9, "gradcheck");
     let batch = 3;
     let x: Vec<f32> = (0..batch * m.input_len()).map(|_| r.uniform()).collect();
@@ -70,4 +74,17 @@ fn lenet_gradients_match_finite_differences() {
 #[test]
 fn cnn3_gradients_match_finite_differences() {
     check("cnn3");
+}
+
+/// The resnet with every parameter drawn at random: its blocks' second convolutions start at
+/// zero, which would hide the gradient of the first ones.
+#[test]
+fn resnet_gradients_match_finite_differences() {
+    let mut m = Model::zoo("resnet", 5).unwrap();
+    let mut r = Stream::new(4, "gradcheck-resnet");
+    let p: Vec<f32> = (0..m.param_count())
+        .map(|_| (2.0 * r.uniform() - 1.0) * 0.2)
+        .collect();
+    m.set_params_flat(&p).unwrap();
+    check_model(m, "resnet");
 }

@@ -23,11 +23,21 @@ fn zoo_macs_per_layer() {
     // cnn3: 16*28*28*9, 32*14*14*144, 64*7*7*288, 3136*10
     assert_eq!(macs("cnn3"), vec![112_896, 903_168, 903_168, 31_360]);
     assert_eq!(macs("cnn3").iter().sum::<u64>(), 1_950_592);
+    // resnet: stem 8*28*28*9; stage 1: 8*28*28*72 (x4); stage 2: 16*14*14*72, 16*14*14*144,
+    // projection 16*14*14*8, 16*14*14*144 (x2); stage 3 likewise at 32*7*7; fc 32*10
+    assert_eq!(
+        macs("resnet"),
+        vec![
+            56_448, 451_584, 451_584, 451_584, 451_584, 225_792, 451_584, 25_088, 451_584, 451_584,
+            225_792, 451_584, 25_088, 451_584, 451_584, 320
+        ]
+    );
+    assert_eq!(macs("resnet").iter().sum::<u64>(), 5_074_368);
 }
 
 #[test]
 fn uniform_ratios() {
-    for name in ["lenet", "cnn3"] {
+    for name in ["lenet", "cnn3", "resnet"] {
         let m = Model::zoo(name, 0).unwrap();
         let n = quant_layers(&m).len();
         for (p, want) in [

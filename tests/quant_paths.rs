@@ -5,6 +5,7 @@
 
 mod quant_common;
 
+use arq::certify::BaseClassifier;
 use arq::data::Dataset;
 use arq::nn::kernels::ConvGeom;
 use arq::nn::Model;
@@ -25,6 +26,8 @@ struct Fixture {
     lenet_cal: Calibration,
     cnn3: Model,
     cnn3_cal: Calibration,
+    resnet: Model,
+    resnet_cal: Calibration,
 }
 
 fn fixture() -> &'static Fixture {
@@ -33,15 +36,31 @@ fn fixture() -> &'static Fixture {
         let data = synth();
         let lenet = trained_lenet(&data, 0.25, 2);
         let cnn3 = Model::zoo("cnn3", 2).unwrap();
+        let resnet = shipped_resnet();
         let cc = CalibConfig::new(128, 0.25, 3);
         Fixture {
             lenet_cal: calibrate(&lenet, &data, &cc),
             cnn3_cal: calibrate(&cnn3, &data, &cc),
+            resnet_cal: calibrate(&resnet, &data, &cc),
+            resnet,
             data,
             lenet,
             cnn3,
         }
     })
+}
+
+/// The shipped resnet checkpoint at sigma 0.25 (models/index.json): trained weights, so the
+/// residual branches are live and the low-bit policies still classify (a resnet needs several
+/// MNIST epochs to leave chance, too long for a test fixture).
+fn shipped_resnet() -> Model {
+    let dir = concat!(env!("CARGO_MANIFEST_DIR"), "/models");
+    let index = std::fs::read_to_string(format!("{dir}/index.json")).unwrap();
+    let entry = arq::zoo_index::find(&index, "resnet", 0.25)
+        .unwrap()
+        .expect("models/index.json lists resnet at sigma 0.25");
+    let bytes = std::fs::read(format!("{dir}/{}", entry.file)).unwrap();
+    arq::nn::checkpoint::load(&bytes).unwrap().0
 }
 
 fn bits() -> impl Strategy<Value = Bits> {
@@ -124,6 +143,19 @@ proptest! {
     }
 
     #[test]
+    fn resnet_integer_path_agrees(
+        wb in prop::collection::vec(bits(), 16),
+        ab in prop::collection::vec(bits(), 16),
+        per_channel in any::<bool>(),
+        clip in 0usize..3,
+        sigma in prop_oneof![Just(0.0f32), Just(0.25), Just(0.5)],
+        seed in any::<u64>(),
+    ) {
+        let f = fixture();
+        check(&f.resnet, &f.resnet_cal, &policy(&wb, &ab), &quant_config(per_channel, clip), sigma, seed)?;
+    }
+
+    #[test]
     fn int_gemm_matches_reference(m in 1usize..9, n in 1usize..40, k in 1usize..300, seed in any::<u64>()) {
         let mut r = arq::rng::Stream::new(seed, "gemm");
         let a: Vec<i16> = (0..m * k).map(|_| r.below(255) as i16 - 127).collect();
@@ -152,16 +184,80 @@ proptest! {
 #[test]
 fn presets_agree_on_noisy_inputs() {
     let f = fixture();
-    for name in ["w8a8", "w4a4", "w2a2", "fl8"] {
-        let p = arq::quant::Preset::parse(name).unwrap().policy(5);
-        let q = QuantizedModel::new(&f.lenet, &p, &f.lenet_cal, &QuantConfig::default()).unwrap();
+    for (model, cal, name) in ["w8a8", "w4a4", "w2a2", "fl8"]
+        .into_iter()
+        .flat_map(|p| [(&f.lenet, &f.lenet_cal, p), (&f.resnet, &f.resnet_cal, p)])
+    {
+        let p = arq::quant::Preset::parse(name)
+            .unwrap()
+            .policy(arq::quant::quant_layers(model).len());
+        let q = QuantizedModel::new(model, &p, cal, &QuantConfig::default()).unwrap();
         let int = IntModel::new(&q).unwrap();
         let x = noisy_batch(&f.data, 400, 0.25, 11);
         let a = agreement(&q, &int, &x, 400);
+        let name = format!("{} {name}", model.arch);
         println!("{name}: {a:?}");
         assert_eq!((a.bound_violations, a.unexplained), (0, 0), "{name}: {a:?}");
         // Flips need a value within f32 rounding of a rounding boundary: rare.
         assert!(a.differing_values * 1000 <= a.values, "{name}: {a:?}");
         assert!(a.same_prediction * 100 >= a.inputs * 99, "{name}: {a:?}");
+    }
+}
+
+/// Mixed policies on the resnet that put 2 bits on the residual sums' quantizers and on the
+/// projections, next to 8-bit and full-precision neighbours (every kind of sum: integer
+/// terms from both branches, an identity skip recoded to the sum's scale, a full-precision
+/// block input, an f32 sum).
+#[test]
+fn resnet_mixed_policies_agree() {
+    let f = fixture();
+    let n = 16;
+    let b = |v: u32| Bits::new(v).unwrap();
+    let mk = |w: &dyn Fn(usize) -> Bits, a: &dyn Fn(usize) -> Bits| {
+        policy(
+            &(0..n).map(w).collect::<Vec<_>>(),
+            &(0..n).map(a).collect::<Vec<_>>(),
+        )
+    };
+    let policies = [
+        mk(&|_| b(2), &|_| b(2)),
+        mk(&|j| if j % 2 == 0 { b(2) } else { b(8) }, &|j| {
+            if j % 3 == 0 {
+                b(2)
+            } else {
+                b(4)
+            }
+        }),
+        mk(&|_| b(4), &|j| {
+            if [3, 5, 9, 14].contains(&j) {
+                Bits::FULL
+            } else {
+                b(2)
+            }
+        }),
+        mk(
+            &|j| if j == 7 || j == 12 { Bits::FULL } else { b(3) },
+            &|_| b(2),
+        ),
+    ];
+    for p in &policies {
+        let q = QuantizedModel::new(&f.resnet, p, &f.resnet_cal, &QuantConfig::default()).unwrap();
+        let mut int = IntModel::new(&q).unwrap();
+        let x = noisy_batch(&f.data, 200, 0.25, 5);
+        let a = agreement(&q, &int, &x, 200);
+        // a live network: its predictions are not one class
+        let mut pred = vec![0u8; 200];
+        int.classify(&x, 200, &mut pred);
+        pred.sort_unstable();
+        pred.dedup();
+        println!("{p}: {} classes predicted, {a:?}", pred.len());
+        assert!(pred.len() >= 2, "{p}: {pred:?}");
+        assert_eq!((a.bound_violations, a.unexplained), (0, 0), "{p}: {a:?}");
+        // codes may flip where a value is within f32 rounding of a rounding boundary (rare);
+        // full-precision inputs differ in their last bits wherever they follow an integer layer
+        if p.layers.iter().all(|l| l.a != Bits::FULL) {
+            assert!(a.differing_values * 1000 <= a.values, "{p}: {a:?}");
+        }
+        assert!(a.same_prediction * 100 >= a.inputs * 99, "{p}: {a:?}");
     }
 }

@@ -672,7 +672,7 @@ fn shipped_checkpoint_lookup_is_the_clis() {
     let index = include_str!("../models/index.json");
     let mut e = Engine::new(MNIST).unwrap();
     for sigma in ["0.12", "0.25", "0.5", "0.3"] {
-        for model in ["cnn3", "lenet"] {
+        for model in ["cnn3", "lenet", "resnet"] {
             e.set_config(&format!("#v=1&model={model}&sigma={sigma}"))
                 .unwrap();
             let got = e.shipped_checkpoint(index).unwrap();

@@ -521,7 +521,7 @@ mod tests {
             k => panic!("{key} is {k:?}"),
         };
         assert_eq!(choices("ds"), ["mnist", "synth"]);
-        assert_eq!(choices("model"), ["lenet", "cnn3"]);
+        assert_eq!(choices("model"), ["lenet", "cnn3", "resnet"]);
         assert_eq!(choices("opt"), ["adam", "sgd"]);
         assert_eq!(choices("wgran"), ["ch", "tensor"]);
         assert_eq!(choices("wclip"), ["mse", "max"]);

@@ -31,7 +31,7 @@ pub(crate) const SIGMA_MAX: f64 = 2.0;
 #[derive(Clone, Debug, Serialize, Deserialize, PartialEq)]
 #[serde(rename_all = "camelCase")]
 pub struct CheckpointMeta {
-    /// The architecture's word (`lenet`, `cnn3`).
+    /// The architecture's word (`lenet`, `cnn3`, `resnet`).
     pub model: String,
     /// The noise level trained at, in `SIGMA_MIN..=SIGMA_MAX` (0.01..=2); the session adopts it.
     pub sigma: f64,

@@ -1,5 +1,7 @@
-//! Layers: Conv2d (stride, zero padding), ReLU, MaxPool2d, Flatten, Linear. Activations are
-//! flat f32 buffers in NCHW order with an explicit shape; parameters are ndarray arrays.
+//! Layers: Conv2d (stride, zero padding), ReLU, MaxPool2d, Flatten, Linear, global average
+//! pooling, and the three pieces of a residual block (Fork, Shortcut, Add; see [`Layer`]).
+//! Activations are flat f32 buffers in NCHW order with an explicit shape; parameters are
+//! ndarray arrays.
 //! Forward and backward are written out by hand; `tests/gradcheck.rs` holds them against
 //! finite differences.
 
@@ -42,6 +44,14 @@ pub struct Linear {
     pub gb: Array1<f32>,
 }
 
+/// One layer of a [`crate::nn::Model`]'s flat layer list.
+///
+/// A residual block y = relu(body(x) + shortcut(x)) stays flat: `Fork` saves its input x on
+/// a skip stack (the main stream passes on unchanged), the body's layers follow, an optional
+/// `Shortcut` convolution (the 1x1 projection) replaces the saved x by its output (the main
+/// stream again passes on unchanged), and `Add` pops the saved branch and adds it to the
+/// main stream; a `Relu` follows. So every quantizable layer keeps one index in the list,
+/// and the walkers (forward, backward, fake-quant, the integer path) carry the skip stack.
 #[derive(Clone, Debug)]
 pub enum Layer {
     Conv(Conv2d),
@@ -49,6 +59,15 @@ pub enum Layer {
     MaxPool(usize),
     Flatten,
     Linear(Linear),
+    /// Start of a residual block: push the input onto the skip stack.
+    Fork,
+    /// A projection shortcut: a convolution of the saved block input (the top of the skip
+    /// stack), replacing it; its input shape is the block input's.
+    Shortcut(Conv2d),
+    /// End of a residual block: pop the skip branch and add it to the main stream.
+    Add,
+    /// Global average pooling: (C, H, W) -> (C, 1, 1), the mean over each channel.
+    GlobalAvgPool,
 }
 
 /// PyTorch's default init: U(-1/sqrt(fan_in), 1/sqrt(fan_in)) for weights and biases.
@@ -85,6 +104,23 @@ impl Conv2d {
             b,
         }
     }
+    /// Like [`Conv2d::new`], but the weights drawn He-uniform, U(-sqrt(6 / fan_in),
+    /// sqrt(6 / fan_in)), which keeps the activations' scale through ReLUs (He et al. 2015),
+    /// for a network without normalisation layers; the biases as in `new`.
+    pub(crate) fn new_he(
+        cin: usize,
+        cout: usize,
+        k: usize,
+        stride: usize,
+        pad: usize,
+        rng: &mut Stream,
+    ) -> Self {
+        let mut c = Conv2d::new(cin, cout, k, stride, pad, rng);
+        let gain = 6f32.sqrt();
+        c.w.iter_mut().for_each(|w| *w *= gain);
+        c
+    }
+
     pub(crate) fn geom(&self, s: Shape) -> ConvGeom {
         ConvGeom {
             c: s[0],
@@ -125,6 +161,20 @@ impl Layer {
             Layer::MaxPool(p) => [s[0], s[1] / p, s[2] / p],
             Layer::Flatten => [numel(s), 1, 1],
             Layer::Linear(l) => [l.fout, 1, 1],
+            Layer::Fork | Layer::Shortcut(_) | Layer::Add => s,
+            Layer::GlobalAvgPool => [s[0], 1, 1],
+        }
+    }
+
+    /// The shape this layer's own computation maps: for a [`Layer::Shortcut`] the projection
+    /// of the block input `skip_in` (the main stream passes through), else `out_shape(s)`.
+    pub(crate) fn branch_out_shape(&self, s: Shape) -> Shape {
+        match self {
+            Layer::Shortcut(c) => {
+                let g = c.geom(s);
+                [c.cout, g.out_h(), g.out_w()]
+            }
+            l => l.out_shape(s),
         }
     }
 
@@ -135,21 +185,26 @@ impl Layer {
             Layer::MaxPool(_) => "maxpool",
             Layer::Flatten => "flatten",
             Layer::Linear(_) => "linear",
+            Layer::Fork => "fork",
+            Layer::Shortcut(_) => "shortcut",
+            Layer::Add => "add",
+            Layer::GlobalAvgPool => "avgpool",
         }
     }
 
     pub(crate) fn params(&self) -> usize {
         match self {
-            Layer::Conv(c) => c.w.len() + c.b.len(),
+            Layer::Conv(c) | Layer::Shortcut(c) => c.w.len() + c.b.len(),
             Layer::Linear(l) => l.w.len() + l.b.len(),
             _ => 0,
         }
     }
 
-    /// Multiply-accumulates per image (docs/method.md section 5).
+    /// Multiply-accumulates per image (docs/method.md section 5); `s` is the input of the
+    /// layer's own computation (the block input for a [`Layer::Shortcut`]).
     pub(crate) fn macs(&self, s: Shape) -> usize {
         match self {
-            Layer::Conv(c) => {
+            Layer::Conv(c) | Layer::Shortcut(c) => {
                 let g = c.geom(s);
                 c.cout * g.out_hw() * c.cin * c.k * c.k
             }
@@ -159,11 +214,14 @@ impl Layer {
     }
 
     pub(crate) fn is_quantizable(&self) -> bool {
-        matches!(self, Layer::Conv(_) | Layer::Linear(_))
+        matches!(self, Layer::Conv(_) | Layer::Shortcut(_) | Layer::Linear(_))
     }
 
     /// Forward a batch: `x` holds `batch` images of shape `s`; returns the output batch.
-    /// `scratch` is reused between calls to avoid allocation.
+    /// `scratch` is reused between calls to avoid allocation. A [`Layer::Shortcut`] computes
+    /// its projection of `x` (the caller passes the saved block input and its shape), `Fork`
+    /// is the identity on the main stream; `Add` needs the skip branch, which the model's
+    /// walkers add themselves ([`add_in_place`]).
     pub(crate) fn forward(
         &self,
         s: Shape,
@@ -172,7 +230,10 @@ impl Layer {
         scratch: &mut Vec<f32>,
     ) -> Vec<f32> {
         match self {
-            Layer::Conv(c) => conv_forward(c, s, batch, x, scratch, false),
+            Layer::Conv(c) | Layer::Shortcut(c) => conv_forward(c, s, batch, x, scratch, false),
+            Layer::Fork => x.to_vec(),
+            Layer::Add => unreachable!("the model's walker adds the skip branch"),
+            Layer::GlobalAvgPool => avgpool_forward(s, batch, x),
             Layer::Relu => {
                 let mut y = x.to_vec();
                 relu_in_place(&mut y);
@@ -200,7 +261,9 @@ impl Layer {
     }
 
     /// Backward: given this layer's input `x`, output `y` and dL/dy, accumulate parameter
-    /// gradients and return dL/dx.
+    /// gradients and return dL/dx. For a [`Layer::Shortcut`] these are the projection's input
+    /// (the block input, shape `s`) and output; `Fork` and `Add` route gradients between the
+    /// main stream and the skip stack in the model's walkers and are the identity here.
     pub(crate) fn backward(
         &mut self,
         s: Shape,
@@ -209,12 +272,12 @@ impl Layer {
         y: &[f32],
         gy: &[f32],
     ) -> Vec<f32> {
-        let os = self.out_shape(s);
-        let (ni, no) = (numel(s), numel(os));
+        let ni = numel(s);
         match self {
-            Layer::Conv(c) => {
+            Layer::Conv(c) | Layer::Shortcut(c) => {
                 let g = c.geom(s);
                 let (hw, patch) = (g.out_hw(), g.patch());
+                let no = c.cout * hw;
                 let mut col = vec![0.0; patch * hw];
                 let mut gcol = vec![0.0; patch * hw];
                 let mut wt = vec![0.0; patch * c.cout];
@@ -249,7 +312,16 @@ impl Layer {
                 maxpool_backward(s, *p, batch, x, gy, &mut gx);
                 gx
             }
-            Layer::Flatten => gy.to_vec(),
+            Layer::Flatten | Layer::Fork | Layer::Add => gy.to_vec(),
+            Layer::GlobalAvgPool => {
+                let hw = s[1] * s[2];
+                let inv = 1.0 / hw as f32;
+                let mut gx = vec![0.0; batch * ni];
+                for (gxc, &g) in gx.chunks_exact_mut(hw).zip(gy) {
+                    gxc.fill(g * inv);
+                }
+                gx
+            }
             Layer::Linear(l) => {
                 // dW[fout x fin] += gy^T[fout x B] * x[B x fin]; db += sum_b gy; dx = gy * W
                 let mut gyt = vec![0.0; l.fout * batch];
@@ -282,7 +354,7 @@ impl Layer {
     /// (parameter, gradient) slices, weights first.
     pub fn param_grads(&mut self) -> Vec<(&mut [f32], &mut [f32])> {
         match self {
-            Layer::Conv(c) => vec![
+            Layer::Conv(c) | Layer::Shortcut(c) => vec![
                 (
                     c.w.as_slice_mut().expect("std"),
                     c.gw.as_slice_mut().expect("std"),
@@ -308,7 +380,9 @@ impl Layer {
 
     pub(crate) fn param_slices(&self) -> Vec<&[f32]> {
         match self {
-            Layer::Conv(c) => vec![c.w.as_slice().expect("std"), c.b.as_slice().expect("std")],
+            Layer::Conv(c) | Layer::Shortcut(c) => {
+                vec![c.w.as_slice().expect("std"), c.b.as_slice().expect("std")]
+            }
             Layer::Linear(l) => vec![l.w.as_slice().expect("std"), l.b.as_slice().expect("std")],
             _ => vec![],
         }
@@ -343,6 +417,25 @@ pub(crate) fn conv_forward(
         }
     }
     out
+}
+
+/// Global average pooling of a batch: per image and channel, the sum of its H x W values
+/// in scan order divided by H x W.
+fn avgpool_forward(s: Shape, batch: usize, x: &[f32]) -> Vec<f32> {
+    let hw = s[1] * s[2];
+    let n = hw as f32;
+    x[..batch * numel(s)]
+        .chunks_exact(hw)
+        .map(|c| c.iter().sum::<f32>() / n)
+        .collect()
+}
+
+/// The residual add: `y += skip`, element by element.
+pub(crate) fn add_in_place(y: &mut [f32], skip: &[f32]) {
+    debug_assert_eq!(y.len(), skip.len());
+    for (a, &b) in y.iter_mut().zip(skip) {
+        *a += b;
+    }
 }
 
 /// ReLU: `v > 0 ? v : 0` (so -0 and NaN become +0), four lanes at a time.

@@ -1,7 +1,9 @@
 //! Models: an ordered list of layers, the zoo of docs/method.md section 8, inference, training passes and
 //! the softmax cross-entropy loss.
 
-use super::layers::{conv_forward, numel, relu_in_place, Conv2d, Layer, Linear, Shape};
+use super::layers::{
+    add_in_place, conv_forward, numel, relu_in_place, Conv2d, Layer, Linear, Shape,
+};
 use crate::certify::BaseClassifier;
 use crate::choice::{choice_enum, Choice};
 use crate::error::{Error, Result};
@@ -15,6 +17,10 @@ choice_enum! {
         Lenet = "lenet",
         /// Three 3x3 convolutions (the last two at stride 2) and one fully connected layer.
         Cnn3 = "cnn3",
+        /// A small ResNet: a 3x3 stem, three stages of two residual basic blocks at 8, 16
+        /// and 32 channels (stride 2 and a 1x1 projection shortcut where a stage starts),
+        /// global average pooling and one fully connected layer: 16 quantizable layers.
+        Resnet = "resnet",
     }
 }
 
@@ -41,12 +47,13 @@ pub struct Model {
 #[serde(rename_all = "camelCase")]
 pub struct LayerInfo {
     /// Display name: quantizable layers are `conv1`, `conv2`, `fc3`, ... (numbered over the
-    /// quantizable layers); the others are named after the layer they follow (`conv1.relu`,
-    /// `conv1.pool`) or by kind (`flatten`).
+    /// quantizable layers; a projection shortcut is `projN`); residual blocks' pieces are
+    /// `block1.in`, `block1.add`, `block1.relu`; the others are named after the layer they
+    /// follow (`conv1.relu`, `conv1.pool`) or by kind (`flatten`, `avgpool`).
     pub name: String,
-    /// `conv`, `relu`, `maxpool`, `flatten` or `linear`.
+    /// `conv`, `relu`, `maxpool`, `flatten`, `linear`, `fork`, `shortcut`, `add` or `avgpool`.
     pub kind: &'static str,
-    /// Input shape (channels, height, width).
+    /// Input shape (channels, height, width); a shortcut's is its residual block's input.
     pub in_shape: Vec<usize>,
     /// Output shape (channels, height, width).
     pub out_shape: Vec<usize>,
@@ -63,19 +70,19 @@ pub struct LayerInfo {
 #[cfg_attr(target_arch = "wasm32", derive(tsify::Tsify))]
 #[serde(rename_all = "camelCase")]
 pub struct ModelInfo {
-    /// The architecture's word (`lenet`, `cnn3`).
+    /// The architecture's word (`lenet`, `cnn3`, `resnet`).
     pub name: String,
     /// Every layer, in forward order.
     pub layers: Vec<LayerInfo>,
     /// Total parameters.
     pub params: usize,
-    /// Total multiply-accumulates per image (lenet 281,640, cnn3 1,950,592).
+    /// Total multiply-accumulates per image (lenet 281,640, cnn3 1,950,592, resnet 5,074,368).
     pub macs: usize,
 }
 
 /// Batched inference over a flat input buffer, with reusable scratch.
 impl Model {
-    /// Build a zoo model by name (`lenet`, `cnn3`: the checkpoint header's spelling) with
+    /// Build a zoo model by name (`lenet`, `cnn3`, `resnet`: the checkpoint header's spelling) with
     /// seeded initial weights (stream "init").
     pub fn zoo(name: &str, seed: u64) -> Result<Model> {
         let arch = Arch::from_word(name).ok_or_else(|| {
@@ -117,6 +124,7 @@ impl Model {
                 Layer::Flatten,
                 Layer::Linear(Linear::new(3136, 10, &mut r)),
             ],
+            Arch::Resnet => resnet_layers(&mut r),
         };
         Model {
             arch,
@@ -131,6 +139,39 @@ impl Model {
         numel(self.input)
     }
 
+    /// For each layer, the index of the [`Layer::Fork`] that opened the residual block it
+    /// closes or projects ([`Layer::Add`], [`Layer::Shortcut`]); None for every other layer.
+    pub(crate) fn forks(&self) -> Vec<Option<usize>> {
+        let mut open = Vec::new();
+        self.layers
+            .iter()
+            .enumerate()
+            .map(|(i, l)| match l {
+                Layer::Fork => {
+                    open.push(i);
+                    None
+                }
+                Layer::Shortcut(_) => open.last().copied(),
+                Layer::Add => open.pop(),
+                _ => None,
+            })
+            .collect()
+    }
+
+    /// Input and output shape of each layer's own computation: the main stream's, except a
+    /// [`Layer::Shortcut`], which maps its block's input (the shape before its Fork).
+    pub(crate) fn io_shapes(&self) -> Vec<(Shape, Shape)> {
+        let (shapes, forks) = (self.shapes(), self.forks());
+        self.layers
+            .iter()
+            .enumerate()
+            .map(|(i, l)| match (l, forks[i]) {
+                (Layer::Shortcut(_), Some(f)) => (shapes[f], l.branch_out_shape(shapes[f])),
+                _ => (shapes[i], shapes[i + 1]),
+            })
+            .collect()
+    }
+
     /// Shapes before each layer, plus the final output shape (len = layers + 1).
     pub(crate) fn shapes(&self) -> Vec<Shape> {
         let mut s = vec![self.input];
@@ -143,21 +184,29 @@ impl Model {
 
     /// The architecture summary the page and the CLI show.
     pub fn info(&self) -> ModelInfo {
-        let shapes = self.shapes();
-        let mut qi = 0;
+        let io = self.io_shapes();
+        let (mut qi, mut block) = (0, 0);
         let mut last = String::new();
         let layers: Vec<LayerInfo> = self
             .layers
             .iter()
             .enumerate()
             .map(|(i, l)| {
-                // quantizable layers are numbered conv1, conv2, fc3, ...; the others are named
-                // after the layer they follow (conv1.relu, conv1.pool, flatten)
+                // quantizable layers are numbered conv1, conv2, fc3, ... (a projection
+                // shortcut is projN); residual blocks are block1, block2, ... (block1.in,
+                // block1.add, block1.relu); the others are named after the layer they follow
+                // (conv1.relu, conv1.pool) or by kind (flatten, avgpool)
                 let name = if l.is_quantizable() {
                     qi += 1;
-                    last = format!("{}{}", if l.kind() == "conv" { "conv" } else { "fc" }, qi);
+                    last = format!("{}{qi}", quant_prefix(l));
                     last.clone()
-                } else if qi == 0 || matches!(l, Layer::Flatten) {
+                } else if matches!(l, Layer::Fork) {
+                    block += 1;
+                    format!("block{block}.in")
+                } else if matches!(l, Layer::Add) {
+                    last = format!("block{block}");
+                    format!("{last}.add")
+                } else if qi == 0 || matches!(l, Layer::Flatten | Layer::GlobalAvgPool) {
                     l.kind().to_string()
                 } else {
                     format!(
@@ -172,10 +221,10 @@ impl Model {
                 LayerInfo {
                     name,
                     kind: l.kind(),
-                    in_shape: shapes[i].to_vec(),
-                    out_shape: shapes[i + 1].to_vec(),
+                    in_shape: io[i].0.to_vec(),
+                    out_shape: io[i].1.to_vec(),
                     params: l.params(),
-                    macs: l.macs(shapes[i]),
+                    macs: l.macs(io[i].0),
                     quantizable: l.is_quantizable(),
                 }
             })
@@ -202,6 +251,7 @@ impl Model {
     fn forward_chunk(&self, shapes: &[Shape], x: &[f32], nb: usize) -> Vec<f32> {
         let mut scratch = Vec::new();
         let mut cur = x.to_vec();
+        let (forks, mut skips) = (self.forks(), Vec::new());
         let mut i = 0;
         while i < self.layers.len() {
             // a convolution followed by ReLU applies it as it stores (same values)
@@ -211,6 +261,15 @@ impl Model {
                 Layer::Conv(c) => cur = conv_forward(c, shapes[i], nb, &cur, &mut scratch, fuse),
                 Layer::Relu => relu_in_place(&mut cur),
                 Layer::Flatten => {}
+                Layer::Fork => skips.push(cur.clone()),
+                Layer::Shortcut(c) => {
+                    let x = skips.pop().expect("a Fork opened the block");
+                    let s = shapes[forks[i].expect("a Fork opened the block")];
+                    skips.push(conv_forward(c, s, nb, &x, &mut scratch, false));
+                }
+                Layer::Add => {
+                    add_in_place(&mut cur, &skips.pop().expect("a Fork opened the block"))
+                }
                 l => cur = l.forward(shapes[i], nb, &cur, &mut scratch),
             }
             i += 1 + fuse as usize;
@@ -218,24 +277,57 @@ impl Model {
         cur
     }
 
-    /// Forward keeping every activation (acts[0] = input, acts[L] = logits) for backward.
+    /// Forward keeping every activation of the main stream (acts[0] = input, acts[L] =
+    /// logits) for backward. A residual block's skip branch is not kept: its input is the
+    /// activation before the block's Fork.
     pub fn forward_train(&self, x: &[f32], batch: usize) -> Vec<Vec<f32>> {
-        let shapes = self.shapes();
+        let (shapes, forks) = (self.shapes(), self.forks());
         let mut scratch = Vec::new();
         let mut acts = vec![x.to_vec()];
+        let mut skips = Vec::new();
         for (i, l) in self.layers.iter().enumerate() {
-            let y = l.forward(shapes[i], batch, &acts[i], &mut scratch);
+            let y = match l {
+                Layer::Fork => {
+                    skips.push(acts[i].clone());
+                    acts[i].clone()
+                }
+                Layer::Shortcut(_) => {
+                    let x = skips.pop().expect("a Fork opened the block");
+                    let s = shapes[forks[i].expect("a Fork opened the block")];
+                    skips.push(l.forward(s, batch, &x, &mut scratch));
+                    acts[i].clone()
+                }
+                Layer::Add => {
+                    let mut y = acts[i].clone();
+                    add_in_place(&mut y, &skips.pop().expect("a Fork opened the block"));
+                    y
+                }
+                l => l.forward(shapes[i], batch, &acts[i], &mut scratch),
+            };
             acts.push(y);
         }
         acts
     }
 
-    /// Backpropagate dL/dlogits through all layers, accumulating parameter gradients.
+    /// Backpropagate dL/dlogits through all layers, accumulating parameter gradients. The
+    /// gradient of a residual block's output goes both ways at its Add (the skip branch's on
+    /// a stack), through the Shortcut's projection if any, and is summed again at its Fork.
     pub fn backward(&mut self, acts: &[Vec<f32>], grad_logits: Vec<f32>, batch: usize) {
-        let shapes = self.shapes();
+        let (shapes, forks) = (self.shapes(), self.forks());
         let mut g = grad_logits;
+        let mut gskips = Vec::new();
         for i in (0..self.layers.len()).rev() {
-            g = self.layers[i].backward(shapes[i], batch, &acts[i], &acts[i + 1], &g);
+            match (&mut self.layers[i], forks[i]) {
+                (Layer::Add, _) => gskips.push(g.clone()),
+                (l @ Layer::Shortcut(_), Some(f)) => {
+                    let gs = gskips.pop().expect("an Add closed the block");
+                    gskips.push(l.backward(shapes[f], batch, &acts[f], &[], &gs));
+                }
+                (Layer::Fork, _) => {
+                    add_in_place(&mut g, &gskips.pop().expect("an Add closed the block"))
+                }
+                (l, _) => g = l.backward(shapes[i], batch, &acts[i], &acts[i + 1], &g),
+            }
         }
     }
 
@@ -311,6 +403,48 @@ impl Model {
     }
 }
 
+/// The name prefix of a quantizable layer: `conv`, `proj` (a projection shortcut) or `fc`.
+pub(crate) fn quant_prefix(l: &Layer) -> &'static str {
+    match l {
+        Layer::Conv(_) => "conv",
+        Layer::Shortcut(_) => "proj",
+        _ => "fc",
+    }
+}
+
+/// The `resnet` layers (docs/method.md section 8): a 3x3 stem conv to 8 channels, three stages
+/// of two basic blocks (conv3x3-ReLU-conv3x3 plus the shortcut, then ReLU) at 8, 16 and 32
+/// channels, the first block of stages 2 and 3 at stride 2 with a 1x1 stride-2 projection
+/// shortcut, global average pooling and a 32 -> 10 linear layer. No batch norm: each block's
+/// second convolution starts at zero (weights and bias), so every block starts as the
+/// identity (plus projection) and the deep stack trains stably; the other convolutions are
+/// He-initialised, so the signal keeps its scale through the stem and the projections.
+fn resnet_layers(r: &mut Stream) -> Vec<Layer> {
+    let mut layers = vec![Layer::Conv(Conv2d::new_he(1, 8, 3, 1, 1, r)), Layer::Relu];
+    let mut cin = 8;
+    for (stage, cout) in [8, 16, 32].into_iter().enumerate() {
+        for block in 0..2 {
+            let stride = if stage > 0 && block == 0 { 2 } else { 1 };
+            layers.push(Layer::Fork);
+            layers.push(Layer::Conv(Conv2d::new_he(cin, cout, 3, stride, 1, r)));
+            layers.push(Layer::Relu);
+            let mut last = Conv2d::new(cout, cout, 3, 1, 1, r);
+            last.w.fill(0.0);
+            last.b.fill(0.0);
+            layers.push(Layer::Conv(last));
+            if stride != 1 || cin != cout {
+                layers.push(Layer::Shortcut(Conv2d::new_he(cin, cout, 1, stride, 0, r)));
+            }
+            layers.push(Layer::Add);
+            layers.push(Layer::Relu);
+            cin = cout;
+        }
+    }
+    layers.push(Layer::GlobalAvgPool);
+    layers.push(Layer::Linear(Linear::new(32, 10, r)));
+    layers
+}
+
 pub(crate) fn argmax_rows(logits: &[f32], classes: usize, out: &mut [u8]) {
     for (row, o) in logits.chunks_exact(classes).zip(out.iter_mut()) {
         let mut best = 0;
@@ -379,6 +513,9 @@ mod tests {
     fn zoo_mac_counts_match_the_method_doc() {
         assert_eq!(Model::zoo("lenet", 0).unwrap().info().macs, 281_640);
         assert_eq!(Model::zoo("cnn3", 0).unwrap().info().macs, 1_950_592);
+        let r = Model::zoo("resnet", 0).unwrap().info();
+        assert_eq!(r.macs, 5_074_368);
+        assert_eq!(r.layers.iter().filter(|l| l.quantizable).count(), 16);
         let e = Model::zoo("vgg", 0).unwrap_err().to_string();
         assert!(e.contains("model=vgg"), "{e}");
     }

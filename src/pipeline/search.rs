@@ -83,7 +83,7 @@ pub(crate) fn layer_features(model: &Model) -> Vec<LayerFeatures> {
         .enumerate()
         .map(|(j, q)| {
             let (c_in, stride, kernel) = match &model.layers[q.index] {
-                Layer::Conv(c) => (c.cin, c.stride, c.k),
+                Layer::Conv(c) | Layer::Shortcut(c) => (c.cin, c.stride, c.k),
                 Layer::Linear(l) => (l.fin, 1, 1),
                 _ => unreachable!("quantizable"),
             };

@@ -258,7 +258,7 @@ pub fn calibrate(model: &Model, data: &Dataset, cfg: &CalibConfig) -> Calibratio
 fn add_batch(model: &Model, ql: &[QLayer], x: &[f32], batch: usize, layers: &mut [LayerStats]) {
     let acts = model.forward_train(x, batch);
     for (q, st) in ql.iter().zip(layers.iter_mut()) {
-        st.add(&acts[q.index]);
+        st.add(&acts[q.input_at]);
     }
 }
 

@@ -4,17 +4,28 @@
 //! f32 layers (`Layer::forward` / `Layer::backward`). It is the reference the integer path
 //! ([`super::intmodel`]) is tested against, and what quantization-aware training runs.
 //!
+//! Residual blocks (docs/method.md section 6): a block's first convolution's input quantizer
+//! sits before the block's Fork, so the skip branch carries the same quantized input; a
+//! projection shortcut quantizes that again with its own input quantizer. The sum is held by
+//! the input quantizer N of the next quantizable layer (scale s, codes qmin..=qmax): each branch
+//! is rounded to the scale on its own and the codes are added,
+//! y = s clamp(round(v / s) + round(skip / s), qmin, qmax),
+//! which the integer path computes exactly as an integer add. When a global average pool lies
+//! between the sum and N, the upper clip is `i16::MAX` (N's range applies after pooling);
+//! when N is full precision, the sum is the plain f32 add.
+//!
 //! Training uses the straight-through estimator (Bengio et al. 2013): the gradient w.r.t. a
 //! quantized input passes through where the input was inside the clip range and is zero where
 //! it was clipped; weight gradients are taken w.r.t. w_q and applied to the float weights.
 
 use super::calib::{ActClip, Calibration};
+use super::int_kernels::add_term;
 use super::policy::Policy;
 use super::quantizer::{ActQuant, WeightClip, WeightQuant};
 use super::{quant_layers, QLayer};
 use crate::certify::BaseClassifier;
 use crate::error::{Error, Result};
-use crate::nn::layers::Layer;
+use crate::nn::layers::{add_in_place, Layer};
 use crate::nn::model::argmax_rows;
 use crate::nn::Model;
 use serde::Serialize;
@@ -58,6 +69,11 @@ pub struct QuantizedModel {
     pub acts: Vec<Option<ActQuant>>,
     /// Per model layer: the quantizable layer whose input quantizer sits before it.
     qpos: Vec<Option<usize>>,
+    /// Per model layer: for an Add, the quantizable layer whose input quantizer holds the
+    /// sum and whether a global average pool lies in between ([`super::add_target`]).
+    add_to: Vec<Option<(usize, bool)>>,
+    /// [`Model::forks`] of the model.
+    forks: Vec<Option<usize>>,
 }
 
 /// Activations kept by [`QuantizedModel::forward_train`] for the backward pass.
@@ -117,8 +133,15 @@ impl QuantizedModel {
             .collect();
         let mut qpos = vec![None; float.layers.len()];
         for (j, q) in layers.iter().enumerate() {
-            qpos[q.index] = Some(j);
+            qpos[q.quant_at] = Some(j);
         }
+        let add_to = (0..float.layers.len())
+            .map(|i| {
+                matches!(float.layers[i], Layer::Add)
+                    .then(|| super::add_target(float, &layers, i))
+                    .flatten()
+            })
+            .collect();
         let mut m = QuantizedModel {
             model: float.clone(),
             policy: policy.clone(),
@@ -127,6 +150,8 @@ impl QuantizedModel {
             layers,
             acts,
             qpos,
+            add_to,
+            forks: float.forks(),
         };
         m.requantize(float);
         Ok(m)
@@ -159,21 +184,63 @@ impl QuantizedModel {
         self.qpos[i].and_then(|j| self.acts[j].as_ref())
     }
 
+    /// The quantizer holding the sum of the Add at model layer `i` (None: a plain f32 add)
+    /// and the code ceiling of that sum.
+    fn add_quant(&self, i: usize) -> Option<(ActQuant, i32)> {
+        let (j, pooled) = self.add_to[i]?;
+        let n = self.acts[j]?;
+        Some((n, if pooled { i16::MAX as i32 } else { n.qmax() }))
+    }
+
+    /// The residual add at model layer `i` (module docs), in place on the main stream `y`;
+    /// returns the straight-through mask (false where the sum hit the code ceiling).
+    fn add(&self, i: usize, y: &mut [f32], skip: &[f32]) -> Option<Vec<bool>> {
+        let Some((n, hi)) = self.add_quant(i) else {
+            add_in_place(y, skip);
+            return None;
+        };
+        let mut mask = Vec::with_capacity(y.len());
+        for (v, &sv) in y.iter_mut().zip(skip) {
+            let k = add_term(*v, n.scale) + add_term(sv, n.scale);
+            mask.push(k <= hi);
+            *v = k.clamp(n.qmin(), hi) as f32 * n.scale;
+        }
+        Some(mask)
+    }
+
     /// Fake-quant logits for a batch (batch x classes).
     pub(crate) fn forward(&self, x: &[f32], batch: usize) -> Vec<f32> {
         let shapes = self.model.shapes();
         let mut scratch = Vec::new();
+        let mut skips = Vec::new();
         let mut cur = x.to_vec();
         for (i, l) in self.model.layers.iter().enumerate() {
+            let v = match l {
+                Layer::Shortcut(_) => skips.last_mut().expect("a Fork opened the block"),
+                _ => &mut cur,
+            };
             if let Some(a) = self.act_before(i) {
-                cur.iter_mut().for_each(|v| *v = a.fake(*v));
+                v.iter_mut().for_each(|e| *e = a.fake(*e));
             }
-            cur = l.forward(shapes[i], batch, &cur, &mut scratch);
+            match l {
+                Layer::Fork => skips.push(cur.clone()),
+                Layer::Shortcut(_) => {
+                    let xs = skips.pop().expect("a Fork opened the block");
+                    let f = self.forks[i].expect("a Fork opened the block");
+                    skips.push(l.forward(shapes[f], batch, &xs, &mut scratch));
+                }
+                Layer::Add => {
+                    let skip = skips.pop().expect("a Fork opened the block");
+                    self.add(i, &mut cur, &skip);
+                }
+                l => cur = l.forward(shapes[i], batch, &cur, &mut scratch),
+            }
         }
         cur
     }
 
-    /// Forward keeping what backward needs.
+    /// Forward keeping what backward needs. For a Shortcut, `xs` and `ys` hold its
+    /// projection's (quantized) input and output; the main stream passes it unchanged.
     pub fn forward_train(&self, x: &[f32], batch: usize) -> Trace {
         let shapes = self.model.shapes();
         let mut scratch = Vec::new();
@@ -183,14 +250,40 @@ impl QuantizedModel {
             ys: Vec::with_capacity(n),
             masks: Vec::with_capacity(n),
         };
+        let quantize = |i: usize, v: &mut [f32]| {
+            self.act_before(i).map(|a| {
+                let m: Vec<bool> = v.iter().map(|&e| a.passes(e)).collect();
+                v.iter_mut().for_each(|e| *e = a.fake(*e));
+                m
+            })
+        };
+        let mut skips: Vec<Vec<f32>> = Vec::new();
         let mut cur = x.to_vec();
         for (i, l) in self.model.layers.iter().enumerate() {
-            let mask = self.act_before(i).map(|a| {
-                let m: Vec<bool> = cur.iter().map(|&v| a.passes(v)).collect();
-                cur.iter_mut().for_each(|v| *v = a.fake(*v));
-                m
-            });
-            let y = l.forward(shapes[i], batch, &cur, &mut scratch);
+            if let Layer::Shortcut(_) = l {
+                let mut xs = skips.pop().expect("a Fork opened the block");
+                let mask = quantize(i, &mut xs);
+                let f = self.forks[i].expect("a Fork opened the block");
+                let y = l.forward(shapes[f], batch, &xs, &mut scratch);
+                skips.push(y.clone());
+                t.xs.push(xs);
+                t.ys.push(y);
+                t.masks.push(mask);
+                continue;
+            }
+            let mut mask = quantize(i, &mut cur);
+            let y = match l {
+                Layer::Fork => {
+                    skips.push(cur.clone());
+                    cur.clone()
+                }
+                Layer::Add => {
+                    let mut y = cur.clone();
+                    mask = self.add(i, &mut y, &skips.pop().expect("a Fork opened the block"));
+                    y
+                }
+                l => l.forward(shapes[i], batch, &cur, &mut scratch),
+            };
             t.xs.push(cur);
             t.masks.push(mask);
             cur = y.clone();
@@ -200,17 +293,41 @@ impl QuantizedModel {
     }
 
     /// Backpropagate dL/dlogits, accumulating gradients w.r.t. the quantized weights in
-    /// `self.model` (straight-through at the input quantizers).
+    /// `self.model` (straight-through at the input quantizers and the residual sums).
     pub fn backward(&mut self, t: &Trace, grad_logits: Vec<f32>, batch: usize) {
         let shapes = self.model.shapes();
-        let mut g = grad_logits;
-        for i in (0..self.model.layers.len()).rev() {
-            g = self.model.layers[i].backward(shapes[i], batch, &t.xs[i], &t.ys[i], &g);
-            if let Some(m) = &t.masks[i] {
+        let zero_masked = |g: &mut [f32], m: &Option<Vec<bool>>| {
+            if let Some(m) = m {
                 g.iter_mut()
                     .zip(m)
                     .filter(|(_, &ok)| !ok)
                     .for_each(|(gv, _)| *gv = 0.0);
+            }
+        };
+        let mut g = grad_logits;
+        let mut gskips = Vec::new();
+        for i in (0..self.model.layers.len()).rev() {
+            match &mut self.model.layers[i] {
+                Layer::Add => {
+                    // the mask is on the sum, so it applies to both branches
+                    zero_masked(&mut g, &t.masks[i]);
+                    gskips.push(g.clone());
+                }
+                l @ Layer::Shortcut(_) => {
+                    let f = self.forks[i].expect("a Fork opened the block");
+                    let gs: Vec<f32> = gskips.pop().expect("an Add closed the block");
+                    let mut gx = l.backward(shapes[f], batch, &t.xs[i], &t.ys[i], &gs);
+                    zero_masked(&mut gx, &t.masks[i]);
+                    gskips.push(gx);
+                }
+                Layer::Fork => {
+                    add_in_place(&mut g, &gskips.pop().expect("an Add closed the block"));
+                    zero_masked(&mut g, &t.masks[i]);
+                }
+                l => {
+                    g = l.backward(shapes[i], batch, &t.xs[i], &t.ys[i], &g);
+                    zero_masked(&mut g, &t.masks[i]);
+                }
             }
         }
     }
@@ -223,7 +340,7 @@ impl QuantizedModel {
     /// Weight tensor of quantizable layer j as used by the forward pass (dequantized).
     pub(crate) fn layer_weights(&self, j: usize) -> &[f32] {
         match &self.model.layers[self.layers[j].index] {
-            Layer::Conv(c) => c.w.as_slice().expect("standard layout"),
+            Layer::Conv(c) | Layer::Shortcut(c) => c.w.as_slice().expect("standard layout"),
             Layer::Linear(l) => l.w.as_slice().expect("standard layout"),
             _ => unreachable!("quantizable layers are conv or linear"),
         }
@@ -263,5 +380,57 @@ mod tests {
         let q4 = QuantizedModel::new(&m, &p4, &cal, &QuantConfig::default()).unwrap();
         assert_ne!(q4.forward(&x, 2), m.forward(&x, 2));
         assert!(QuantizedModel::new(&m, &Policy::fp32(4), &cal, &QuantConfig::default()).is_err());
+    }
+
+    /// The resnet with every parameter random (its blocks' second convolutions start at 0).
+    fn live_resnet() -> Model {
+        let mut m = Model::zoo("resnet", 3).unwrap();
+        let mut r = crate::rng::Stream::new(8, "fq-resnet");
+        let p: Vec<f32> = (0..m.param_count())
+            .map(|_| (2.0 * r.uniform() - 1.0) * 0.2)
+            .collect();
+        m.set_params_flat(&p).unwrap();
+        m
+    }
+
+    #[test]
+    fn fp32_policy_is_the_float_resnet_forward_and_backward() {
+        let m = live_resnet();
+        let d = Dataset::synthetic(60, 1);
+        let cal = calibrate(&m, &d, &CalibConfig::new(16, 0.25, 1));
+        let mut q =
+            QuantizedModel::new(&m, &Policy::fp32(16), &cal, &QuantConfig::default()).unwrap();
+        let mut x = vec![0.0; 2 * 784];
+        d.image_f32(0, &mut x[..784]);
+        d.image_f32(1, &mut x[784..]);
+        assert_eq!(q.forward(&x, 2), m.forward(&x, 2));
+        // the same gradients through the Forks, Shortcuts and Adds
+        let mut f = m.clone();
+        f.zero_grad();
+        let acts = f.forward_train(&x, 2);
+        let g: Vec<f32> = (0..20).map(|i| (i as f32 - 9.5) * 0.01).collect();
+        f.backward(&acts, g.clone(), 2);
+        q.model.zero_grad();
+        let t = q.forward_train(&x, 2);
+        assert_eq!(t.logits(), &acts[acts.len() - 1][..]);
+        q.backward(&t, g, 2);
+        assert_eq!(q.model.grad_tensors(), f.grad_tensors());
+        // quantized, the sums are on their quantizers' grids and differ from the float ones
+        let p4 = Policy::uniform(16, Bits::new(4).unwrap(), Bits::new(4).unwrap());
+        let q4 = QuantizedModel::new(&m, &p4, &cal, &QuantConfig::default()).unwrap();
+        let t4 = q4.forward_train(&x, 2);
+        let add = (0..m.layers.len())
+            .find(|&i| matches!(m.layers[i], Layer::Add))
+            .unwrap();
+        let (n, hi) = q4.add_quant(add).unwrap();
+        assert_eq!(hi, 15);
+        for &v in &t4.ys[add] {
+            let k = v / n.scale;
+            assert!(
+                (k - k.round()).abs() < 1e-3 && (0.0..=15.0).contains(&k.round()),
+                "{v}"
+            );
+        }
+        assert_ne!(q4.forward(&x, 2), m.forward(&x, 2));
     }
 }

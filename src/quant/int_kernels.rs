@@ -603,6 +603,25 @@ pub(crate) fn requant(acc: &[i32], m: f32, b: f32, lo: i32, hi: i32, out: &mut [
     }
 }
 
+/// Requantize one output channel to terms of a residual sum (see [`add_term`]):
+/// round_half_even(clamp(acc * m + b, -2^22, 2^22)), not clipped to any code range.
+#[inline]
+pub(crate) fn requant_terms(acc: &[i32], m: f32, b: f32, out: &mut [i32]) {
+    const LIM: f32 = 4_194_304.0;
+    for (o, &a) in out.iter_mut().zip(acc) {
+        *o = round_even_int(clamp_f32(a as f32 * m + b, -LIM, LIM));
+    }
+}
+
+/// One branch of a residual sum as a code of the sum's scale s: round_half_even(v / s),
+/// clamped to +-2^22 first (so the rounding is exact and two terms add without overflow).
+/// The fake-quant and the integer path both use it for values they hold as f32.
+#[inline]
+pub(crate) fn add_term(v: f32, s: f32) -> i32 {
+    const LIM: f32 = 4_194_304.0;
+    round_even_int(clamp_f32(v / s, -LIM, LIM))
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

@@ -49,12 +49,12 @@ pub fn fingerprints() -> Vec<(String, String)> {
     out.push(("noise".to_string(), digest_f32(&z)));
 
     let x = synth_batch(8);
-    for name in ["lenet", "cnn3"] {
+    for name in ["lenet", "cnn3", "resnet"] {
         let m = Model::zoo(name, 1).unwrap();
         out.push((format!("forward-{name}"), digest_f32(&m.forward(&x, 8))));
     }
 
-    for name in ["lenet", "cnn3"] {
+    for name in ["lenet", "cnn3", "resnet"] {
         let cfg = ExperimentConfig::from_fragment(&format!(
             "v=1&ds=synth&model={name}&batch=16&train=64&epochs=1&shift=1"
         ))

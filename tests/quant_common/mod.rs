@@ -14,6 +14,11 @@ pub fn synth() -> Dataset {
 
 /// lenet trained for `epochs` epochs on the synthetic set with Gaussian noise at `sigma`.
 pub fn trained_lenet(data: &Dataset, sigma: f32, epochs: usize) -> Model {
+    trained(data, "lenet", sigma, epochs)
+}
+
+/// Zoo model `name` trained for `epochs` epochs on the synthetic set with noise at `sigma`.
+pub fn trained(data: &Dataset, name: &str, sigma: f32, epochs: usize) -> Model {
     let cfg = TrainConfig {
         epochs,
         batch: 32,
@@ -24,7 +29,7 @@ pub fn trained_lenet(data: &Dataset, sigma: f32, epochs: usize) -> Model {
         shift: 0,
         seed: 1,
     };
-    let mut m = Model::zoo("lenet", 1).unwrap();
+    let mut m = Model::zoo(name, 1).unwrap();
     let mut t = Trainer::new(cfg, &mut m, data);
     while !t.is_done() {
         t.step(&mut m, data, 1000);

@@ -116,3 +116,45 @@ fn short_hash_of_short_input() {
     assert_eq!(short_hash(b"\x01\x02"), "0102");
     assert_eq!(short_hash(&[0xab; 40]).len(), 12);
 }
+
+/// Every zoo architecture round-trips, the resnet's projection shortcuts included (the
+/// parameters are written in layer order, so a checkpoint of another architecture's size is
+/// refused with both counts named).
+#[test]
+fn every_architecture_round_trips() {
+    for arch in <crate::nn::Arch as crate::choice::Choice>::WORDS {
+        let m = Model::zoo(arch, 4).unwrap();
+        let (m2, info) = load(&save(&m, &meta(&m))).unwrap();
+        assert_eq!(m2.arch, m.arch);
+        assert_eq!(m2.params_flat(), m.params_flat(), "{arch}");
+        assert_eq!(
+            m2.forward(&[0.5; 784], 1),
+            m.forward(&[0.5; 784], 1),
+            "{arch}"
+        );
+        assert_eq!(info.meta.params, m.param_count());
+    }
+    let r = Model::zoo("resnet", 1).unwrap();
+    let mut wrong = meta(&r);
+    wrong.model = "cnn3".into();
+    let e = load(&save(&r, &wrong)).unwrap_err().to_string();
+    assert!(e.contains("43946") && e.contains("cnn3"), "{e}");
+}
+
+/// The checkpoints shipped before the resnet existed still load, bit for bit the model their
+/// header names.
+#[test]
+fn shipped_lenet_and_cnn3_checkpoints_still_load() {
+    let dir = concat!(env!("CARGO_MANIFEST_DIR"), "/models");
+    for entry in std::fs::read_dir(dir).unwrap() {
+        let path = entry.unwrap().path();
+        let name = path.file_name().unwrap().to_string_lossy().into_owned();
+        if !(name.starts_with("lenet-") || name.starts_with("cnn3-")) {
+            continue;
+        }
+        let (m, info) = load(&std::fs::read(&path).unwrap()).unwrap();
+        assert!(name.starts_with(&info.meta.model), "{name}");
+        assert!(name.contains(&info.hash[..12]), "{name}");
+        assert_eq!(m.param_count(), info.meta.params);
+    }
+}
