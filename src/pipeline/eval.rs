@@ -1,13 +1,14 @@
 //! One policy's evaluation: calibrate -> noise-aware fine-tune -> certify the integer model.
 
+use super::irs_pool::{merge_parts, part_cache, IrsPartOut, IrsTask};
 use super::{examples, held_out_accuracy, Fp32Job, Fp32Ref, Points, FT_BATCH_WORK};
 use crate::certify::{
-    metrics::GRID_SMALL, Branch, CertifyJob, IrsGuarantee, IrsJob, Outcome, Summary,
+    irs::IrsRecord, metrics::GRID_SMALL, Branch, CertifyJob, IrsGuarantee, IrsJob, Outcome, Summary,
 };
 use crate::config::ExperimentConfig;
 use crate::data::Dataset;
 use crate::error::{Error, Result};
-use crate::job::{Job, Work};
+use crate::job::{Job, Part, Work};
 use crate::nn::Model;
 use crate::quant::calib::{calibrate, Calibration};
 use crate::quant::cost::Cost;
@@ -125,6 +126,16 @@ enum Stage {
 struct Certifying {
     int: IntModel,
     cert: Cert,
+    /// Set when the IRS is split over a pool: this job certifies part 0 only.
+    split: Option<Split>,
+}
+
+/// An IRS phase split over a pool ([`EvalJob::split_irs`]).
+struct Split {
+    id: u64,
+    count: u32,
+    /// The other parts' outputs, once handed in ([`EvalJob::merge_irs`]).
+    others: Option<Vec<IrsPartOut>>,
 }
 
 enum Cert {
@@ -141,9 +152,9 @@ impl Certifying {
     }
 
     /// One certification step (untimed: the records' times are not reported); true when
-    /// the last point is done.
+    /// the last point is done (of a split IRS: this part's, and the other parts are in).
     fn step(&mut self, max_work: u64) -> bool {
-        match &mut self.cert {
+        let done = match &mut self.cert {
             Cert::Irs(j) => {
                 j.step(&mut self.int, max_work);
                 j.is_done()
@@ -152,7 +163,17 @@ impl Certifying {
                 j.step(&mut self.int, max_work);
                 j.is_done()
             }
-        }
+        };
+        done && self.split.as_ref().is_none_or(|s| s.others.is_some())
+    }
+
+    /// This part is certified and the other parts' records are not in yet.
+    fn waiting(&self) -> bool {
+        let own_done = match &self.cert {
+            Cert::Irs(j) => j.is_done(),
+            Cert::Fresh(j) => j.is_done(),
+        };
+        own_done && self.split.as_ref().is_some_and(|s| s.others.is_none())
     }
 }
 
@@ -170,6 +191,8 @@ pub(crate) struct EvalJob {
     work_done: u64,
     work_total: u64,
     ft_counted: u64,
+    /// Work done before the certification stage (a split restarts the certification there).
+    cert_base: u64,
 }
 
 impl EvalJob {
@@ -219,6 +242,7 @@ impl EvalJob {
             times: StageTimes::default(),
             work_done: 0,
             ft_counted: 0,
+            cert_base: 0,
         })
     }
 
@@ -258,17 +282,153 @@ impl EvalJob {
                 )
             }
         };
-        Ok(Certifying { int, cert })
+        Ok(Certifying {
+            int,
+            cert,
+            split: None,
+        })
+    }
+
+    /// The IRS records of every point, in point order: the job's own, or of a split IRS the
+    /// parts' merged.
+    fn irs_records(&self, c: &Certifying) -> Result<Vec<IrsRecord>> {
+        let Cert::Irs(job) = &c.cert else {
+            return Ok(vec![]);
+        };
+        let own = job.records().to_vec();
+        match &c.split {
+            None => Ok(own),
+            Some(s) => {
+                let fp32 = self
+                    .fp32
+                    .as_ref()
+                    .ok_or_else(|| Error::State("IRS needs the FP32 reference".into()))?;
+                let others = s.others.clone().unwrap_or_default();
+                merge_parts(s.id, s.count, &fp32.cache, own, others)
+            }
+        }
+    }
+
+    /// The evaluation is at its IRS phase (fine-tuned and quantized, certifying with IRS).
+    pub(crate) fn at_irs(&self) -> bool {
+        self.spec.mode == Mode::Irs && matches!(self.stage, Stage::Quantized(_) | Stage::Certify(_))
+    }
+
+    /// Split the IRS phase over `count` workers (point i in part i % count): this job restarts
+    /// its IRS on part 0 (what it certified of the phase so far is dropped; `count` 1 makes
+    /// it whole again) and returns the other parts' tasks, tagged `id` and `identity`. Errors
+    /// unless the job is at its IRS phase.
+    pub(crate) fn split_irs(
+        &mut self,
+        count: u32,
+        id: u64,
+        identity: &str,
+    ) -> Result<Vec<IrsTask>> {
+        let part = Part { index: 0, count }.check()?;
+        if !self.at_irs() {
+            return Err(Error::State(format!(
+                "no IRS phase to split: the evaluation is at its {} phase",
+                self.work().phase
+            )));
+        }
+        let fp32 = self
+            .fp32
+            .clone()
+            .ok_or_else(|| Error::State("IRS needs the FP32 reference".into()))?;
+        let int = match std::mem::replace(&mut self.stage, Stage::Done) {
+            Stage::Quantized(q) => {
+                self.cert_base = self.work_done;
+                IntModel::new(&q)
+            }
+            Stage::Certify(c) => Ok(c.int),
+            _ => unreachable!("at_irs"),
+        }?;
+        let cache = if part.is_whole() {
+            fp32.cache.clone()
+        } else {
+            Arc::new(part_cache(&fp32.cache, part))
+        };
+        self.stage = Stage::Certify(Box::new(Certifying {
+            int,
+            cert: Cert::Irs(IrsJob::new(cache, self.cfg.irs_params())),
+            split: (!part.is_whole()).then_some(Split {
+                id,
+                count,
+                others: None,
+            }),
+        }));
+        self.work_done = self.cert_base;
+        let points = self.spec.points;
+        Ok((1..count)
+            .map(|index| {
+                let p = Part { index, count };
+                let (policy, float) = (&self.spec.policy, &self.float);
+                IrsTask::new(identity.into(), id, points, p, policy, float, &fp32.cache)
+            })
+            .collect())
+    }
+
+    /// The IRS phase is split ([`EvalJob::split_irs`]).
+    pub(crate) fn is_split(&self) -> bool {
+        matches!(&self.stage, Stage::Certify(c) if c.split.is_some())
+    }
+
+    /// Hand in the other parts' outputs of the split IRS (any order, before or after this
+    /// job's own part is done); checked against the split and its points.
+    pub(crate) fn merge_irs(&mut self, others: Vec<IrsPartOut>) -> Result<()> {
+        let fp32 = self.fp32.clone();
+        let Stage::Certify(c) = &mut self.stage else {
+            return Err(Error::State("no split IRS phase to merge into".into()));
+        };
+        let (Some(s), Some(fp32)) = (c.split.as_mut(), fp32) else {
+            return Err(Error::State("no split IRS phase to merge into".into()));
+        };
+        // check now (with placeholders for the own part) so a bad part fails its sender
+        let own: Vec<IrsRecord> = Part {
+            index: 0,
+            count: s.count,
+        }
+        .select(fp32.cache.entries.iter())
+        .into_iter()
+        .map(|e| IrsRecord {
+            index: e.example.index,
+            label: e.example.label,
+            prediction: e.prediction,
+            branch: Branch::Skipped,
+            n_p: 0,
+            disagreements: None,
+            zeta_up: None,
+            count: None,
+            p_lower: 0.0,
+            radius: 0.0,
+            correct: false,
+            samples: 0,
+            micros: None,
+        })
+        .collect();
+        merge_parts(s.id, s.count, &fp32.cache, own, others.clone())?;
+        let samples: u64 = others
+            .iter()
+            .flat_map(|o| &o.records)
+            .map(|r| r.samples)
+            .sum();
+        s.others = Some(others);
+        self.work_done += samples;
+        Ok(())
     }
 
     /// The result of a finished certification.
     fn result(&self, c: &mut Certifying, data: &Dataset) -> Result<EvalResult> {
         let (outcomes, irs): (Vec<Outcome>, Option<IrsStats>) = match &c.cert {
             Cert::Irs(job) => {
-                let recs = job.records();
+                let recs = &self.irs_records(c)?;
                 let count = |b: Branch| recs.iter().filter(|r| r.branch == b).count();
                 let stats = IrsStats {
-                    samples: job.progress().samples_done,
+                    // what the job counted: each point's samples (the parts' when split)
+                    samples: match c.split {
+                        None => job.progress().samples_done,
+                        Some(_) => recs.iter().map(|r| r.samples).sum(),
+                    },
                     scratch_samples: recs.len() as u64 * (self.cfg.n0 + self.cfg.n) as u64,
                     incremental: count(Branch::Incremental),
                     fallback: count(Branch::Fallback),
@@ -329,6 +489,7 @@ impl Job for EvalJob {
         if let Stage::Quantized(q) = &self.stage {
             let c = self.start_certify(q, data)?;
             self.stage = Stage::Certify(Box::new(c));
+            self.cert_base = self.work_done;
         }
         match &mut self.stage {
             Stage::Fp32(job) => {
@@ -416,6 +577,7 @@ impl Job for EvalJob {
             Stage::Fp32(_) => "fp32-certify",
             Stage::Calibrate => "calibrate",
             Stage::Finetune(_) => "finetune",
+            Stage::Certify(ref c) if c.waiting() => "irs-pool",
             Stage::Quantized(_) | Stage::Certify(_) => match self.spec.mode {
                 Mode::Irs => "irs",
                 Mode::Fresh => "certify",
