@@ -28,6 +28,7 @@
 /**
  * @typedef {object} QuantEvalPartial
  * @property {string} phase the read-out's current phase
+ * @property {Uint8Array[]} [tasks] a pooled read-out's IRS split: the other parts' tasks
  */
 
 /**
@@ -45,6 +46,7 @@
  * @property {EpisodeRecord|null} best
  * @property {SearchProgress} progress
  * @property {string} phase
+ * @property {Uint8Array[]} [tasks] a pooled episode's IRS split: the other parts' tasks
  */
 
 /**
