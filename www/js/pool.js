@@ -120,6 +120,8 @@ export class EnginePool {
     /** Generations of worker 0's weights and config (bumped by every command that may change them). */
     this.weightsGen = 0;
     this.configGen = 0;
+    /** IRS phases split over the pool so far (diagnostics: the browser tests check the split ran). */
+    this.irsSplits = 0;
   }
 
   /** Uses `n` workers from the next pooled job on (kept in localStorage). @param {number} n */
@@ -248,9 +250,10 @@ export class EnginePool {
     let error = null;
     const settled = await Promise.allSettled(parts.map((p, k) => p.promise.catch((e) => {
       const h = owners[k];
-      // A helper that crashed restarted its engine untrained: it gets the weights again next
-      // time; worker 0 and the page's model are untouched, so it is not reported as a panic.
-      if (h && e instanceof EngineError && e.panic) h.weights = -1;
+      // A helper that failed gets the config and weights again before its next job (a crash
+      // restarted its engine untrained); its error names it, and worker 0 and the page's
+      // model are untouched, so it is not reported as a panic.
+      if (h && !(e instanceof JobAborted)) [h.weights, h.config] = [-1, -1];
       if (h && e instanceof EngineError) e = new EngineError(`pool worker ${k + first}: ${e.message}`, false, e.phase);
       if (!(e instanceof JobAborted) && error === null) {
         error = e;
@@ -418,11 +421,13 @@ export class EnginePool {
     let running = [];
     /** @param {Uint8Array[]} tasks */
     const dispatch = (tasks) => {
+      this.irsSplits += 1;
       const parts = helpers.map((h, k) => h.client.start('irsPart', { task: tasks[k] }));
       running = parts;
       ctl.parts.push(...parts);
       this.settle(parts, helpers, 1).then(async ({ results, aborted, error }) => {
-        ctl.parts = ctl.parts.filter((p) => !parts.includes(p));
+        const mine = /** @type {{cancel: () => void}[]} */ (parts);
+        ctl.parts = ctl.parts.filter((p) => !mine.includes(p));
         if (error !== null) throw error;
         if (aborted || ctl.cancelled) return;
         const bytes = /** @type {{bytes: Uint8Array}[]} */ (results).map((r) => r.bytes);

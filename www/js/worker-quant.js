@@ -162,7 +162,7 @@ async function quantEval(eng, job, pool) {
  * > 0 stops after that many episodes (Step = 1). A cancel (pause) keeps the engine's run as it
  * is and returns the episodes not yet streamed.
  * @param {Engine} eng @param {Job} job
- * @param {{kind: SearchKindName, resume?: boolean, episodes?: number}} p
+ * @param {{kind: SearchKindName, resume?: boolean, episodes?: number, pool?: number}} p
  * @returns {Promise<SearchResult>}
  */
 async function search(eng, job, { kind, resume = false, episodes = 0, pool = 1 }) {
