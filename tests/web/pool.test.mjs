@@ -49,6 +49,16 @@ test('1 and 2 workers: the same certification records, summary and final table',
   assert.match(await send({ cmd: 'certifyPart', params: { part: { index: 2, count: 2 } } }), /part\.index/);
   assert.match(await send({ cmd: 'finalPart', params: { part: { index: 0, count: 1 }, rows: [{ name: 'x', wb: [4], ab: [4], locks: [false] }] } }), /rows\[0\]\.wb/);
   assert.match(await send({ cmd: 'certifyImport', params: { parts: [new Uint8Array([1, 2])] } }), /parts\[0\]/);
+  // the split IRS's commands: bad params by the worker's checks, bad bytes and states by the engine's
+  assert.match(await send({ cmd: 'certifyPart', params: { part: { index: 0, count: 1 }, points: 'final' } }), /params\.points="final"/);
+  assert.match(await send({ cmd: 'hasReference', params: { points: 'x' } }), /params\.points="x"/);
+  assert.match(await send({ cmd: 'quantEval', params: { pool: 0 } }), /params\.pool=0/);
+  assert.match(await send({ cmd: 'search', params: { kind: 'arq', pool: 65 } }), /params\.pool=65/);
+  assert.match(await send({ cmd: 'irsPart', params: { task: [1, 2] } }), /params\.task/);
+  assert.match(await send({ cmd: 'irsPart', params: { task: new Uint8Array([1, 2]) } }), /task=2 bytes/);
+  assert.match(await send({ cmd: 'irsMerge', params: { kind: 'train', parts: [new Uint8Array([1])] } }), /params\.kind="train"/);
+  assert.match(await send({ cmd: 'irsMerge', params: { kind: 'search', parts: [] } }), /params\.parts/);
+  assert.match(await send({ cmd: 'irsMerge', params: { kind: 'quantEval', parts: [new Uint8Array([1])] } }), /parts\[0\]/);
 
   const one = await viaPool(page, 1, 'certify');
   const two = await viaPool(page, 2, 'certify');
