@@ -13,10 +13,11 @@
 // certifies FP32 on the reported points, the second is IRS only), then a default ARQ search of
 // `--episodes N` episodes (default 30; it certifies FP32 on the search split first), and the
 // same search once more in the same page (episodes only: the reference is held). Prints every
-// run and the median of each timing with its ratio to the first count's.
+// run and the median of each timing with its ratio to the first count's. `--console` sends
+// the same requests to the pool from the console instead of clicking (no view renders them).
 //
 // Usage: node scripts/bench-page.mjs [--workers N] [--no-search]
-//        node scripts/bench-page.mjs --compare 1,2 [--runs 3] [--episodes 30]
+//        node scripts/bench-page.mjs --compare 1,2 [--runs 3] [--episodes 30] [--console]
 // (needs pkg/ and www/vendor/ from `make pkg www/vendor/d3.min.js`). Prints JSON seconds.
 import { parseArgs } from 'node:util';
 import { LONG, launch, openPage, waitIdle } from '../tests/web/harness.mjs';
@@ -27,6 +28,7 @@ const { values } = parseArgs({
     'no-search': { type: 'boolean', default: false },
     compare: { type: 'string' },
     runs: { type: 'string', default: '3' },
+    console: { type: 'boolean', default: false },
     episodes: { type: 'string', default: '30' },
   },
 });
@@ -44,6 +46,18 @@ async function timed(page, button) {
 /** @param {number[]} xs */
 const median = (xs) => [...xs].sort((a, b) => a - b)[Math.floor(xs.length / 2)];
 
+/**
+ * Seconds of a request through the page's pool from the console (no view renders it).
+ * @param {import('playwright-core').Page} page @param {string} cmd @param {object} params
+ */
+async function viaConsole(page, cmd, params) {
+  return page.evaluate(async ([c, p]) => {
+    const t0 = performance.now();
+    await /** @type {any} */ (window).arq.pool.request(c, p);
+    return (performance.now() - t0) / 1000;
+  }, /** @type {const} */ ([cmd, params]));
+}
+
 /** One fresh page with `workers` workers: the read-out twice, the search twice. @param {number} workers @param {number} episodes */
 async function compareRun(workers, episodes) {
   const { page } = await openPage(browser, baseUrl, `#episodes=${episodes}`);
@@ -53,6 +67,13 @@ async function compareRun(workers, episodes) {
     await waitIdle(page);
     await page.selectOption('#pool-size', String(workers));
     // the first read-out also certifies FP32 on the reported points (and starts the helpers)
+    if (values.console) {
+      const readoutFirst = await viaConsole(page, 'quantEval', {});
+      const readout = await viaConsole(page, 'quantEval', {});
+      const searchFirst = await viaConsole(page, 'search', { kind: 'arq' });
+      const search = await viaConsole(page, 'search', { kind: 'arq' });
+      return { workers, readoutFirst, readout, searchFirst, search, episodes };
+    }
     const readoutFirst = await timed(page, '#bits-eval');
     const readout = await timed(page, '#bits-eval');
     const searchFirst = await timed(page, '#search-arq');
