@@ -281,7 +281,7 @@ fn pooled(s: &mut Session, helpers: &mut [Session], spec: JobSpec, at: MergeAt) 
     let mut parts: Option<Vec<Vec<u8>>> = None;
     let mut phase = "";
     loop {
-        if phase == "irs" && parts.is_none() && count > 1 {
+        if matches!(phase, "irs" | "certify") && parts.is_none() && count > 1 {
             let tasks = s.split_irs(kind, count).unwrap();
             assert_eq!(tasks.len(), helpers.len());
             let done: Vec<Vec<u8>> = helpers
@@ -294,12 +294,15 @@ fn pooled(s: &mut Session, helpers: &mut [Session], spec: JobSpec, at: MergeAt) 
             }
             parts = Some(done);
         }
-        if phase == "irs-pool" {
+        if matches!(phase, "irs-pool" | "certify-pool") {
             assert!(at == MergeAt::OwnDone);
             s.merge_irs(kind, parts.as_ref().unwrap()).unwrap();
         }
         let st = s.step(kind, 500, &mut || 0).unwrap();
-        if !matches!(st.work.phase, "irs" | "irs-pool") {
+        if !matches!(
+            st.work.phase,
+            "irs" | "irs-pool" | "certify" | "certify-pool"
+        ) {
             parts = None;
         }
         phase = st.work.phase;
@@ -396,9 +399,9 @@ fn pooled_search_equals_the_whole_search() {
     }
 }
 
-/// The quick read-out's IRS split over 2 and 3 workers gives the unsharded read-out's result
-/// bit for bit (the IRS statistics included); a split made whole again (a pool shrunk to one
-/// worker) too.
+/// The quick read-out's IRS (and a fresh read-out's CERTIFY) split over 2 and 3 workers gives
+/// the unsharded read-out's result bit for bit (the IRS statistics included); a split made
+/// whole again (a pool shrunk to one worker) too.
 #[test]
 fn pooled_read_out_equals_the_whole_read_out() {
     let (mut whole, ckpt) = main_and_checkpoint();
@@ -416,6 +419,18 @@ fn pooled_read_out_equals_the_whole_read_out() {
             at,
         );
         assert_eq!(read_out(&got), want, "{count} workers");
+    }
+    // the fresh read-out (CERTIFY of the integer model from scratch) split the same way
+    let (mut whole, _) = main_and_checkpoint();
+    let fresh = JobSpec::QuantEval { fresh: true };
+    let want_fresh = read_out(&drive(&mut whole, fresh.clone()));
+    assert!(want_fresh["irs"].is_null());
+    for (count, at) in [(2u32, MergeAt::OwnDone), (3, MergeAt::Split)] {
+        let (mut main, _) = main_and_checkpoint();
+        let mut helpers: Vec<Session> = (1..count).map(|_| helper(&ckpt)).collect();
+        let got = pooled(&mut main, &mut helpers, fresh.clone(), at);
+        assert_eq!(read_out(&got), want_fresh, "fresh, {count} workers");
+        assert!(helpers.iter().all(|h| h.export_irs_part().is_ok()));
     }
     // split, then whole again before any part came in: the read-out runs as one
     let (mut main, _) = main_and_checkpoint();

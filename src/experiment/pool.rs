@@ -63,8 +63,8 @@ impl Session {
         }
     }
 
-    /// Split the IRS phase of the running read-out or search episode (`kind`) over `count`
-    /// workers: this session goes on with part 0; the result is the tasks of parts
+    /// Split the certification phase (IRS; a fresh read-out's CERTIFY) of the running read-out
+    /// or search episode (`kind`) over `count` workers: this session goes on with part 0; the result is the tasks of parts
     /// 1..count, as bytes for [`Session::begin_irs_part`] in workers holding the same weights
     /// and config. With `count` 1 a split phase is made whole again (its IRS restarts; a
     /// paused search resumed by one worker) and nothing else happens. The results never
@@ -77,15 +77,16 @@ impl Session {
         let identity = pool_identity(&self.cfg, &self.model, points);
         self.pool.seq += 1;
         let id = self.pool.seq;
-        let job = self.irs_eval(kind)?;
+        self.irs_eval(kind)?;
+        let job = self.quant.irs_eval(kind);
         if count == 1 {
             if let Some(j) = job.filter(|j| j.is_split()) {
-                j.split_irs(1, id, &identity)?;
+                j.split_irs(1, id, &identity, &self.data)?;
             }
             return Ok(vec![]);
         }
         let job = job.ok_or_else(|| kind.not_running())?;
-        let tasks = job.split_irs(count, id, &identity)?;
+        let tasks = job.split_irs(count, id, &identity, &self.data)?;
         Ok(tasks.iter().map(IrsTask::to_bytes).collect())
     }
 
@@ -97,8 +98,12 @@ impl Session {
             .enumerate()
             .map(|(k, b)| IrsPartOut::from_bytes(&format!("parts[{k}]"), b))
             .collect::<Result<Vec<_>>>()?;
-        let job = self.irs_eval(kind)?.ok_or_else(|| kind.not_running())?;
-        job.merge_irs(outs)
+        self.irs_eval(kind)?;
+        let job = self
+            .quant
+            .irs_eval(kind)
+            .ok_or_else(|| kind.not_running())?;
+        job.merge_irs(outs, &self.data)
     }
 
     /// Start certifying one part of another worker's split IRS phase (`task`: a

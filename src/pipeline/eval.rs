@@ -1,9 +1,9 @@
 //! One policy's evaluation: calibrate -> noise-aware fine-tune -> certify the integer model.
 
-use super::irs_pool::{merge_parts, part_cache, IrsPartOut, IrsTask};
+use super::irs_pool::{check_parts, merge_parts, part_cache, IrsPartOut, IrsTask, PartRecords};
 use super::{examples, held_out_accuracy, Fp32Job, Fp32Ref, Points, FT_BATCH_WORK};
 use crate::certify::{
-    irs::IrsRecord, metrics::GRID_SMALL, Branch, CertifyJob, IrsGuarantee, IrsJob, Outcome, Summary,
+    metrics::GRID_SMALL, Branch, CertifyJob, IrsGuarantee, IrsJob, Outcome, Summary,
 };
 use crate::config::ExperimentConfig;
 use crate::data::Dataset;
@@ -289,68 +289,96 @@ impl EvalJob {
         })
     }
 
-    /// The IRS records of every point, in point order: the job's own, or of a split IRS the
+    /// The records of every point, in point order: the job's own, or of a split phase the
     /// parts' merged.
-    fn irs_records(&self, c: &Certifying) -> Result<Vec<IrsRecord>> {
-        let Cert::Irs(job) = &c.cert else {
-            return Ok(vec![]);
+    fn records(&self, c: &Certifying, data: &Dataset) -> Result<PartRecords> {
+        let own = match &c.cert {
+            Cert::Irs(job) => PartRecords::Irs(job.records().to_vec()),
+            Cert::Fresh(job) => PartRecords::Fresh(job.records().to_vec()),
         };
-        let own = job.records().to_vec();
         match &c.split {
             None => Ok(own),
             Some(s) => {
-                let fp32 = self
-                    .fp32
-                    .as_ref()
-                    .ok_or_else(|| Error::State("IRS needs the FP32 reference".into()))?;
                 let others = s.others.clone().unwrap_or_default();
-                merge_parts(s.id, s.count, &fp32.cache, own, others)
+                check_parts(
+                    s.id,
+                    s.count,
+                    self.spec.mode == Mode::Fresh,
+                    &self.indices(data)?,
+                    &others,
+                )?;
+                merge_parts(own, others)
             }
         }
     }
 
-    /// The evaluation is at its IRS phase (fine-tuned and quantized, certifying with IRS).
-    pub(crate) fn at_irs(&self) -> bool {
-        self.spec.mode == Mode::Irs && matches!(self.stage, Stage::Quantized(_) | Stage::Certify(_))
+    /// The record indices of the evaluation's points, in point order.
+    fn indices(&self, data: &Dataset) -> Result<Vec<u64>> {
+        let ex = examples(&self.cfg, data, self.float.input_len(), self.spec.points)?;
+        Ok(ex.iter().map(|x| x.index).collect())
     }
 
-    /// Split the IRS phase over `count` workers (point i in part i % count): this job restarts
-    /// its IRS on part 0 (what it certified of the phase so far is dropped; `count` 1 makes
-    /// it whole again) and returns the other parts' tasks, tagged `id` and `identity`. Errors
-    /// unless the job is at its IRS phase.
+    /// The evaluation is at its certification phase (fine-tuned and quantized; IRS or fresh).
+    pub(crate) fn at_certify(&self) -> bool {
+        matches!(self.stage, Stage::Quantized(_) | Stage::Certify(_))
+    }
+
+    /// Split the certification phase over `count` workers (point i in part i % count): this
+    /// job restarts it on part 0 (what it certified of the phase so far is dropped; `count` 1
+    /// makes it whole again) and returns the other parts' tasks, tagged `id` and `identity`.
+    /// Errors unless the job is at its certification phase.
     pub(crate) fn split_irs(
         &mut self,
         count: u32,
         id: u64,
         identity: &str,
+        data: &Dataset,
     ) -> Result<Vec<IrsTask>> {
         let part = Part { index: 0, count }.check()?;
-        if !self.at_irs() {
+        if !self.at_certify() {
             return Err(Error::State(format!(
                 "no IRS phase to split: the evaluation is at its {} phase",
                 self.work().phase
             )));
         }
-        let fp32 = self
-            .fp32
-            .clone()
-            .ok_or_else(|| Error::State("IRS needs the FP32 reference".into()))?;
+        let fp32 = match self.spec.mode {
+            Mode::Irs => Some(
+                self.fp32
+                    .clone()
+                    .ok_or_else(|| Error::State("IRS needs the FP32 reference".into()))?,
+            ),
+            Mode::Fresh => None,
+        };
+        let ex = part.select(examples(
+            &self.cfg,
+            data,
+            self.float.input_len(),
+            self.spec.points,
+        )?);
         let int = match std::mem::replace(&mut self.stage, Stage::Done) {
             Stage::Quantized(q) => {
                 self.cert_base = self.work_done;
                 IntModel::new(&q)
             }
             Stage::Certify(c) => Ok(c.int),
-            _ => unreachable!("at_irs"),
+            _ => unreachable!("at_certify"),
         }?;
-        let cache = if part.is_whole() {
-            fp32.cache.clone()
-        } else {
-            Arc::new(part_cache(&fp32.cache, part))
+        let cert = match &fp32 {
+            Some(fp32) if part.is_whole() => {
+                Cert::Irs(IrsJob::new(fp32.cache.clone(), self.cfg.irs_params()))
+            }
+            Some(fp32) => Cert::Irs(IrsJob::new(
+                Arc::new(part_cache(&fp32.cache, part)),
+                self.cfg.irs_params(),
+            )),
+            None => Cert::Fresh(
+                CertifyJob::new(self.cfg.smooth_params(), ex)
+                    .with_purposes(self.spec.points.purposes()),
+            ),
         };
         self.stage = Stage::Certify(Box::new(Certifying {
             int,
-            cert: Cert::Irs(IrsJob::new(cache, self.cfg.irs_params())),
+            cert,
             split: (!part.is_whole()).then_some(Split {
                 id,
                 count,
@@ -359,59 +387,34 @@ impl EvalJob {
         }));
         self.work_done = self.cert_base;
         let points = self.spec.points;
+        let cache = fp32.as_ref().map(|f| &*f.cache);
         Ok((1..count)
             .map(|index| {
                 let p = Part { index, count };
                 let (policy, float) = (&self.spec.policy, &self.float);
-                IrsTask::new(identity.into(), id, points, p, policy, float, &fp32.cache)
+                IrsTask::new(identity.into(), id, points, p, policy, float, cache)
             })
             .collect())
     }
 
-    /// The IRS phase is split ([`EvalJob::split_irs`]).
+    /// The certification phase is split ([`EvalJob::split_irs`]).
     pub(crate) fn is_split(&self) -> bool {
         matches!(&self.stage, Stage::Certify(c) if c.split.is_some())
     }
 
-    /// Hand in the other parts' outputs of the split IRS (any order, before or after this
+    /// Hand in the other parts' outputs of the split phase (any order, before or after this
     /// job's own part is done); checked against the split and its points.
-    pub(crate) fn merge_irs(&mut self, others: Vec<IrsPartOut>) -> Result<()> {
-        let fp32 = self.fp32.clone();
+    pub(crate) fn merge_irs(&mut self, others: Vec<IrsPartOut>, data: &Dataset) -> Result<()> {
+        let indices = self.indices(data)?;
+        let fresh = self.spec.mode == Mode::Fresh;
         let Stage::Certify(c) = &mut self.stage else {
             return Err(Error::State("no split IRS phase to merge into".into()));
         };
-        let (Some(s), Some(fp32)) = (c.split.as_mut(), fp32) else {
+        let Some(s) = c.split.as_mut() else {
             return Err(Error::State("no split IRS phase to merge into".into()));
         };
-        // check now (with placeholders for the own part) so a bad part fails its sender
-        let own: Vec<IrsRecord> = Part {
-            index: 0,
-            count: s.count,
-        }
-        .select(fp32.cache.entries.iter())
-        .into_iter()
-        .map(|e| IrsRecord {
-            index: e.example.index,
-            label: e.example.label,
-            prediction: e.prediction,
-            branch: Branch::Skipped,
-            n_p: 0,
-            disagreements: None,
-            zeta_up: None,
-            count: None,
-            p_lower: 0.0,
-            radius: 0.0,
-            correct: false,
-            samples: 0,
-            micros: None,
-        })
-        .collect();
-        merge_parts(s.id, s.count, &fp32.cache, own, others.clone())?;
-        let samples: u64 = others
-            .iter()
-            .flat_map(|o| &o.records)
-            .map(|r| r.samples)
-            .sum();
+        check_parts(s.id, s.count, fresh, &indices, &others)?;
+        let samples: u64 = others.iter().map(|o| o.records.samples()).sum();
         s.others = Some(others);
         self.work_done += samples;
         Ok(())
@@ -419,15 +422,14 @@ impl EvalJob {
 
     /// The result of a finished certification.
     fn result(&self, c: &mut Certifying, data: &Dataset) -> Result<EvalResult> {
-        let (outcomes, irs): (Vec<Outcome>, Option<IrsStats>) = match &c.cert {
-            Cert::Irs(job) => {
-                let recs = &self.irs_records(c)?;
+        let (outcomes, irs): (Vec<Outcome>, Option<IrsStats>) = match self.records(c, data)? {
+            PartRecords::Irs(recs) => {
                 let count = |b: Branch| recs.iter().filter(|r| r.branch == b).count();
                 let stats = IrsStats {
                     // what the job counted: each point's samples (the parts' when split)
-                    samples: match c.split {
-                        None => job.progress().samples_done,
-                        Some(_) => recs.iter().map(|r| r.samples).sum(),
+                    samples: match (&c.cert, &c.split) {
+                        (Cert::Irs(job), None) => job.progress().samples_done,
+                        _ => recs.iter().map(|r| r.samples).sum(),
                     },
                     scratch_samples: recs.len() as u64 * (self.cfg.n0 + self.cfg.n) as u64,
                     incremental: count(Branch::Incremental),
@@ -436,7 +438,7 @@ impl EvalJob {
                 };
                 (recs.iter().map(Outcome::from).collect(), Some(stats))
             }
-            Cert::Fresh(job) => (job.records().iter().map(Outcome::from).collect(), None),
+            PartRecords::Fresh(recs) => (recs.iter().map(Outcome::from).collect(), None),
         };
         let int = &mut c.int;
         let ex = examples(&self.cfg, data, int_input_len(int), self.spec.points)?;
@@ -577,7 +579,10 @@ impl Job for EvalJob {
             Stage::Fp32(_) => "fp32-certify",
             Stage::Calibrate => "calibrate",
             Stage::Finetune(_) => "finetune",
-            Stage::Certify(ref c) if c.waiting() => "irs-pool",
+            Stage::Certify(ref c) if c.waiting() => match self.spec.mode {
+                Mode::Irs => "irs-pool",
+                Mode::Fresh => "certify-pool",
+            },
             Stage::Quantized(_) | Stage::Certify(_) => match self.spec.mode {
                 Mode::Irs => "irs",
                 Mode::Fresh => "certify",

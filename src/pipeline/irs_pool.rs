@@ -1,18 +1,20 @@
 //! IRS split over a pool of workers: the certification phase of a search episode or of the
-//! quick read-out, cut into fixed point parts (point i in part i % count).
+//! quick read-out (IRS, or a fresh CERTIFY of the read-out), cut into fixed point parts
+//! (point i in part i % count).
 //!
 //! The worker that runs the evaluation (calibration and the sequential fine-tuning) hands each
 //! other worker an [`IrsTask`]: the fine-tuned float weights, the policy and its part of the
-//! FP32 reference's IRS cache (without the images, which every worker has). The other worker
-//! rebuilds the same integer model (its own calibration of the same pretrained weights, then
-//! [`QuantizedModel::new`], exactly what fine-tuning leaves), runs IRS on its points
-//! ([`IrsPartJob`]) and hands back an [`IrsPartOut`]. Each point's IRS record depends only on
-//! the cache entry, the integer model and the settings (its noise is keyed by the point's
-//! record index), so the parts' records merged in point order are the whole run's bit for bit.
+//! FP32 reference's IRS cache (without the images, which every worker has; none for a fresh
+//! certification). The other worker rebuilds the same integer model (its own calibration of
+//! the same pretrained weights, then [`QuantizedModel::new`], exactly what fine-tuning leaves),
+//! certifies its points ([`IrsPartJob`]) and hands back an [`IrsPartOut`]. Each point's record
+//! depends only on the cache entry (or the point), the integer model and the settings (its
+//! noise is keyed by the point's record index), so the parts' records merged in point order are
+//! the whole run's bit for bit.
 
 use super::{examples, Points};
 use crate::certify::irs::{IrsCache, IrsRecord};
-use crate::certify::{IrsJob, Progress};
+use crate::certify::{CertRecord, CertifyJob, IrsJob, Progress};
 use crate::config::ExperimentConfig;
 use crate::data::Dataset;
 use crate::error::{Error, Result};
@@ -57,13 +59,14 @@ struct TaskHead {
     /// The policy's weight and activation bits per quantizable layer (32 = full precision).
     wb: Vec<u32>,
     ab: Vec<u32>,
-    /// The part's cache entries, in point order, with empty inputs.
-    cache: IrsCache,
+    /// The part's cache entries, in point order, with empty inputs; None: certify the part's
+    /// points from scratch (a fresh read-out).
+    cache: Option<IrsCache>,
 }
 
 impl IrsTask {
     /// Part `part` of the IRS of `float` (fine-tuned weights) under `policy` against `cache`
-    /// (the whole FP32 reference's).
+    /// (the whole FP32 reference's), or with None of its fresh certification.
     pub(crate) fn new(
         identity: String,
         split: u64,
@@ -71,17 +74,23 @@ impl IrsTask {
         part: Part,
         policy: &Policy,
         float: &Model,
-        cache: &IrsCache,
+        cache: Option<&IrsCache>,
     ) -> IrsTask {
-        let entries = part
-            .select(cache.entries.iter())
-            .into_iter()
-            .map(|e| {
-                let mut e = e.clone();
-                e.example.input = Vec::new();
-                e
-            })
-            .collect();
+        let cache = cache.map(|cache| {
+            let entries = part
+                .select(cache.entries.iter())
+                .into_iter()
+                .map(|e| {
+                    let mut e = e.clone();
+                    e.example.input = Vec::new();
+                    e
+                })
+                .collect();
+            IrsCache {
+                entries,
+                ..header(cache)
+            }
+        });
         IrsTask {
             head: TaskHead {
                 identity,
@@ -90,10 +99,7 @@ impl IrsTask {
                 part,
                 wb: policy.layers.iter().map(|l| l.w.get()).collect(),
                 ab: policy.layers.iter().map(|l| l.a.get()).collect(),
-                cache: IrsCache {
-                    entries,
-                    ..header(cache)
-                },
+                cache,
             },
             weights: float.params_flat(),
         }
@@ -161,6 +167,34 @@ pub(crate) fn part_cache(cache: &IrsCache, part: Part) -> IrsCache {
     }
 }
 
+/// The records of a part, or of a whole certification phase, in point order.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+#[serde(tag = "kind", content = "records", rename_all = "camelCase")]
+pub enum PartRecords {
+    /// IRS records.
+    Irs(Vec<IrsRecord>),
+    /// CERTIFY records (a fresh read-out).
+    Fresh(Vec<CertRecord>),
+}
+
+impl PartRecords {
+    /// The points' record indices, in order.
+    fn indices(&self) -> Vec<u64> {
+        match self {
+            PartRecords::Irs(r) => r.iter().map(|r| r.index).collect(),
+            PartRecords::Fresh(r) => r.iter().map(|r| r.index).collect(),
+        }
+    }
+
+    /// Forward samples spent on the points.
+    pub(crate) fn samples(&self) -> u64 {
+        match self {
+            PartRecords::Irs(r) => r.iter().map(|r| r.samples).sum(),
+            PartRecords::Fresh(r) => r.iter().map(|r| r.samples).sum(),
+        }
+    }
+}
+
 /// A finished IRS part, as the worker that ran it hands it back.
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
 #[serde(rename_all = "camelCase")]
@@ -170,7 +204,7 @@ pub struct IrsPartOut {
     /// Which part.
     pub part: Part,
     /// The part's records, in point order.
-    pub records: Vec<IrsRecord>,
+    pub records: PartRecords,
 }
 
 impl IrsPartOut {
@@ -192,16 +226,16 @@ impl IrsPartOut {
     }
 }
 
-/// Merge the splitting worker's own records (part 0 of `count`) with the other parts'
-/// outputs (any order) into the whole run's records, checking that the outputs belong to
-/// split `split` and hold exactly the points of `cache` (the whole cache) each part should.
-pub(crate) fn merge_parts(
+/// Check the other parts' outputs of split `split` over `count` workers (any order) against
+/// the whole point set (`indices`: its record indices in point order), with records of kind
+/// `fresh`: each part 1..count exactly once, each holding exactly its points.
+pub(crate) fn check_parts(
     split: u64,
     count: u32,
-    cache: &IrsCache,
-    own: Vec<IrsRecord>,
-    mut others: Vec<IrsPartOut>,
-) -> Result<Vec<IrsRecord>> {
+    fresh: bool,
+    indices: &[u64],
+    others: &[IrsPartOut],
+) -> Result<()> {
     for (k, o) in others.iter().enumerate() {
         if o.split != split {
             return Err(Error::invalid(
@@ -211,13 +245,28 @@ pub(crate) fn merge_parts(
                 split,
             ));
         }
+        if matches!(o.records, PartRecords::Fresh(_)) != fresh {
+            return Err(Error::invalid(
+                &format!("parts[{k}].records"),
+                if fresh {
+                    "IRS records"
+                } else {
+                    "CERTIFY records"
+                },
+                "not the split's kind of certification",
+                if fresh {
+                    "CERTIFY records"
+                } else {
+                    "IRS records"
+                },
+            ));
+        }
     }
-    others.sort_by_key(|o| o.part.index);
-    let complete = others
-        .iter()
-        .enumerate()
-        .all(|(k, o)| o.part.index as usize == k + 1 && o.part.count == count);
-    if others.len() + 1 != count as usize || !complete {
+    let mut seen: Vec<u32> = others.iter().map(|o| o.part.index).collect();
+    seen.sort_unstable();
+    let complete =
+        seen.iter().copied().eq(1..count) && others.iter().all(|o| o.part.count == count);
+    if !complete {
         let shown = others
             .iter()
             .map(|o| format!("{}/{}", o.part.index, o.part.count))
@@ -230,22 +279,46 @@ pub(crate) fn merge_parts(
             format!("index/{count} for index 1..{count}, each once"),
         ));
     }
-    let mut parts = vec![own];
-    parts.extend(others.into_iter().map(|o| o.records));
-    let merged = Part::merge(parts).filter(|m| {
-        m.len() == cache.entries.len()
-            && m.iter()
-                .zip(&cache.entries)
-                .all(|(r, e)| r.index == e.example.index)
-    });
-    merged.ok_or_else(|| {
-        Error::invalid(
-            "parts",
-            "records",
-            "the parts' records are not the split's points",
-            format!("{} points split by index % {count}", cache.entries.len()),
-        )
-    })
+    for (k, o) in others.iter().enumerate() {
+        if o.records.indices() != o.part.select(indices.iter().copied()) {
+            return Err(Error::invalid(
+                &format!("parts[{k}].records"),
+                format!("{} records", o.records.indices().len()),
+                "not the points of that part",
+                format!("{} points split by index % {count}", indices.len()),
+            ));
+        }
+    }
+    Ok(())
+}
+
+/// The whole phase's records: the splitting worker's own (part 0) and the other parts'
+/// (checked with [`check_parts`]), merged in point order.
+pub(crate) fn merge_parts(own: PartRecords, mut others: Vec<IrsPartOut>) -> Result<PartRecords> {
+    others.sort_by_key(|o| o.part.index);
+    let bad = || Error::State("the parts of a split certification do not fit together".into());
+    match own {
+        PartRecords::Irs(own) => {
+            let mut parts = vec![own];
+            for o in others {
+                match o.records {
+                    PartRecords::Irs(r) => parts.push(r),
+                    PartRecords::Fresh(_) => return Err(bad()),
+                }
+            }
+            Part::merge(parts).map(PartRecords::Irs).ok_or_else(bad)
+        }
+        PartRecords::Fresh(own) => {
+            let mut parts = vec![own];
+            for o in others {
+                match o.records {
+                    PartRecords::Fresh(r) => parts.push(r),
+                    PartRecords::Irs(_) => return Err(bad()),
+                }
+            }
+            Part::merge(parts).map(PartRecords::Fresh).ok_or_else(bad)
+        }
+    }
 }
 
 /// The IRS of one [`IrsTask`] in a worker that holds the same weights and settings.
@@ -253,7 +326,13 @@ pub struct IrsPartJob {
     split: u64,
     part: Part,
     int: IntModel,
-    job: IrsJob,
+    cert: PartCert,
+}
+
+/// How a part's points are certified.
+enum PartCert {
+    Irs(IrsJob),
+    Fresh(CertifyJob),
 }
 
 impl IrsPartJob {
@@ -321,24 +400,31 @@ impl IrsPartJob {
         // the whole point set, to give the cache entries their images back
         let all = examples(cfg, data, pretrained.input_len(), h.points)?;
         let mine = part.select(all);
-        let mut cache = h.cache;
-        let fits = cache.entries.len() == mine.len()
-            && cache
-                .entries
-                .iter()
-                .zip(&mine)
-                .all(|(e, x)| e.example.index == x.index && e.example.label == x.label);
-        if !fits || cache.n_keep < cfg.n_p as u64 {
-            return Err(Error::invalid(
-                "task.cache",
-                format!("{} entries", cache.entries.len()),
-                "not this part's points under the current settings",
-                format!("{} entries", mine.len()),
-            ));
-        }
-        for (e, x) in cache.entries.iter_mut().zip(mine) {
-            e.example = x;
-        }
+        let cert = match h.cache {
+            Some(mut cache) => {
+                let fits = cache.entries.len() == mine.len()
+                    && cache
+                        .entries
+                        .iter()
+                        .zip(&mine)
+                        .all(|(e, x)| e.example.index == x.index && e.example.label == x.label);
+                if !fits || cache.n_keep < cfg.n_p as u64 {
+                    return Err(Error::invalid(
+                        "task.cache",
+                        format!("{} entries", cache.entries.len()),
+                        "not this part's points under the current settings",
+                        format!("{} entries", mine.len()),
+                    ));
+                }
+                for (e, x) in cache.entries.iter_mut().zip(mine) {
+                    e.example = x;
+                }
+                PartCert::Irs(IrsJob::new(Arc::new(cache), cfg.irs_params()))
+            }
+            None => PartCert::Fresh(
+                CertifyJob::new(cfg.smooth_params(), mine).with_purposes(h.points.purposes()),
+            ),
+        };
         let calib = match calib {
             Some((key, c)) if *key == identity => c.clone(),
             _ => {
@@ -353,38 +439,50 @@ impl IrsPartJob {
             split: h.split,
             part,
             int,
-            job: IrsJob::new(Arc::new(cache), cfg.irs_params()),
+            cert,
         })
     }
 
     /// Points and samples done of the part.
     pub fn progress(&self) -> Progress {
-        self.job.progress()
+        match &self.cert {
+            PartCert::Irs(j) => j.progress(),
+            PartCert::Fresh(j) => j.progress(),
+        }
     }
 
     /// The finished part's output (None until done).
     pub fn output(&self) -> Option<IrsPartOut> {
-        self.job.is_done().then(|| IrsPartOut {
+        let records = match &self.cert {
+            PartCert::Irs(j) => j.is_done().then(|| PartRecords::Irs(j.records().to_vec())),
+            PartCert::Fresh(j) => j
+                .is_done()
+                .then(|| PartRecords::Fresh(j.records().to_vec())),
+        };
+        records.map(|records| IrsPartOut {
             split: self.split,
             part: self.part,
-            records: self.job.records().to_vec(),
+            records,
         })
     }
 }
 
 /// An IRS part as a [`Job`]: the budget is forward samples of the integer model (untimed,
-/// like the evaluation's own IRS).
+/// like the evaluation's own certification).
 impl Job for IrsPartJob {
     type Env<'a> = ();
     type Report = ();
 
     fn step(&mut self, (): (), budget: u64, _clock: &mut dyn FnMut() -> u64) -> Result<()> {
-        self.job.step(&mut self.int, budget.max(1));
+        match &mut self.cert {
+            PartCert::Irs(j) => drop(j.step(&mut self.int, budget.max(1))),
+            PartCert::Fresh(j) => drop(j.step(&mut self.int, budget.max(1))),
+        }
         Ok(())
     }
 
     fn work(&self) -> Work {
-        let p = self.job.progress();
+        let p = self.progress();
         Work {
             phase: "irs-part",
             done: p.samples_done,
@@ -393,6 +491,9 @@ impl Job for IrsPartJob {
     }
 
     fn is_done(&self) -> bool {
-        self.job.is_done()
+        match &self.cert {
+            PartCert::Irs(j) => j.is_done(),
+            PartCert::Fresh(j) => j.is_done(),
+        }
     }
 }
