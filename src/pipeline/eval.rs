@@ -126,11 +126,11 @@ enum Stage {
 struct Certifying {
     int: IntModel,
     cert: Cert,
-    /// Set when the IRS is split over a pool: this job certifies part 0 only.
+    /// Set when the certification is split over a pool: this job certifies part 0 only.
     split: Option<Split>,
 }
 
-/// An IRS phase split over a pool ([`EvalJob::split_irs`]).
+/// A certification phase split over a pool ([`EvalJob::split_irs`]).
 struct Split {
     id: u64,
     count: u32,
@@ -152,7 +152,7 @@ impl Certifying {
     }
 
     /// One certification step (untimed: the records' times are not reported); true when
-    /// the last point is done (of a split IRS: this part's, and the other parts are in).
+    /// the last point is done (of a split phase: this part's, and the other parts are in).
     fn step(&mut self, max_work: u64) -> bool {
         let done = match &mut self.cert {
             Cert::Irs(j) => {
