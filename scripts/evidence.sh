@@ -2,9 +2,10 @@
 # Issue 11's evidence: the whole pipeline (`arq run --methods arq,haq,random`: three searches,
 # then the final table with FP32, the best uniform policy within the budget and each search's
 # best, certified FRESH on 500 test points, with paired bootstrap intervals) for several seeds
-# at one budget. Writes docs/results/evidence/<model>-<budget>-n<N>/run-seed<S>.json and the
+# at one budget. Writes docs/results/evidence/<model>-b<budget>-n<N>-e<episodes>/run-seed<S>.json and the
 # mean +- sd table <dir>.md.
 # Usage: scripts/evidence.sh MODEL BUDGET N SEEDS...   e.g. scripts/evidence.sh lenet 0.0052083 10000 1 2 3 4 5
+# SEARCH overrides the searches' settings (default episodes=30&warmup=10&spoints=100).
 # Cost (lenet, one core): about 11 minutes per seed at n = 10,000, 4 at n = 2,000; seeds run
 # two at a time, one thread each.
 set -euo pipefail
@@ -13,9 +14,11 @@ cd "$(dirname "$0")/.."
 MODEL=$1 BUDGET=$2 N=$3
 shift 3
 cargo build --release --bin arq
-OUT=docs/results/evidence/$MODEL-b$BUDGET-n$N
+SEARCH=${SEARCH:-episodes=30&warmup=10&spoints=100}
+EPISODES=$(sed -n 's/.*episodes=\([0-9]*\).*/\1/p' <<< "$SEARCH")
+OUT=docs/results/evidence/$MODEL-b$BUDGET-n$N-e$EPISODES
 mkdir -p "$OUT"
-FRAG="v=1&model=$MODEL&n=$N&points=500&stride=4&cbatch=1000&np=300&gamma=1&budget=$BUDGET&episodes=30&warmup=10&spoints=100&sft=20&fft=300"
+FRAG="v=1&model=$MODEL&n=$N&points=500&stride=4&cbatch=1000&np=300&gamma=1&budget=$BUDGET&$SEARCH&sft=20&fft=300"
 export OUT FRAG
 run() {
   RAYON_NUM_THREADS=1 target/release/arq run --quiet --json --methods arq,haq,random \

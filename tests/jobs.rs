@@ -33,6 +33,7 @@ fn outputs(st: &JobStep) -> Vec<Value> {
         JobEvent::Search(s) => s.episode.iter().map(|e| json!(e)).collect(),
         JobEvent::Compare(c) => c.row.iter().map(|r| json!(r)).collect(),
         JobEvent::Sensitivity(s) => s.row.iter().map(|r| json!(r)).collect(),
+        JobEvent::IrsPart(p) => vec![json!(p.progress)],
     }
 }
 

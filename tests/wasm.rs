@@ -471,6 +471,7 @@ fn engine_methods_refuse_bad_arguments() {
         "search",
         "compare",
         "sensitivity",
+        "irsPart",
     ] {
         expect(step(&mut e, kind, 0), &["budget=0", "1..=4294967295"]);
     }
@@ -490,6 +491,7 @@ fn steps_before_their_begin_are_errors() {
         "search",
         "compare",
         "sensitivity",
+        "irsPart",
     ] {
         let m = message(step(&mut e, kind, 1).err().unwrap());
         assert!(
@@ -738,4 +740,83 @@ fn sensitivity_job_through_the_engine() {
     step(&mut e, "sensitivity", 100).unwrap();
     e.cancel(JsValue::from_str("sensitivity")).unwrap();
     assert!(step(&mut e, "sensitivity", 1).is_err());
+}
+
+/// Steps `kind` until its phase is `phase` or it is done; the last step.
+fn step_until(e: &mut Engine, kind: &str, phase: &str) -> JsValue {
+    loop {
+        let st = step(e, kind, 200).unwrap();
+        if get(&st, "done").as_bool().unwrap()
+            || get(&get(&st, "work"), "phase").as_string().unwrap() == phase
+        {
+            return st;
+        }
+    }
+}
+
+/// The read-out's IRS split over two Engines (`splitIrs`, `beginIrsPart`, `exportIrsPart`,
+/// `mergeIrs`) gives the unsplit read-out's radii and statistics; bad kinds, tasks, parts and
+/// points are refused by name.
+#[wasm_bindgen_test]
+fn split_irs_through_two_engines() {
+    const FRAG: &str = "#v=1&points=6&n=100&n0=10&np=50&qft=1&calib=32&wb=4&ab=4";
+    let fresh = || {
+        let mut e = Engine::new(MNIST).unwrap();
+        e.set_config(FRAG).unwrap();
+        e
+    };
+    let readout = |e: &mut Engine, split: Option<&mut Engine>| {
+        begin(e, "certify").unwrap();
+        step_until(e, "certify", "");
+        assert!(e.has_reference(JsValue::from_str("report")).unwrap());
+        e.begin(js(r#"{"kind":"quantEval","fresh":false}"#))
+            .unwrap();
+        let mut st = step_until(e, "quantEval", "irs");
+        if let Some(h) = split {
+            let tasks = e.split_irs(JsValue::from_str("quantEval"), 2).unwrap();
+            assert_eq!(tasks.length(), 1);
+            let task: js_sys::Uint8Array = tasks.get(0).into();
+            h.begin_irs_part(&task.to_vec()).unwrap();
+            step_until(h, "irsPart", "");
+            let part = h.export_irs_part().unwrap();
+            let m = message(
+                e.merge_irs(JsValue::from_str("quantEval"), vec![])
+                    .err()
+                    .unwrap(),
+            );
+            assert!(m.contains("parts"), "{m}");
+            e.merge_irs(JsValue::from_str("quantEval"), vec![part])
+                .unwrap();
+        }
+        while !get(&st, "done").as_bool().unwrap() {
+            st = step(e, "quantEval", 200).unwrap();
+        }
+        let r = get(&get(&st, "event"), "result");
+        let json = |k: &str| js_sys::JSON::stringify(&get(&r, k)).unwrap().as_string();
+        (json("radii"), json("irs"), json("summary"))
+    };
+    let (mut a, mut b, mut h) = (fresh(), fresh(), fresh());
+    let whole = readout(&mut a, None);
+    assert_eq!(readout(&mut b, Some(&mut h)), whole);
+    let m = message(h.split_irs(JsValue::from_str("train"), 2).err().unwrap());
+    assert!(m.contains("kind"), "{m}");
+    let m = message(
+        h.split_irs(JsValue::from_str("quantEval"), 2)
+            .err()
+            .unwrap(),
+    );
+    assert!(
+        m.contains("quantEval step without a running quantEval job"),
+        "{m}"
+    );
+    let m = message(h.begin_irs_part(b"junk").err().unwrap());
+    assert!(m.contains("task"), "{m}");
+    let m = message(h.has_reference(JsValue::from_str("x")).err().unwrap());
+    assert!(m.contains("points"), "{m}");
+    let m = message(
+        h.begin(js(r#"{"kind":"certify","points":"final"}"#))
+            .err()
+            .unwrap(),
+    );
+    assert!(m.contains("spec.points"), "{m}");
 }

@@ -1,8 +1,10 @@
 //! The pipeline as one long-lived session with step-driven work, shared by the CLI and the
 //! wasm worker: the same calls in the same order give the same numbers in both.
 
+mod pool;
 mod quant;
 mod sensitivity;
+pub use pool::IrsPartStep;
 pub use quant::{
     CompareRowSpec, CompareStep, LayerHistogram, PolicyInfo, QuantEvalStep, SearchState, SearchStep,
 };
@@ -47,9 +49,11 @@ pub struct Session {
     report_ref: Option<Arc<Fp32Ref>>,
     /// The same for the search split.
     search_ref: Option<Arc<Fp32Ref>>,
-    /// The last finished part of a sharded certification of the reported points, until
-    /// exported or assembled into `report_ref`.
+    /// The last finished part of a sharded certification (of the reported points or the
+    /// search split), until exported or assembled into `report_ref` / `search_ref`.
     report_part: Option<Fp32Part>,
+    /// A pool's split IRS phases (src/experiment/pool.rs).
+    pool: pool::PoolState,
     quant: quant::QuantState,
     /// The running per-layer sensitivity table, if any.
     sensitivity: Option<crate::pipeline::sensitivity::SensitivityJob>,
@@ -83,6 +87,10 @@ pub enum JobSpec {
         /// The share of the points this job certifies (default: all).
         #[serde(default)]
         part: Part,
+        /// Which points: the reported ones (default) or the search split (a pool certifies
+        /// the search's FP32 reference in parts); not `final`.
+        #[serde(default)]
+        points: Points,
     },
     /// Read out the config's policy on the reported points: IRS against the FP32 cache or,
     /// with `fresh`, a full certification from scratch.
@@ -121,7 +129,10 @@ pub enum JobSpec {
 
 impl JobSpec {
     /// The whole certification of the reported points.
-    pub const CERTIFY: JobSpec = JobSpec::Certify { part: Part::WHOLE };
+    pub const CERTIFY: JobSpec = JobSpec::Certify {
+        part: Part::WHOLE,
+        points: Points::Report,
+    };
     /// The whole final comparison over this session's finished searches.
     pub const COMPARE: JobSpec = JobSpec::Compare {
         part: Part::WHOLE,
@@ -158,10 +169,13 @@ pub enum JobKind {
     Compare,
     /// Per-layer sensitivity ([`JobSpec::Sensitivity`]).
     Sensitivity,
+    /// One part of another worker's split IRS phase ([`Session::begin_irs_part`]).
+    IrsPart,
 }
 
 impl JobKind {
-    /// The kind as serialised: train, certify, quantEval, search, compare, sensitivity.
+    /// The kind as serialised: train, certify, quantEval, search, compare, sensitivity,
+    /// irsPart.
     pub fn name(self) -> &'static str {
         match self {
             JobKind::Train => "train",
@@ -170,6 +184,7 @@ impl JobKind {
             JobKind::Search => "search",
             JobKind::Compare => "compare",
             JobKind::Sensitivity => "sensitivity",
+            JobKind::IrsPart => "irsPart",
         }
     }
 
@@ -222,6 +237,8 @@ pub enum JobEvent {
     Compare(CompareStep),
     /// The layer row finished in this step, every row so far and the FP32 reference.
     Sensitivity(SensitivityStep),
+    /// The progress of an IRS part.
+    IrsPart(IrsPartStep),
 }
 
 /// One digit under k noise draws per sigma row, with the base classifier's votes per row
@@ -349,6 +366,7 @@ impl Session {
             report_ref: None,
             search_ref: None,
             report_part: None,
+            pool: pool::PoolState::default(),
             quant: quant::QuantState::default(),
             sensitivity: None,
         })
@@ -432,8 +450,8 @@ impl Session {
         let kind = spec.kind();
         Ok(match spec {
             JobSpec::Train => JobStep::of(kind, self.train_start()?, JobEvent::Train),
-            JobSpec::Certify { part } => {
-                JobStep::of(kind, self.certify_start(part)?, JobEvent::Certify)
+            JobSpec::Certify { part, points } => {
+                JobStep::of(kind, self.certify_start(part, points)?, JobEvent::Certify)
             }
             JobSpec::QuantEval { fresh } => {
                 JobStep::of(kind, self.quant_eval_start(fresh)?, JobEvent::QuantEval)
@@ -483,6 +501,9 @@ impl Session {
                 self.sensitivity_next(budget, clock)?,
                 JobEvent::Sensitivity,
             ),
+            JobKind::IrsPart => {
+                JobStep::of(kind, self.irs_part_next(budget, clock)?, JobEvent::IrsPart)
+            }
         })
     }
 
@@ -494,6 +515,7 @@ impl Session {
             JobKind::Certify => self.certify = None,
             JobKind::QuantEval | JobKind::Search | JobKind::Compare => self.quant.cancel(kind),
             JobKind::Sensitivity => self.sensitivity = None,
+            JobKind::IrsPart => self.irs_part_cancel(),
         }
     }
 
@@ -666,16 +688,25 @@ impl Session {
         self.report_part = None;
         self.quant = quant::QuantState::default();
         self.sensitivity = None;
+        self.pool.reset();
     }
 
     /// Start certifying the current (FP32) model on the configured test points. The run keeps
     /// f's predictions on the first n_p estimation samples of each point: the IRS cache.
-    fn certify_start(&mut self, part: Part) -> Result<(Work, CertifyStep)> {
+    fn certify_start(&mut self, part: Part, points: Points) -> Result<(Work, CertifyStep)> {
+        if points == Points::Final {
+            return Err(Error::invalid(
+                "spec.points",
+                "final",
+                "the final table certifies its own points",
+                "report, search",
+            ));
+        }
         let job = Fp32Job::part(
             &self.cfg,
             &self.model,
             &self.data,
-            Points::Report,
+            points,
             self.generation,
             part,
         )?;
@@ -704,14 +735,17 @@ impl Session {
         let w = job.work();
         let done = st.reference.is_some();
         if let Some(r) = st.reference {
-            let part = job.part_of();
+            let (part, points) = (job.part_of(), job.points());
             if part.is_whole() {
-                self.report_ref = Some(Arc::new(r));
+                self.keep_ref(points, Some(&Arc::new(r)));
             } else {
                 // a part is kept apart: only the assembled whole becomes the reference
-                let id = fp32_identity(&self.cfg, &self.model, Points::Report);
+                let id = fp32_identity(&self.cfg, &self.model, points);
                 let records = job.records().to_vec();
-                self.report_part = Some(Fp32Part::of(id, part, r, records));
+                self.report_part = Some(Fp32Part {
+                    points,
+                    ..Fp32Part::of(id, part, r, records)
+                });
             }
             self.certify = None;
         }
@@ -752,7 +786,8 @@ impl Session {
             })
     }
 
-    /// Assemble the whole FP32 reference of the reported points from this session's own
+    /// Assemble the whole FP32 reference of the reported points (or of the search split: the
+    /// parts' points) from this session's own
     /// finished part (if any) and the other parts' bytes ([`Session::export_certify_part`]):
     /// the result is the reference an unsharded certify run leaves (same key, IRS cache and
     /// summary), so the read-out and the search find it. Returns the merged records (in point
@@ -764,16 +799,18 @@ impl Session {
             .map(|(k, b)| Fp32Part::from_bytes(&format!("parts[{k}]"), b))
             .collect::<Result<_>>()?;
         parts.extend(self.report_part.clone());
+        // the points of the parts (assemble_fp32 refuses parts of other points by identity)
+        let points = parts.first().map_or(Points::Report, |p| p.points);
         let (r, records) = assemble_fp32(
             &self.cfg,
             &mut self.model,
             &self.data,
-            Points::Report,
+            points,
             self.generation,
             parts,
         )?;
         let summary = r.summary.clone();
-        self.report_ref = Some(Arc::new(r));
+        self.keep_ref(points, Some(&Arc::new(r)));
         self.report_part = None;
         let n = records.len();
         let samples: u64 = records.iter().map(|r| r.samples).sum();
@@ -814,6 +851,7 @@ impl JobEvent {
             JobEvent::Search(s) => s.progress.done,
             JobEvent::Compare(s) => s.done,
             JobEvent::Sensitivity(s) => s.done,
+            JobEvent::IrsPart(s) => s.done,
         }
     }
 }

@@ -233,13 +233,23 @@ pub struct LayerHistogram {
 }
 
 impl QuantState {
+    /// The evaluation whose IRS a pool may split: the read-out's, or the search's current
+    /// episode.
+    pub(super) fn irs_eval(&mut self, kind: JobKind) -> Option<&mut EvalJob> {
+        match kind {
+            JobKind::QuantEval => self.eval.as_mut(),
+            JobKind::Search => self.search.as_mut().and_then(|s| s.episode_mut()),
+            _ => None,
+        }
+    }
+
     /// Drop the job of a quantization kind.
     pub(super) fn cancel(&mut self, kind: JobKind) {
         match kind {
             JobKind::QuantEval => self.eval = None,
             JobKind::Search => self.search = None,
             JobKind::Compare => self.compare = None,
-            JobKind::Train | JobKind::Certify | JobKind::Sensitivity => {}
+            JobKind::Train | JobKind::Certify | JobKind::Sensitivity | JobKind::IrsPart => {}
         }
     }
 }

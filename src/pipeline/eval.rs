@@ -1,5 +1,6 @@
 //! One policy's evaluation: calibrate -> noise-aware fine-tune -> certify the integer model.
 
+use super::irs_pool::{check_parts, merge_parts, part_cache, IrsPartOut, IrsTask, PartRecords};
 use super::{examples, held_out_accuracy, Fp32Job, Fp32Ref, Points, FT_BATCH_WORK};
 use crate::certify::{
     metrics::GRID_SMALL, Branch, CertifyJob, IrsGuarantee, IrsJob, Outcome, Summary,
@@ -7,7 +8,7 @@ use crate::certify::{
 use crate::config::ExperimentConfig;
 use crate::data::Dataset;
 use crate::error::{Error, Result};
-use crate::job::{Job, Work};
+use crate::job::{Job, Part, Work};
 use crate::nn::Model;
 use crate::quant::calib::{calibrate, Calibration};
 use crate::quant::cost::Cost;
@@ -127,6 +128,16 @@ enum Stage {
 struct Certifying {
     int: IntModel,
     cert: Cert,
+    /// Set when the certification is split over a pool: this job certifies part 0 only.
+    split: Option<Split>,
+}
+
+/// A certification phase split over a pool ([`EvalJob::split_irs`]).
+struct Split {
+    id: u64,
+    count: u32,
+    /// The other parts' outputs, once handed in ([`EvalJob::merge_irs`]).
+    others: Option<Vec<IrsPartOut>>,
 }
 
 enum Cert {
@@ -143,9 +154,9 @@ impl Certifying {
     }
 
     /// One certification step (untimed: the records' times are not reported); true when
-    /// the last point is done.
+    /// the last point is done (of a split phase: this part's, and the other parts are in).
     fn step(&mut self, max_work: u64) -> bool {
-        match &mut self.cert {
+        let done = match &mut self.cert {
             Cert::Irs(j) => {
                 j.step(&mut self.int, max_work);
                 j.is_done()
@@ -154,7 +165,17 @@ impl Certifying {
                 j.step(&mut self.int, max_work);
                 j.is_done()
             }
-        }
+        };
+        done && self.split.as_ref().is_none_or(|s| s.others.is_some())
+    }
+
+    /// This part is certified and the other parts' records are not in yet.
+    fn waiting(&self) -> bool {
+        let own_done = match &self.cert {
+            Cert::Irs(j) => j.is_done(),
+            Cert::Fresh(j) => j.is_done(),
+        };
+        own_done && self.split.as_ref().is_some_and(|s| s.others.is_none())
     }
 }
 
@@ -172,6 +193,8 @@ pub(crate) struct EvalJob {
     work_done: u64,
     work_total: u64,
     ft_counted: u64,
+    /// Work done before the certification stage (a split restarts the certification there).
+    cert_base: u64,
 }
 
 impl EvalJob {
@@ -221,6 +244,7 @@ impl EvalJob {
             times: StageTimes::default(),
             work_done: 0,
             ft_counted: 0,
+            cert_base: 0,
         })
     }
 
@@ -260,17 +284,155 @@ impl EvalJob {
                 )
             }
         };
-        Ok(Certifying { int, cert })
+        Ok(Certifying {
+            int,
+            cert,
+            split: None,
+        })
+    }
+
+    /// The records of every point, in point order: the job's own, or of a split phase the
+    /// parts' merged.
+    fn records(&self, c: &Certifying, data: &Dataset) -> Result<PartRecords> {
+        let own = match &c.cert {
+            Cert::Irs(job) => PartRecords::Irs(job.records().to_vec()),
+            Cert::Fresh(job) => PartRecords::Fresh(job.records().to_vec()),
+        };
+        match &c.split {
+            None => Ok(own),
+            Some(s) => {
+                let others = s.others.clone().unwrap_or_default();
+                check_parts(
+                    s.id,
+                    s.count,
+                    self.spec.mode == Mode::Fresh,
+                    &self.indices(data)?,
+                    &others,
+                )?;
+                merge_parts(own, others)
+            }
+        }
+    }
+
+    /// The record indices of the evaluation's points, in point order.
+    fn indices(&self, data: &Dataset) -> Result<Vec<u64>> {
+        let ex = examples(&self.cfg, data, self.float.input_len(), self.spec.points)?;
+        Ok(ex.iter().map(|x| x.index).collect())
+    }
+
+    /// The evaluation is at its certification phase (fine-tuned and quantized; IRS or fresh).
+    pub(crate) fn at_certify(&self) -> bool {
+        matches!(self.stage, Stage::Quantized(_) | Stage::Certify(_))
+    }
+
+    /// Split the certification phase over `count` workers (point i in part i % count): this
+    /// job restarts it on part 0 (what it certified of the phase so far is dropped; `count` 1
+    /// makes it whole again) and returns the other parts' tasks, tagged `id` and `identity`.
+    /// Errors unless the job is at its certification phase.
+    pub(crate) fn split_irs(
+        &mut self,
+        count: u32,
+        id: u64,
+        identity: &str,
+        data: &Dataset,
+    ) -> Result<Vec<IrsTask>> {
+        let part = Part { index: 0, count }.check()?;
+        if !self.at_certify() {
+            return Err(Error::State(format!(
+                "no IRS phase to split: the evaluation is at its {} phase",
+                self.work().phase
+            )));
+        }
+        let fp32 = match self.spec.mode {
+            Mode::Irs => Some(
+                self.fp32
+                    .clone()
+                    .ok_or_else(|| Error::State("IRS needs the FP32 reference".into()))?,
+            ),
+            Mode::Fresh => None,
+        };
+        let ex = part.select(examples(
+            &self.cfg,
+            data,
+            self.float.input_len(),
+            self.spec.points,
+        )?);
+        let int = match std::mem::replace(&mut self.stage, Stage::Done) {
+            Stage::Quantized(q) => {
+                self.cert_base = self.work_done;
+                IntModel::new(&q)
+            }
+            Stage::Certify(c) => Ok(c.int),
+            _ => unreachable!("at_certify"),
+        }?;
+        let cert = match &fp32 {
+            Some(fp32) if part.is_whole() => {
+                Cert::Irs(IrsJob::new(fp32.cache.clone(), self.cfg.irs_params()))
+            }
+            Some(fp32) => Cert::Irs(IrsJob::new(
+                Arc::new(part_cache(&fp32.cache, part)),
+                self.cfg.irs_params(),
+            )),
+            None => Cert::Fresh(
+                CertifyJob::new(self.cfg.smooth_params(), ex)
+                    .with_purposes(self.spec.points.purposes()),
+            ),
+        };
+        self.stage = Stage::Certify(Box::new(Certifying {
+            int,
+            cert,
+            split: (!part.is_whole()).then_some(Split {
+                id,
+                count,
+                others: None,
+            }),
+        }));
+        self.work_done = self.cert_base;
+        let points = self.spec.points;
+        let cache = fp32.as_ref().map(|f| &*f.cache);
+        Ok((1..count)
+            .map(|index| {
+                let p = Part { index, count };
+                let (policy, float) = (&self.spec.policy, &self.float);
+                IrsTask::new(identity.into(), id, points, p, policy, float, cache)
+            })
+            .collect())
+    }
+
+    /// The certification phase is split ([`EvalJob::split_irs`]).
+    pub(crate) fn is_split(&self) -> bool {
+        matches!(&self.stage, Stage::Certify(c) if c.split.is_some())
+    }
+
+    /// Hand in the other parts' outputs of the split phase (any order, before or after this
+    /// job's own part is done); checked against the split and its points.
+    pub(crate) fn merge_irs(&mut self, others: Vec<IrsPartOut>, data: &Dataset) -> Result<()> {
+        let indices = self.indices(data)?;
+        let fresh = self.spec.mode == Mode::Fresh;
+        let Stage::Certify(c) = &mut self.stage else {
+            return Err(Error::State("no split IRS phase to merge into".into()));
+        };
+        let Some(s) = c.split.as_mut() else {
+            return Err(Error::State("no split IRS phase to merge into".into()));
+        };
+        check_parts(s.id, s.count, fresh, &indices, &others)?;
+        let samples: u64 = others.iter().map(|o| o.records.samples()).sum();
+        s.others = Some(others);
+        self.work_done += samples;
+        Ok(())
     }
 
     /// The result of a finished certification, and per point whether it is certified correct.
     fn result(&self, c: &mut Certifying, data: &Dataset) -> Result<(EvalResult, Vec<bool>)> {
-        let (outcomes, irs): (Vec<Outcome>, Option<IrsStats>) = match &c.cert {
-            Cert::Irs(job) => {
-                let recs = job.records();
+        let (outcomes, irs): (Vec<Outcome>, Option<IrsStats>) = match self.records(c, data)? {
+            PartRecords::Irs(recs) => {
                 let count = |b: Branch| recs.iter().filter(|r| r.branch == b).count();
                 let stats = IrsStats {
-                    samples: job.progress().samples_done,
+                    // what the job counted: each point's samples (the parts' when split)
+                    samples: match (&c.cert, &c.split) {
+                        (Cert::Irs(job), None) => job.progress().samples_done,
+                        _ => recs.iter().map(|r| r.samples).sum(),
+                    },
                     scratch_samples: recs.len() as u64 * (self.cfg.n0 + self.cfg.n) as u64,
                     incremental: count(Branch::Incremental),
                     fallback: count(Branch::Fallback),
@@ -278,7 +440,7 @@ impl EvalJob {
                 };
                 (recs.iter().map(Outcome::from).collect(), Some(stats))
             }
-            Cert::Fresh(job) => (job.records().iter().map(Outcome::from).collect(), None),
+            PartRecords::Fresh(recs) => (recs.iter().map(Outcome::from).collect(), None),
         };
         let int = &mut c.int;
         let ex = examples(&self.cfg, data, int_input_len(int), self.spec.points)?;
@@ -333,6 +495,7 @@ impl Job for EvalJob {
         if let Stage::Quantized(q) = &self.stage {
             let c = self.start_certify(q, data)?;
             self.stage = Stage::Certify(Box::new(c));
+            self.cert_base = self.work_done;
         }
         match &mut self.stage {
             Stage::Fp32(job) => {
@@ -424,6 +587,10 @@ impl Job for EvalJob {
             Stage::Fp32(_) => "fp32-certify",
             Stage::Calibrate => "calibrate",
             Stage::Finetune(_) => "finetune",
+            Stage::Certify(ref c) if c.waiting() => match self.spec.mode {
+                Mode::Irs => "irs-pool",
+                Mode::Fresh => "certify-pool",
+            },
             Stage::Quantized(_) | Stage::Certify(_) => match self.spec.mode {
                 Mode::Irs => "irs",
                 Mode::Fresh => "certify",

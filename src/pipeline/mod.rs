@@ -17,6 +17,7 @@
 
 pub mod compare;
 pub mod eval;
+pub mod irs_pool;
 pub mod resolution;
 pub mod search;
 pub mod sensitivity;
@@ -39,11 +40,13 @@ use std::sync::Arc;
 pub(crate) const FT_BATCH_WORK: u64 = 192;
 
 /// Which test digits a job certifies, and on which noise streams.
-#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize)]
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Serialize, serde::Deserialize)]
+#[cfg_attr(target_arch = "wasm32", derive(tsify::Tsify))]
 #[serde(rename_all = "camelCase")]
 pub enum Points {
     /// The reported points: `points` test digits at `stride` (positions 0, s, 2s, ...), on
     /// the standard streams (`arq certify`, the quick read-out).
+    #[default]
     Report,
     /// The search split: the first `spoints` odd-numbered test digits that are not reported
     /// points. Disjoint from [`Points::Report`] by construction for every stride (for an
@@ -199,6 +202,7 @@ pub fn fp32_summary(cfg: &ExperimentConfig, records: &[CertRecord]) -> Summary {
 pub struct Fp32Job {
     key: String,
     part: Part,
+    points: Points,
     model: Model,
     job: CertifyJob,
     examples: Vec<Example>,
@@ -238,6 +242,7 @@ impl Fp32Job {
         Ok(Fp32Job {
             key: fp32_part_key(&fp32_key(cfg, generation, points), part),
             part,
+            points,
             model: model.clone(),
             job,
             examples,
@@ -248,6 +253,11 @@ impl Fp32Job {
     /// The share of the points this job certifies.
     pub fn part_of(&self) -> Part {
         self.part
+    }
+
+    /// Which point set this job certifies.
+    pub fn points(&self) -> Points {
+        self.points
     }
 
     /// Every record finished so far, in point order.
@@ -387,6 +397,9 @@ pub struct Fp32Part {
     pub identity: String,
     /// Which share of the points it holds.
     pub part: Part,
+    /// Which points were certified (the reported ones unless said).
+    #[serde(default)]
+    pub points: Points,
     /// The part's IRS cache: its points' entries, in point order.
     pub cache: IrsCache,
     /// The part's records, in point order.
@@ -394,11 +407,13 @@ pub struct Fp32Part {
 }
 
 impl Fp32Part {
-    /// The part of a finished part job's reference.
+    /// The part of a finished part job's reference (of the reported points; set `points`
+    /// for another set).
     pub fn of(identity: String, part: Part, r: Fp32Ref, records: Vec<CertRecord>) -> Fp32Part {
         Fp32Part {
             identity,
             part,
+            points: Points::Report,
             cache: Arc::try_unwrap(r.cache).unwrap_or_else(|c| (*c).clone()),
             records,
         }

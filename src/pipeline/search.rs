@@ -243,6 +243,16 @@ impl SearchJob {
         })
     }
 
+    /// The episode being evaluated, if any.
+    pub(crate) fn episode_mut(&mut self) -> Option<&mut EvalJob> {
+        match &mut self.phase {
+            Phase::Ready {
+                episode: Some(e), ..
+            } => Some(e),
+            _ => None,
+        }
+    }
+
     pub(crate) fn driver(&self) -> &SearchDriver {
         &self.driver
     }

@@ -573,7 +573,7 @@ impl Engine {
         &mut self,
         #[wasm_bindgen(unchecked_param_type = "JobSpec")] spec: JsValue,
     ) -> Result<JsValue, JsError> {
-        let spec: JobSpec = from_js("spec", spec, "{kind: 'train'} or {kind: 'certify', part?: {index, count}} or {kind: 'compare', part?: {index, count}, rows?: CompareRowSpec[]} or {kind: 'quantEval', fresh: boolean} or {kind: 'search', method: 'arq' | 'haq' | 'random'} or {kind: 'sensitivity', bits: 2..8, side?: 'w' | 'a' | 'both'}")?;
+        let spec: JobSpec = from_js("spec", spec, "{kind: 'train'} or {kind: 'certify', part?: {index, count}, points?: 'report' | 'search'} or {kind: 'compare', part?: {index, count}, rows?: CompareRowSpec[]} or {kind: 'quantEval', fresh: boolean} or {kind: 'search', method: 'arq' | 'haq' | 'random'} or {kind: 'sensitivity', bits: 2..8, side?: 'w' | 'a' | 'both'}")?;
         to_js(&self.s.begin(spec).map_err(err)?)
     }
 
@@ -641,6 +641,58 @@ impl Engine {
         to_js(&self.s.import_certify_parts(&parts).map_err(err)?)
     }
 
+    /// Whether the engine holds the FP32 reference of `points` ('report' or 'search') for the
+    /// current weights and config (a read-out or search then starts without certifying FP32).
+    #[wasm_bindgen(js_name = hasReference)]
+    pub fn has_reference(
+        &self,
+        #[wasm_bindgen(unchecked_param_type = "Points")] points: JsValue,
+    ) -> Result<bool, JsError> {
+        let points = from_js("points", points, "'report', 'search' or 'final'")?;
+        Ok(self.s.has_reference(points))
+    }
+
+    /// Splits the IRS phase of the running read-out (`'quantEval'`) or search episode
+    /// (`'search'`) over `count` workers: this engine goes on with part 0; returns the tasks
+    /// of parts 1..count for `beginIrsPart` in engines with the same weights and config.
+    /// `count` 1 makes a split phase whole again.
+    #[wasm_bindgen(js_name = splitIrs, unchecked_return_type = "Uint8Array[]")]
+    pub fn split_irs(
+        &mut self,
+        #[wasm_bindgen(unchecked_param_type = "JobKind")] kind: JsValue,
+        count: u32,
+    ) -> Result<js_sys::Array, JsError> {
+        let kind = job_kind(kind)?;
+        let tasks = self.s.split_irs(kind, count).map_err(err)?;
+        Ok(tasks.iter().map(|t| Uint8Array::from(&t[..])).collect())
+    }
+
+    /// Hands the other parts' `exportIrsPart()` bytes to the split IRS phase of `kind`.
+    #[wasm_bindgen(js_name = mergeIrs)]
+    pub fn merge_irs(
+        &mut self,
+        #[wasm_bindgen(unchecked_param_type = "JobKind")] kind: JsValue,
+        #[wasm_bindgen(unchecked_param_type = "Uint8Array[]")] parts: Vec<Uint8Array>,
+    ) -> Result<(), JsError> {
+        let kind = job_kind(kind)?;
+        let parts: Vec<Vec<u8>> = parts.iter().map(Uint8Array::to_vec).collect();
+        self.s.merge_irs(kind, &parts).map_err(err)
+    }
+
+    /// Starts certifying one part of another engine's split IRS phase (`task`: one of its
+    /// `splitIrs` tasks); step it as kind `'irsPart'`.
+    #[wasm_bindgen(js_name = beginIrsPart, unchecked_return_type = "JobStep")]
+    pub fn begin_irs_part(&mut self, task: &[u8]) -> Result<JsValue, JsError> {
+        to_js(&self.s.begin_irs_part(task).map_err(err)?)
+    }
+
+    /// The last finished IRS part, as bytes for `mergeIrs` in the engine that split.
+    #[wasm_bindgen(js_name = exportIrsPart)]
+    pub fn export_irs_part(&self) -> Result<Uint8Array, JsError> {
+        let b = self.s.export_irs_part().map_err(err)?;
+        Ok(Uint8Array::from(&b[..]))
+    }
+
     /// The final table's rows in table order (FP32, the best uniform policy within the
     /// budget, each finished search's best), to hand to the pool's other workers as
     /// `{kind: 'compare', part, rows}`.
@@ -700,7 +752,7 @@ fn job_kind(v: JsValue) -> Result<JobKind, JsError> {
     from_js(
         "kind",
         v,
-        "one of train, certify, quantEval, search, compare, sensitivity",
+        "one of train, certify, quantEval, search, compare, sensitivity, irsPart",
     )
 }
 

@@ -50,6 +50,16 @@ test('1 and 2 workers: the same certification records, summary and final table',
   assert.match(await send({ cmd: 'certifyPart', params: { part: { index: 2, count: 2 } } }), /part\.index/);
   assert.match(await send({ cmd: 'finalPart', params: { part: { index: 0, count: 1 }, rows: [{ name: 'x', wb: [4], ab: [4], locks: [false] }] } }), /rows\[0\]\.wb/);
   assert.match(await send({ cmd: 'certifyImport', params: { parts: [new Uint8Array([1, 2])] } }), /parts\[0\]/);
+  // the split IRS's commands: bad params by the worker's checks, bad bytes and states by the engine's
+  assert.match(await send({ cmd: 'certifyPart', params: { part: { index: 0, count: 1 }, points: 'final' } }), /params\.points="final"/);
+  assert.match(await send({ cmd: 'hasReference', params: { points: 'x' } }), /params\.points="x"/);
+  assert.match(await send({ cmd: 'quantEval', params: { pool: 0 } }), /params\.pool=0/);
+  assert.match(await send({ cmd: 'search', params: { kind: 'arq', pool: 65 } }), /params\.pool=65/);
+  assert.match(await send({ cmd: 'irsPart', params: { task: [1, 2] } }), /params\.task/);
+  assert.match(await send({ cmd: 'irsPart', params: { task: new Uint8Array([1, 2]) } }), /task=2 bytes/);
+  assert.match(await send({ cmd: 'irsMerge', params: { kind: 'train', parts: [new Uint8Array([1])] } }), /params\.kind="train"/);
+  assert.match(await send({ cmd: 'irsMerge', params: { kind: 'search', parts: [] } }), /params\.parts/);
+  assert.match(await send({ cmd: 'irsMerge', params: { kind: 'quantEval', parts: [new Uint8Array([1])] } }), /parts\[0\]/);
 
   const one = await viaPool(page, 1, 'certify');
   const two = await viaPool(page, 2, 'certify');
@@ -104,6 +114,100 @@ test('1 and 2 workers: the same certification records, summary and final table',
   await page.reload();
   await page.waitForSelector('#pool-size option', { state: 'attached' });
   assert.equal(await page.inputValue('#pool-size'), '2');
+  assert.deepEqual(errors, []);
+  await page.context().close();
+});
+
+/** A search and a read-out: 3 ARQ episodes on 6 search digits (3 per worker of 2). */
+const SEARCH = '#v=1&points=10&n=200&n0=20&episodes=3&warmup=1&spoints=6&sft=1&qft=1&calib=32&hidden=16&wb=4&ab=4';
+
+/** An episode or read-out without its wall times. @param {any} x */
+function untimed(x) {
+  const { wallMs: _w, micros: _m, ...rest } = x;
+  if (rest.metrics) {
+    const { calibrateMs: _c, fineTuneMs: _f, irsMs: _i, agentMs: _a, ...m } = rest.metrics;
+    rest.metrics = m;
+  }
+  return rest;
+}
+
+/**
+ * In a fresh page with `workers` workers: the read-out of the config's policy, then an ARQ
+ * search (paused after its first episode and resumed when `pause`); the read-out, the
+ * episodes (as streamed and as the engine holds them) and the phases seen.
+ * @param {number} workers @param {boolean} pause
+ */
+async function searchRun(workers, pause) {
+  const { page, errors } = await openPage(env.browser, env.baseUrl, SEARCH);
+  await page.waitForSelector('#search-card:not([hidden])', { timeout: LONG });
+  await waitIdle(page);
+  await page.selectOption('#pool-size', String(workers));
+  const out = await page.evaluate(async ([pausing]) => {
+    const pool = /** @type {any} */ (window).arq.pool;
+    /** @type {string[]} */
+    const phases = [];
+    const onProgress = (/** @type {any} */ p) => phases.push(p.phase);
+    const readout = await pool.request('quantEval', {}, { onProgress });
+    /** @type {any[]} */
+    const episodes = [];
+    const run = (/** @type {boolean} */ resume) => {
+      const job = pool.start('search', { kind: 'arq', resume }, {
+        onProgress,
+        onPartial: (/** @type {any} */ d) => {
+          episodes.push(...d.records);
+          if (pausing && !resume && episodes.length >= 1) job.cancel();
+        },
+      });
+      return job.promise.then((/** @type {any} */ r) => { episodes.push(...r.records); return r.finished; },
+        (/** @type {any} */ e) => { if (e?.result) episodes.push(...e.result.records); return false; });
+    };
+    let finished = await run(false);
+    if (pausing) {
+      if (finished) throw new Error('the search was not paused');
+      finished = await run(true);
+    }
+    const state = await pool.request('searchState', {});
+    return { readout, episodes, finished, history: state.history, phases: [...new Set(phases)], splits: pool.irsSplits };
+  }, [pause]);
+  assert.deepEqual(errors, []);
+  await page.context().close();
+  return out;
+}
+
+test('1 and 2 workers: the same read-out and search episodes, a paused pooled search resumes', { timeout: 4 * LONG }, async () => {
+  const one = await searchRun(1, false);
+  const two = await searchRun(2, false);
+  assert.equal(one.finished, true);
+  assert.equal(one.episodes.length, 3);
+  assert.ok(two.phases.includes('irs'), `phases: ${two.phases}`);
+  // one IRS split for the read-out and one per episode; none with one worker
+  assert.equal(two.splits, 4);
+  assert.equal(one.splits, 0);
+  assert.deepEqual(untimed(two.readout), untimed(one.readout));
+  assert.deepEqual(two.episodes.map(untimed), one.episodes.map(untimed));
+  assert.deepEqual(two.history.map(untimed), one.history.map(untimed));
+  // paused after the first episode with 2 workers, resumed: the same episodes
+  const paused = await searchRun(2, true);
+  assert.deepEqual(paused.episodes.map(untimed), one.episodes.map(untimed));
+});
+
+test('a failing helper is a clear error, and the pool works again afterwards', { timeout: 2 * LONG }, async () => {
+  const { page, errors } = await openPage(env.browser, env.baseUrl, SEARCH);
+  await page.waitForSelector('#search-card:not([hidden])', { timeout: LONG });
+  await waitIdle(page);
+  await page.selectOption('#pool-size', '2');
+  const r = await page.evaluate(async () => {
+    const pool = /** @type {any} */ (window).arq.pool;
+    const want = await pool.request('quantEval', {});
+    // the helper's config changes behind the pool's back: its IRS part refuses the task
+    const [h] = pool.helpers;
+    await h.client.request('setConfig', { fragment: '#v=1&points=10&n=200&n0=20&seed=9' });
+    const failed = await pool.request('quantEval', {}).then(() => 'no error', (/** @type {Error} */ e) => e.message);
+    const again = await pool.request('quantEval', {});
+    return { failed, same: JSON.stringify({ ...again, micros: null }) === JSON.stringify({ ...want, micros: null }) };
+  });
+  assert.match(r.failed, /pool worker 1: .*task\.identity/);
+  assert.ok(r.same, 'the read-out after the failure');
   assert.deepEqual(errors, []);
   await page.context().close();
 });

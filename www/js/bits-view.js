@@ -31,7 +31,7 @@ const CONTEXT_KEYS = ['ds', 'model', 'sigma', 'seed', 'n0', 'n', 'alpha', 'point
 const PHASES = /** @type {Record<string, string>} */ ({
   'fp32-certify': 'certifying FP32 (the reference and the IRS cache)', calibrate: 'calibrating the activation ranges',
   finetune: 'noise-aware fine-tuning', irs: 'IRS certification', certify: 'fresh certification', propose: 'choosing the next policy',
-  done: 'done',
+  'irs-pool': 'IRS certification (the other workers’ parts)', done: 'done',
 });
 /** @param {string} phase */
 export const phaseLabel = (phase) => PHASES[phase] ?? phase;

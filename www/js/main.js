@@ -332,7 +332,7 @@ poolSize.value = String(pool.size);
 byId('pool-cores', HTMLElement).textContent = String(navigator.hardwareConcurrency || 1);
 poolSize.addEventListener('change', () => {
   pool.setSize(Number(poolSize.value));
-  status.set(`Certification and the final table will use ${pool.size === 1 ? 'one worker' : `${pool.size} workers`}.`, 'ok');
+  status.set(`Certification, the IRS of the search and the read-out, and the final table will use ${pool.size === 1 ? 'one worker' : `${pool.size} workers`}.`, 'ok');
 });
 
 /**

@@ -3,7 +3,11 @@
 // are split over all the pool's workers in fixed parts (item i in part i % count) and merged
 // in item order, by the engine's own rules (records and rows merged in order, the summary and
 // the FP32 reference assembled by worker 0's core), so every worker count gives the same
-// results bit for bit. Before a pooled job the helpers get worker 0's config and weights
+// results bit for bit. The search and the quick read-out run in worker 0 (the fine-tuning is
+// sequential), with their FP32 reference certified in parts first when worker 0 lacks it and
+// the IRS phase of every episode (of the read-out) split: worker 0 sends each helper a task
+// (the fine-tuned weights, the policy, its part of the FP32 cache), certifies part 0 itself,
+// and finishes the episode once the helpers' parts are merged. Before a pooled job the helpers get worker 0's config and weights
 // (its checkpoint bytes), again whenever they changed since (generation counters). Plain
 // messages only: no SharedArrayBuffer, no special headers. With one worker every command
 // goes to worker 0 unchanged.
@@ -37,7 +41,7 @@ const STORE_KEY = 'arq.workers';
 /** Commands that change neither the config nor the weights of worker 0. */
 const READ_ONLY = new Set(['parseFragment', 'samples', 'modelInfo', 'memoryInfo', 'noise', 'quantLayers', 'policy',
   'layerHistogram', 'searchState', 'evaluate', 'certify', 'certifyPart', 'certifyProbe', 'certifySummary', 'certifyExport',
-  'compareRows', 'finalStats', 'exportState', 'quantEval', 'search', 'final', 'finalPart', 'sensitivity']);
+  'compareRows', 'finalStats', 'exportState', 'quantEval', 'search', 'final', 'finalPart', 'sensitivity', 'hasReference', 'irsPart', 'irsMerge']);
 /** Commands that (may) change worker 0's weights. */
 const WEIGHTS = new Set(['init', 'loadPretrained', 'train', 'debugPanic', 'importState']);
 
@@ -116,6 +120,8 @@ export class EnginePool {
     /** Generations of worker 0's weights and config (bumped by every command that may change them). */
     this.weightsGen = 0;
     this.configGen = 0;
+    /** IRS phases split over the pool so far (diagnostics: the browser tests check the split ran). */
+    this.irsSplits = 0;
   }
 
   /** Uses `n` workers from the next pooled job on (kept in localStorage). @param {number} n */
@@ -138,6 +144,14 @@ export class EnginePool {
     }
     if (this.size > 1 && cmd === 'final') {
       return /** @type {Job<K>} */ (/** @type {unknown} */ (this.pooled((ctl) => this.final(ctl, /** @type {Handlers<'final'>} */ (handlers)))));
+    }
+    if (this.size > 1 && cmd === 'search') {
+      const p = /** @type {CommandMap['search']['params']} */ (params);
+      return /** @type {Job<K>} */ (/** @type {unknown} */ (this.pooled((ctl) => this.irsPooled(ctl, 'search', p, /** @type {Handlers<'search'>} */ (handlers)))));
+    }
+    if (this.size > 1 && cmd === 'quantEval') {
+      const p = /** @type {CommandMap['quantEval']['params']} */ (params);
+      return /** @type {Job<K>} */ (/** @type {unknown} */ (this.pooled((ctl) => this.irsPooled(ctl, 'quantEval', p, /** @type {Handlers<'quantEval'>} */ (handlers)))));
     }
     const job = this.main.start(cmd, params, handlers);
     if (!READ_ONLY.has(cmd)) {
@@ -226,21 +240,21 @@ export class EnginePool {
 
   /**
    * Waits for every part; on the first error (not a cancel) the other parts are cancelled. A
-   * helper that crashed is re-synced before its next job.
+   * helper that crashed is re-synced before its next job; a helper's error names it.
    * @param {{promise: Promise<unknown>, cancel: () => void}[]} parts @param {(Helper | null)[]} owners
+   * @param {number} [first] the pool's number of the first part's worker (0: worker 0's)
    * @returns {Promise<{results: unknown[], aborted: boolean, error: unknown}>}
    */
-  async settle(parts, owners) {
+  async settle(parts, owners, first = 0) {
     /** @type {unknown} */
     let error = null;
     const settled = await Promise.allSettled(parts.map((p, k) => p.promise.catch((e) => {
       const h = owners[k];
-      // A helper that crashed restarted its engine untrained: it gets the weights again next
-      // time; worker 0 and the page's model are untouched, so it is not reported as a panic.
-      if (h && e instanceof EngineError && e.panic) {
-        h.weights = -1;
-        e = new EngineError(`pool worker ${k}: ${e.message}`, false, e.phase);
-      }
+      // A helper that failed gets the config and weights again before its next job (a crash
+      // restarted its engine untrained); its error names it, and worker 0 and the page's
+      // model are untouched, so it is not reported as a panic.
+      if (h && !(e instanceof JobAborted)) [h.weights, h.config] = [-1, -1];
+      if (h && e instanceof EngineError) e = new EngineError(`pool worker ${k + first}: ${e.message}`, false, e.phase);
       if (!(e instanceof JobAborted) && error === null) {
         error = e;
         parts.forEach((q, i) => { if (i !== k) q.cancel(); });
@@ -350,6 +364,99 @@ export class EnginePool {
     const exported = await Promise.all(helpers.map((h) => h.client.request('certifyExport', {})));
     const whole = await this.main.request('certifyImport', { parts: exported.map((e) => e.bytes) });
     return { records: rest, summary: whole.summary, progress: cert(), rate: rate() };
+  }
+
+  /**
+   * Makes sure worker 0 holds the FP32 reference of `points` (what IRS replays): if not, every
+   * worker certifies its part of the points and worker 0 assembles the whole, the reference an
+   * unpooled run would certify itself.
+   * @param {Control} ctl @param {'report' | 'search'} points @param {Helper[]} helpers
+   * @param {(p: Progress) => void} [onProgress]
+   */
+  async reference(ctl, points, helpers, onProgress) {
+    if (await this.main.request('hasReference', { points })) return;
+    const clients = [this.main, ...helpers.map((h) => h.client)];
+    const n = clients.length;
+    /** @type {(Progress | null)[]} */
+    const progress = clients.map(() => null);
+    const report = (/** @type {number} */ k, /** @type {Progress} */ p) => {
+      progress[k] = p;
+      onProgress?.(sumProgress(progress, 'fp32-certify'));
+    };
+    const parts = clients.map((c, k) => c.start('certifyPart', { part: { index: k, count: n }, points }, {
+      onPartial: (_d, p) => report(k, p),
+      onProgress: (p) => report(k, p),
+    }));
+    ctl.parts.push(...parts);
+    const { aborted, error } = await this.settle(parts, [null, ...helpers]);
+    if (error !== null) throw error;
+    if (aborted) throw new JobAborted(null);
+    const exported = await Promise.all(helpers.map((h) => h.client.request('certifyExport', {})));
+    await this.main.request('certifyImport', { parts: exported.map((e) => e.bytes) });
+  }
+
+  /**
+   * The search or the quick read-out with its IRS phases split over the pool: worker 0 runs
+   * the command with `pool`; each time an IRS phase starts, its partial carries the other
+   * parts' tasks, helper k certifies task k - 1 (irsPart) and worker 0 gets the parts back
+   * (irsMerge) while it certifies part 0 or waits for them. Partials and progress are worker
+   * 0's, the result is its command's. A helper's failure cancels worker 0's command and is the
+   * job's error; a cancel reaches worker 0 (a search pauses, its finished episodes stay) and
+   * the running parts.
+   * @template {'search' | 'quantEval'} K
+   * @param {Control} ctl @param {K} kind @param {CommandMap[K]['params']} params @param {Handlers<K>} handlers
+   * @returns {Promise<CommandMap[K]['result']>}
+   */
+  async irsPooled(ctl, kind, params, handlers) {
+    const helpers = await this.syncedHelpers();
+    if (ctl.cancelled) throw new JobAborted(null);
+    const onFp32 = (/** @type {Progress} */ p) => handlers.onProgress?.(p);
+    // the reference a fresh search or a read-out would certify first (a resumed search has it)
+    const resumed = kind === 'search' && /** @type {CommandMap['search']['params']} */ (params).resume;
+    if (!resumed) await this.reference(ctl, kind === 'search' ? 'search' : 'report', helpers, onFp32);
+    if (ctl.cancelled) throw new JobAborted(null);
+    /** @type {unknown} */
+    let failure = null;
+    /** @type {{cancel: () => void, promise: Promise<unknown>}[]} */
+    let running = [];
+    /** @param {Uint8Array[]} tasks */
+    const dispatch = (tasks) => {
+      this.irsSplits += 1;
+      const parts = helpers.map((h, k) => h.client.start('irsPart', { task: tasks[k] }));
+      running = parts;
+      ctl.parts.push(...parts);
+      this.settle(parts, helpers, 1).then(async ({ results, aborted, error }) => {
+        const mine = /** @type {{cancel: () => void}[]} */ (parts);
+        ctl.parts = ctl.parts.filter((p) => !mine.includes(p));
+        if (error !== null) throw error;
+        if (aborted || ctl.cancelled) return;
+        const bytes = /** @type {{bytes: Uint8Array}[]} */ (results).map((r) => r.bytes);
+        await this.main.request('irsMerge', { kind, parts: bytes });
+      }).catch((e) => {
+        if (failure === null) failure = e;
+        main.cancel();
+      });
+    };
+    const main = this.main.start(kind, /** @type {CommandMap[K]['params']} */ ({ ...params, pool: helpers.length + 1 }), {
+      onPartial: (d, p) => {
+        const { tasks, ...data } = /** @type {{tasks?: Uint8Array[]}} */ (d);
+        if (tasks) {
+          if (tasks.length !== helpers.length) failure ??= new EngineError(`pool: ${tasks.length} IRS tasks for ${helpers.length} helpers`);
+          else dispatch(tasks);
+        }
+        handlers.onPartial?.(/** @type {CommandMap[K]['partial']} */ (/** @type {unknown} */ (data)), p);
+      },
+      onProgress: (p) => handlers.onProgress?.(p),
+    });
+    ctl.parts.push(main);
+    try {
+      return /** @type {CommandMap[K]['result']} */ (await main.promise);
+    } catch (e) {
+      running.forEach((p) => p.cancel());
+      // a helper's failure, not the user's cancel
+      if (failure !== null) throw failure;
+      throw e;
+    }
   }
 
   /**

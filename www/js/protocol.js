@@ -143,9 +143,17 @@
  * @property {{params: {}, result: EvalResult, partial: never}} evaluate
  * @property {{params: {index: number, sigmas: number[], k: number, quantized?: boolean}, result: NoiseResult, partial: never}} noise
  * @property {{params: {}, result: CertifyResult, partial: CertifyPartial}} certify
- * @property {{params: {part: Part}, result: CertifyResult, partial: CertifyPartial}} certifyPart
+ * @property {{params: {part: Part, points?: 'report' | 'search'}, result: CertifyResult, partial: CertifyPartial}} certifyPart
  *   certifies only `part` of the reported points (point i in part i % count: the pool's
- *   split); a finished part stays for certifyExport
+ *   split), or with `points` 'search' of the search split; a finished part stays for certifyExport
+ * @property {{params: {points: 'report' | 'search'}, result: boolean, partial: never}} hasReference
+ *   whether the engine holds the FP32 reference of `points` for its weights and config
+ * @property {{params: {task: Uint8Array}, result: {bytes: Uint8Array}, partial: never}} irsPart
+ *   one part of worker 0's split IRS phase (a task from its quantEval / search partials);
+ *   the result is the part's records as bytes for irsMerge
+ * @property {{params: {kind: 'quantEval' | 'search', parts: Uint8Array[]}, result: null, partial: never}} irsMerge
+ *   hands the split IRS phase of the running read-out or search the other parts (runs at
+ *   once, between the job's steps)
  * @property {{params: {}, result: {bytes: Uint8Array}, partial: never}} certifyExport the last
  *   finished certification part, as bytes for certifyImport in the main worker
  * @property {{params: {parts: Uint8Array[]}, result: CertifyStepResult, partial: never}} certifyImport
@@ -169,10 +177,13 @@
  * @property {{params: {name: string}, result: Q['PolicyUpdate'], partial: never}} applyPreset
  * @property {{params: {}, result: Q['PolicyUpdate'], partial: never}} enforceBudget
  * @property {{params: {layer: number}, result: Q['LayerHistogram'], partial: never}} layerHistogram
- * @property {{params: {}, result: Q['QuantEval'], partial: Q['QuantEvalPartial']}} quantEval
- * @property {{params: {kind: Q['SearchKindName'], resume?: boolean, episodes?: number}, result: Q['SearchResult'], partial: Q['SearchPartial']}} search
+ * @property {{params: {pool?: number}, result: Q['QuantEval'], partial: Q['QuantEvalPartial']}} quantEval
+ *   the quick read-out; with `pool` > 1 its IRS phase is split over that many workers (the
+ *   other parts' tasks come in a partial, their results go back with irsMerge)
+ * @property {{params: {kind: Q['SearchKindName'], resume?: boolean, episodes?: number, pool?: number}, result: Q['SearchResult'], partial: Q['SearchPartial']}} search
  *   runs (or with resume, continues) a search; episodes > 0 stops after that many (Step); a
- *   cancel pauses it, keeping every finished episode
+ *   cancel pauses it, keeping every finished episode; `pool` splits each episode's IRS like
+ *   quantEval's
  * @property {{params: {}, result: Q['SearchStateInfo'], partial: never}} searchState
  * @property {{params: {}, result: Q['FinalPartial'], partial: Q['FinalPartial']}} final
  * @property {{params: {part: Part, rows: Q['CompareRowSpec'][]}, result: Q['FinalPartial'], partial: Q['FinalPartial']}} finalPart
@@ -358,7 +369,10 @@ export const PARAM_SPECS = {
   evaluate: {},
   noise: { index: int(0, 1_000_000), sigmas: numbers(1, 8, 0, 2), k: int(1, 64), quantized: optional(bool) },
   certify: {},
-  certifyPart: { part },
+  certifyPart: { part, points: optional(oneOf(['report', 'search'])) },
+  hasReference: { points: oneOf(['report', 'search']) },
+  irsPart: { task: bytes },
+  irsMerge: { kind: oneOf(['quantEval', 'search']), parts: byteArrays },
   certifyExport: {},
   certifyImport: { parts: byteArrays },
   certifySummary: { records: objects(100_000) },
@@ -374,8 +388,8 @@ export const PARAM_SPECS = {
   applyPreset: { name: preset },
   enforceBudget: {},
   layerHistogram: { layer: int(0, 63) },
-  quantEval: {},
-  search: { kind: oneOf(['arq', 'haq', 'random']), resume: optional(bool), episodes: optional(int(0, 100_000)) },
+  quantEval: { pool: optional(int(1, 64)) },
+  search: { kind: oneOf(['arq', 'haq', 'random']), resume: optional(bool), episodes: optional(int(0, 100_000)), pool: optional(int(1, 64)) },
   searchState: {},
   final: {},
   finalPart: { part, rows: objects(64) },

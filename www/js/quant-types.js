@@ -30,6 +30,7 @@
 /**
  * @typedef {object} QuantEvalPartial
  * @property {string} phase the read-out's current phase
+ * @property {Uint8Array[]} [tasks] a pooled read-out's IRS split: the other parts' tasks
  */
 
 /**
@@ -47,6 +48,7 @@
  * @property {EpisodeRecord|null} best
  * @property {SearchProgress} progress
  * @property {string} phase
+ * @property {Uint8Array[]} [tasks] a pooled episode's IRS split: the other parts' tasks
  */
 
 /**

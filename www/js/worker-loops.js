@@ -29,6 +29,8 @@ import { Aborted } from './job.js';
  * steps stay well under 50 ms (the next step is sized from the last one's time).
  */
 export const STEP_MS = 30;
+/** How often a job waiting for other workers' results looks again, in ms. */
+const WAIT_MS = 2;
 /** The largest step, in the engine's work units. */
 const MAX_STEP = 1 << 22;
 
@@ -89,11 +91,12 @@ export function eventOf(step, kind) {
  * with a yield to the event loop between them. `onStep` folds each step into the command's
  * own result and says what comes next: 'stop' ends the run early (the engine keeps the job,
  * e.g. a search stepped one episode at a time), 'reset' starts the sizer over (the next
- * step's cost is unknown: a new phase, episode or row), nothing sizes the next step from
- * this one's time. A cancel throws `Aborted` with `cancelled()`'s snapshot and drops the
+ * step's cost is unknown: a new phase, episode or row), 'wait' steps again after a short
+ * sleep (the job waits for other workers' parts, handed in by an immediate command), nothing
+ * sizes the next step from this one's time. A cancel throws `Aborted` with `cancelled()`'s snapshot and drops the
  * engine's job, unless `keep` (a paused search resumes where it stopped).
  * @param {Engine} eng @param {Job} job @param {JobKind} kind
- * @param {{unit?: number, keep?: boolean, cancelled: () => unknown, onStep: (step: JobStep, ms: number) => 'stop' | 'reset' | void}} o
+ * @param {{unit?: number, keep?: boolean, cancelled: () => unknown, onStep: (step: JobStep, ms: number) => 'stop' | 'reset' | 'wait' | void}} o
  * @returns {Promise<JobStep>} the last step
  */
 export async function drive(eng, job, kind, { unit = 1, keep = false, cancelled, onStep }) {
@@ -106,6 +109,11 @@ export async function drive(eng, job, kind, { unit = 1, keep = false, cancelled,
       const ms = performance.now() - t0;
       const next = onStep(step, ms);
       if (step.done || next === 'stop') return step;
+      if (next === 'wait') {
+        // waiting for other workers (a pooled IRS phase): poll without spinning on the core
+        await new Promise((resolve) => setTimeout(resolve, WAIT_MS));
+        continue;
+      }
       if (next === 'reset') sizer.reset();
       else sizer.next(ms);
       await yieldToEvents();
@@ -152,14 +160,16 @@ export async function train(eng, job) {
  * CERTIFY on the configured test points, streaming the finished records, the running summary
  * and the throughput; cancellable between steps (the aborted reply carries the records not
  * yet streamed). Steps are whole forward batches. With `part`, only that share of the points
- * (the pool's split; worker 0 then assembles the whole).
+ * (the pool's split; worker 0 then assembles the whole), of the reported points or, with
+ * `points` 'search', of the search split.
  * @param {Engine} eng @param {Job} job @param {import('../../pkg/arq.js').Part} [part]
+ * @param {'report' | 'search'} [points]
  * @returns {Promise<CertifyResult>}
  */
-export async function certify(eng, job, part) {
+export async function certify(eng, job, part, points) {
   const unit = Math.max(1, eng.config().certBatch);
   /** @type {CertProgress} */
-  let progress = eventOf(eng.begin(part ? { kind: 'certify', part } : { kind: 'certify' }), 'certify').progress;
+  let progress = eventOf(eng.begin(part ? { kind: 'certify', part, ...(points ? { points } : {}) } : { kind: 'certify' }), 'certify').progress;
   const model = eng.modelInfo();
   /** @type {CertRecord[]} */ let records = [];
   /** @type {CertSummary | null} */ let summary = null;
@@ -209,4 +219,23 @@ export async function probe(eng, job, ms) {
   eng.cancel('certify');
   const seconds = Math.max(busy, 1) / 1000;
   return { model: eng.modelInfo().name, samples, seconds, rate: samples / seconds };
+}
+
+/**
+ * One part of another worker's split IRS phase (`task`: its splitIrs bytes), in small steps;
+ * the finished part's bytes for that worker's irsMerge.
+ * @param {Engine} eng @param {Job} job @param {Uint8Array} task
+ * @returns {Promise<{bytes: Uint8Array}>}
+ */
+export async function irsPart(eng, job, task) {
+  const first = eng.beginIrsPart(task);
+  job.progress(first.work.phase, 0, first.work.total);
+  await drive(eng, job, 'irsPart', {
+    unit: Math.max(1, eng.config().certBatch),
+    cancelled: () => null,
+    onStep(step) {
+      job.progress(step.work.phase, step.work.done, step.work.total);
+    },
+  });
+  return { bytes: eng.exportIrsPart() };
 }

@@ -82,9 +82,9 @@ export function quantHandlers(ctx) {
       if (layer >= count) throw new ProtocolError(`params.layer=${layer}: the model has ${count} quantizable layers (0..${count - 1})`);
       return { ...eng.layerHistogram(layer), layer };
     },
-    /** @param {{}} _p @param {Job} job */
-    quantEval: (_p, job) => quantEval(ctx.engine(), job),
-    /** @param {{kind: SearchKindName, resume?: boolean, episodes?: number}} p @param {Job} job */
+    /** @param {{pool?: number}} p @param {Job} job */
+    quantEval: ({ pool = 1 }, job) => quantEval(ctx.engine(), job, pool),
+    /** @param {{kind: SearchKindName, resume?: boolean, episodes?: number, pool?: number}} p @param {Job} job */
     search: (p, job) => search(ctx.engine(), job, p),
     /** @returns {Promise<SearchStateInfo>} */
     async searchState() {
@@ -100,13 +100,40 @@ export function quantHandlers(ctx) {
 }
 
 /**
- * The quick read-out: calibration, fine-tuning, then IRS against the FP32 cache; progress per
- * stage, the result from the step that finishes it.
- * @param {Engine} eng @param {Job} job @returns {Promise<QuantEval>}
+ * A pooled IRS phase in worker 0 (the pool's split, pool.js): when the job's IRS phase starts
+ * it is split over `pool` workers (this one keeps part 0) and the other parts' tasks go out in
+ * a partial; once its own part is done the job waits for the parts (irsMerge). Returns what
+ * the step loop should do, and the tasks when it split in this step.
+ * @param {Engine} eng @param {'quantEval' | 'search'} kind @param {number} pool
  */
-async function quantEval(eng, job) {
+function irsSplitter(eng, kind, pool) {
+  let split = false;
+  return {
+    /** @param {string} phase @returns {{next: 'wait' | undefined, tasks: Uint8Array[] | null}} */
+    at(phase) {
+      if (pool > 1 && phase === 'irs' && !split) {
+        split = true;
+        return { next: undefined, tasks: /** @type {Uint8Array[]} */ (eng.splitIrs(kind, pool)) };
+      }
+      return { next: phase === 'irs-pool' ? 'wait' : undefined, tasks: null };
+    },
+    /** The phase ended (the episode finished): the next one is split afresh. */
+    reset() {
+      split = false;
+    },
+  };
+}
+
+/**
+ * The quick read-out: calibration, fine-tuning, then IRS against the FP32 cache; progress per
+ * stage, the result from the step that finishes it. With `pool` > 1 its IRS is split over the
+ * pool (the tasks stream in a partial, see irsSplitter).
+ * @param {Engine} eng @param {Job} job @param {number} pool @returns {Promise<QuantEval>}
+ */
+async function quantEval(eng, job, pool) {
   let phase = eng.begin({ kind: 'quantEval', fresh: false }).work.phase;
   job.partial({ phase }, phase, 0, 0);
+  const splitter = irsSplitter(eng, 'quantEval', pool);
   /** @type {QuantEval | null} */
   let result = null;
   await drive(eng, job, 'quantEval', {
@@ -114,6 +141,9 @@ async function quantEval(eng, job) {
     onStep(step) {
       const { work } = step;
       result = eventOf(step, 'quantEval').result ?? result;
+      const { next, tasks } = splitter.at(work.phase);
+      if (tasks) job.partial({ phase: work.phase, tasks }, work.phase, work.done, work.total);
+      if (next) return next;
       if (work.phase !== phase) {
         phase = work.phase;
         job.partial({ phase }, phase, work.done, work.total);
@@ -132,10 +162,10 @@ async function quantEval(eng, job) {
  * > 0 stops after that many episodes (Step = 1). A cancel (pause) keeps the engine's run as it
  * is and returns the episodes not yet streamed.
  * @param {Engine} eng @param {Job} job
- * @param {{kind: SearchKindName, resume?: boolean, episodes?: number}} p
+ * @param {{kind: SearchKindName, resume?: boolean, episodes?: number, pool?: number}} p
  * @returns {Promise<SearchResult>}
  */
-async function search(eng, job, { kind, resume = false, episodes = 0 }) {
+async function search(eng, job, { kind, resume = false, episodes = 0, pool = 1 }) {
   if (resume && run.kind !== null && run.engine !== eng) {
     run.kind = null;
     throw new Error('the paused search was lost when the engine restarted: start a new one');
@@ -145,7 +175,13 @@ async function search(eng, job, { kind, resume = false, episodes = 0 }) {
     Object.assign(run, { kind, episodes: plan.episodes, warmup: eng.config().warmup, episodeMs: 0, phase: plan.phase, engine: eng });
   } else if (run.kind !== kind) {
     throw new ProtocolError(`params.kind=${JSON.stringify(kind)}: the paused search is ${JSON.stringify(run.kind)}; start a new one instead`);
+  } else {
+    // an episode paused in a pooled IRS phase runs its IRS whole again (and is split afresh)
+    eng.splitIrs('search', 1);
   }
+  const splitter = irsSplitter(eng, 'search', pool);
+  /** When the last step asked to wait for the pool's parts. @type {number | null} */
+  let waitedAt = null;
   const kindNow = /** @type {SearchKindName} */ (run.kind);
   /** @type {EpisodeRecord[]} */
   let records = [];
@@ -164,6 +200,9 @@ async function search(eng, job, { kind, resume = false, episodes = 0 }) {
       const s = eventOf(step, 'search');
       // The FP32 reference on the search split (certified once) is not part of any episode.
       if (!/fp32/i.test(run.phase)) run.episodeMs += ms;
+      // time spent waiting for the pool's IRS parts belongs to the episode too
+      if (waitedAt !== null) run.episodeMs += Math.max(0, performance.now() - ms - waitedAt);
+      waitedAt = null;
       progress = s.progress;
       run.phase = progress.phase;
       if (s.best) best = withWall(s.best, null);
@@ -171,6 +210,14 @@ async function search(eng, job, { kind, resume = false, episodes = 0 }) {
         records.push(withWall(s.episode, run.episodeMs));
         run.episodeMs = 0;
         ran += 1;
+        splitter.reset();
+      }
+      const { next, tasks } = splitter.at(progress.phase);
+      if (tasks) job.partial({ ...data(), tasks }, progress.phase, progress.episode, progress.episodes);
+      if (tasks) records = [];
+      if (next) {
+        waitedAt = performance.now();
+        return next;
       }
       const stop = progress.done || (episodes > 0 && ran >= episodes);
       if (s.episode || stop) {

@@ -7,7 +7,7 @@
 import { Aborted, Job } from './job.js';
 import { ProtocolError, usePresets, validateRequest } from './protocol.js';
 import { fetchBytes, loadEngineModule } from './loader.js';
-import { certify, probe, train, yieldToEvents } from './worker-loops.js';
+import { certify, irsPart, probe, train, yieldToEvents } from './worker-loops.js';
 import { quantHandlers } from './worker-quant.js';
 import { sensitivity } from './worker-sensitivity.js';
 
@@ -140,7 +140,15 @@ const HANDLERS = {
   },
   train: (_params, job) => train(requireEngine(), job),
   certify: (_params, job) => certify(requireEngine(), job),
-  certifyPart: ({ part }, job) => certify(requireEngine(), job, part),
+  certifyPart: ({ part, points }, job) => certify(requireEngine(), job, part, points),
+  async hasReference({ points }) {
+    return requireEngine().hasReference(points);
+  },
+  irsPart: ({ task }, job) => irsPart(requireEngine(), job, task),
+  async irsMerge({ kind, parts }) {
+    requireEngine().mergeIrs(kind, parts);
+    return null;
+  },
   async certifyExport() {
     return { bytes: requireEngine().exportCertifyPart() };
   },
@@ -197,10 +205,12 @@ const HANDLERS = {
 };
 
 /**
- * Commands that only read, and may run while a long job is between steps (e.g. the noise view
+ * Commands that only read (and irsMerge, which hands a pooled IRS phase the parts it waits
+ * for: it must reach the job while it runs), and may run while a long job is between steps (e.g. the noise view
  * of a digit picked in the per-example radius plot while a certification runs).
  */
-const IMMEDIATE = new Set(['parseFragment', 'samples', 'modelInfo', 'memoryInfo', 'noise', 'quantLayers', 'policy', 'layerHistogram', 'searchState', 'certifySummary', 'compareRows', 'finalStats']);
+const IMMEDIATE = new Set(['parseFragment', 'samples', 'modelInfo', 'memoryInfo', 'noise', 'quantLayers', 'policy', 'layerHistogram', 'searchState', 'certifySummary', 'compareRows',
+  'finalStats', 'hasReference', 'irsMerge']);
 
 /** @param {unknown} e */
 function messageOf(e) {
