@@ -32,11 +32,11 @@
 const LOGITS_CHUNK: usize = 64;
 
 use super::fakequant::QuantizedModel;
-use super::int_kernels::{conv2d_i16, gemm_nt_i16, maxpool_i16, pad_rows, padded, requant, MAX_K};
+use super::int_kernels::{gemm_nt_i16, maxpool_i16, pad_rows, padded, requant, IntConv, MAX_K};
 use super::quantizer::ActQuant;
 use crate::certify::BaseClassifier;
 use crate::error::{Error, Result};
-use crate::nn::layers::{numel, Layer, Shape};
+use crate::nn::layers::{Layer, Shape};
 use crate::nn::model::argmax_rows;
 
 /// Activations between stages: integer codes (of the next stage's input quantizer) or f32.
@@ -210,12 +210,13 @@ impl Stage {
         match &self.layer {
             Layer::Conv(c) => {
                 let g = c.geom(self.in_shape);
-                let (ni, no) = (numel(self.in_shape), self.cout * g.out_hw());
-                let mut acc = vec![0i32; batch * no];
-                let mut rows = Vec::new();
-                for (xi, ai) in x.chunks_exact(ni).zip(acc.chunks_exact_mut(no)) {
-                    conv2d_i16(&g, self.cout, w, xi, &mut rows, ai);
-                }
+                let mut acc = vec![0i32; batch * self.cout * g.out_hw()];
+                IntConv::new(&g, self.cout, w, self.kp).run_batch(
+                    batch,
+                    x,
+                    &mut Vec::new(),
+                    &mut acc,
+                );
                 acc
             }
             Layer::Linear(l) => {
