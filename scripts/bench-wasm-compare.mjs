@@ -57,6 +57,15 @@ for (let round = 0; round < rounds; round++) {
       e.setConfig(`v=1&model=${model}&points=1&n=10000&cbatch=1000&np=1000`);
       const cs = median(() => certifyAll(e), 3);
       add(`${model} noise + forward (CERTIFY, n = 10,000)`, 10100 / cs);
+      if (typeof e.applyPreset === 'function') {
+        // the integer path (W4A4; every width runs the same arithmetic), built as the page
+        // does for its final table, on the same noisy digits
+        e.setConfig(`v=1&model=${model}&points=1&n=10&n0=1&np=10&qft=0&calib=64`);
+        e.applyPreset('w4a4');
+        e.begin({ kind: 'quantEval', fresh: false });
+        while (!e.step('quantEval', 1e6).done) { /* build the integer model */ }
+        add(`${model} integer path W4A4, batch 1000`, 1000 / median(() => e.logits(x, 1000, true), 5));
+      }
       e.free();
     }
   }

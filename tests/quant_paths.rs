@@ -11,7 +11,7 @@ use arq::nn::kernels::ConvGeom;
 use arq::nn::Model;
 use arq::quant::calib::{calibrate, ActClip, CalibConfig, Calibration};
 use arq::quant::int_kernels::{
-    conv2d_i16, conv2d_i16_ref, gemm_nt_i16, gemm_nt_i16_ref, pad_rows, padded,
+    conv2d_i16, conv2d_i16_ref, gemm_nt_i16, gemm_nt_i16_ref, pad_rows, padded, IntConv,
 };
 use arq::quant::{
     agreement, Bits, IntModel, LayerBits, Policy, QuantConfig, QuantizedModel, WeightClip,
@@ -176,7 +176,13 @@ proptest! {
         let wp = pad_rows(&w, cout, g.patch(), padded(g.patch()));
         conv2d_i16(&g, cout, &wp, &img, &mut Vec::new(), &mut o1);
         conv2d_i16_ref(&g, cout, &w, &img, &mut o2);
-        prop_assert_eq!(o1, o2);
+        prop_assert_eq!(&o1, &o2);
+        // the direct kernel (lanes across output channels), two images in one call
+        let img2: Vec<i16> = img.iter().chain(&img).copied().collect();
+        let mut o3 = vec![7; 2 * o1.len()];
+        IntConv::new(&g, cout, &wp, padded(g.patch())).run_batch(2, &img2, &mut Vec::new(), &mut o3);
+        prop_assert_eq!(&o3[..o1.len()], &o2[..]);
+        prop_assert_eq!(&o3[o1.len()..], &o2[..]);
     }
 }
 

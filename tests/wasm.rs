@@ -128,6 +128,50 @@ fn simd_integer_gemm_matches_reference() {
     }
 }
 
+/// The SIMD128 integer direct convolution (lanes across output channels, tap pairs through
+/// `i32x4.dot_i16x8_s`) equals the scalar reference on lenet's and cnn3's layers and odd ones.
+#[wasm_bindgen_test]
+fn simd_integer_conv_matches_reference() {
+    use arq::nn::kernels::ConvGeom;
+    use arq::quant::int_kernels::{conv2d_i16_ref, pad_rows, padded, IntConv};
+    let mut s = arq::rng::Stream::new(13, "conv");
+    for (c, h, w, k, stride, pad, cout) in [
+        (1usize, 28usize, 28usize, 5usize, 1usize, 0usize, 6usize),
+        (6, 12, 12, 5, 1, 0, 16),
+        (16, 28, 28, 3, 2, 1, 32),
+        (32, 14, 14, 3, 2, 1, 64),
+        (3, 9, 7, 3, 2, 1, 5),
+        (2, 11, 13, 4, 3, 2, 7),
+    ] {
+        let g = ConvGeom {
+            c,
+            h,
+            w,
+            k,
+            stride,
+            pad,
+        };
+        let (ni, no) = (c * h * w, cout * g.out_hw());
+        let img: Vec<i16> = (0..2 * ni).map(|_| s.below(511) as i16 - 255).collect();
+        let wt: Vec<i16> = (0..cout * g.patch())
+            .map(|_| s.below(255) as i16 - 127)
+            .collect();
+        let mut want = vec![0i32; 2 * no];
+        for (i, o) in img.chunks_exact(ni).zip(want.chunks_exact_mut(no)) {
+            conv2d_i16_ref(&g, cout, &wt, i, o);
+        }
+        let kp = padded(g.patch());
+        let mut got = vec![7i32; 2 * no];
+        IntConv::new(&g, cout, &pad_rows(&wt, cout, g.patch(), kp), kp).run_batch(
+            2,
+            &img,
+            &mut Vec::new(),
+            &mut got,
+        );
+        assert_eq!(got, want, "{c}x{h}x{w} k{k} s{stride} p{pad} -> {cout}");
+    }
+}
+
 /// The SIMD128 Box-Muller (four pairs per pass) equals the scalar reference bit for bit:
 /// random words, the extreme words, and angles on every quadrant boundary.
 #[wasm_bindgen_test]

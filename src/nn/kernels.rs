@@ -169,7 +169,7 @@ pub(crate) fn im2col(g: &ConvGeom, img: &[f32], col: &mut [f32]) {
 
 /// [`im2col`] into a wider matrix whose rows are `ld` apart, so the columns of several images
 /// can sit side by side (one GEMM for a whole batch).
-pub(crate) fn im2col_ld(g: &ConvGeom, img: &[f32], col: &mut [f32], ld: usize) {
+fn im2col_ld(g: &ConvGeom, img: &[f32], col: &mut [f32], ld: usize) {
     let (oh, ow) = (g.out_h(), g.out_w());
     let hw = oh * ow;
     for ch in 0..g.c {
@@ -400,6 +400,182 @@ impl ConvBlock<'_> {
     }
 }
 
+/// Output channels computed together by [`OcConv`]: two four-lane vectors.
+const OC_BLOCK: usize = 8;
+/// Output pixels computed together by [`OcConv`] (each splat of an input serves the block).
+const OC_PIX: usize = 4;
+
+/// Direct convolution with SIMD lanes across *output channels*, for layers with many input
+/// channels and short output rows (cnn3's 16->32 and 32->64, 3x3, stride 2), where lanes
+/// across a row would be mostly padding and im2col + GEMM moves a batch-sized buffer.
+///
+/// A tile is [`OC_BLOCK`] output channels x [`OC_PIX`] output pixels (any pixels of the
+/// image, in row-major order, so tiles run across row ends): eight accumulators, each lane
+/// one output's running sum, bias first, then every tap in (ch, ky, kx) order with a separate
+/// multiply and add, exactly the order of [`conv2d_ref`], so the result is bit-identical to
+/// it and to im2col + [`gemm_nn`]. For each tap the block's eight weights are two vector
+/// loads (packed tap by tap) and each pixel's input one splat from the zero-padded image
+/// (so padding taps add `w * 0` like the reference). The tile is transposed as it is stored,
+/// with the following ReLU applied (`v > 0 ? v : 0`) when asked.
+pub(crate) struct OcConv {
+    g: ConvGeom,
+    cout: usize,
+    /// Padded row width and padded plane size of the input copy.
+    pw: usize,
+    plane: usize,
+    /// Offset of each tap (ch, ky, kx), in summation order, from a pixel's base.
+    offsets: Vec<usize>,
+    /// Offset of each output pixel's (ky, kx) = (0, 0) input in the padded image.
+    pix: Vec<usize>,
+    /// Per block of [`OC_BLOCK`] output channels, tap by tap, zero past cout:
+    /// packed[(blk * patch + t) * OC_BLOCK + b] = w[blk * OC_BLOCK + b][t].
+    packed: Vec<f32>,
+    /// Bias per block, zero past cout.
+    bias_packed: Vec<f32>,
+}
+
+impl OcConv {
+    pub(crate) fn new(g: &ConvGeom, cout: usize, w: &[f32], bias: &[f32]) -> Self {
+        let (patch, k) = (g.patch(), g.k);
+        assert!(w.len() >= cout * patch && bias.len() >= cout);
+        let pw = g.w + 2 * g.pad;
+        let plane = (g.h + 2 * g.pad) * pw;
+        let offsets = (0..g.c)
+            .flat_map(|ch| (0..k).flat_map(move |ky| (0..k).map(move |kx| (ch, ky, kx))))
+            .map(|(ch, ky, kx)| ch * plane + ky * pw + kx)
+            .collect();
+        let (oh, ow, s) = (g.out_h(), g.out_w(), g.stride);
+        let pix = (0..oh)
+            .flat_map(|oy| (0..ow).map(move |ox| oy * s * pw + ox * s))
+            .collect();
+        let blocks = cout.div_ceil(OC_BLOCK);
+        let mut packed = vec![0.0; blocks * patch * OC_BLOCK];
+        let mut bias_packed = vec![0.0; blocks * OC_BLOCK];
+        for o in 0..cout {
+            let (blk, b) = (o / OC_BLOCK, o % OC_BLOCK);
+            for t in 0..patch {
+                packed[(blk * patch + t) * OC_BLOCK + b] = w[o * patch + t];
+            }
+            bias_packed[o] = bias[o];
+        }
+        OcConv {
+            g: *g,
+            cout,
+            pw,
+            plane,
+            offsets,
+            pix,
+            packed,
+            bias_packed,
+        }
+    }
+
+    /// `batch` images of C x H x W in `x` to `batch` outputs of cout x OH x OW in `out`.
+    /// `scratch` holds the zero-padded copy of one image.
+    pub(crate) fn run_batch(
+        &self,
+        batch: usize,
+        x: &[f32],
+        out: &mut [f32],
+        scratch: &mut Vec<f32>,
+        relu: bool,
+    ) {
+        let g = &self.g;
+        let (ni, no) = (g.c * g.h * g.w, self.cout * g.out_hw());
+        assert!(x.len() >= batch * ni && out.len() >= batch * no);
+        // the border stays zero: only the interior is written, image after image
+        scratch.clear();
+        scratch.resize(g.c * self.plane, 0.0);
+        for (img, o) in x.chunks_exact(ni).zip(out.chunks_exact_mut(no)).take(batch) {
+            for ch in 0..g.c {
+                for y in 0..g.h {
+                    let at = ch * self.plane + (y + g.pad) * self.pw + g.pad;
+                    scratch[at..at + g.w]
+                        .copy_from_slice(&img[(ch * g.h + y) * g.w..(ch * g.h + y + 1) * g.w]);
+                }
+            }
+            self.run_padded(scratch, o, relu);
+        }
+    }
+
+    fn run_padded(&self, pad: &[f32], out: &mut [f32], relu: bool) {
+        let hw = self.g.out_hw();
+        let full = hw - hw % OC_PIX;
+        for blk in 0..self.cout.div_ceil(OC_BLOCK) {
+            for p0 in (0..full).step_by(OC_PIX) {
+                self.tile::<OC_PIX>(blk, p0, pad, out, relu);
+            }
+            match hw - full {
+                3 => self.tile::<3>(blk, full, pad, out, relu),
+                2 => self.tile::<2>(blk, full, pad, out, relu),
+                1 => self.tile::<1>(blk, full, pad, out, relu),
+                _ => {}
+            }
+        }
+    }
+
+    /// Output channels blk * OC_BLOCK.. (up to cout) at pixels p0..p0 + NP.
+    #[inline(always)]
+    #[allow(unsafe_code)]
+    fn tile<const NP: usize>(
+        &self,
+        blk: usize,
+        p0: usize,
+        pad: &[f32],
+        out: &mut [f32],
+        relu: bool,
+    ) {
+        const V: usize = OC_BLOCK / 4;
+        let patch = self.offsets.len();
+        let wp = &self.packed[blk * patch * OC_BLOCK..(blk + 1) * patch * OC_BLOCK];
+        let bases: [usize; NP] = core::array::from_fn(|j| self.pix[p0 + j]);
+        // every input read below is pad[bases[j] + offsets[t]]
+        let reach = self.offsets.last().copied().unwrap_or(0);
+        assert!(bases.iter().all(|&b| b + reach < pad.len()));
+        let bias = &self.bias_packed[blk * OC_BLOCK..(blk + 1) * OC_BLOCK];
+        // SAFETY: bias holds OC_BLOCK = 4 V values.
+        let b: [F4; V] =
+            core::array::from_fn(|v| unsafe { F4::load_ptr(bias.as_ptr().add(4 * v)) });
+        let mut acc: [[F4; V]; NP] = [b; NP];
+        for (&off, wt) in self.offsets.iter().zip(wp.chunks_exact(OC_BLOCK)) {
+            // SAFETY: wt holds OC_BLOCK = 4 V values.
+            let wv: [F4; V] =
+                core::array::from_fn(|v| unsafe { F4::load_ptr(wt.as_ptr().add(4 * v)) });
+            for (a, &base) in acc.iter_mut().zip(&bases) {
+                // SAFETY: base + off <= base + reach < pad.len() (asserted above).
+                let xv = F4::splat(unsafe { *pad.get_unchecked(base + off) });
+                for (av, &w) in a.iter_mut().zip(&wv) {
+                    *av = av.mul_add(w, xv);
+                }
+            }
+        }
+        let hw = self.g.out_hw();
+        let zero = F4::splat(0.0);
+        let nb = (self.cout - blk * OC_BLOCK).min(OC_BLOCK);
+        #[allow(clippy::needless_range_loop)] // v indexes the inner arrays of acc
+        for v in 0..V {
+            // rows: pixel j's four channels; columns after the transpose: one channel's pixels
+            let rows: [F4; 4] = core::array::from_fn(|j| if j < NP { acc[j][v] } else { zero });
+            for (b, col) in F4::transpose4(rows).into_iter().enumerate() {
+                let o = blk * OC_BLOCK + 4 * v + b;
+                if 4 * v + b >= nb {
+                    break;
+                }
+                // ReLU is `v > 0 ? v : 0`, the separate layer's comparison
+                let col = if relu { col.max_gt(zero) } else { col };
+                let at = o * hw + p0;
+                if NP == 4 {
+                    col.store(&mut out[at..at + 4]);
+                } else {
+                    let mut lanes = [0f32; 4];
+                    col.store(&mut lanes);
+                    out[at..at + NP].copy_from_slice(&lanes[..NP]);
+                }
+            }
+        }
+    }
+}
+
 #[cfg(test)]
 /// Direct convolution of one image, the scalar reference for im2col + gemm_nn.
 /// Sums in the same (channel, ky, kx) order, starting from the bias, so it is bit-identical.
@@ -516,6 +692,9 @@ mod tests {
             (2, 11, 13, 4, 3, 2, 7),
             (1, 5, 5, 5, 1, 0, 1),
             (2, 8, 10, 1, 1, 0, 3),
+            (5, 6, 9, 3, 2, 1, 13),
+            (4, 7, 5, 3, 1, 0, 9),
+            (1, 3, 3, 3, 2, 1, 4),
         ] {
             let g = ConvGeom {
                 c,
@@ -539,6 +718,33 @@ mod tests {
                 bits(&r),
                 "{c}x{h}x{w} k{k} s{stride} p{pad} -> {cout}"
             );
+            // lanes across output channels, two images in a row, with and without ReLU
+            let img2: Vec<f32> = img
+                .iter()
+                .chain(&img)
+                .map(|&v| -v)
+                .chain(img.iter().copied())
+                .collect();
+            let no = cout * g.out_hw();
+            let mut r2 = vec![0.0; 3 * no];
+            for (i, o) in img2.chunks_exact(img.len()).zip(r2.chunks_exact_mut(no)) {
+                conv2d_ref(&g, cout, &wt, &bias, i, o);
+            }
+            let oc = OcConv::new(&g, cout, &wt, &bias);
+            for relu in [false, true] {
+                let mut fast = vec![f32::NAN; 3 * no];
+                oc.run_batch(3, &img2, &mut fast, &mut scratch, relu);
+                let want: Vec<f32> = if relu {
+                    r2.iter().map(|&v| if v > 0.0 { v } else { 0.0 }).collect()
+                } else {
+                    r2.clone()
+                };
+                assert_eq!(
+                    bits(&fast),
+                    bits(&want),
+                    "OcConv {c}x{h}x{w} k{k} s{stride} p{pad} -> {cout}, relu {relu}"
+                );
+            }
         }
     }
 

@@ -6,7 +6,7 @@
 //! finite differences.
 
 use super::kernels::{
-    col2im, gemm_nn, gemm_nt, im2col, im2col_ld, transpose, ConvGeom, DirectConv, CONV_LANES,
+    col2im, gemm_nn, gemm_nt, im2col, transpose, ConvGeom, DirectConv, OcConv, CONV_LANES,
 };
 use super::simd::F4;
 use crate::rng::Stream;
@@ -411,10 +411,7 @@ pub(crate) fn conv_forward(
             conv.run(xi, oi, scratch, relu);
         }
     } else {
-        conv_gemm(&g, c.cout, w, b, batch, x, &mut out, scratch);
-        if relu {
-            relu_in_place(&mut out);
-        }
+        OcConv::new(&g, c.cout, w, b).run_batch(batch, x, &mut out, scratch, relu);
     }
     out
 }
@@ -453,46 +450,12 @@ pub(crate) fn relu_in_place(x: &mut [f32]) {
     }
 }
 
-/// Whether [`DirectConv`] (lanes across an output row) beats im2col + GEMM for this geometry:
-/// always for small patches, where building the im2col matrix costs as much as the GEMM,
-/// and otherwise only when the output rows fill whole lane blocks (a 14-pixel row computes
-/// 16 lanes). Both give bit-identical results; this only picks the faster one.
+/// Whether [`DirectConv`] (lanes across an output row) beats [`OcConv`] (lanes across output
+/// channels) for this geometry: for small patches, and when the output rows fill whole lane
+/// blocks (a 14-pixel row computes 16 lanes). Both give bit-identical results; this only
+/// picks the faster one.
 fn direct_conv_pays(g: &ConvGeom) -> bool {
     g.patch() <= 32 || g.out_w() % CONV_LANES == 0
-}
-
-/// Convolution of a batch as one GEMM over the im2col columns of all its images (column
-/// block b * hw.. holds image b), then reordered to image-major output.
-#[allow(clippy::too_many_arguments)]
-fn conv_gemm(
-    g: &ConvGeom,
-    cout: usize,
-    w: &[f32],
-    bias: &[f32],
-    batch: usize,
-    x: &[f32],
-    out: &mut [f32],
-    scratch: &mut Vec<f32>,
-) {
-    let (hw, patch, ni) = (g.out_hw(), g.patch(), g.c * g.h * g.w);
-    let ld = batch * hw;
-    scratch.clear();
-    scratch.resize(patch * ld, 0.0);
-    for bi in 0..batch {
-        im2col_ld(g, &x[bi * ni..(bi + 1) * ni], &mut scratch[bi * hw..], ld);
-    }
-    let mut tmp = vec![0.0; cout * ld];
-    for (oc, &bv) in bias.iter().enumerate() {
-        tmp[oc * ld..(oc + 1) * ld].fill(bv);
-    }
-    gemm_nn(cout, patch, ld, w, scratch, &mut tmp);
-    let no = cout * hw;
-    for bi in 0..batch {
-        for oc in 0..cout {
-            out[bi * no + oc * hw..bi * no + (oc + 1) * hw]
-                .copy_from_slice(&tmp[oc * ld + bi * hw..oc * ld + (bi + 1) * hw]);
-        }
-    }
 }
 
 /// p x p max pooling with stride p (floor). Ties go to the first element in scan order.

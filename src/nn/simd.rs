@@ -7,13 +7,14 @@
 
 #[cfg(target_arch = "x86_64")]
 use core::arch::x86_64::{
-    __m128, _mm_add_ps, _mm_loadu_ps, _mm_max_ps, _mm_mul_ps, _mm_set1_ps, _mm_shuffle_ps,
-    _mm_storeu_ps,
+    __m128, _mm_add_ps, _mm_loadu_ps, _mm_max_ps, _mm_movehl_ps, _mm_movelh_ps, _mm_mul_ps,
+    _mm_set1_ps, _mm_shuffle_ps, _mm_storeu_ps, _mm_unpackhi_ps, _mm_unpacklo_ps,
 };
 
 #[cfg(all(target_arch = "wasm32", target_feature = "simd128"))]
 use core::arch::wasm32::{
-    f32x4_add, f32x4_mul, f32x4_pmax, f32x4_splat, i32x4_shuffle, v128, v128_load, v128_store,
+    f32x4_add, f32x4_mul, f32x4_pmax, f32x4_splat, i32x4_shuffle, i64x2_shuffle, v128, v128_load,
+    v128_store,
 };
 
 /// Four f32 lanes.
@@ -137,6 +138,43 @@ impl F4 {
         );
     }
 
+    /// The 4 x 4 transpose of the rows `r`: lane l of result i is lane i of `r[l]`.
+    #[inline(always)]
+    pub(crate) fn transpose4(r: [F4; 4]) -> [F4; 4] {
+        #[cfg(target_arch = "x86_64")]
+        // SAFETY: SSE is part of the x86-64 baseline.
+        return unsafe {
+            let t0 = _mm_unpacklo_ps(r[0].0, r[1].0); // a0 b0 a1 b1
+            let t1 = _mm_unpacklo_ps(r[2].0, r[3].0); // c0 d0 c1 d1
+            let t2 = _mm_unpackhi_ps(r[0].0, r[1].0); // a2 b2 a3 b3
+            let t3 = _mm_unpackhi_ps(r[2].0, r[3].0); // c2 d2 c3 d3
+            [
+                F4(_mm_movelh_ps(t0, t1)),
+                F4(_mm_movehl_ps(t1, t0)),
+                F4(_mm_movelh_ps(t2, t3)),
+                F4(_mm_movehl_ps(t3, t2)),
+            ]
+        };
+        #[cfg(all(target_arch = "wasm32", target_feature = "simd128"))]
+        return {
+            let t0 = i32x4_shuffle::<0, 4, 1, 5>(r[0].0, r[1].0);
+            let t1 = i32x4_shuffle::<0, 4, 1, 5>(r[2].0, r[3].0);
+            let t2 = i32x4_shuffle::<2, 6, 3, 7>(r[0].0, r[1].0);
+            let t3 = i32x4_shuffle::<2, 6, 3, 7>(r[2].0, r[3].0);
+            [
+                F4(i64x2_shuffle::<0, 2>(t0, t1)),
+                F4(i64x2_shuffle::<1, 3>(t0, t1)),
+                F4(i64x2_shuffle::<0, 2>(t2, t3)),
+                F4(i64x2_shuffle::<1, 3>(t2, t3)),
+            ]
+        };
+        #[cfg(not(any(
+            target_arch = "x86_64",
+            all(target_arch = "wasm32", target_feature = "simd128")
+        )))]
+        return core::array::from_fn(|i| F4(core::array::from_fn(|l| r[l].0[i])));
+    }
+
     /// self + a * b, lane by lane, as a separate multiply and add (no FMA).
     #[inline(always)]
     pub(crate) fn mul_add(self, a: F4, b: F4) -> F4 {
@@ -192,5 +230,13 @@ mod tests {
             out.map(f32::to_bits),
             [a[1], a[3], b[1], b[3]].map(f32::to_bits)
         );
+        let m: [[f32; 4]; 4] =
+            core::array::from_fn(|i| core::array::from_fn(|l| (4 * i + l) as f32));
+        // SAFETY: each row holds four f32.
+        let rows = m.map(|r| unsafe { F4::load_ptr(r.as_ptr()) });
+        for (i, t) in F4::transpose4(rows).iter().enumerate() {
+            t.store(&mut out);
+            assert_eq!(out, core::array::from_fn(|l| m[l][i]), "row {i}");
+        }
     }
 }

@@ -581,6 +581,20 @@ pub(crate) fn maxpool_i16(s: Shape, p: usize, batch: usize, x: &[i16]) -> Vec<i1
         .take(batch * c)
     {
         for (oy, orow) in dst.chunks_exact_mut(ow).enumerate() {
+            if p == 2 {
+                // the 2 x 2 case without the running fold, which the compiler can vectorise
+                // (integer max: any order gives the same)
+                let r0 = &src[2 * oy * w..][..2 * ow];
+                let r1 = &src[(2 * oy + 1) * w..][..2 * ow];
+                for ((o, a), b) in orow
+                    .iter_mut()
+                    .zip(r0.chunks_exact(2))
+                    .zip(r1.chunks_exact(2))
+                {
+                    *o = a[0].max(a[1]).max(b[0].max(b[1]));
+                }
+                continue;
+            }
             for dy in 0..p {
                 let srow = &src[(oy * p + dy) * w..(oy * p + dy) * w + ow * p];
                 for (o, win) in orow.iter_mut().zip(srow.chunks_exact(p)) {
@@ -620,6 +634,326 @@ pub(crate) fn requant_terms(acc: &[i32], m: f32, b: f32, out: &mut [i32]) {
 pub(crate) fn add_term(v: f32, s: f32) -> i32 {
     const LIM: f32 = 4_194_304.0;
     round_even_int(clamp_f32(v / s, -LIM, LIM))
+}
+
+/// Output channels per tile of [`IntConv`]: two vectors of four i32 lanes.
+const IC_BLOCK: usize = 8;
+/// Output pixels per tile of [`IntConv`].
+const IC_PIX: usize = 4;
+
+/// Eight i16 lanes / four i32 lanes, for [`IntConv`]: SIMD128 on wasm32, SSE2 on x86-64,
+/// plain arrays elsewhere. `dot2` is `i32x4.dot_i16x8_s` / `pmaddwd`: lane l of the result
+/// is a[2l] b[2l] + a[2l+1] b[2l+1], exact for codes (see the x86 module's note).
+mod v128i {
+    #![allow(unsafe_code)]
+    #[cfg(all(target_arch = "wasm32", target_feature = "simd128"))]
+    use core::arch::wasm32::{
+        i32x4_add, i32x4_dot_i16x8, i32x4_shuffle, i32x4_splat, i64x2_shuffle, v128, v128_load,
+        v128_store,
+    };
+    #[cfg(target_arch = "x86_64")]
+    use core::arch::x86_64::{
+        __m128i, _mm_add_epi32, _mm_loadu_si128, _mm_madd_epi16, _mm_set1_epi32, _mm_setzero_si128,
+        _mm_storeu_si128, _mm_unpackhi_epi32, _mm_unpackhi_epi64, _mm_unpacklo_epi32,
+        _mm_unpacklo_epi64,
+    };
+
+    #[derive(Clone, Copy)]
+    pub(super) struct V(Inner);
+    #[cfg(target_arch = "x86_64")]
+    type Inner = __m128i;
+    #[cfg(all(target_arch = "wasm32", target_feature = "simd128"))]
+    type Inner = v128;
+    #[cfg(not(any(
+        target_arch = "x86_64",
+        all(target_arch = "wasm32", target_feature = "simd128")
+    )))]
+    type Inner = [i32; 4];
+
+    impl V {
+        #[inline(always)]
+        pub(super) fn zero() -> V {
+            #[cfg(target_arch = "x86_64")]
+            // SAFETY: SSE2 is part of the x86-64 baseline.
+            return V(unsafe { _mm_setzero_si128() });
+            #[cfg(all(target_arch = "wasm32", target_feature = "simd128"))]
+            return V(i32x4_splat(0));
+            #[cfg(not(any(
+                target_arch = "x86_64",
+                all(target_arch = "wasm32", target_feature = "simd128")
+            )))]
+            return V([0; 4]);
+        }
+
+        /// The pair of i16 at `p` in every 32-bit lane.
+        ///
+        /// # Safety
+        /// `p .. p + 2` must be readable.
+        #[inline(always)]
+        pub(super) unsafe fn splat_pair(p: *const i16) -> V {
+            // SAFETY: the caller guarantees two readable i16.
+            let bits = unsafe { (p as *const i32).read_unaligned() };
+            #[cfg(target_arch = "x86_64")]
+            // SAFETY: SSE2 is part of the x86-64 baseline.
+            return V(unsafe { _mm_set1_epi32(bits) });
+            #[cfg(all(target_arch = "wasm32", target_feature = "simd128"))]
+            return V(i32x4_splat(bits));
+            #[cfg(not(any(
+                target_arch = "x86_64",
+                all(target_arch = "wasm32", target_feature = "simd128")
+            )))]
+            return V([bits; 4]);
+        }
+
+        /// Eight i16 at `p`.
+        ///
+        /// # Safety
+        /// `p .. p + 8` must be readable.
+        #[inline(always)]
+        pub(super) unsafe fn load(p: *const i16) -> V {
+            #[cfg(target_arch = "x86_64")]
+            // SAFETY: the caller guarantees 16 readable bytes; the load is unaligned.
+            return V(unsafe { _mm_loadu_si128(p.cast::<__m128i>()) });
+            #[cfg(all(target_arch = "wasm32", target_feature = "simd128"))]
+            // SAFETY: the caller guarantees 16 readable bytes; no alignment requirement.
+            return V(unsafe { v128_load(p.cast::<v128>()) });
+            #[cfg(not(any(
+                target_arch = "x86_64",
+                all(target_arch = "wasm32", target_feature = "simd128")
+            )))]
+            // SAFETY: the caller guarantees eight readable i16.
+            return V(core::array::from_fn(|l| unsafe {
+                (*p.add(2 * l) as u16 as i32) | ((*p.add(2 * l + 1) as u16 as i32) << 16)
+            }));
+        }
+
+        /// self + dot2(a, b) (see the module note).
+        #[inline(always)]
+        pub(super) fn add_dot2(self, a: V, b: V) -> V {
+            #[cfg(target_arch = "x86_64")]
+            // SAFETY: SSE2 is part of the x86-64 baseline.
+            return V(unsafe { _mm_add_epi32(self.0, _mm_madd_epi16(a.0, b.0)) });
+            #[cfg(all(target_arch = "wasm32", target_feature = "simd128"))]
+            return V(i32x4_add(self.0, i32x4_dot_i16x8(a.0, b.0)));
+            #[cfg(not(any(
+                target_arch = "x86_64",
+                all(target_arch = "wasm32", target_feature = "simd128")
+            )))]
+            return V(core::array::from_fn(|l| {
+                let lo = |v: i32| v as i16 as i32;
+                let hi = |v: i32| (v >> 16) as i16 as i32;
+                self.0[l] + lo(a.0[l]) * lo(b.0[l]) + hi(a.0[l]) * hi(b.0[l])
+            }));
+        }
+
+        /// Write the four i32 lanes to `d[..4]`.
+        #[inline(always)]
+        pub(super) fn store(self, d: &mut [i32]) {
+            let d = &mut d[..4];
+            #[cfg(target_arch = "x86_64")]
+            // SAFETY: `d` holds 16 bytes; the store is unaligned.
+            unsafe {
+                _mm_storeu_si128(d.as_mut_ptr().cast::<__m128i>(), self.0)
+            };
+            #[cfg(all(target_arch = "wasm32", target_feature = "simd128"))]
+            // SAFETY: `d` holds 16 bytes; no alignment requirement.
+            unsafe {
+                v128_store(d.as_mut_ptr().cast::<v128>(), self.0)
+            };
+            #[cfg(not(any(
+                target_arch = "x86_64",
+                all(target_arch = "wasm32", target_feature = "simd128")
+            )))]
+            d.copy_from_slice(&self.0);
+        }
+
+        /// The 4 x 4 transpose of the i32 rows `r`.
+        #[inline(always)]
+        pub(super) fn transpose4(r: [V; 4]) -> [V; 4] {
+            #[cfg(target_arch = "x86_64")]
+            // SAFETY: SSE2 is part of the x86-64 baseline.
+            return unsafe {
+                let t0 = _mm_unpacklo_epi32(r[0].0, r[1].0);
+                let t1 = _mm_unpacklo_epi32(r[2].0, r[3].0);
+                let t2 = _mm_unpackhi_epi32(r[0].0, r[1].0);
+                let t3 = _mm_unpackhi_epi32(r[2].0, r[3].0);
+                [
+                    V(_mm_unpacklo_epi64(t0, t1)),
+                    V(_mm_unpackhi_epi64(t0, t1)),
+                    V(_mm_unpacklo_epi64(t2, t3)),
+                    V(_mm_unpackhi_epi64(t2, t3)),
+                ]
+            };
+            #[cfg(all(target_arch = "wasm32", target_feature = "simd128"))]
+            return {
+                let t0 = i32x4_shuffle::<0, 4, 1, 5>(r[0].0, r[1].0);
+                let t1 = i32x4_shuffle::<0, 4, 1, 5>(r[2].0, r[3].0);
+                let t2 = i32x4_shuffle::<2, 6, 3, 7>(r[0].0, r[1].0);
+                let t3 = i32x4_shuffle::<2, 6, 3, 7>(r[2].0, r[3].0);
+                [
+                    V(i64x2_shuffle::<0, 2>(t0, t1)),
+                    V(i64x2_shuffle::<1, 3>(t0, t1)),
+                    V(i64x2_shuffle::<0, 2>(t2, t3)),
+                    V(i64x2_shuffle::<1, 3>(t2, t3)),
+                ]
+            };
+            #[cfg(not(any(
+                target_arch = "x86_64",
+                all(target_arch = "wasm32", target_feature = "simd128")
+            )))]
+            return core::array::from_fn(|i| V(core::array::from_fn(|l| r[l].0[i])));
+        }
+    }
+}
+
+/// Integer direct convolution with lanes across output channels (the integer twin of
+/// `nn::kernels::OcConv`): no im2row buffer, only a zero-padded copy of each image. A tile is
+/// [`IC_BLOCK`] output channels x [`IC_PIX`] output pixels (row-major pixel order, tiles run
+/// across row ends) in eight i32x4 accumulators. Taps are taken in pairs (kx, kx + 1) of one
+/// kernel row: the two input codes are adjacent in the padded row, so one 32-bit splat feeds
+/// `dot2` against the packed weight pairs of four channels (a phantom tap kx = K when K is
+/// odd has weight 0 and reads the next padded value, in bounds). Integer sums are exact, so
+/// the result equals [`conv2d_i16_ref`] whatever the order. Weights are packed once per call,
+/// then the batch runs image by image.
+pub struct IntConv {
+    g: ConvGeom,
+    cout: usize,
+    /// Taps per kernel row rounded up to even.
+    ke: usize,
+    pw: usize,
+    plane: usize,
+    /// Offset of each kernel row (ch, ky) from a pixel's base in the padded image.
+    rows: Vec<usize>,
+    /// Offset of each output pixel's (0, 0) tap in the padded image.
+    pix: Vec<usize>,
+    /// packed[(((blk * rows + r) * ke/2 + q) * 2 + v) * 8 + 2 b + e] =
+    /// w[blk * 8 + 4 v + b][(r, kx = 2 q + e)] (0 for kx >= K or channels past cout).
+    packed: Vec<i16>,
+}
+
+impl IntConv {
+    /// `w`: cout rows of `kp >= patch` codes (the first `patch` used).
+    pub fn new(g: &ConvGeom, cout: usize, w: &[i16], kp: usize) -> Self {
+        let (k, patch) = (g.k, g.patch());
+        assert!(kp >= patch && w.len() >= cout * kp);
+        let ke = k.div_ceil(2) * 2;
+        let pw = g.w + 2 * g.pad;
+        let plane = (g.h + 2 * g.pad) * pw;
+        let rows: Vec<usize> = (0..g.c)
+            .flat_map(|ch| (0..k).map(move |ky| ch * plane + ky * pw))
+            .collect();
+        let (oh, ow, s) = (g.out_h(), g.out_w(), g.stride);
+        let pix = (0..oh)
+            .flat_map(|oy| (0..ow).map(move |ox| oy * s * pw + ox * s))
+            .collect();
+        let blocks = cout.div_ceil(IC_BLOCK);
+        let nr = rows.len();
+        let mut packed = vec![0i16; blocks * nr * ke * IC_BLOCK];
+        for o in 0..cout {
+            let (blk, v, b) = (o / IC_BLOCK, (o % IC_BLOCK) / 4, o % 4);
+            for r in 0..nr {
+                for kx in 0..k {
+                    let (q, e) = (kx / 2, kx % 2);
+                    let at = (((blk * nr + r) * (ke / 2) + q) * 2 + v) * 8 + 2 * b + e;
+                    packed[at] = w[o * kp + r * k + kx];
+                }
+            }
+        }
+        IntConv {
+            g: *g,
+            cout,
+            ke,
+            pw,
+            plane,
+            rows,
+            pix,
+            packed,
+        }
+    }
+
+    /// `batch` images of C x H x W codes in `x` to `batch` blocks of cout x OH x OW sums in
+    /// `acc`. `scratch` holds the zero-padded copy of one image.
+    pub fn run_batch(&self, batch: usize, x: &[i16], scratch: &mut Vec<i16>, acc: &mut [i32]) {
+        let g = &self.g;
+        let (ni, no) = (g.c * g.h * g.w, self.cout * g.out_hw());
+        assert!(x.len() >= batch * ni && acc.len() >= batch * no);
+        // the border stays zero: only the interior is written, image after image; the
+        // extra values cover the phantom tap of the last pixel
+        scratch.clear();
+        scratch.resize(g.c * self.plane + self.ke, 0);
+        for (img, o) in x.chunks_exact(ni).zip(acc.chunks_exact_mut(no)).take(batch) {
+            for ch in 0..g.c {
+                for y in 0..g.h {
+                    let at = ch * self.plane + (y + g.pad) * self.pw + g.pad;
+                    scratch[at..at + g.w]
+                        .copy_from_slice(&img[(ch * g.h + y) * g.w..(ch * g.h + y + 1) * g.w]);
+                }
+            }
+            let hw = g.out_hw();
+            let full = hw - hw % IC_PIX;
+            for blk in 0..self.cout.div_ceil(IC_BLOCK) {
+                for p0 in (0..full).step_by(IC_PIX) {
+                    self.tile::<IC_PIX>(blk, p0, scratch, o);
+                }
+                let mut p0 = full;
+                while p0 < hw {
+                    if hw - p0 >= 2 {
+                        self.tile::<2>(blk, p0, scratch, o);
+                        p0 += 2;
+                    } else {
+                        self.tile::<1>(blk, p0, scratch, o);
+                        p0 += 1;
+                    }
+                }
+            }
+        }
+    }
+
+    /// Output channels blk * IC_BLOCK.. (up to cout) at pixels p0..p0 + NP.
+    #[inline(always)]
+    #[allow(unsafe_code)]
+    fn tile<const NP: usize>(&self, blk: usize, p0: usize, pad: &[i16], out: &mut [i32]) {
+        use v128i::V;
+        let (nr, hq) = (self.rows.len(), self.ke / 2);
+        let per_row = hq * 2 * IC_BLOCK;
+        let wp = &self.packed[blk * nr * per_row..(blk + 1) * nr * per_row];
+        let bases: [usize; NP] = core::array::from_fn(|j| self.pix[p0 + j]);
+        // every input read below is pad[bases[j] + rows[r] + 2 q .. + 2], 2 q + 2 <= ke
+        let reach = self.rows.last().copied().unwrap_or(0) + self.ke;
+        assert!(bases.iter().all(|&b| b + reach <= pad.len()));
+        let mut acc = [[V::zero(); 2]; NP];
+        for (&row, wr) in self.rows.iter().zip(wp.chunks_exact(per_row)) {
+            for (q, wq) in wr.chunks_exact(2 * IC_BLOCK).enumerate() {
+                // SAFETY: wq holds 16 codes.
+                let wv = unsafe { [V::load(wq.as_ptr()), V::load(wq.as_ptr().add(8))] };
+                for (a, &base) in acc.iter_mut().zip(&bases) {
+                    // SAFETY: base + row + 2 q + 2 <= base + reach <= pad.len() (asserted).
+                    let xv = unsafe { V::splat_pair(pad.as_ptr().add(base + row + 2 * q)) };
+                    a[0] = a[0].add_dot2(wv[0], xv);
+                    a[1] = a[1].add_dot2(wv[1], xv);
+                }
+            }
+        }
+        let hw = self.g.out_hw();
+        let nb = (self.cout - blk * IC_BLOCK).min(IC_BLOCK);
+        #[allow(clippy::needless_range_loop)] // v indexes the inner arrays of acc
+        for v in 0..2 {
+            let rows: [V; 4] = core::array::from_fn(|j| if j < NP { acc[j][v] } else { V::zero() });
+            for (b, col) in V::transpose4(rows).into_iter().enumerate() {
+                if 4 * v + b >= nb {
+                    break;
+                }
+                let at = (blk * IC_BLOCK + 4 * v + b) * hw + p0;
+                if NP == 4 {
+                    col.store(&mut out[at..at + 4]);
+                } else {
+                    let mut lanes = [0i32; 4];
+                    col.store(&mut lanes);
+                    out[at..at + NP].copy_from_slice(&lanes[..NP]);
+                }
+            }
+        }
+    }
 }
 
 #[cfg(test)]
@@ -734,6 +1068,54 @@ mod tests {
             conv2d_i16(&g, cout, &wp, &img, &mut Vec::new(), &mut o1);
             conv2d_i16_ref(&g, cout, &w, &img, &mut o2);
             assert_eq!(o1, o2);
+        }
+    }
+
+    #[test]
+    fn int_conv_matches_reference() {
+        let mut s = Stream::new(5, "ik");
+        // lenet's and cnn3's layers, odd sizes, even and odd K, strides 1-3, cout around 8
+        for &(c, h, w, k, stride, pad, cout) in &[
+            (1, 28, 28, 5, 1, 0, 6),
+            (6, 12, 12, 5, 1, 0, 16),
+            (1, 28, 28, 3, 1, 1, 16),
+            (16, 28, 28, 3, 2, 1, 32),
+            (32, 14, 14, 3, 2, 1, 64),
+            (3, 9, 7, 3, 2, 1, 5),
+            (2, 11, 13, 4, 3, 2, 7),
+            (1, 5, 5, 5, 1, 0, 1),
+            (2, 8, 10, 1, 1, 0, 3),
+            (5, 6, 9, 3, 2, 1, 13),
+            (1, 3, 3, 3, 2, 1, 9),
+        ] {
+            let g = ConvGeom {
+                c,
+                h,
+                w,
+                k,
+                stride,
+                pad,
+            };
+            let no = cout * g.out_hw();
+            for extreme in [false, true] {
+                let (img, wt) = if extreme {
+                    (vec![255i16; 3 * c * h * w], vec![-127i16; cout * g.patch()])
+                } else {
+                    (
+                        codes(&mut s, 3 * c * h * w, -255, 255),
+                        codes(&mut s, cout * g.patch(), -127, 127),
+                    )
+                };
+                let kp = padded(g.patch());
+                let wp = pad_rows(&wt, cout, g.patch(), kp);
+                let mut want = vec![0; 3 * no];
+                for (i, o) in img.chunks_exact(c * h * w).zip(want.chunks_exact_mut(no)) {
+                    conv2d_i16_ref(&g, cout, &wt, i, o);
+                }
+                let mut got = vec![7; 3 * no];
+                IntConv::new(&g, cout, &wp, kp).run_batch(3, &img, &mut Vec::new(), &mut got);
+                assert_eq!(got, want, "{c}x{h}x{w} k{k} s{stride} p{pad} -> {cout}");
+            }
         }
     }
 

@@ -45,12 +45,12 @@ const LOGITS_CHUNK: usize = 64;
 
 use super::fakequant::QuantizedModel;
 use super::int_kernels::{
-    add_term, conv2d_i16, gemm_nt_i16, maxpool_i16, pad_rows, padded, requant, requant_terms, MAX_K,
+    add_term, gemm_nt_i16, maxpool_i16, pad_rows, padded, requant, requant_terms, IntConv, MAX_K,
 };
 use super::quantizer::{round_even_int, ActQuant};
 use crate::certify::BaseClassifier;
 use crate::error::{Error, Result};
-use crate::nn::layers::{add_in_place, numel, Layer, Shape};
+use crate::nn::layers::{add_in_place, Layer, Shape};
 use crate::nn::model::argmax_rows;
 
 /// An activation between layers of the integer path.
@@ -336,12 +336,13 @@ impl Stage {
         match &self.layer {
             Layer::Conv(c) | Layer::Shortcut(c) => {
                 let g = c.geom(self.in_shape);
-                let (ni, no) = (numel(self.in_shape), self.cout * g.out_hw());
-                let mut acc = vec![0i32; batch * no];
-                let mut rows = Vec::new();
-                for (xi, ai) in x.chunks_exact(ni).zip(acc.chunks_exact_mut(no)) {
-                    conv2d_i16(&g, self.cout, w, xi, &mut rows, ai);
-                }
+                let mut acc = vec![0i32; batch * self.cout * g.out_hw()];
+                IntConv::new(&g, self.cout, w, self.kp).run_batch(
+                    batch,
+                    x,
+                    &mut Vec::new(),
+                    &mut acc,
+                );
                 acc
             }
             Layer::Linear(l) => {
