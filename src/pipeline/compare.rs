@@ -4,7 +4,7 @@
 //! IRS), at the same budget, on noise streams of its own ([`Points::Final`]). The rows keep
 //! their per-point results for the paired intervals of [`super::significance`].
 
-use super::eval::{EvalJob, EvalOutput, EvalSpec, Mode};
+use super::eval::{EvalJob, EvalOutput, EvalSpec};
 use super::significance::{TableSignificance, TAIL};
 use super::uniform::{candidates, uniform_label, UniformChoice, UniformJob, UNIFORM_ROW};
 use super::{Fp32Job, Fp32Ref, Points};
@@ -248,13 +248,7 @@ impl CompareJob {
         uniform: Option<UniformChoice>,
         data: &Dataset,
     ) -> Result<Item> {
-        let spec = EvalSpec {
-            name: name.to_string(),
-            policy,
-            finetune: self.cfg.fft as usize,
-            mode: Mode::Fresh,
-            points: Points::Final,
-        };
+        let spec = EvalSpec::final_row(name.to_string(), policy, &self.cfg);
         let job = EvalJob::new(
             spec,
             &self.cfg,

@@ -37,6 +37,33 @@ pub(crate) struct EvalSpec {
     pub points: Points,
 }
 
+impl EvalSpec {
+    /// A search episode's evaluation of `policy` (section 7 of docs/method.md): `sft`
+    /// fine-tuning batches, IRS on the search split. The search, the uniform row's choice,
+    /// the per-layer sensitivity and the reward's resolution all evaluate this way.
+    pub(crate) fn episode(name: String, policy: Policy, cfg: &ExperimentConfig) -> EvalSpec {
+        EvalSpec {
+            name,
+            policy,
+            finetune: cfg.sft as usize,
+            mode: Mode::Irs,
+            points: Points::Search,
+        }
+    }
+
+    /// The final table's evaluation of `policy`: `fft` fine-tuning batches, fresh CERTIFY on
+    /// the reported points on the final comparison's noise streams.
+    pub(crate) fn final_row(name: String, policy: Policy, cfg: &ExperimentConfig) -> EvalSpec {
+        EvalSpec {
+            name,
+            policy,
+            finetune: cfg.fft as usize,
+            mode: Mode::Fresh,
+            points: Points::Final,
+        }
+    }
+}
+
 /// Microseconds spent per stage.
 #[derive(Clone, Debug, Default, Serialize)]
 #[cfg_attr(target_arch = "wasm32", derive(tsify::Tsify))]

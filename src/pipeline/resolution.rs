@@ -10,7 +10,7 @@
 //! policy is the reward's measurement noise, and the spread of the per-policy means is its
 //! signal.
 
-use super::eval::{EvalJob, EvalSpec, Mode};
+use super::eval::{EvalJob, EvalSpec};
 use super::search::{layer_features, reward_of, BudgetWall, Method};
 use super::{Fp32Job, Fp32Ref, Points};
 use crate::config::ExperimentConfig;
@@ -200,13 +200,7 @@ pub fn measure(
         c.seed = seed;
         let fp = Arc::new(reference(&c, pretrained, data)?);
         for (i, (name, policy)) in policies.iter().enumerate() {
-            let spec = EvalSpec {
-                name: name.clone(),
-                policy: policy.clone(),
-                finetune: c.sft as usize,
-                mode: Mode::Irs,
-                points: Points::Search,
-            };
+            let spec = EvalSpec::episode(name.clone(), policy.clone(), &c);
             let r = evaluate(spec, &c, pretrained, data, Some(fp.clone()))?;
             rewards[i][j] = reward_of(method, c.reward, &fp, r.summary.acr, r.points_accuracy);
             acr[i][j] = r.summary.acr;
@@ -221,13 +215,7 @@ pub fn measure(
         let mut c = cfg.clone();
         c.seed = seeds[0];
         for (i, (name, policy)) in policies.iter().enumerate() {
-            let spec = EvalSpec {
-                name: name.clone(),
-                policy: policy.clone(),
-                finetune: c.fft as usize,
-                mode: Mode::Fresh,
-                points: Points::Final,
-            };
+            let spec = EvalSpec::final_row(name.clone(), policy.clone(), &c);
             final_acr[i] = Some(evaluate(spec, &c, pretrained, data, None)?.summary.acr);
             progress(total - policies.len() + i + 1, total);
         }

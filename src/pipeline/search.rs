@@ -2,7 +2,7 @@
 //! accuracy reward, or random search, all under the same budget and the same per-episode
 //! evaluation (calibrate, `sft` fine-tuning batches, IRS on the search split).
 
-use super::eval::{EvalJob, EvalSpec, Mode};
+use super::eval::{EvalJob, EvalSpec};
 use super::{Fp32Job, Fp32Ref, Points};
 use crate::config::{ExperimentConfig, Reward};
 use crate::data::Dataset;
@@ -316,13 +316,11 @@ impl Job for SearchJob {
                     return Ok(None);
                 }
                 let p = self.driver.propose(&self.wall)?;
-                let spec = EvalSpec {
-                    name: format!("episode {}", p.episode),
-                    policy: self.wall.policy(&p.wbits, &p.abits),
-                    finetune: self.cfg.sft as usize,
-                    mode: Mode::Irs,
-                    points: Points::Search,
-                };
+                let spec = EvalSpec::episode(
+                    format!("episode {}", p.episode),
+                    self.wall.policy(&p.wbits, &p.abits),
+                    &self.cfg,
+                );
                 let job = EvalJob::new(
                     spec,
                     &self.cfg,

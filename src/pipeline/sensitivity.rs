@@ -12,7 +12,7 @@
 //! of a quantization that changes nothing. Rows are independent of each other and of the
 //! step budget.
 
-use super::eval::{EvalJob, EvalSpec, IrsStats, Mode};
+use super::eval::{EvalJob, EvalSpec, IrsStats};
 use super::{Fp32Job, Fp32Ref, Points};
 use crate::certify::{metrics::GRID_SMALL, IrsGuarantee, IrsJob, Outcome, Summary};
 use crate::config::ExperimentConfig;
@@ -293,13 +293,11 @@ impl SensitivityJob {
         let Some((name, _)) = self.layers.get(j) else {
             return Ok(None);
         };
-        let spec = EvalSpec {
-            name: name.clone(),
-            policy: single_layer_policy(self.layers.len(), j, self.bits, self.side),
-            finetune: self.cfg.sft as usize,
-            mode: Mode::Irs,
-            points: Points::Search,
-        };
+        let spec = EvalSpec::episode(
+            name.clone(),
+            single_layer_policy(self.layers.len(), j, self.bits, self.side),
+            &self.cfg,
+        );
         let job = EvalJob::new(
             spec,
             &self.cfg,

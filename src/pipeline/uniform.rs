@@ -13,9 +13,9 @@
 //!
 //! [`SearchJob`]: super::search::SearchJob
 
-use super::eval::{EvalJob, EvalSpec, Mode};
+use super::eval::{EvalJob, EvalSpec};
 use super::search::{reward_of, Method};
-use super::{Fp32Ref, Points};
+use super::Fp32Ref;
 use crate::config::ExperimentConfig;
 use crate::data::Dataset;
 use crate::error::Result;
@@ -207,13 +207,7 @@ impl Job for UniformJob {
                         "no uniform candidate to evaluate".into(),
                     ));
                 };
-                let spec = EvalSpec {
-                    name: uniform_label(c.w, c.a),
-                    policy: c.policy.clone(),
-                    finetune: self.cfg.sft as usize,
-                    mode: Mode::Irs,
-                    points: Points::Search,
-                };
+                let spec = EvalSpec::episode(uniform_label(c.w, c.a), c.policy.clone(), &self.cfg);
                 let job = EvalJob::new(
                     spec,
                     &self.cfg,
