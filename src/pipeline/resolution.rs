@@ -121,36 +121,15 @@ pub fn candidate_policies(
     Ok(out)
 }
 
-fn finish<J: Job>(
-    job: &mut J,
-    env: impl Fn() -> J::Env<'static>,
-    mut done: impl FnMut(J::Report) -> bool,
-) -> Result<()> {
-    let mut clock = || 0u64;
-    loop {
-        let r = job.step(env(), STEP, &mut clock)?;
-        if done(r) {
-            return Ok(());
-        }
-        if job.is_done() {
-            return Err(Error::State("a job finished without its result".into()));
-        }
-    }
-}
-
 /// The FP32 reference of the search split under `cfg`.
 fn reference(cfg: &ExperimentConfig, pretrained: &Model, data: &Dataset) -> Result<Fp32Ref> {
     let mut job = Fp32Job::new(cfg, pretrained, data, Points::Search, 0)?;
-    let mut out = None;
-    finish(
-        &mut job,
-        || (),
-        |s| {
-            out = s.reference;
-            out.is_some()
-        },
-    )?;
-    Ok(out.expect("finish returned after the reference"))
+    let mut clock = || 0u64;
+    loop {
+        if let Some(r) = Job::step(&mut job, (), STEP, &mut clock)?.reference {
+            return Ok(r);
+        }
+    }
 }
 
 /// What to measure.
