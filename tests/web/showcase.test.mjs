@@ -1,10 +1,12 @@
 // The named experiments of the Search card (the engine's `experiments()`): a button each,
 // whose click loads the experiment's settings into the address, explains what to look at and
-// starts its first search; cancelling it stops the experiment, keeps the finished episodes and
-// leaves the page usable. No timing assertions.
+// runs its searches and the final table, with the same numbers as `arq run --experiment`;
+// cancelling it stops the experiment, keeps the finished episodes and leaves the page usable.
+// No timing assertions.
 import { after, before, test } from 'node:test';
 import assert from 'node:assert/strict';
-import { execFileSync } from 'node:child_process';
+import { execFile, execFileSync } from 'node:child_process';
+import { promisify } from 'node:util';
 import { join } from 'node:path';
 import { LONG, ROOT, launch, openPage, screenshot, waitIdle } from './harness.mjs';
 
@@ -35,8 +37,8 @@ test('"Why certify the reward?" loads its settings, explains itself, runs its se
   await page.waitForSelector('#showcase-note[data-state="running"]', { timeout: LONG });
   assert.match(await page.textContent('#showcase-note') ?? '', /step 1 of 4: arq search.*certified radius/s);
   await page.waitForFunction(() => Number(document.querySelector('#search-results')?.getAttribute('data-episodes')) >= 1, null, { timeout: LONG });
-  await screenshot(page, 'showcase-running.png');
   await page.click('#search-cancel');
+  await screenshot(page, 'showcase-cancelled.png');
   await page.waitForSelector('#showcase-note[data-state="stopped"]', { timeout: LONG });
   assert.match(await page.textContent('#showcase-note') ?? '', /stopped at the arq search; what finished is kept/);
   await waitIdle(page);
@@ -63,6 +65,33 @@ test('the CLI knows the same experiments: same fragment, same searches', async (
     stderr = String(/** @type {{stderr?: string}} */ (e).stderr);
   }
   assert.match(stderr, /episodes=0/);
+  assert.deepEqual(errors, []);
+  await page.close();
+});
+
+test('"Why certify the reward?" runs to its final table, the same table as arq run --experiment', async () => {
+  const arq = join(ROOT, 'target/release/arq');
+  // the CLI runs the same experiment meanwhile (its own process)
+  const cli = promisify(execFile)(arq, ['run', '--experiment', 'why-certify', '--json', '--quiet'], { cwd: ROOT, maxBuffer: 64 << 20 });
+  const { page, errors } = await openPage(env.browser, env.baseUrl, '');
+  await page.waitForSelector('#showcases button', { timeout: LONG });
+  await waitIdle(page);
+  await page.click('#showcases button[data-showcase="why-certify"]');
+  await page.waitForSelector('#showcase-note[data-state="done"], #showcase-note[data-state="stopped"]', { timeout: 4 * LONG });
+  assert.equal(await page.getAttribute('#showcase-note', 'data-state'), 'done', await page.textContent('#showcase-note') ?? '');
+  assert.match(await page.textContent('#showcase-note') ?? '', /\(done\)/);
+  await waitIdle(page);
+  await screenshot(page, 'showcase-done.png');
+  /** @type {Record<string, string>} */
+  const acr = await page.evaluate(() => {
+    const heads = [...document.querySelectorAll('#final-table thead th')].map((h) => h.textContent?.trim());
+    const col = heads.indexOf('ACR');
+    return Object.fromEntries([...document.querySelectorAll('#final-table tbody tr')].map((tr) => [tr.getAttribute('data-row'), tr.children[col]?.textContent?.trim() ?? '']));
+  });
+  const run = JSON.parse((await cli).stdout);
+  const want = Object.fromEntries(run.rows.map((/** @type {{name: string, summary: {acr: number}}} */ r) => [r.name, r.summary.acr.toFixed(3)]));
+  assert.deepEqual(Object.keys(acr).sort(), Object.keys(want).sort(), 'the same rows: FP32, the best uniform policy, ARQ, HAQ reward, random');
+  assert.deepEqual(acr, want);
   assert.deepEqual(errors, []);
   await page.close();
 });

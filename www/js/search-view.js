@@ -137,7 +137,11 @@ export class SearchView {
     }
   }
 
-  /** @param {SearchKindName} kind @param {number} episodes 0 = all */
+  /**
+   * Starts a search run and drives it until it finishes, pauses or stops.
+   * @param {SearchKindName} kind @param {number} episodes 0 = all
+   * @returns {Promise<SearchRun>} the run (its `state` says how it ended)
+   */
   async start(kind, episodes) {
     if (this.current?.state === 'paused') this.current.state = 'cancelled';
     const id = this.runs.length + 1;
@@ -150,6 +154,7 @@ export class SearchView {
     this.lastKind = kind;
     this.runSelect.value = '';
     await this.drive(run, { kind, resume: false, episodes });
+    return run;
   }
 
   /** @param {number} episodes 0 = to the end */

@@ -51,8 +51,8 @@ export class ShowcaseView {
     await this.app.loadFragment(x.fragment);
     for (const [i, m] of x.methods.entries()) {
       say(i);
-      await search.start(/** @type {Kind} */ (m), 0);
-      if (search.current?.state !== 'done') return this.stopped(x, steps[i]);
+      const run = await search.start(/** @type {Kind} */ (m), 0);
+      if (run.state !== 'done') return this.stopped(x, steps[i]);
     }
     say(steps.length - 1);
     await final.run();
