@@ -3,6 +3,11 @@
 //! best; uniform W4A4 only when it fits; the paired bootstrap intervals of the differences and
 //! the Markdown columns that show them.
 
+mod common {
+    pub mod drive;
+}
+use common::drive::drive;
+
 use arq::experiment::{JobEvent, JobKind, JobSpec, Session};
 use arq::pipeline::compare::{certified_markdown, markdown, CompareRow};
 use arq::pipeline::search::Method;
@@ -11,18 +16,6 @@ use arq::ExperimentConfig;
 
 /// Small but complete (synthetic digits, a 2-episode search, short fine-tuning).
 const FRAG: &str = "v=1&ds=synth&epochs=1&train=256&batch=32&points=6&stride=3&n0=10&n=80&np=40&qft=2&calib=32&cbatch=32&spoints=4&episodes=2&warmup=1&hidden=8&sft=1&fft=2";
-
-fn drive(s: &mut Session, spec: JobSpec) -> Vec<JobEvent> {
-    let kind = spec.kind();
-    let mut out = vec![s.begin(spec).unwrap().event];
-    loop {
-        let st = s.step(kind, 500, &mut || 0).unwrap();
-        out.push(st.event);
-        if st.done {
-            return out;
-        }
-    }
-}
 
 /// A trained session at `budget` with a finished ARQ search.
 fn searched(budget: &str) -> Session {

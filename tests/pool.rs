@@ -3,6 +3,11 @@
 //! order, equal the unsharded run bit for bit (records, the core's summary, the assembled FP32
 //! reference with its key and IRS cache, the table's rows), and bad parts are refused.
 
+mod common {
+    pub mod drive;
+}
+use common::drive::drive;
+
 use arq::experiment::{CertifyStep, CompareRowSpec, JobEvent, JobKind, JobSpec, Session};
 use arq::job::Part;
 use arq::pipeline::compare::CompareRow;
@@ -16,19 +21,6 @@ const FRAG: &str = "v=1&ds=synth&epochs=1&train=256&batch=32&points=7&stride=3&n
 
 fn session() -> Session {
     Session::new(ExperimentConfig::from_fragment(FRAG).unwrap(), None).unwrap()
-}
-
-/// Runs `spec` to its end; every step's event.
-fn drive(s: &mut Session, spec: JobSpec) -> Vec<JobEvent> {
-    let kind = spec.kind();
-    let mut out = vec![s.begin(spec).unwrap().event];
-    loop {
-        let st = s.step(kind, 500, &mut || 0).unwrap();
-        out.push(st.event);
-        if st.done {
-            return out;
-        }
-    }
 }
 
 fn certify(s: &mut Session, part: Part) -> Vec<CertifyStep> {
