@@ -19,7 +19,7 @@ use crate::error::{Error, Result};
 use crate::job::Job;
 use crate::nn::Model;
 use crate::quant::cost::cost;
-use crate::quant::{Bits, Policy};
+use crate::quant::Policy;
 use crate::rng::Stream;
 use crate::search::{action_to_bits, BitRange, Evaluator};
 use serde::Serialize;
@@ -102,13 +102,11 @@ pub fn candidate_policies(
             out.push((name, p));
         }
     };
-    for w in Bits::MIN.get()..=8 {
-        for a in Bits::MIN.get()..=8 {
-            let p = wall.policy(&vec![w as u8; n], &vec![a as u8; n]);
-            if cost(pretrained, &p)?.ratio <= cfg.budget {
-                push(format!("uniform W{w}A{a}"), p);
-            }
-        }
+    // the final table's uniform candidates, listed by weight bits, then activation bits
+    let mut uniform = super::uniform::candidates(pretrained, &wall.locked, cfg.budget);
+    uniform.sort_by_key(|c| (c.w, c.a));
+    for c in uniform {
+        push(format!("uniform W{}A{}", c.w, c.a), c.policy);
     }
     let mut rng = Stream::new(cfg.seed, "resolution-policies");
     let range = BitRange::default();
