@@ -25,7 +25,9 @@ fn session(frag: &str) -> Session {
     )
     .unwrap();
     let index = std::fs::read_to_string(Path::new(ROOT).join("models/index.json")).unwrap();
-    let e = arq::zoo_index::find(&index, "lenet", 0.25).unwrap().unwrap();
+    let e = arq::zoo_index::find(&index, "lenet", 0.25)
+        .unwrap()
+        .unwrap();
     let bytes = std::fs::read(Path::new(ROOT).join("models").join(&e.file)).unwrap();
     s.load_checkpoint(&bytes).unwrap();
     s
@@ -99,7 +101,10 @@ fn the_certificate_does_not_depend_on_step_size_or_path_and_the_radius_is_illust
     assert_eq!(json(&a), json(&b));
     assert_eq!(json(&a), json(&c));
     // a step of a finished (or cancelled) digit job is an error naming the kind
-    let e = s.step(JobKind::Digit, 10, &mut || 0).unwrap_err().to_string();
+    let e = s
+        .step(JobKind::Digit, 10, &mut || 0)
+        .unwrap_err()
+        .to_string();
     assert!(e.contains("digit step without a running digit job"), "{e}");
     let label = s.data().labels[s.data().index(Split::Test, 7)];
     for cert in [a.fp32.as_ref().unwrap(), a.quantized.as_ref().unwrap()] {
@@ -111,7 +116,10 @@ fn the_certificate_does_not_depend_on_step_size_or_path_and_the_radius_is_illust
         let p = cert.perturbation.as_ref().unwrap();
         assert!((p.norm - r).abs() < 1e-5 * r.max(1.0), "{} vs {r}", p.norm);
         assert_eq!(p.probe_counts.len(), 17);
-        assert_eq!(p.probe_counts[p.chosen as usize], *p.probe_counts.iter().min().unwrap());
+        assert_eq!(
+            p.probe_counts[p.chosen as usize],
+            *p.probe_counts.iter().min().unwrap()
+        );
         assert_eq!(p.votes.iter().sum::<u64>(), 300);
         assert_eq!(p.image.len(), 784);
     }
@@ -153,7 +161,10 @@ fn the_cli_prints_the_same_certificate_as_the_session() {
     std::fs::create_dir_all(&dir).unwrap();
     let file = dir.join("digit.pgm");
     std::fs::write(&file, write_pgm(&gray, 130, 110)).unwrap();
-    assert_eq!(read_image(&std::fs::read(&file).unwrap()).unwrap().gray, gray);
+    assert_eq!(
+        read_image(&std::fs::read(&file).unwrap()).unwrap().gray,
+        gray
+    );
     let want = run_session(&mut s, &gray, 130, 110, 700);
     let out = std::process::Command::new(env!("CARGO_BIN_EXE_arq"))
         .args(["certify-digit", file.to_str().unwrap(), "--quiet", "--json"])
@@ -161,7 +172,11 @@ fn the_cli_prints_the_same_certificate_as_the_session() {
         .args(["--data", &format!("{ROOT}/data/mnist10k.u8")])
         .output()
         .unwrap();
-    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
     let v: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
     assert_eq!(v["result"], serde_json::to_value(&want).unwrap());
     // the text form names the same numbers
@@ -174,7 +189,10 @@ fn the_cli_prints_the_same_certificate_as_the_session() {
     let text = String::from_utf8_lossy(&out.stdout);
     let f = want.fp32.as_ref().unwrap();
     assert!(text.contains(&format!("pA_low {:.6}", f.p_lower)), "{text}");
-    assert!(text.contains(&format!("radius {:.6}", f.radius.unwrap())), "{text}");
+    assert!(
+        text.contains(&format!("radius {:.6}", f.radius.unwrap())),
+        "{text}"
+    );
     // bad files: named, with what is allowed
     for (bytes, needle) in [
         (&b"\x89PNG\r\n\x1a\n"[..], "a PNG file"),
@@ -188,7 +206,10 @@ fn the_cli_prints_the_same_certificate_as_the_session() {
             .output()
             .unwrap();
         let err = String::from_utf8_lossy(&out.stderr);
-        assert!(!out.status.success() && err.contains("FILE ") && err.contains(needle), "{err}");
+        assert!(
+            !out.status.success() && err.contains("FILE ") && err.contains(needle),
+            "{err}"
+        );
     }
     std::fs::remove_dir_all(&dir).ok();
 }

@@ -321,15 +321,8 @@ impl Run {
             match self.phase {
                 Phase::Select => {
                     let k = room.min(c.n0 - self.done);
-                    let cl = sampler.classify_noisy(
-                        f,
-                        &c.x,
-                        c.sigma,
-                        &c.select,
-                        c.key,
-                        self.done,
-                        k as usize,
-                    );
+                    let cl = sampler
+                        .classify_noisy(f, &c.x, c.sigma, &c.select, c.key, self.done, k as usize);
                     tally(&mut self.sel, cl);
                     self.done += k;
                     used += k;
@@ -507,10 +500,7 @@ impl DigitJob {
             ));
         }
         let policy = cfg.policy(crate::quant::quant_layers(model).len())?;
-        let full = policy
-            .layers
-            .iter()
-            .all(|l| l.w.is_full() && l.a.is_full());
+        let full = policy.layers.iter().all(|l| l.w.is_full() && l.a.is_full());
         let classes = model.classes;
         // mean training digit per class, in f64 then f32
         let mut sums = vec![vec![0f64; len]; classes];
@@ -616,9 +606,9 @@ impl Job for DigitJob {
     ) -> Result<DigitStep> {
         let budget = budget.max(1);
         if !self.fp32.is_done() {
-            let used = self
-                .fp32
-                .advance(&self.ctx, &mut self.fp32_model, &mut self.sampler, budget);
+            let used =
+                self.fp32
+                    .advance(&self.ctx, &mut self.fp32_model, &mut self.sampler, budget);
             self.work_done += used;
             return Ok(self.report());
         }
@@ -650,8 +640,7 @@ impl Job for DigitJob {
                 self.work_done += counted - self.ft_counted;
                 self.ft_counted = counted;
                 if p.done {
-                    if let Build::Finetune(t, _) = std::mem::replace(&mut self.build, Build::None)
-                    {
+                    if let Build::Finetune(t, _) = std::mem::replace(&mut self.build, Build::None) {
                         let q = t.into_quantized();
                         self.build = Build::Ready(Box::new(IntModel::new(&q)?));
                     }

@@ -93,7 +93,11 @@ pub fn check_size(width: usize, height: usize, len: usize, per_pixel: usize) -> 
             &allowed,
         ));
     }
-    if width.checked_mul(height).and_then(|p| p.checked_mul(per_pixel)) != Some(len) {
+    if width
+        .checked_mul(height)
+        .and_then(|p| p.checked_mul(per_pixel))
+        != Some(len)
+    {
         return Err(Error::invalid(
             "image",
             format!("{len} bytes for {width}x{height}"),
@@ -125,7 +129,11 @@ pub fn gray_from_rgba(rgba: &[u8], width: usize, height: usize) -> Result<Vec<u8
         sum += luma(p[0], p[1], p[2]) as u64 * p[3] as u64;
         weight += p[3] as u64;
     }
-    let bg: u32 = if weight > 0 && sum > 128 * weight { 0 } else { 255 };
+    let bg: u32 = if weight > 0 && sum > 128 * weight {
+        0
+    } else {
+        255
+    };
     Ok(px
         .map(|p| {
             let a = p[3] as u32;
@@ -274,9 +282,17 @@ pub fn read_image(bytes: &[u8]) -> Result<Raster> {
         Some(b"P1") | Some(b"P3") | Some(b"P4") | Some(b"P6") => {
             return Err(bad("a PBM/PPM file (P1, P3, P4 or P6)"))
         }
-        _ if bytes.starts_with(b"\x89PNG") => return Err(bad("a PNG file (use the page's upload, or convert to PGM)")),
-        _ if bytes.starts_with(b"\xff\xd8") => return Err(bad("a JPEG file (use the page's upload, or convert to PGM)")),
-        _ if bytes.starts_with(b"GIF8") => return Err(bad("a GIF file (use the page's upload, or convert to PGM)")),
+        _ if bytes.starts_with(b"\x89PNG") => {
+            return Err(bad("a PNG file (use the page's upload, or convert to PGM)"))
+        }
+        _ if bytes.starts_with(b"\xff\xd8") => {
+            return Err(bad(
+                "a JPEG file (use the page's upload, or convert to PGM)",
+            ))
+        }
+        _ if bytes.starts_with(b"GIF8") => {
+            return Err(bad("a GIF file (use the page's upload, or convert to PGM)"))
+        }
         _ => read_csv(bytes)?,
     };
     check_size(raster.width, raster.height, raster.gray.len(), 1)?;

@@ -44,7 +44,10 @@ fn a_shifted_digit_comes_out_centred_and_the_same() {
     // the long side (height 48) fits 20 pixels, the other in proportion
     assert_eq!(a.scaled, [14, 20]);
     let (cx, cy) = centre_of_mass(&a.pixels);
-    assert!((cx - 14.0).abs() <= 0.5 && (cy - 14.0).abs() <= 0.5, "{cx} {cy}");
+    assert!(
+        (cx - 14.0).abs() <= 0.5 && (cy - 14.0).abs() <= 0.5,
+        "{cx} {cy}"
+    );
     // strokes keep full intensity somewhere, the corners stay black
     assert!(a.pixels.iter().any(|&p| p == 255));
     assert_eq!(a.pixels[0], 0);
@@ -60,7 +63,10 @@ fn an_inverted_digit_comes_out_right() {
     assert!(b.inverted && !a.inverted);
     assert_eq!(a.pixels, b.pixels);
     // grey paper and grey ink: the background level is subtracted
-    let grey: Vec<u8> = light.iter().map(|&v| if v > 0 { 40 } else { 200 }).collect();
+    let grey: Vec<u8> = light
+        .iter()
+        .map(|&v| if v > 0 { 40 } else { 200 })
+        .collect();
     let c = preprocess(&grey, 90, 90).unwrap();
     assert!(c.inverted);
     assert_eq!(c.background, 55);
@@ -69,25 +75,45 @@ fn an_inverted_digit_comes_out_right() {
 
 #[test]
 fn a_blank_or_faint_raster_is_an_error_naming_the_image() {
-    for g in [vec![0u8; 64 * 64], vec![255u8; 64 * 64], vec![128u8; 64 * 64]] {
+    for g in [
+        vec![0u8; 64 * 64],
+        vec![255u8; 64 * 64],
+        vec![128u8; 64 * 64],
+    ] {
         let e = preprocess(&g, 64, 64).unwrap_err().to_string();
-        assert!(e.starts_with("image=64x64 with contrast 0 of 255: blank"), "{e}");
+        assert!(
+            e.starts_with("image=64x64 with contrast 0 of 255: blank"),
+            "{e}"
+        );
     }
     let mut faint = vec![10u8; 64 * 64];
     faint[32 * 64 + 32] = 30;
     let e = preprocess(&faint, 64, 64).unwrap_err().to_string();
-    assert!(e.contains("contrast 20 of 255") && e.contains("at least 32"), "{e}");
+    assert!(
+        e.contains("contrast 20 of 255") && e.contains("at least 32"),
+        "{e}"
+    );
 }
 
 #[test]
 fn sizes_outside_the_range_are_errors() {
     let e = preprocess(&[255], 1, 1).unwrap_err().to_string();
-    assert!(e.contains("image=1x1") && e.contains("too small") && e.contains("8..=4096"), "{e}");
-    let e = check_size(5000, 5000, 25_000_000, 1).unwrap_err().to_string();
-    assert!(e.contains("image=5000x5000") && e.contains("too large"), "{e}");
+    assert!(
+        e.contains("image=1x1") && e.contains("too small") && e.contains("8..=4096"),
+        "{e}"
+    );
+    let e = check_size(5000, 5000, 25_000_000, 1)
+        .unwrap_err()
+        .to_string();
+    assert!(
+        e.contains("image=5000x5000") && e.contains("too large"),
+        "{e}"
+    );
     let e = preprocess(&[0; 100], 28, 28).unwrap_err().to_string();
     assert!(e.contains("100 bytes for 28x28"), "{e}");
-    let e = gray_from_rgba(&[0; 28 * 28], 28, 28).unwrap_err().to_string();
+    let e = gray_from_rgba(&[0; 28 * 28], 28, 28)
+        .unwrap_err()
+        .to_string();
     assert!(e.contains("four RGBA bytes"), "{e}");
 }
 
@@ -128,7 +154,13 @@ fn pgm_and_csv_round_trip_and_bad_files_are_named() {
     assert_eq!(r.gray[63], ((63_000 * 255 + 32767) / 65535) as u8);
     // CSV
     let csv: String = (0..8)
-        .map(|y| (0..8).map(|x| (x * y).to_string()).collect::<Vec<_>>().join(",") + "\n")
+        .map(|y| {
+            (0..8)
+                .map(|x| (x * y).to_string())
+                .collect::<Vec<_>>()
+                .join(",")
+                + "\n"
+        })
         .collect();
     let r = read_image(csv.as_bytes()).unwrap();
     assert_eq!((r.width, r.height, r.gray[63]), (8, 8, 49));

@@ -14,11 +14,7 @@ impl Session {
     pub fn begin_digit(&mut self, gray: &[u8], width: usize, height: usize) -> Result<JobStep> {
         let digit = preprocess(gray, width, height)?;
         let job = DigitJob::new(&self.cfg, &self.model, &self.data, digit)?;
-        let step = JobStep::of(
-            JobKind::Digit,
-            (job.work(), job.report()),
-            JobEvent::Digit,
-        );
+        let step = JobStep::of(JobKind::Digit, (job.work(), job.report()), JobEvent::Digit);
         self.digit = Some(Box::new(job));
         Ok(step)
     }

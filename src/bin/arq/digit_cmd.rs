@@ -91,7 +91,9 @@ pub fn cmd_certify_digit(m: &ArgMatches) -> Result<()> {
         pb.set_position(st.work.done);
         pb.set_message(st.work.phase);
         let JobEvent::Digit(d) = st.event else {
-            return Err(Error::State("a digit job answered with another kind".into()));
+            return Err(Error::State(
+                "a digit job answered with another kind".into(),
+            ));
         };
         if st.done {
             break d;
@@ -123,9 +125,11 @@ pub fn cmd_certify_digit(m: &ArgMatches) -> Result<()> {
         text.push_str(&certificate_text("FP32", c, last.alpha));
     }
     match (&last.quantized, &last.policy, &last.quant_note) {
-        (Some(c), Some(p), _) => {
-            text.push_str(&certificate_text(&format!("quantized ({p})"), c, last.alpha))
-        }
+        (Some(c), Some(p), _) => text.push_str(&certificate_text(
+            &format!("quantized ({p})"),
+            c,
+            last.alpha,
+        )),
         (_, _, Some(note)) => text.push_str(&format!("quantized: none, {note}\n")),
         _ => {}
     }
