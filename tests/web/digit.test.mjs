@@ -12,7 +12,7 @@ import { existsSync, mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { crc32, deflateSync } from 'node:zlib';
-import { LONG, ROOT, launch, openPage, screenshot, waitIdle } from './harness.mjs';
+import { ARTIFACTS, LONG, ROOT, launch, openPage, screenshot, waitIdle } from './harness.mjs';
 
 /** Quick settings: few fine-tuning batches for the quantized model, n = 500. */
 const FRAGMENT = '#v=1&n=500&wb=4&ab=4&qft=5';
@@ -68,10 +68,11 @@ async function draw(page, lines) {
   const box = await page.locator('#digit-pad').boundingBox();
   assert.ok(box);
   for (const line of lines) {
-    const at = (/** @type {number[]} */ p) => [box.x + p[0] * box.width, box.y + p[1] * box.height];
-    await page.mouse.move(...at(line[0]));
+    const x = (/** @type {number[]} */ p) => box.x + p[0] * box.width;
+    const y = (/** @type {number[]} */ p) => box.y + p[1] * box.height;
+    await page.mouse.move(x(line[0]), y(line[0]));
     await page.mouse.down();
-    for (const p of line.slice(1)) await page.mouse.move(...at(p), { steps: 12 });
+    for (const p of line.slice(1)) await page.mouse.move(x(p), y(p), { steps: 12 });
     await page.mouse.up();
   }
 }
@@ -102,13 +103,14 @@ test('a 7 drawn on the pad: certificates under FP32 and quantized, the same as a
   assert.deepEqual(cols.map((c) => c.model), ['fp32', 'quantized']);
   for (const c of cols) {
     assert.equal(c.state, 'certified', `${c.model}: ${JSON.stringify(c)}`);
-    assert.equal(c.top, 7, c.model);
+    assert.equal(c.top, 7, c.model ?? '');
     assert.ok(c.radius !== null && c.radius > 0 && c.pLower > 0.5 && c.count <= 500);
     assert.equal(c.holds, 'true', `${c.model}: the radius's perturbation keeps the class`);
     assert.equal(c.tiles, 8);
     assert.equal(c.bars, 2);
   }
-  await screenshot(page, 'digit-drawn.png');
+  await screenshot(page, 'digit-page.png');
+  await page.locator('#digit-card').screenshot({ path: join(ARTIFACTS, 'digit-card.png') });
   // the downloaded digit, certified natively with the fragment the page shows
   assert.ok(existsSync(ARQ), `${ARQ} is missing: cargo build --release --bin arq`);
   const dir = mkdtempSync(join(tmpdir(), 'arq-digit-'));
@@ -150,6 +152,7 @@ test('an uploaded PNG gets the expected class; bad drawings and files get a clea
   assert.match(blank, /^Your drawing: image=280x280 with contrast 0 of 255: blank/);
   assert.equal(await page.locator('#digit-results .digit-model').count(), 0, 'nothing certified');
   // files that are not images, or of the wrong size
+  /** @type {[{name: string, mimeType: string, buffer: Buffer}, RegExp][]} */
   const cases = [
     [{ name: 'notes.txt', mimeType: 'text/plain', buffer: Buffer.from('not an image') }, /^notes\.txt: not an image the browser can decode/],
     [{ name: 'dot.png', mimeType: 'image/png', buffer: png(1, 1, () => [0], 0) }, /^dot\.png: the image is 1×1 pixels; allowed: PNG, JPEG, GIF or WebP/],

@@ -339,7 +339,8 @@ export class DigitView {
     const parts = [
       head,
       verdict,
-      el('p', { class: 'subtle', text: `${fmt.int(c.count)} of ${fmt.int(c.n)} noisy copies (σ = ${fmt.sigma(s.sigma)}) voted ${c.top}; α = ${fmt.sigma(s.alpha)}.` }),
+      el('p', { class: 'subtle', text: `${fmt.int(c.count)} of ${fmt.int(c.n)} noisy copies (σ = ${fmt.sigma(s.sigma)}) voted ${c.top}; α = ${fmt.sigma(s.alpha)}.`
+        + (c.count === c.n ? ` Every copy agreed, so the radius is R_max, the most n = ${fmt.int(c.n)} draws can certify (a larger n raises it).` : '') }),
       el('div', { class: 'digit-samples', 'aria-label': 'the first noisy samples, labelled by the base classifier' }, tiles),
       this.votes(`selection (n0 = ${fmt.int(s.n0)})`, c.selectVotes, c.top),
       this.votes(`estimation (n = ${fmt.int(s.n)})`, c.votes, c.top),
