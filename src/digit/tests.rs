@@ -49,7 +49,7 @@ fn a_shifted_digit_comes_out_centred_and_the_same() {
         "{cx} {cy}"
     );
     // strokes keep full intensity somewhere, the corners stay black
-    assert!(a.pixels.iter().any(|&p| p == 255));
+    assert!(a.pixels.contains(&255));
     assert_eq!(a.pixels[0], 0);
     assert!(!a.inverted);
 }
