@@ -70,9 +70,17 @@ pub(crate) fn certificate_text(name: &str, c: &DigitCertificate, alpha: f64) -> 
 }
 
 pub fn cmd_certify_digit(m: &ArgMatches) -> Result<()> {
+    // settings first (every invalid one at once), then the file, then the data and model
+    crate::cli::config_from(m)?;
     let file = Path::new(m.get_one::<String>("file").expect("required"));
     let what = format!("FILE {}", file.display());
-    let bytes = read(file)?;
+    let bytes = read(file).map_err(|e| match e {
+        Error::Io { reason, .. } => Error::Io {
+            path: what.clone(),
+            reason,
+        },
+        e => e,
+    })?;
     let raster = read_image(&bytes).map_err(|e| Error::bad_file(&what, e))?;
     let mut s = trained_session(m)?;
     let t0 = Instant::now();
