@@ -178,6 +178,11 @@ test('an uploaded PNG gets the expected class; bad drawings and files get a clea
   // the default policy is full precision: the quantized column says how to get one
   assert.equal(cols[1].state, 'none');
   assert.match(await page.textContent('#digit-results [data-model="quantized"]') ?? '', /full precision/);
+  // other settings: the certificates shown say they belong to the old ones
+  assert.equal(await page.textContent('#digit-stale'), '');
+  await page.evaluate(() => { location.hash = '#v=1&n=300&seed=2'; });
+  await page.waitForSelector('#digit-card[data-stale]', { timeout: LONG });
+  assert.match(await page.textContent('#digit-stale') ?? '', /settings changed since these certificates/);
   assert.deepEqual(errors, []);
 });
 

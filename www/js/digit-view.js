@@ -51,6 +51,7 @@ export class DigitView {
     this.progressText = byId('digit-progress-text', HTMLElement);
     this.results = byId('digit-results', HTMLElement);
     this.cli = byId('digit-cli', HTMLElement);
+    this.staleNote = byId('digit-stale', HTMLElement);
     /** @type {Stroke[]} */
     this.strokes = [];
     /** @type {Stroke | null} */
@@ -63,6 +64,9 @@ export class DigitView {
     this.problem = '';
     /** @type {(() => void) | null} */
     this.cancel = null;
+    /** The fragment of the certificates shown ('' before any) and the config's now. */
+    this.shownFragment = '';
+    this.configFragment = '';
     this.seq = 0;
     this.ctx = this.pad.getContext('2d', { willReadFrequently: true });
     this.redraw();
@@ -88,6 +92,21 @@ export class DigitView {
       this.cancel?.();
     });
     this.downloadButton.addEventListener('click', () => this.download());
+  }
+
+  /**
+   * The config changed: certificates of other settings are marked as such.
+   * @param {string} fragment the canonical fragment now
+   */
+  setConfig(fragment) {
+    this.configFragment = fragment.replace(/^#/, '');
+    this.markStale();
+  }
+
+  markStale() {
+    const stale = this.shownFragment !== '' && this.configFragment !== '' && this.shownFragment !== this.configFragment;
+    this.card.toggleAttribute('data-stale', stale);
+    this.staleNote.textContent = stale ? 'The settings changed since these certificates (see their link below): certify again for the current ones.' : '';
   }
 
   /** @param {PointerEvent} ev @returns {{x: number, y: number}} the point in pad pixels */
@@ -314,6 +333,8 @@ export class DigitView {
     else columns.push(el('div', { class: 'digit-model', 'data-model': 'quantized', 'data-state': 'none' }, [el('h3', { text: 'Quantized' }), el('p', { class: 'subtle', text: `No quantized certificate: ${s.quantNote ?? ''}` })]));
     this.results.replaceChildren(...columns);
     this.cli.replaceChildren('Same certificate natively: download this digit, then ', el('code', { text: `arq certify-digit digit.pgm --url '#${s.fragment}'` }));
+    this.shownFragment = s.fragment;
+    this.markStale();
   }
 
   /**

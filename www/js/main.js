@@ -162,7 +162,7 @@ const noiseQuant = new NoiseQuantToggle(app);
 const noiseView = new NoiseView(noiseQuant.app);
 noiseQuant.attach(() => noiseView.refresh());
 const certifyView = new CertifyView(app);
-new DigitView(app);
+const digitView = new DigitView(app);
 const bitsView = new BitsView(app);
 const searchView = new SearchView(app, { loadPolicy: (wb, ab) => bitsView.load(wb, ab), layerNames: () => bitsView.layers.map((l) => l.name) });
 const showcaseView = new ShowcaseView(app, { search: searchView, final: searchView.final });
@@ -212,6 +212,7 @@ function showConfig(parsed, how) {
   sensitivityView.setConfig(values);
   searchView.showSettings(schema, values);
   noiseView.setConfig(values);
+  digitView.setConfig(parsed.fragment);
   if (parsed.notices.length) {
     notices.show('Some settings could not be used; the defaults stand in for them:', parsed.notices, 'warning');
   }
