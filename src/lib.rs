@@ -15,6 +15,7 @@ pub mod certify;
 mod choice;
 pub mod config;
 pub mod data;
+pub mod digit;
 pub mod error;
 pub mod experiment;
 pub mod job;

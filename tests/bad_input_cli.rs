@@ -263,6 +263,22 @@ fn subcommand_arguments_are_checked_up_front() {
         (vec!["sensitivity", "--bits", "f"], "bits=f"),
         (vec!["sensitivity", "--side", "W"], "side=W"),
         (vec!["sensitivity", "--side", "weights"], "w, a, both"),
+        (
+            vec!["certify-digit", "/nonexistent/d.pgm"],
+            "FILE /nonexistent/d.pgm",
+        ),
+        (
+            vec!["certify-digit", "Cargo.toml"],
+            "is not a gray level 0..=255",
+        ),
+        (
+            vec!["certify-digit", "data/mnist10k.u8"],
+            "FILE data/mnist10k.u8",
+        ),
+        (
+            vec!["certify-digit", "Cargo.toml", "--sigma", "-1"],
+            "sigma=-1",
+        ),
     ] {
         let mut a = args.clone();
         a.push("--quiet");

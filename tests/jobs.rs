@@ -34,6 +34,7 @@ fn outputs(st: &JobStep) -> Vec<Value> {
         JobEvent::Compare(c) => c.row.iter().map(|r| json!(r)).collect(),
         JobEvent::Sensitivity(s) => s.row.iter().map(|r| json!(r)).collect(),
         JobEvent::IrsPart(p) => vec![json!(p.progress)],
+        JobEvent::Digit(d) => [&d.fp32, &d.quantized].iter().map(|c| json!(c)).collect(),
     }
 }
 

@@ -1,6 +1,7 @@
 //! The pipeline as one long-lived session with step-driven work, shared by the CLI and the
 //! wasm worker: the same calls in the same order give the same numbers in both.
 
+mod digit;
 mod pool;
 mod quant;
 mod sensitivity;
@@ -57,6 +58,8 @@ pub struct Session {
     quant: quant::QuantState,
     /// The running per-layer sensitivity table, if any.
     sensitivity: Option<crate::pipeline::sensitivity::SensitivityJob>,
+    /// The running certification of a user's digit, if any (src/experiment/digit.rs).
+    digit: Option<Box<crate::digit::job::DigitJob>>,
 }
 
 /// One increment of a certification run.
@@ -171,11 +174,13 @@ pub enum JobKind {
     Sensitivity,
     /// One part of another worker's split IRS phase ([`Session::begin_irs_part`]).
     IrsPart,
+    /// A user's digit under FP32 and the quantized policy ([`Session::begin_digit`]).
+    Digit,
 }
 
 impl JobKind {
     /// The kind as serialised: train, certify, quantEval, search, compare, sensitivity,
-    /// irsPart.
+    /// irsPart, digit.
     pub fn name(self) -> &'static str {
         match self {
             JobKind::Train => "train",
@@ -185,6 +190,7 @@ impl JobKind {
             JobKind::Compare => "compare",
             JobKind::Sensitivity => "sensitivity",
             JobKind::IrsPart => "irsPart",
+            JobKind::Digit => "digit",
         }
     }
 
@@ -239,6 +245,8 @@ pub enum JobEvent {
     Sensitivity(SensitivityStep),
     /// The progress of an IRS part.
     IrsPart(IrsPartStep),
+    /// A user's digit: its certificates so far.
+    Digit(crate::digit::job::DigitStep),
 }
 
 /// One digit under k noise draws per sigma row, with the base classifier's votes per row
@@ -369,6 +377,7 @@ impl Session {
             pool: pool::PoolState::default(),
             quant: quant::QuantState::default(),
             sensitivity: None,
+            digit: None,
         })
     }
 
@@ -504,6 +513,7 @@ impl Session {
             JobKind::IrsPart => {
                 JobStep::of(kind, self.irs_part_next(budget, clock)?, JobEvent::IrsPart)
             }
+            JobKind::Digit => JobStep::of(kind, self.digit_next(budget, clock)?, JobEvent::Digit),
         })
     }
 
@@ -516,6 +526,7 @@ impl Session {
             JobKind::QuantEval | JobKind::Search | JobKind::Compare => self.quant.cancel(kind),
             JobKind::Sensitivity => self.sensitivity = None,
             JobKind::IrsPart => self.irs_part_cancel(),
+            JobKind::Digit => self.digit = None,
         }
     }
 
@@ -852,6 +863,7 @@ impl JobEvent {
             JobEvent::Compare(s) => s.done,
             JobEvent::Sensitivity(s) => s.done,
             JobEvent::IrsPart(s) => s.done,
+            JobEvent::Digit(s) => s.done,
         }
     }
 }

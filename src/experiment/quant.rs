@@ -249,7 +249,11 @@ impl QuantState {
             JobKind::QuantEval => self.eval = None,
             JobKind::Search => self.search = None,
             JobKind::Compare => self.compare = None,
-            JobKind::Train | JobKind::Certify | JobKind::Sensitivity | JobKind::IrsPart => {}
+            JobKind::Train
+            | JobKind::Certify
+            | JobKind::Sensitivity
+            | JobKind::IrsPart
+            | JobKind::Digit => {}
         }
     }
 }

@@ -290,6 +290,30 @@ pub fn certificate(count: u32, n: u32, alpha: f64, sigma: f64) -> Result<JsValue
     })
 }
 
+/// An RGBA raster (a canvas's `getImageData`, `width * height * 4` bytes) as one gray byte
+/// per pixel; transparent pixels are composited against the strokes (src/digit/mod.rs).
+#[wasm_bindgen(js_name = grayFromRgba)]
+pub fn gray_from_rgba(rgba: &[u8], width: u32, height: u32) -> Result<Uint8Array, JsError> {
+    let g = crate::digit::gray_from_rgba(rgba, width as usize, height as usize).map_err(err)?;
+    Ok(Uint8Array::from(&g[..]))
+}
+
+/// Any gray raster preprocessed like the training digits into the 28x28 input (a blank or
+/// mis-sized raster is an error naming `image`).
+#[wasm_bindgen(js_name = preprocessDigit, unchecked_return_type = "Digit")]
+pub fn preprocess_digit(gray: &[u8], width: u32, height: u32) -> Result<JsValue, JsError> {
+    to_js(&crate::digit::preprocess(gray, width as usize, height as usize).map_err(err)?)
+}
+
+/// A gray raster as a binary PGM (P5) file: the page's "Download this digit", which
+/// `arq certify-digit FILE` reads.
+#[wasm_bindgen(js_name = digitPgm)]
+pub fn digit_pgm(gray: &[u8], width: u32, height: u32) -> Result<Uint8Array, JsError> {
+    crate::digit::check_size(width as usize, height as usize, gray.len(), 1).map_err(err)?;
+    let b = crate::digit::write_pgm(gray, width as usize, height as usize);
+    Ok(Uint8Array::from(&b[..]))
+}
+
 /// The page's handle on one [`Session`]: the config, data, model and running jobs stay in Rust.
 #[wasm_bindgen]
 pub struct Engine {
@@ -597,6 +621,22 @@ impl Engine {
         to_js(&self.s.step(kind, budget as u64, &mut clock).map_err(err)?)
     }
 
+    /// Preprocess a gray raster (`width * height` bytes) and start certifying it under FP32
+    /// and the config's quantized policy, replacing any digit job; step it as kind `'digit'`.
+    #[wasm_bindgen(js_name = beginDigit, unchecked_return_type = "JobStep")]
+    pub fn begin_digit(
+        &mut self,
+        gray: &[u8],
+        width: u32,
+        height: u32,
+    ) -> Result<JsValue, JsError> {
+        let st = self
+            .s
+            .begin_digit(gray, width as usize, height as usize)
+            .map_err(err)?;
+        to_js(&st)
+    }
+
     /// Drop the job of `kind` (what it finished stays); a later `step` of that kind is an
     /// error until the next `begin`.
     pub fn cancel(
@@ -752,7 +792,7 @@ fn job_kind(v: JsValue) -> Result<JobKind, JsError> {
     from_js(
         "kind",
         v,
-        "one of train, certify, quantEval, search, compare, sensitivity, irsPart",
+        "one of train, certify, quantEval, search, compare, sensitivity, irsPart, digit",
     )
 }
 

@@ -3,6 +3,7 @@
 // step, and wires the views. The main thread only renders; every number comes from the worker.
 import { BitsView } from './bits-view.js';
 import { CertifyView } from './certify-view.js';
+import { DigitView } from './digit-view.js';
 import { EngineError, JobAborted } from './client.js';
 import { byId, scriptURL, setBusy } from './dom.js';
 import { EvalView } from './eval-view.js';
@@ -161,6 +162,7 @@ const noiseQuant = new NoiseQuantToggle(app);
 const noiseView = new NoiseView(noiseQuant.app);
 noiseQuant.attach(() => noiseView.refresh());
 const certifyView = new CertifyView(app);
+const digitView = new DigitView(app);
 const bitsView = new BitsView(app);
 const searchView = new SearchView(app, { loadPolicy: (wb, ab) => bitsView.load(wb, ab), layerNames: () => bitsView.layers.map((l) => l.name) });
 const showcaseView = new ShowcaseView(app, { search: searchView, final: searchView.final });
@@ -210,6 +212,7 @@ function showConfig(parsed, how) {
   sensitivityView.setConfig(values);
   searchView.showSettings(schema, values);
   noiseView.setConfig(values);
+  digitView.setConfig(parsed.fragment);
   if (parsed.notices.length) {
     notices.show('Some settings could not be used; the defaults stand in for them:', parsed.notices, 'warning');
   }

@@ -191,6 +191,12 @@
  * @property {{params: {bits: number, side: import('../../pkg/arq.js').Side}, result: SensitivityPartial, partial: SensitivityPartial}} sensitivity
  *   per-layer sensitivity: each quantizable layer alone at `bits` (2..8) on `side`; rows stream
  *   as they finish, a cancel returns the finished ones
+ * @property {{params: {rgba: Uint8Array, width: number, height: number}, result: import('./worker-digit.js').DigitPrepared, partial: never}} digitPrepare
+ *   a drawn or decoded RGBA raster as the engine's gray raster, its preprocessed 28x28 input
+ *   and its PGM file (runs at once, even during a long job)
+ * @property {{params: {gray: Uint8Array, width: number, height: number}, result: import('../../pkg/arq.js').DigitStep, partial: import('../../pkg/arq.js').DigitStep}} digit
+ *   certifies a gray raster under FP32 and the config's quantized policy; partials as each
+ *   certificate finishes or the phase changes, a cancel returns the finished ones
  */
 
 /**
@@ -394,6 +400,8 @@ export const PARAM_SPECS = {
   final: {},
   finalPart: { part, rows: objects(64) },
   sensitivity: { bits: int(2, 8), side: oneOf(['w', 'a', 'both']) },
+  digitPrepare: { rgba: bytes, width: int(1, 4096), height: int(1, 4096) },
+  digit: { gray: bytes, width: int(1, 4096), height: int(1, 4096) },
 };
 
 /**

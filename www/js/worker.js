@@ -10,6 +10,7 @@ import { fetchBytes, loadEngineModule } from './loader.js';
 import { certify, irsPart, probe, train, yieldToEvents } from './worker-loops.js';
 import { quantHandlers } from './worker-quant.js';
 import { sensitivity } from './worker-sensitivity.js';
+import { digit, digitPrepare } from './worker-digit.js';
 
 /**
  * @typedef {import('./protocol.js').Request} Request
@@ -197,6 +198,10 @@ const HANDLERS = {
     return result;
   },
   sensitivity: (params, job) => sensitivity(requireEngine(), job, params),
+  async digitPrepare(params) {
+    return digitPrepare(requireModule(), params);
+  },
+  digit: (params, job) => digit(requireEngine(), job, params),
   // Quantization and search (worker-quant.js).
   ...quantHandlers({
     engine: requireEngine,
@@ -210,7 +215,7 @@ const HANDLERS = {
  * of a digit picked in the per-example radius plot while a certification runs).
  */
 const IMMEDIATE = new Set(['parseFragment', 'samples', 'modelInfo', 'memoryInfo', 'noise', 'quantLayers', 'policy', 'layerHistogram', 'searchState', 'certifySummary', 'compareRows',
-  'finalStats', 'hasReference', 'irsMerge']);
+  'finalStats', 'hasReference', 'irsMerge', 'digitPrepare']);
 
 /** @param {unknown} e */
 function messageOf(e) {

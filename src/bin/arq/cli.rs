@@ -74,6 +74,7 @@ fn cli() -> Command {
         .subcommand(crate::pipeline_cmds::run_command())
         .subcommand(crate::resolution_cmd::resolution_command())
         .subcommand(crate::sensitivity_cmd::sensitivity_command())
+        .subcommand(crate::digit_cmd::certify_digit_command())
         .subcommand(
             common_args(Command::new("certify").about("Certify the smoothed classifier (Cohen et al. CERTIFY) on test points"))
                 .arg(Arg::new("records").long("records").value_name("FILE").help("Write per-example records: .jsonl for JSON lines, anything else TSV")),
@@ -507,6 +508,7 @@ pub fn main() {
         Some(("run", sm)) => crate::pipeline_cmds::cmd_run(sm),
         Some(("resolution", sm)) => crate::resolution_cmd::cmd_resolution(sm),
         Some(("sensitivity", sm)) => crate::sensitivity_cmd::cmd_sensitivity(sm),
+        Some(("certify-digit", sm)) => crate::digit_cmd::cmd_certify_digit(sm),
         _ => unreachable!("subcommand_required"),
     };
     if let Err(e) = r {

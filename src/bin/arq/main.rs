@@ -4,6 +4,8 @@
 #[cfg(not(target_arch = "wasm32"))]
 mod cli;
 #[cfg(not(target_arch = "wasm32"))]
+mod digit_cmd;
+#[cfg(not(target_arch = "wasm32"))]
 mod pipeline_cmds;
 #[cfg(not(target_arch = "wasm32"))]
 mod resolution_cmd;
