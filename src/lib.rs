@@ -18,6 +18,7 @@ pub mod data;
 pub mod error;
 pub mod experiment;
 pub mod job;
+pub mod lesson;
 pub mod nn;
 pub(crate) mod par;
 pub mod pipeline;

@@ -257,6 +257,12 @@ pub fn experiments() -> Result<JsValue, JsError> {
     to_js(&crate::showcase::showcases())
 }
 
+/// The guided lessons the page offers (`arq info --lessons` lists the same).
+#[wasm_bindgen(unchecked_return_type = "Lesson[]")]
+pub fn lessons() -> Result<JsValue, JsError> {
+    to_js(&crate::lesson::lessons())
+}
+
 /// Lenient parse of a URL fragment: {config, values, fragment (canonical), notices}.
 #[wasm_bindgen(js_name = parseFragment, unchecked_return_type = "ParsedConfig")]
 pub fn parse_fragment(fragment: &str) -> Result<JsValue, JsError> {
