@@ -257,6 +257,21 @@ pub fn experiments() -> Result<JsValue, JsError> {
     to_js(&crate::showcase::showcases())
 }
 
+/// R_max(n, alpha) = sigma * PhiInv(alpha^(1/n)): the largest radius CERTIFY can return with n
+/// samples (the cap every certification summary reports as `rMax`, by the same function).
+#[wasm_bindgen(js_name = rMax)]
+pub fn r_max(sigma: f64, n: u32, alpha: f64) -> Result<f64, JsError> {
+    if n == 0 || !(alpha > 0.0 && alpha < 1.0) || !(sigma > 0.0 && sigma.is_finite()) {
+        return Err(err(crate::Error::invalid(
+            "n/alpha/sigma",
+            format!("{n}/{alpha}/{sigma}"),
+            "out of range",
+            "n >= 1, 0 < alpha < 1, sigma > 0",
+        )));
+    }
+    Ok(crate::certify::metrics::r_max(sigma, n as u64, alpha))
+}
+
 /// The guided lessons the page offers (`arq info --lessons` lists the same).
 #[wasm_bindgen(unchecked_return_type = "Lesson[]")]
 pub fn lessons() -> Result<JsValue, JsError> {
