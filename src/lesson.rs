@@ -203,7 +203,7 @@ pub fn lessons() -> Vec<Lesson> {
                      "Press Fit budget.",
                      Press { id: "bits-fit" }, "bits-card", Budget),
                 step("What the bits cost",
-                     "Fewer bits mean coarser weights and activations. The quick read-out fine-tunes the quantized network briefly with noise and measures its average certified radius with IRS, next to FP32's through the same IRS.",
+                     "Fewer bits mean coarser weights and activations. The quick read-out fine-tunes the quantized network briefly with noise and certifies it cheaply with IRS, next to the FP32 reference certified with CERTIFY. IRS radii have a lower cap (its R_max uses only n_p samples), so part of the gap is the cheaper certificate, not the bits: read out the FP32 preset the same way to see that part alone.",
                      "Press Evaluate (quick IRS).",
                      Press { id: "bits-eval" }, "bits-card", Readout),
                 step("Your turn",

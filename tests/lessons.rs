@@ -122,3 +122,39 @@ fn cli_lists_the_lessons_and_starts_from_one() {
     let info: Value = serde_json::from_str(&out).unwrap();
     assert_eq!(info["fragment"], "v=1&seed=4&lesson=noise");
 }
+
+/// The page moves between lesson steps with `Session::set_presentation`: only the view keys
+/// change, a running certification goes on and certifies exactly what it would have.
+#[test]
+fn set_presentation_changes_only_the_view_keys() {
+    use arq::experiment::{JobEvent, JobKind, JobSpec, Session};
+    use arq::ExperimentConfig;
+    let frag = "v=1&ds=synth&n=100&points=4&stride=3";
+    let radii = |switch: bool| {
+        let mut s = Session::new(ExperimentConfig::from_fragment(frag).unwrap(), None).unwrap();
+        s.begin(JobSpec::CERTIFY).unwrap();
+        let mut out = vec![];
+        loop {
+            let st = s.step(JobKind::Certify, 150, &mut || 0).unwrap();
+            if switch && out.is_empty() {
+                let notes = s.set_presentation("v=1&seed=9&n=5&lesson=noise&step=3");
+                assert!(notes.is_empty(), "{notes:?}");
+                let c = s.cfg();
+                assert_eq!(c.to_fragment(), format!("{frag}&lesson=noise&step=3"));
+                let notes = s.set_presentation("v=1&lesson=noise&step=6");
+                assert_eq!(notes.len(), 1, "{notes:?}");
+                assert!(notes[0].to_string().contains("step=6"));
+                assert_eq!(s.cfg().to_fragment(), format!("{frag}&lesson=noise"));
+            }
+            if let JobEvent::Certify(c) = st.event {
+                out.extend(c.records.iter().map(|r| (r.index, r.count, r.radius)));
+            }
+            if st.done {
+                return out;
+            }
+        }
+    };
+    let plain = radii(false);
+    assert_eq!(plain.len(), 4);
+    assert_eq!(plain, radii(true));
+}

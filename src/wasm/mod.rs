@@ -345,6 +345,19 @@ impl Engine {
         to_js(&parsed)
     }
 
+    /// Apply only the presentation keys (`lesson`, `step`: schema group `view`) of a fragment,
+    /// leaving every other setting, the weights and any running job alone.
+    #[wasm_bindgen(js_name = setPresentation, unchecked_return_type = "ParsedConfig")]
+    pub fn set_presentation(&mut self, fragment: &str) -> Result<JsValue, JsError> {
+        let notices = self
+            .s
+            .set_presentation(fragment)
+            .iter()
+            .map(|e| format!("{e}; using the default"))
+            .collect();
+        to_js(&ParsedConfig::of(self.s.cfg(), notices))
+    }
+
     /// The current config.
     #[wasm_bindgen(unchecked_return_type = "ExperimentConfig")]
     pub fn config(&self) -> Result<JsValue, JsError> {

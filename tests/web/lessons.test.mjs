@@ -140,3 +140,32 @@ test('a lesson link opens at its step, survives a reload; Back and the votes fol
   assert.deepEqual(errors, []);
   await page.close();
 });
+
+test('the budget lesson: the BOPs it shows are the bit editor\'s, before and after fitting the budget', async () => {
+  const { page, errors } = await openPage(env.browser, env.baseUrl, '#v=1&lesson=budget');
+  await atStep(page, 1, 5);
+  await page.waitForSelector('#bits-card:not([hidden])', { timeout: LONG });
+  assert.ok(await page.$('#bits-card.lesson-target'));
+  await page.click('#lesson-do'); // W8A8
+  await page.waitForFunction(() => location.hash.includes('wb=8'), null, { timeout: LONG });
+  await waitIdle(page);
+  const ratio = await shown(page, 'ratio', 1);
+  assert.equal(ratio, 64 / 1024);
+  assert.equal(ratio, Number(await page.getAttribute('#bits-header', 'data-bops')));
+  assert.equal(await shown(page, 'bops') / await shown(page, 'fp32Bops'), ratio);
+  await page.click('#lesson-next');
+  await atStep(page, 2, 5);
+  assert.match(await page.textContent('#lesson-math') ?? '', /\(over\)/);
+  assert.equal(await shown(page, 'budget'), 1 / 64);
+  await page.click('#lesson-next');
+  await atStep(page, 3, 5);
+  await page.click('#lesson-do'); // Fit budget
+  const fitted = await shown(page, 'ratio', ratio);
+  await waitIdle(page);
+  assert.ok(fitted <= 1 / 64, `${fitted}`);
+  assert.equal(fitted, Number(await page.getAttribute('#bits-header', 'data-bops')));
+  assert.match(await page.textContent('#lesson-math') ?? '', /\(fits\)/);
+  assert.match(await page.evaluate(() => location.hash), /&lesson=budget&step=3$/);
+  assert.deepEqual(errors, []);
+  await page.close();
+});

@@ -177,7 +177,10 @@ const RENDER = {
     return [eq(`Delta ACR = ACR_q - ACR_FP32 = ${fmt.fixed(r.summary.acr)} - ${fmt.fixed(r.fp32.acr)} = ${fmt.fixed(diff)}`,
       mi('Δ'), mtext('ACR'), mo('='), sub(mtext('ACR'), mi('q')), mo('−'), sub(mtext('ACR'), mtext('FP32')), mo('='),
       val('acrQ', r.summary.acr, fmt.fixed(r.summary.acr)), mo('−'), val('acrFp32', r.fp32.acr, fmt.fixed(r.fp32.acr)), mo('='), val('deltaAcr', diff, fmt.fixed(diff))),
-    eq(`at BOPs ${fmt.percent(r.cost.ratio, 3)} of FP32`, mtext('at BOPs'), mo('='), val('readoutRatio', r.cost.ratio, fmt.percent(r.cost.ratio, 3)), mtext(' of FP32'))];
+    eq(`at BOPs ${fmt.percent(r.cost.ratio, 3)} of FP32; caps R_max ${fmt.fixed(r.summary.rMax)} (read-out) and ${fmt.fixed(r.fp32.rMax)} (FP32)`,
+      mtext('BOPs'), mo('='), val('readoutRatio', r.cost.ratio, fmt.percent(r.cost.ratio, 3)), mtext(' of FP32;  '),
+      sub(mi('R'), row(mtext('max'), mo(','), mi('q'))), mo('='), val('rMaxQ', r.summary.rMax, fmt.fixed(r.summary.rMax)), mo(','),
+      sub(mi('R'), row(mtext('max'), mo(','), mtext('FP32'))), mo('='), val('rMaxFp32', r.fp32.rMax, fmt.fixed(r.fp32.rMax)))];
   },
   rewards(d) {
     const out = [

@@ -47,8 +47,8 @@ export class LessonView {
     /** @type {Record<string, string>} */
     this.values = {};
     this.seq = 0;
-    /** @type {Element | null} */
-    this.highlighted = null;
+    /** The step's view could not be scrolled to yet (the page is loading or the view hidden). */
+    this.pointLater = false;
     this.back.addEventListener('click', () => this.go(-1));
     this.next.addEventListener('click', () => this.go(1));
     this.showButton.addEventListener('click', () => this.point());
@@ -67,8 +67,9 @@ export class LessonView {
     });
     // the numbers follow the run: a finished job, a new noise result, policy or read-out
     new MutationObserver(() => {
+      if (this.pointLater) this.point();
       if (!document.body.hasAttribute('data-busy')) this.refresh();
-    }).observe(document.body, { attributes: true, attributeFilter: ['data-busy'] });
+    }).observe(document.body, { attributes: true, attributeFilter: ['data-busy', 'data-state'] });
     views.noise.listeners.push(() => this.refresh());
     views.bits.policyListeners.push(() => this.refresh());
     views.bits.readoutListeners.push(() => this.refresh());
@@ -132,7 +133,10 @@ export class LessonView {
     const view = document.getElementById(s.view);
     const control = s.act.kind === 'press' || s.act.kind === 'input' ? document.getElementById(s.act.id) : null;
     this.highlight(view, control);
-    if (view && !view.hidden) view.scrollIntoView({ behavior: 'smooth', block: 'start' });
+    // while the page loads, views appear and grow: scroll once it is ready and the view shown
+    const ready = view instanceof HTMLElement && !view.hidden && document.body.dataset.state === 'ready';
+    this.pointLater = !ready;
+    if (ready) view.scrollIntoView({ behavior: 'smooth', block: 'start' });
   }
 
   /** @param {Element | null} view @param {Element | null} [control] */
@@ -184,6 +188,7 @@ export class LessonView {
   async refresh() {
     const s = this.lesson?.steps[this.step - 1];
     if (!s) return;
+    if (this.pointLater) this.point();
     const seq = ++this.seq;
     const data = await this.data(s.formula === 'rMax');
     if (seq !== this.seq) return;

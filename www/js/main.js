@@ -44,8 +44,8 @@ import * as url from './url.js';
  * @property {(fragment: string) => Promise<void>} loadFragment replaces every setting by a
  *   fragment's (a named experiment), a history entry
  * @property {(patch: Record<string, string>) => Promise<void>} setPresentation changes
- *   presentation keys (lesson, step) that no computation reads: validated by the engine,
- *   written to the address without a history entry, even while a job runs
+ *   presentation keys (lesson, step) that no computation reads: the engine applies only
+ *   them (even while a job runs), the address is rewritten without a history entry
  * @property {(testIndex: number) => void} pickNoiseDigit shows a test digit in the noise view
  * @property {(group: string, key: string) => void} openSettings unfolds a settings group and
  *   focuses one of its fields
@@ -137,7 +137,7 @@ const app = {
   },
   async setPresentation(patch) {
     try {
-      const parsed = await pool.request('parseFragment', { fragment: url.build(Object.entries({ ...currentValues, ...patch })) });
+      const parsed = await pool.request('setPresentation', { fragment: url.build(Object.entries({ ...currentValues, ...patch })) });
       currentValues = parsed.values;
       settings.setValues(parsed.values);
       url.replace(parsed.fragment);

@@ -135,6 +135,8 @@
  * @property {{params: {fragment: string}, result: InitResult, partial: never}} init
  * @property {{params: {fragment: string}, result: ParsedConfig, partial: never}} parseFragment
  * @property {{params: {n: number, alpha: number, sigma: number}, result: number, partial: never}} rMax
+ * @property {{params: {fragment: string}, result: ParsedConfig, partial: never}} setPresentation
+ *   applies only the presentation keys (lesson, step); runs even while a job does
  *   the cap R_max(n, alpha) of a CERTIFY radius (engine's `rMax`)
  * @property {{params: {fragment: string}, result: SetConfigResult, partial: never}} setConfig
  * @property {{params: {}, result: PretrainedResult, partial: never}} loadPretrained
@@ -370,6 +372,7 @@ export const PARAM_SPECS = {
   init: { fragment: str },
   parseFragment: { fragment: str },
   rMax: { n: int(1, 1_000_000), alpha: num(1e-9, 0.5), sigma: num(0.01, 2) },
+  setPresentation: { fragment: str },
   setConfig: { fragment: str },
   loadPretrained: {},
   modelInfo: {},

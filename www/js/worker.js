@@ -104,6 +104,11 @@ const HANDLERS = {
   async parseFragment({ fragment }) {
     return requireModule().parseFragment(fragment);
   },
+  async setPresentation({ fragment }) {
+    const parsed = requireEngine().setPresentation(fragment);
+    appliedFragment = parsed.fragment;
+    return parsed;
+  },
   async rMax({ n, alpha, sigma }) {
     return requireModule().rMax(sigma, n, alpha);
   },
@@ -212,7 +217,7 @@ const HANDLERS = {
  * for: it must reach the job while it runs), and may run while a long job is between steps (e.g. the noise view
  * of a digit picked in the per-example radius plot while a certification runs).
  */
-const IMMEDIATE = new Set(['parseFragment', 'rMax', 'samples', 'modelInfo', 'memoryInfo', 'noise', 'quantLayers', 'policy', 'layerHistogram', 'searchState', 'certifySummary', 'compareRows',
+const IMMEDIATE = new Set(['parseFragment', 'rMax', 'setPresentation', 'samples', 'modelInfo', 'memoryInfo', 'noise', 'quantLayers', 'policy', 'layerHistogram', 'searchState', 'certifySummary', 'compareRows',
   'finalStats', 'hasReference', 'irsMerge']);
 
 /** @param {unknown} e */
