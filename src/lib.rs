@@ -19,6 +19,7 @@ pub mod digit;
 pub mod error;
 pub mod experiment;
 pub mod job;
+pub mod lesson;
 pub mod nn;
 pub(crate) mod par;
 pub mod pipeline;

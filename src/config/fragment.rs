@@ -152,10 +152,14 @@ impl ExperimentConfig {
                 notices.push(e);
             }
         }
-        if let Err(e) = cfg.check() {
+        if let Err(e) = cfg.check_np() {
             notices.push(e);
             let d = ExperimentConfig::default();
             cfg.n_p = d.n_p.min(cfg.n);
+        }
+        if let Err(e) = cfg.check_step() {
+            notices.push(e);
+            cfg.step = 1;
         }
         (cfg, notices)
     }

@@ -84,6 +84,23 @@ choice_enum! {
     }
 }
 
+choice_enum! {
+    /// The `lesson` setting: which guided lesson the page shows (src/lesson.rs); presentation
+    /// only, no computation reads it.
+    pub enum LessonChoice {
+        /// No lesson open (the default).
+        None = "none",
+        /// Noise and voting.
+        Noise = "noise",
+        /// What a certificate promises; n and alpha.
+        Certificate = "certificate",
+        /// What quantization costs; the BOPs budget.
+        Budget = "budget",
+        /// Why the search's reward should be certified.
+        Reward = "reward",
+    }
+}
+
 /// A `wb` / `ab` setting: bit widths, one per quantizable layer or one for all layers;
 /// empty means full precision everywhere.
 ///
@@ -246,6 +263,11 @@ pub struct ExperimentConfig {
     pub sft: u32,
     /// Fine-tuning batches for each policy of the final comparison.
     pub fft: u32,
+    // presentation: what the page shows; no computation reads these
+    /// The guided lesson the page shows (src/lesson.rs).
+    pub lesson: LessonChoice,
+    /// The lesson's step, from 1.
+    pub step: u32,
 }
 
 impl Default for ExperimentConfig {
@@ -289,6 +311,8 @@ impl Default for ExperimentConfig {
             spoints: 50,
             sft: 10,
             fft: 300,
+            lesson: LessonChoice::None,
+            step: 1,
         }
     }
 }
@@ -479,6 +503,9 @@ pub static SCHEMA: &[Field] = &[
     field!("spoints", "search", Kind::Int { min: 1, max: 1000 }, "Search-split size: the first odd-numbered test digits that are not reported points (disjoint for every stride)", spoints, int),
     field!("sft", "search", Kind::Int { min: 0, max: 5000 }, "Fine-tuning batches per search episode", sft, int),
     field!("fft", "search", Kind::Int { min: 0, max: 20000 }, "Fine-tuning batches for each policy of the final comparison", fft, int),
+    // presentation keys: what the page shows, never what is computed
+    field!("lesson", "view", choice LessonChoice, "Guided lesson the page shows (presentation only; `arq info --lessons`)", lesson),
+    field!("step", "view", Kind::Int { min: 1, max: crate::lesson::MAX_STEPS as i64 }, "Step of the guided lesson, from 1 (at most the lesson's number of steps)", step, int),
 ];
 
 pub(crate) fn field(key: &str) -> Option<&'static Field> {
@@ -488,6 +515,29 @@ pub(crate) fn field(key: &str) -> Option<&'static Field> {
 impl ExperimentConfig {
     /// Cross-field checks that a single range cannot express.
     pub fn check(&self) -> Result<()> {
+        self.check_np()?;
+        self.check_step()
+    }
+
+    /// A lesson's `step` is one of its steps; without a lesson it is 1.
+    pub(crate) fn check_step(&self) -> Result<()> {
+        let steps = crate::lesson::steps_of(self.lesson);
+        if self.step as usize > steps.max(1) {
+            let why = match self.lesson {
+                LessonChoice::None => "no lesson is open (lesson=none)".to_string(),
+                l => format!("lesson {l} has {steps} steps"),
+            };
+            return Err(Error::invalid(
+                "step",
+                self.step,
+                &why,
+                format!("1..={}", steps.max(1)),
+            ));
+        }
+        Ok(())
+    }
+
+    fn check_np(&self) -> Result<()> {
         if self.n_p > self.n {
             return Err(Error::invalid(
                 "np",
@@ -516,6 +566,7 @@ mod tests {
         check_round_trip::<WeightClip>();
         check_round_trip::<ActClipChoice>();
         check_round_trip::<Reward>();
+        check_round_trip::<LessonChoice>();
         let choices = |key| match field(key).unwrap().kind {
             Kind::Enum { choices } => choices,
             k => panic!("{key} is {k:?}"),

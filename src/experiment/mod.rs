@@ -390,6 +390,34 @@ impl Session {
         }
     }
 
+    /// Apply only the presentation keys (schema group `view`: the guided lesson and its step)
+    /// of a fragment, parsed leniently; every other setting, the weights and the jobs stay as
+    /// they are, so this is safe while a job runs. Returns the notices of the fragment's bad
+    /// view pairs (a step beyond the lesson falls back to 1); other pairs are ignored.
+    pub fn set_presentation(&mut self, fragment: &str) -> Vec<crate::Error> {
+        let view = |f: &&crate::config::Field| f.group == "view";
+        let pairs: Vec<&str> = fragment
+            .trim()
+            .trim_start_matches('#')
+            .split('&')
+            .filter(|p| {
+                p.split_once('=').is_some_and(|(k, _)| {
+                    crate::config::SCHEMA
+                        .iter()
+                        .filter(view)
+                        .any(|f| f.key == k)
+                })
+            })
+            .collect();
+        let (parsed, notices) = ExperimentConfig::from_fragment_lenient(&pairs.join("&"));
+        for f in crate::config::SCHEMA.iter().filter(view) {
+            self.cfg
+                .set(f.key, &(f.get)(&parsed))
+                .expect("a parsed value is valid");
+        }
+        notices
+    }
+
     /// Apply a new config. A change of dataset or model re-initialises the model from the seed;
     /// other keys (training, certification settings) keep the current weights.
     pub fn set_config(&mut self, cfg: ExperimentConfig) -> Result<()> {

@@ -257,6 +257,27 @@ pub fn experiments() -> Result<JsValue, JsError> {
     to_js(&crate::showcase::showcases())
 }
 
+/// R_max(n, alpha) = sigma * PhiInv(alpha^(1/n)): the largest radius CERTIFY can return with n
+/// samples (the cap every certification summary reports as `rMax`, by the same function).
+#[wasm_bindgen(js_name = rMax)]
+pub fn r_max(sigma: f64, n: u32, alpha: f64) -> Result<f64, JsError> {
+    if n == 0 || !(alpha > 0.0 && alpha < 1.0) || !(sigma > 0.0 && sigma.is_finite()) {
+        return Err(err(crate::Error::invalid(
+            "n/alpha/sigma",
+            format!("{n}/{alpha}/{sigma}"),
+            "out of range",
+            "n >= 1, 0 < alpha < 1, sigma > 0",
+        )));
+    }
+    Ok(crate::certify::metrics::r_max(sigma, n as u64, alpha))
+}
+
+/// The guided lessons the page offers (`arq info --lessons` lists the same).
+#[wasm_bindgen(unchecked_return_type = "Lesson[]")]
+pub fn lessons() -> Result<JsValue, JsError> {
+    to_js(&crate::lesson::lessons())
+}
+
 /// Lenient parse of a URL fragment: {config, values, fragment (canonical), notices}.
 #[wasm_bindgen(js_name = parseFragment, unchecked_return_type = "ParsedConfig")]
 pub fn parse_fragment(fragment: &str) -> Result<JsValue, JsError> {
@@ -346,6 +367,19 @@ impl Engine {
         let (cfg, parsed) = parse_lenient(fragment);
         self.s.set_config(cfg).map_err(err)?;
         to_js(&parsed)
+    }
+
+    /// Apply only the presentation keys (`lesson`, `step`: schema group `view`) of a fragment,
+    /// leaving every other setting, the weights and any running job alone.
+    #[wasm_bindgen(js_name = setPresentation, unchecked_return_type = "ParsedConfig")]
+    pub fn set_presentation(&mut self, fragment: &str) -> Result<JsValue, JsError> {
+        let notices = self
+            .s
+            .set_presentation(fragment)
+            .iter()
+            .map(|e| format!("{e}; using the default"))
+            .collect();
+        to_js(&ParsedConfig::of(self.s.cfg(), notices))
     }
 
     /// The current config.

@@ -8,6 +8,7 @@ import { EngineError, JobAborted } from './client.js';
 import { byId, scriptURL, setBusy } from './dom.js';
 import { EvalView } from './eval-view.js';
 import * as fmt from './format.js';
+import { LessonView } from './lesson-view.js';
 import { ModelView } from './model-view.js';
 import { NoiseQuantToggle } from './noise-quant.js';
 import { NoiseView } from './noise-view.js';
@@ -43,6 +44,9 @@ import * as url from './url.js';
  *   settings (by URL key) as if edited in the form: validated by the engine, a history entry
  * @property {(fragment: string) => Promise<void>} loadFragment replaces every setting by a
  *   fragment's (a named experiment), a history entry
+ * @property {(patch: Record<string, string>) => Promise<void>} setPresentation changes
+ *   presentation keys (lesson, step) that no computation reads: the engine applies only
+ *   them (even while a job runs), the address is rewritten without a history entry
  * @property {(testIndex: number) => void} pickNoiseDigit shows a test digit in the noise view
  * @property {(group: string, key: string) => void} openSettings unfolds a settings group and
  *   focuses one of its fields
@@ -132,6 +136,18 @@ const app = {
   async loadFragment(fragment) {
     await commit(fragment, 'push');
   },
+  async setPresentation(patch) {
+    try {
+      const parsed = await pool.request('setPresentation', { fragment: url.build(Object.entries({ ...currentValues, ...patch })) });
+      currentValues = parsed.values;
+      settings.setValues(parsed.values);
+      url.replace(parsed.fragment);
+      fragmentView.textContent = url.normalize(parsed.fragment) || '#v=1';
+      lessonView.setConfig(parsed.values);
+    } catch (e) {
+      showError(e);
+    }
+  },
   pickNoiseDigit,
   openSettings(group, key) {
     const details = byId('settings-details', HTMLDetailsElement);
@@ -167,6 +183,7 @@ const bitsView = new BitsView(app);
 const searchView = new SearchView(app, { loadPolicy: (wb, ab) => bitsView.load(wb, ab), layerNames: () => bitsView.layers.map((l) => l.name) });
 const showcaseView = new ShowcaseView(app, { search: searchView, final: searchView.final });
 const sensitivityView = new SensitivityView(app, { layerNames: () => bitsView.layers.map((l) => l.name) });
+const lessonView = new LessonView(app, { noise: noiseView, certify: certifyView, bits: bitsView, search: searchView });
 bitsView.policyListeners.push(() => noiseQuant.showNote(bitsView.describe()));
 bitsView.readoutListeners.push((r) => {
   noiseQuant.setReadout(bitsView.describe());
@@ -213,6 +230,7 @@ function showConfig(parsed, how) {
   searchView.showSettings(schema, values);
   noiseView.setConfig(values);
   digitView.setConfig(parsed.fragment);
+  lessonView.setConfig(values);
   if (parsed.notices.length) {
     notices.show('Some settings could not be used; the defaults stand in for them:', parsed.notices, 'warning');
   }
@@ -293,6 +311,7 @@ async function boot() {
     byId('engine-version', HTMLElement).textContent = `engine ${init.version}`;
     settings.build(init.schema);
     showcaseView.show(init.experiments);
+    lessonView.show(init.lessons);
     showConfig(init.parsed, 'replace');
     modelView.showModel(init.model);
     modelLabel = `${init.model.name}, σ = ${fmt.sigma(init.model.sigma)}`;

@@ -56,6 +56,10 @@ export class NoiseView {
     this.configSigma = Number.NaN;
     this.alpha = '';
     this.rendered = false;
+    /** The result shown, with what it shows. @type {{r: NoiseResult, index: number, sigmas: number[], k: number} | null} */
+    this.last = null;
+    /** Listeners of a result shown (the guided lessons). @type {(() => void)[]} */
+    this.listeners = [];
     byId('noise-prev', HTMLButtonElement).addEventListener('click', () => this.step(-1));
     byId('noise-next', HTMLButtonElement).addEventListener('click', () => this.step(1));
     for (const input of [this.index, this.k, this.sigmas]) input.addEventListener('change', () => this.refresh());
@@ -118,7 +122,11 @@ export class NoiseView {
       if (seq === this.seq) this.app.error(e);
       return;
     }
-    if (seq === this.seq) this.render(r, index, sigmas, k);
+    if (seq === this.seq) {
+      this.render(r, index, sigmas, k);
+      this.last = { r, index, sigmas, k };
+      for (const f of this.listeners) f();
+    }
     this.rendered = true;
   }
 

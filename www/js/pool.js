@@ -39,7 +39,7 @@ export const MAX_WORKERS = 8;
 const STORE_KEY = 'arq.workers';
 
 /** Commands that change neither the config nor the weights of worker 0. */
-const READ_ONLY = new Set(['parseFragment', 'samples', 'modelInfo', 'memoryInfo', 'noise', 'quantLayers', 'policy',
+const READ_ONLY = new Set(['parseFragment', 'rMax', 'setPresentation', 'samples', 'modelInfo', 'memoryInfo', 'noise', 'quantLayers', 'policy',
   'layerHistogram', 'searchState', 'evaluate', 'certify', 'certifyPart', 'certifyProbe', 'certifySummary', 'certifyExport',
   'compareRows', 'finalStats', 'exportState', 'quantEval', 'search', 'final', 'finalPart', 'sensitivity', 'hasReference', 'irsPart', 'irsMerge', 'digitPrepare', 'digit']);
 /** Commands that (may) change worker 0's weights. */

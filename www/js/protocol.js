@@ -40,6 +40,7 @@
  * @property {Field[]} schema
  * @property {import('../../pkg/arq.js').PresetInfo[]} presets the policy presets the engine knows
  * @property {import('../../pkg/arq.js').Showcase[]} experiments the named experiments
+ * @property {import('../../pkg/arq.js').Lesson[]} lessons the guided lessons
  * @property {ParsedConfig} parsed the page's fragment, applied
  * @property {DatasetInfo} dataset
  * @property {ModelInfo} model
@@ -133,6 +134,10 @@
  * @typedef {object} CommandMap
  * @property {{params: {fragment: string}, result: InitResult, partial: never}} init
  * @property {{params: {fragment: string}, result: ParsedConfig, partial: never}} parseFragment
+ * @property {{params: {n: number, alpha: number, sigma: number}, result: number, partial: never}} rMax
+ * @property {{params: {fragment: string}, result: ParsedConfig, partial: never}} setPresentation
+ *   applies only the presentation keys (lesson, step); runs even while a job does
+ *   the cap R_max(n, alpha) of a CERTIFY radius (engine's `rMax`)
  * @property {{params: {fragment: string}, result: SetConfigResult, partial: never}} setConfig
  * @property {{params: {}, result: PretrainedResult, partial: never}} loadPretrained
  * @property {{params: {}, result: ModelInfo, partial: never}} modelInfo
@@ -295,6 +300,12 @@ const oneOf = (choices) => (v, name) => {
     throw new ProtocolError(`${name}=${show(v)}: expected one of ${choices.join(', ')}`);
   }
 };
+/** @param {number} min @param {number} max @returns {Check} */
+const num = (min, max) => (v, name) => {
+  if (typeof v !== 'number' || !Number.isFinite(v) || v < min || v > max) {
+    throw new ProtocolError(`${name}=${show(v)}: expected a number in ${min}..${max}`);
+  }
+};
 /** @param {number} minLen @param {number} maxLen @param {number} min @param {number} max @returns {Check} */
 const numbers = (minLen, maxLen, min, max) => (v, name) => {
   const ok = Array.isArray(v) && v.length >= minLen && v.length <= maxLen
@@ -366,6 +377,8 @@ const preset = (v, name) => oneOf(presetNames)(v, name);
 export const PARAM_SPECS = {
   init: { fragment: str },
   parseFragment: { fragment: str },
+  rMax: { n: int(1, 1_000_000), alpha: num(1e-9, 0.5), sigma: num(0.01, 2) },
+  setPresentation: { fragment: str },
   setConfig: { fragment: str },
   loadPretrained: {},
   modelInfo: {},

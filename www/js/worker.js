@@ -100,10 +100,18 @@ const HANDLERS = {
     const parsed = engine.setConfig(fragment);
     appliedFragment = parsed.fragment;
     job.progress('engine', 1, 1);
-    return { version: arq.version(), schema: arq.schema(), presets: arq.presets(), experiments: arq.experiments(), parsed, dataset: engine.datasetInfo(), model: engine.modelInfo() };
+    return { version: arq.version(), schema: arq.schema(), presets: arq.presets(), experiments: arq.experiments(), lessons: arq.lessons(), parsed, dataset: engine.datasetInfo(), model: engine.modelInfo() };
   },
   async parseFragment({ fragment }) {
     return requireModule().parseFragment(fragment);
+  },
+  async setPresentation({ fragment }) {
+    const parsed = requireEngine().setPresentation(fragment);
+    appliedFragment = parsed.fragment;
+    return parsed;
+  },
+  async rMax({ n, alpha, sigma }) {
+    return requireModule().rMax(sigma, n, alpha);
   },
   async setConfig({ fragment }) {
     const eng = requireEngine();
@@ -214,7 +222,7 @@ const HANDLERS = {
  * for: it must reach the job while it runs), and may run while a long job is between steps (e.g. the noise view
  * of a digit picked in the per-example radius plot while a certification runs).
  */
-const IMMEDIATE = new Set(['parseFragment', 'samples', 'modelInfo', 'memoryInfo', 'noise', 'quantLayers', 'policy', 'layerHistogram', 'searchState', 'certifySummary', 'compareRows',
+const IMMEDIATE = new Set(['parseFragment', 'rMax', 'setPresentation', 'samples', 'modelInfo', 'memoryInfo', 'noise', 'quantLayers', 'policy', 'layerHistogram', 'searchState', 'certifySummary', 'compareRows',
   'finalStats', 'hasReference', 'irsMerge', 'digitPrepare']);
 
 /** @param {unknown} e */

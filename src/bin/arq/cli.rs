@@ -66,7 +66,7 @@ fn cli() -> Command {
         .version(arq::VERSION)
         .about("ARQ Playground: certified-robust mixed-precision quantization, from the command line")
         .subcommand_required(true)
-        .subcommand(common_args(Command::new("info").about("Show the config, dataset and model (layers, params, MACs)")).arg(Arg::new("schema-md").long("schema-md").action(ArgAction::SetTrue).help("Print the settings table as Markdown")).arg(Arg::new("experiment").long("experiment").allow_hyphen_values(true).value_name("ID").conflicts_with("url").help("Show a named experiment's config (see `arq run --experiment`)")))
+        .subcommand(common_args(Command::new("info").about("Show the config, dataset and model (layers, params, MACs)")).arg(Arg::new("schema-md").long("schema-md").action(ArgAction::SetTrue).help("Print the settings table as Markdown")).arg(Arg::new("experiment").long("experiment").allow_hyphen_values(true).value_name("ID").conflicts_with("url").help("Show a named experiment's config (see `arq run --experiment`)")).arg(Arg::new("lessons").long("lessons").action(ArgAction::SetTrue).help("List the page's guided lessons: id, title, steps and fragment (`--lesson ID` without --url starts any command from one)")))
         .subcommand(common_args(Command::new("train").about("Train a base classifier with Gaussian noise augmentation")).arg(Arg::new("out").long("out").value_name("PATH").help("Checkpoint file, or a directory for a content-addressed name plus index.json [default: models]")))
         .subcommand(common_args(Command::new("eval").about("Clean test accuracy and confusion matrix of a checkpoint")))
         .subcommand(crate::pipeline_cmds::quantize_command())
@@ -88,7 +88,12 @@ pub(crate) fn config_from(m: &ArgMatches) -> Result<ExperimentConfig> {
     // `arq run --experiment ID` starts from the named experiment's fragment
     let named = match m.try_get_one::<String>("experiment").ok().flatten() {
         Some(id) => Some(arq::showcase::showcase(id)?.fragment.to_string()),
-        None => None,
+        // `--lesson ID` without --url starts from the lesson's prepared state (which sets
+        // lesson=ID too; a bad ID is reported below like any bad setting)
+        None => m
+            .get_one::<String>("lesson")
+            .and_then(|id| arq::lesson::lesson(id).ok())
+            .map(|l| l.fragment.to_string()),
     };
     let mut cfg = match m.get_one::<String>("url").or(named.as_ref()) {
         Some(u) => {
@@ -234,6 +239,23 @@ pub(crate) fn emit(m: &ArgMatches, v: &Value, text: &str) {
 fn cmd_info(m: &ArgMatches) -> Result<()> {
     if m.get_flag("schema-md") {
         print!("{}", schema_markdown());
+        return Ok(());
+    }
+    if m.get_flag("lessons") {
+        let all = arq::lesson::lessons();
+        let mut t = String::new();
+        for l in &all {
+            t.push_str(&format!(
+                "{:<12} {} ({} steps)
+             #{}
+",
+                l.id,
+                l.title,
+                l.steps.len(),
+                l.fragment
+            ));
+        }
+        emit(m, &json!(all), &t);
         return Ok(());
     }
     let s = session(m)?;
