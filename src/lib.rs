@@ -17,6 +17,7 @@ pub mod config;
 pub mod data;
 pub mod error;
 pub mod experiment;
+pub mod export;
 pub mod job;
 pub mod nn;
 pub(crate) mod par;
@@ -24,6 +25,7 @@ pub mod pipeline;
 pub mod quant;
 pub mod rng;
 pub mod search;
+pub mod selftest;
 pub mod showcase;
 pub mod zoo_index;
 

@@ -12,6 +12,7 @@ import { NoiseQuantToggle } from './noise-quant.js';
 import { NoiseView } from './noise-view.js';
 import { EnginePool, MAX_WORKERS } from './pool.js';
 import { SamplesView } from './samples-view.js';
+import { selfTest } from './selftest.js';
 import { SearchView } from './search-view.js';
 import { SensitivityView } from './sensitivity-view.js';
 import { SettingsForm } from './settings.js';
@@ -310,6 +311,8 @@ async function boot() {
   if (status.line.dataset.kind !== 'error') setReady();
   document.body.dataset.state = 'ready';
   noiseView.refresh();
+  // After loading, so it does not compete with it: its time is the self-test's own.
+  selfTest(byId('selftest', HTMLElement));
 }
 
 url.onNavigate((fragment) => commit(fragment, 'replace'));
