@@ -6,6 +6,7 @@ import { CertifyView } from './certify-view.js';
 import { EngineError, JobAborted } from './client.js';
 import { byId, scriptURL, setBusy } from './dom.js';
 import { EvalView } from './eval-view.js';
+import { wireExports } from './exports-view.js';
 import * as fmt from './format.js';
 import { ModelView } from './model-view.js';
 import { NoiseQuantToggle } from './noise-quant.js';
@@ -172,6 +173,15 @@ bitsView.readoutListeners.push((r) => {
   searchView.addReadout(r);
 });
 const settings = new SettingsForm(byId('settings-form', HTMLFormElement), { onInput: preview, onCommit: (f) => commit(f, 'push') });
+wireExports(app, {
+  certify: certifyView,
+  search: searchView,
+  checkpointLoaded(r) {
+    showConfig(r.checkpoint.parsed, 'push');
+    trainView.clear();
+    app.modelChanged(r.model, 'a checkpoint was loaded');
+  },
+});
 
 /** The weights changed (the model view already shows it): refresh what depends on them. @param {string} why */
 function weightsChanged(why) {
