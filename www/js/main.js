@@ -6,6 +6,7 @@ import { CertifyView } from './certify-view.js';
 import { EngineError, JobAborted } from './client.js';
 import { byId, scriptURL, setBusy } from './dom.js';
 import { EvalView } from './eval-view.js';
+import { HistoryView } from './history-view.js';
 import { wireExports } from './exports-view.js';
 import * as fmt from './format.js';
 import { ModelView } from './model-view.js';
@@ -173,6 +174,7 @@ bitsView.readoutListeners.push((r) => {
   searchView.addReadout(r);
 });
 const settings = new SettingsForm(byId('settings-form', HTMLFormElement), { onInput: preview, onCommit: (f) => commit(f, 'push') });
+new HistoryView(app, { certify: certifyView, search: searchView, engine: () => engineVersion });
 wireExports(app, {
   certify: certifyView,
   search: searchView,
