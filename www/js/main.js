@@ -12,6 +12,7 @@ import * as fmt from './format.js';
 import { ModelView } from './model-view.js';
 import { NoiseQuantToggle } from './noise-quant.js';
 import { NoiseView } from './noise-view.js';
+import { registerOffline } from './offline.js';
 import { EnginePool, MAX_WORKERS } from './pool.js';
 import { SamplesView } from './samples-view.js';
 import { selfTest } from './selftest.js';
@@ -325,6 +326,7 @@ async function boot() {
   noiseView.refresh();
   // After loading, so it does not compete with it: its time is the self-test's own.
   selfTest(byId('selftest', HTMLElement));
+  registerOffline(byId('offline-status', HTMLElement), engineVersion);
 }
 
 url.onNavigate((fragment) => commit(fragment, 'replace'));
