@@ -1,6 +1,6 @@
 //! Tables and records for papers and analysis scripts: one implementation for both front
 //! ends (the page's download buttons call it through the wasm binding `exportTable`, the CLI
-//! through `--table FILE` / `--episodes FILE` / `--format`, and `arq certify --cohen FILE`).
+//! through `--table FILE` / `--episodes-table FILE` / `--format`, and `arq certify --cohen FILE`).
 //!
 //! A [`Table`] holds typed cells; [`render`] writes it as
 //! - Markdown (GitHub pipe table; `|` escaped, notes as paragraphs below),

@@ -1,5 +1,5 @@
 //! Table and record files of `arq certify`, `arq search` and `arq run` (src/export.rs, the
-//! same text as the page's download buttons): `--table FILE`, `--episodes FILE` in
+//! same text as the page's download buttons): `--table FILE`, `--episodes-table FILE` in
 //! `--format md|latex|csv` (default: the file's extension, else Markdown), and
 //! `arq certify --cohen FILE` in the layout of Cohen et al.'s certify.py.
 
@@ -12,7 +12,7 @@ use arq::{Error, Result};
 use clap::{Arg, ArgMatches, Command};
 use std::path::Path;
 
-/// `--table`, `--format`, and with `episodes` `--episodes`; with `cohen` `--cohen`.
+/// `--table`, `--format`, and with `episodes` `--episodes-table` (`--episodes` is the setting); with `cohen` `--cohen`.
 pub fn table_args(cmd: Command, episodes: bool, cohen: bool) -> Command {
     let what = if cohen {
         "the certification table"
@@ -21,11 +21,11 @@ pub fn table_args(cmd: Command, episodes: bool, cohen: bool) -> Command {
     };
     let mut cmd = cmd
         .arg(Arg::new("table").long("table").value_name("FILE").help(format!("Write {what} to FILE (format: --format, else the extension .md/.tex/.csv, else Markdown)")))
-        .arg(Arg::new("format").long("format").value_name("FMT").allow_hyphen_values(true).help("Format of --table/--episodes files: md, latex or csv"));
+        .arg(Arg::new("format").long("format").value_name("FMT").allow_hyphen_values(true).help("Format of --table/--episodes-table files: md, latex or csv"));
     if episodes {
         cmd = cmd.arg(
-            Arg::new("episodes")
-                .long("episodes")
+            Arg::new("episodes-table")
+                .long("episodes-table")
                 .value_name("FILE")
                 .help("Write every search's episodes as a table to FILE (format as --table)"),
         );
@@ -39,7 +39,7 @@ pub fn table_args(cmd: Command, episodes: bool, cohen: bool) -> Command {
 /// Every output flag's path is checked (and --format parsed) before the work starts.
 pub fn check(m: &ArgMatches) -> Result<()> {
     format_for(m, "")?;
-    for flag in ["table", "episodes", "cohen"] {
+    for flag in ["table", "episodes-table", "cohen"] {
         if let Some(p) = m.try_get_one::<String>(flag).ok().flatten() {
             check_output(&format!("--{flag}"), Path::new(p), false)?;
         }
@@ -98,19 +98,19 @@ pub fn run_outputs(
             "--table: there is no final table to write (--no-compare)".into(),
         ));
     }
-    if m.get_one::<String>("episodes").is_some() {
+    if m.get_one::<String>("episodes-table").is_some() {
         let mut runs = vec![];
         if let Some(map) = searches.as_object() {
             for (method, list) in map {
                 let episodes: Vec<EpisodeRow> = serde_json::from_value(list.clone())
-                    .map_err(|e| Error::State(format!("--episodes: internal: {e}")))?;
+                    .map_err(|e| Error::State(format!("--episodes-table: internal: {e}")))?;
                 runs.push(EpisodeRun {
                     method: method.clone(),
                     episodes,
                 });
             }
         }
-        write_table(m, "episodes", &export::episodes_table(&runs))?;
+        write_table(m, "episodes-table", &export::episodes_table(&runs))?;
     }
     Ok(())
 }
