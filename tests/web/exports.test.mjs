@@ -138,3 +138,30 @@ test('a checkpoint downloads and loads back by drag and drop; a wrong file is a 
   // and it certifies like the shipped one it came from
   await page.context().close();
 });
+
+test('a search\'s episodes and the final table download from the engine, and are kept in the history', async () => {
+  const { page, errors } = await openPage(env.browser, env.baseUrl, '#v=1&episodes=3&warmup=2&spoints=5&sft=1&n0=20&n=200&np=100&points=5&fft=2&calib=64');
+  await page.click('#search-arq');
+  await page.waitForSelector('#search-progress[data-state="done"]', { timeout: LONG });
+  await waitIdle(page);
+  const ep = (await grab(page, '#search-downloads button[data-format="csv"]')).bytes.toString('utf8').trim().split('\n');
+  assert.equal(ep[0], 'search,episode,warm-up,reward,ACR,clean acc.,BOPs % of FP32,size (bytes),W bits,A bits,new best');
+  assert.equal(ep.length, 4);
+  assert.match(ep[1], /^ARQ[^,]*,1,yes,-?\d/);
+
+  await page.click('#final-start');
+  await page.waitForSelector('#final-progress[data-state="done"]', { timeout: LONG });
+  await page.waitForSelector('#final-table[data-sig="done"]', { timeout: LONG });
+  await waitIdle(page);
+  const md = (await grab(page, '#final-downloads button[data-format="md"]')).bytes.toString('utf8');
+  assert.match(md, /\| policy \| W bits \| A bits \| clean acc\. \| r = 0 \|/);
+  assert.match(md, /\| FP32 \| f \| f \| /);
+  // the intervals the page shows are in the file
+  assert.match(md, /\[[-+]\d\.\d{3}, [-+]\d\.\d{3}\] (\*|n\.s\.)/);
+  const tex = (await grab(page, '#final-downloads button[data-format="latex"]')).bytes.toString('utf8');
+  assert.match(tex, /\$\\Delta\$ACR vs FP32/);
+  await page.waitForFunction(() => Number(document.querySelector('#history-card')?.getAttribute('data-count')) >= 2, undefined, { timeout: LONG });
+  assert.match(await page.textContent('#history-table tbody') ?? '', /final.*FP32 \d\.\d{3}/s);
+  assert.deepEqual(errors, []);
+  await page.context().close();
+});

@@ -29,16 +29,16 @@ test('after one visit the page reloads and certifies without a network', async (
   const { page, errors } = await openPage(env.browser, env.baseUrl, '#v=1&points=3&n=100&n0=20');
   await page.waitForSelector('#offline-status[data-state="ready"], #offline-status[data-state="error"]', { timeout: LONG });
   assert.equal(await page.getAttribute('#offline-status', 'data-state'), 'ready', await page.textContent('#offline-status') ?? '');
-  const caches = await page.evaluate(async () => {
+  const stored = await page.evaluate(async () => {
     const keys = await caches.keys();
     const cache = await caches.open(keys[0]);
-    return { keys, urls: (await cache.keys()).map((r) => new URL(r.url).pathname) };
+    return { keys, urls: (await cache.keys()).map((/** @type {Request} */ r) => new URL(r.url).pathname) };
   });
-  assert.deepEqual(caches.keys, ['arq-0.1.0']);
+  assert.deepEqual(stored.keys, ['arq-0.1.0']);
   for (const p of ['/', '/pkg/arq_bg.wasm', '/data/mnist10k.u8', '/models/index.json', '/js/worker.js']) {
-    assert.ok(caches.urls.includes(p), `${p} is cached`);
+    assert.ok(stored.urls.includes(p), `${p} is cached`);
   }
-  assert.ok(caches.urls.some((u) => /^\/models\/lenet-s0\.25-.*\.arqc$/.test(u)), 'the shipped lenet checkpoint is cached');
+  assert.ok(stored.urls.some((/** @type {string} */ u) => /^\/models\/lenet-s0\.25-.*\.arqc$/.test(u)), 'the shipped lenet checkpoint is cached');
 
   await page.context().setOffline(true);
   await page.reload();
