@@ -55,7 +55,7 @@ export const CSP = [
   "script-src 'self' 'wasm-unsafe-eval'",
   "worker-src 'self'",
   "connect-src 'self'",
-  "img-src 'self'",
+  "img-src 'self' blob:",
   "style-src 'self'",
   "base-uri 'none'",
   "form-action 'none'",

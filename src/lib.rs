@@ -18,6 +18,7 @@ pub mod data;
 pub mod digit;
 pub mod error;
 pub mod experiment;
+pub mod export;
 pub mod job;
 pub mod lesson;
 pub mod nn;
@@ -26,6 +27,7 @@ pub mod pipeline;
 pub mod quant;
 pub mod rng;
 pub mod search;
+pub mod selftest;
 pub mod showcase;
 pub mod zoo_index;
 

@@ -27,6 +27,17 @@ fn wasm_matches_native_fingerprints() {
     }
 }
 
+/// The engine self-test (src/selftest.rs) gives its golden digests in wasm32 too, through the
+/// binding the page calls on load.
+#[wasm_bindgen_test]
+fn selftest_matches_golden_in_wasm() {
+    let t = arq::selftest::run().unwrap();
+    assert!(t.passed, "{}", t.message);
+    let v = arq::wasm::self_test().unwrap();
+    let passed = js_sys::Reflect::get(&v, &"passed".into()).unwrap();
+    assert_eq!(passed.as_bool(), Some(true));
+}
+
 /// A job spec or kind as the page passes it (a JSON value).
 fn js(json: &str) -> JsValue {
     js_sys::JSON::parse(json).unwrap()

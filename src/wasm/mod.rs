@@ -221,6 +221,53 @@ pub fn version() -> String {
     crate::VERSION.to_string()
 }
 
+/// The engine self-test (src/selftest.rs): a tiny fixed experiment whose digests are compared
+/// with the golden values committed in the source; `passed` false names the parts that differ.
+#[wasm_bindgen(js_name = selfTest, unchecked_return_type = "SelfTest")]
+pub fn self_test() -> Result<JsValue, JsError> {
+    to_js(&crate::selftest::run().map_err(err)?)
+}
+
+/// A table (certification, final comparison or a search's episodes) as Markdown, LaTeX or
+/// CSV (src/export.rs: the same text as the CLI's `--table` / `--episodes` files).
+#[wasm_bindgen(js_name = exportTable)]
+pub fn export_table(
+    #[wasm_bindgen(unchecked_param_type = "TableSpec")] spec: JsValue,
+    #[wasm_bindgen(unchecked_param_type = "Format")] format: JsValue,
+) -> Result<String, JsError> {
+    let format: crate::export::Format = from_js("format", format, "'md', 'latex' or 'csv'")?;
+    // serde_wasm_bindgen reads each number as the exact f64 (CSV writes them unrounded)
+    let spec: crate::export::TableSpec = serde_wasm_bindgen::from_value(spec).map_err(|e| {
+        err(crate::Error::invalid(
+            "spec",
+            "the given value",
+            &e.to_string(),
+            "{kind: 'certify', runs} | {kind: 'compare', rows, significance} | {kind: 'episodes', runs}",
+        ))
+    })?;
+    Ok(crate::export::render(&spec.table(), format))
+}
+
+/// Certification records in the layout of Cohen et al.'s certify.py (`idx label predict
+/// radius correct time`, tab-separated; predict -1 and radius 0 for an abstention); the
+/// records' indices minus `testOffset` (the train split's size) are the test-split indices.
+#[wasm_bindgen(js_name = cohenRecords)]
+pub fn cohen_records(
+    #[wasm_bindgen(unchecked_param_type = "CertRecord[]")] records: JsValue,
+    test_offset: u32,
+) -> Result<String, JsError> {
+    let records: Vec<crate::certify::CertRecord> = serde_wasm_bindgen::from_value(records)
+        .map_err(|e| {
+            err(crate::Error::invalid(
+                "records",
+                "the given value",
+                &e.to_string(),
+                "an array of CertRecord",
+            ))
+        })?;
+    Ok(crate::export::cohen_tsv(&records, test_offset as u64))
+}
+
 /// The config schema (drives the settings form, the URL and the CLI flags).
 #[wasm_bindgen(unchecked_return_type = "Field[]")]
 pub fn schema() -> Result<JsValue, JsError> {

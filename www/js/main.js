@@ -7,13 +7,17 @@ import { DigitView } from './digit-view.js';
 import { EngineError, JobAborted } from './client.js';
 import { byId, scriptURL, setBusy } from './dom.js';
 import { EvalView } from './eval-view.js';
+import { HistoryView } from './history-view.js';
+import { wireExports } from './exports-view.js';
 import * as fmt from './format.js';
 import { LessonView } from './lesson-view.js';
 import { ModelView } from './model-view.js';
 import { NoiseQuantToggle } from './noise-quant.js';
 import { NoiseView } from './noise-view.js';
+import { registerOffline } from './offline.js';
 import { EnginePool, MAX_WORKERS } from './pool.js';
 import { SamplesView } from './samples-view.js';
+import { selfTest } from './selftest.js';
 import { SearchView } from './search-view.js';
 import { SensitivityView } from './sensitivity-view.js';
 import { SettingsForm } from './settings.js';
@@ -190,6 +194,16 @@ bitsView.readoutListeners.push((r) => {
   searchView.addReadout(r);
 });
 const settings = new SettingsForm(byId('settings-form', HTMLFormElement), { onInput: preview, onCommit: (f) => commit(f, 'push') });
+new HistoryView(app, { certify: certifyView, search: searchView, engine: () => engineVersion });
+wireExports(app, {
+  certify: certifyView,
+  search: searchView,
+  checkpointLoaded(r) {
+    showConfig(r.checkpoint.parsed, 'push');
+    trainView.clear();
+    app.modelChanged(r.model, 'a checkpoint was loaded');
+  },
+});
 
 /** The weights changed (the model view already shows it): refresh what depends on them. @param {string} why */
 function weightsChanged(why) {
@@ -332,6 +346,9 @@ async function boot() {
   if (status.line.dataset.kind !== 'error') setReady();
   document.body.dataset.state = 'ready';
   noiseView.refresh();
+  // After loading, so it does not compete with it: its time is the self-test's own.
+  selfTest(byId('selftest', HTMLElement));
+  registerOffline(byId('offline-status', HTMLElement), engineVersion);
 }
 
 url.onNavigate((fragment) => commit(fragment, 'replace'));

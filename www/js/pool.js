@@ -41,9 +41,10 @@ const STORE_KEY = 'arq.workers';
 /** Commands that change neither the config nor the weights of worker 0. */
 const READ_ONLY = new Set(['parseFragment', 'rMax', 'setPresentation', 'samples', 'modelInfo', 'memoryInfo', 'noise', 'quantLayers', 'policy',
   'layerHistogram', 'searchState', 'evaluate', 'certify', 'certifyPart', 'certifyProbe', 'certifySummary', 'certifyExport',
-  'compareRows', 'finalStats', 'exportState', 'quantEval', 'search', 'final', 'finalPart', 'sensitivity', 'hasReference', 'irsPart', 'irsMerge', 'digitPrepare', 'digit']);
+  'compareRows', 'finalStats', 'exportState', 'quantEval', 'search', 'final', 'finalPart', 'sensitivity', 'hasReference', 'irsPart', 'irsMerge', 'digitPrepare', 'digit',
+  'exportTable', 'cohenRecords', 'saveCheckpoint']);
 /** Commands that (may) change worker 0's weights. */
-const WEIGHTS = new Set(['init', 'loadPretrained', 'train', 'debugPanic', 'importState']);
+const WEIGHTS = new Set(['init', 'loadPretrained', 'train', 'debugPanic', 'importState', 'loadCheckpoint']);
 
 /** The default worker count: the machine's cores, at most 4. */
 export function defaultWorkers() {

@@ -193,6 +193,14 @@
  * @property {{params: {}, result: Q['FinalPartial'], partial: Q['FinalPartial']}} final
  * @property {{params: {part: Part, rows: Q['CompareRowSpec'][]}, result: Q['FinalPartial'], partial: Q['FinalPartial']}} finalPart
  *   only `part` of the final table's `rows` (worker 0's compareRows: the pool's split)
+ * @property {{params: {spec: import('../../pkg/arq.js').TableSpec, format: import('../../pkg/arq.js').Format}, result: string, partial: never}} exportTable
+ *   a table (certification, final comparison, search episodes) as Markdown, LaTeX or CSV (src/export.rs)
+ * @property {{params: {records: CertRecord[], testOffset: number}, result: string, partial: never}} cohenRecords
+ *   certification records in the layout of Cohen et al.'s certify.py
+ * @property {{params: {}, result: {bytes: Uint8Array, name: string}, partial: never}} saveCheckpoint
+ *   the current weights as a checkpoint file, with a file name
+ * @property {{params: {bytes: Uint8Array}, result: {checkpoint: CheckpointInfo, model: ModelInfo}, partial: never}} loadCheckpoint
+ *   adopts a checkpoint file (its model and sigma too); a wrong file is an error naming it
  * @property {{params: {bits: number, side: import('../../pkg/arq.js').Side}, result: SensitivityPartial, partial: SensitivityPartial}} sensitivity
  *   per-layer sensitivity: each quantizable layer alone at `bits` (2..8) on `side`; rows stream
  *   as they finish, a cancel returns the finished ones
@@ -361,6 +369,11 @@ const byteArrays = (v, name) => {
   v.forEach((b, i) => bytes(b, `${name}[${i}]`));
 };
 
+/** A plain object (the engine checks its shape). @type {Check} */
+const anObject = (v, name) => {
+  if (typeof v !== 'object' || v === null || Array.isArray(v)) throw new ProtocolError(`${name}=${show(v)}: expected an object`);
+};
+
 /** The preset names the engine accepts (its `presets()`), set by the worker once it loaded the engine. @type {string[]} */
 let presetNames = [];
 
@@ -415,6 +428,10 @@ export const PARAM_SPECS = {
   sensitivity: { bits: int(2, 8), side: oneOf(['w', 'a', 'both']) },
   digitPrepare: { rgba: bytes, width: int(1, 4096), height: int(1, 4096) },
   digit: { gray: bytes, width: int(1, 4096), height: int(1, 4096) },
+  exportTable: { spec: anObject, format: oneOf(['md', 'latex', 'csv']) },
+  cohenRecords: { records: objects(100_000), testOffset: int(0, 1_000_000) },
+  saveCheckpoint: {},
+  loadCheckpoint: { bytes },
 };
 
 /**

@@ -210,6 +210,24 @@ const HANDLERS = {
     return digitPrepare(requireModule(), params);
   },
   digit: (params, job) => digit(requireEngine(), job, params),
+  async exportTable({ spec, format }) {
+    return requireModule().exportTable(spec, format);
+  },
+  async cohenRecords({ records, testOffset }) {
+    return requireModule().cohenRecords(records, testOffset);
+  },
+  async saveCheckpoint() {
+    const eng = requireEngine();
+    const m = eng.modelInfo();
+    const bytes = eng.saveCheckpoint();
+    return { bytes, name: `${m.name}-s${m.sigma}-e${m.epochs}.arqc` };
+  },
+  async loadCheckpoint({ bytes }) {
+    const eng = requireEngine();
+    const checkpoint = eng.loadCheckpoint(bytes, null);
+    appliedFragment = checkpoint.parsed.fragment;
+    return { checkpoint, model: eng.modelInfo() };
+  },
   // Quantization and search (worker-quant.js).
   ...quantHandlers({
     engine: requireEngine,
@@ -223,7 +241,7 @@ const HANDLERS = {
  * of a digit picked in the per-example radius plot while a certification runs).
  */
 const IMMEDIATE = new Set(['parseFragment', 'rMax', 'setPresentation', 'samples', 'modelInfo', 'memoryInfo', 'noise', 'quantLayers', 'policy', 'layerHistogram', 'searchState', 'certifySummary', 'compareRows',
-  'finalStats', 'hasReference', 'irsMerge', 'digitPrepare']);
+  'finalStats', 'hasReference', 'irsMerge', 'digitPrepare', 'exportTable', 'cohenRecords']);
 
 /** @param {unknown} e */
 function messageOf(e) {

@@ -75,10 +75,13 @@ fn cli() -> Command {
         .subcommand(crate::resolution_cmd::resolution_command())
         .subcommand(crate::sensitivity_cmd::sensitivity_command())
         .subcommand(crate::digit_cmd::certify_digit_command())
-        .subcommand(
+        .subcommand(crate::selftest_cmd::selftest_command())
+        .subcommand(crate::export_cmd::table_args(
             common_args(Command::new("certify").about("Certify the smoothed classifier (Cohen et al. CERTIFY) on test points"))
                 .arg(Arg::new("records").long("records").value_name("FILE").help("Write per-example records: .jsonl for JSON lines, anything else TSV")),
-        )
+            false,
+            true,
+        ))
 }
 
 /// The config from `--url` and the per-field flags (flags override the fragment). Every
@@ -428,6 +431,7 @@ pub fn cmd_certify(m: &ArgMatches) -> Result<()> {
     if let Some(p) = m.get_one::<String>("records") {
         check_output("--records", Path::new(p), false)?;
     }
+    crate::export_cmd::check(m)?;
     let mut s = trained_session(m)?;
     let clock0 = Instant::now();
     let mut clock = move || clock0.elapsed().as_micros() as u64;
@@ -496,6 +500,7 @@ pub fn cmd_certify(m: &ArgMatches) -> Result<()> {
             "the certification ended without a summary".into(),
         ));
     };
+    crate::export_cmd::certify_outputs(m, &records, sum, s.data().train_count as u64)?;
     let text = format!(
         "{}\ncertified {} points of {} at sigma={} (n0={}, n={}, alpha={}) in {:.1} s: {:.0} noisy samples/s\nR_max = {:.4} (no radius can exceed it at this n)\nreproduce: arq certify --url '#{}'\n",
         arq::certify::metrics::markdown_table(std::slice::from_ref(sum)),
@@ -531,6 +536,7 @@ pub fn main() {
         Some(("resolution", sm)) => crate::resolution_cmd::cmd_resolution(sm),
         Some(("sensitivity", sm)) => crate::sensitivity_cmd::cmd_sensitivity(sm),
         Some(("certify-digit", sm)) => crate::digit_cmd::cmd_certify_digit(sm),
+        Some(("selftest", sm)) => crate::selftest_cmd::cmd_selftest(sm),
         _ => unreachable!("subcommand_required"),
     };
     if let Err(e) = r {

@@ -28,17 +28,25 @@ pub fn quantize_command() -> Command {
 }
 
 pub fn search_command() -> Command {
+    crate::export_cmd::table_args(
     common_args(Command::new("search").about("Search per-layer bits under the budget (DDPG with ARQ's or HAQ's reward, or random), then compare with FP32 and the best uniform policy within the budget"))
         .arg(Arg::new("method").long("method").allow_hyphen_values(true).value_name("M").default_value("arq").help("arq, haq or random"))
         .arg(Arg::new("log").long("log").value_name("FILE").help("Per-episode JSON lines"))
-        .arg(Arg::new("no-compare").long("no-compare").action(ArgAction::SetTrue).help("Skip the final fresh comparison"))
+        .arg(Arg::new("no-compare").long("no-compare").action(ArgAction::SetTrue).help("Skip the final fresh comparison")),
+        true,
+        false,
+    )
 }
 
 pub fn run_command() -> Command {
+    crate::export_cmd::table_args(
     common_args(Command::new("run").about("Run a shared experiment end to end: the searches, then the final comparison table (FP32, the best uniform policy within the budget, each search's best, with paired 95 % intervals of the ACR differences)"))
         .arg(Arg::new("methods").long("methods").allow_hyphen_values(true).value_name("LIST").default_value("arq").help("Comma-separated searches to run: arq, haq, random"))
         .arg(Arg::new("experiment").long("experiment").allow_hyphen_values(true).value_name("ID").conflicts_with("url").help("Run a named experiment of the page (its fragment, and its searches unless --methods is given): why-certify"))
-        .arg(Arg::new("log").long("log").value_name("FILE").help("Per-episode JSON lines of every search"))
+        .arg(Arg::new("log").long("log").value_name("FILE").help("Per-episode JSON lines of every search")),
+        true,
+        false,
+    )
 }
 
 fn evaluate(
@@ -304,6 +312,7 @@ fn finish(
     how: &str,
 ) -> Result<()> {
     let sig = arq::pipeline::significance::table_significance(rows, s.cfg().seed)?;
+    crate::export_cmd::run_outputs(m, rows, &sig, &searches)?;
     let text = format!(
         "{}\n{}{}\nfresh certification (CERTIFY, noise streams of its own, none shared with the search) of {} test points at sigma={} (n0={}, n={}, alpha={}, R_max = {:.4}), budget {:.4} % of FP32 BOPs, fine-tune {} batches per row; clean acc. = base classifier on the test digits outside the search split\nsearched: {}\nreproduce: {how} --url '#{}'\n",
         markdown(rows, &sig, s.cfg().seed),
@@ -355,6 +364,7 @@ fn uniform_note(rows: &[arq::pipeline::compare::CompareRow], sft: u32) -> String
 pub fn cmd_search(m: &ArgMatches) -> Result<()> {
     let method = m.get_one::<String>("method").expect("default").clone();
     Method::parse(&method)?;
+    crate::export_cmd::check(m)?;
     let mut s = trained_session(m)?;
     let mut log = open_log(m)?;
     let records = run_search(m, &mut s, &method, &mut log)?;
@@ -421,6 +431,7 @@ fn methods(m: &ArgMatches) -> Result<Vec<String>> {
 
 pub fn cmd_run(m: &ArgMatches) -> Result<()> {
     let list = methods(m)?;
+    crate::export_cmd::check(m)?;
     let mut s = trained_session(m)?;
     if let Some(id) = m.get_one::<String>("experiment") {
         let x = arq::showcase::showcase(id)?;
