@@ -271,7 +271,11 @@ impl ResultInput {
                 lines,
             });
         }
-        for s in &self.searches {
+        // searches by method name: the digest does not depend on the order they ran in (the
+        // table's rows, which do, carry it)
+        let mut searches: Vec<&SearchRun> = self.searches.iter().collect();
+        searches.sort_by(|a, b| a.method.cmp(&b.method));
+        for s in searches {
             let mut eps = s.episodes.clone();
             eps.sort_by_key(|e| e.episode);
             let m = |e: &Episode, k: &str| e.metrics.get(k).copied().map_or("-".to_string(), b);
@@ -561,6 +565,31 @@ impl Shared {
         Ok(s)
     }
 
+    /// The searches to replay, in the order they ran: as their best policies' rows stand in
+    /// the table (the table's row order depends on it), by method name without a table.
+    pub fn replay_order(&self) -> Vec<String> {
+        let rows: Vec<&str> = self
+            .jobs
+            .iter()
+            .find_map(|j| match &j.data {
+                JobData::Table(t) => Some(t.rows.iter().map(|r| r.name.as_str()).collect()),
+                _ => None,
+            })
+            .unwrap_or_default();
+        let mut methods: Vec<String> = self
+            .jobs
+            .iter()
+            .filter_map(|j| j.job.strip_prefix("search:").map(str::to_string))
+            .collect();
+        methods.sort_by_key(|m| {
+            let label = crate::pipeline::search::Method::parse(m)
+                .map(|x| x.label())
+                .unwrap_or_default();
+            rows.iter().position(|r| *r == label).unwrap_or(usize::MAX)
+        });
+        methods
+    }
+
     /// SHA-256 (hex) of the whole result set.
     pub fn digest(&self) -> String {
         set_digest(
@@ -669,14 +698,16 @@ impl Shared {
                 );
             }
             if i > 0
-                && job_order(&self.jobs[i - 1].job) >= order
-                && !(order == Some(1) && job_order(&self.jobs[i - 1].job) == Some(1))
+                && (
+                    job_order(&self.jobs[i - 1].job),
+                    self.jobs[i - 1].job.as_str(),
+                ) >= (order, j.job.as_str())
             {
                 return bad(
                     &f("job"),
                     &j.job,
                     "out of order",
-                    "certify first, then searches, then the table",
+                    "certify first, then the searches by method name, then the table",
                 );
             }
             if self.jobs[..i].iter().any(|k| k.job == j.job) {

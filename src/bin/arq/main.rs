@@ -8,6 +8,8 @@ mod pipeline_cmds;
 #[cfg(not(target_arch = "wasm32"))]
 mod resolution_cmd;
 #[cfg(not(target_arch = "wasm32"))]
+mod results_cmd;
+#[cfg(not(target_arch = "wasm32"))]
 mod sensitivity_cmd;
 
 #[cfg(not(target_arch = "wasm32"))]
