@@ -149,24 +149,6 @@ pub fn results_of(parts: &LinkParts) -> Result<Option<Shared>> {
         return Ok(None);
     };
     let shared = decode(r)?;
-    if let Some(e) = &parts.engine {
-        if *e != shared.engine {
-            return Err(Error::invalid(
-                "eng",
-                e,
-                "does not match the results' engine version",
-                &shared.engine,
-            ));
-        }
-    }
-    let cfg = crate::config::ExperimentConfig::from_fragment(&parts.settings)?;
-    if cfg.to_fragment() != shared.fragment {
-        return Err(Error::invalid(
-            "r",
-            format!("results of '#{}'", shared.fragment),
-            "computed with other settings than the link's",
-            format!("results of '#{}'", cfg.to_fragment()),
-        ));
-    }
+    shared.check_link(&parts.settings, parts.engine.as_deref())?;
     Ok(Some(shared))
 }

@@ -590,6 +590,30 @@ impl Shared {
         methods
     }
 
+    /// Checks that these results belong to a link's settings part and `eng=` key.
+    pub fn check_link(&self, settings: &str, engine: Option<&str>) -> Result<()> {
+        if let Some(e) = engine {
+            if e != self.engine {
+                return Err(Error::invalid(
+                    "eng",
+                    shorten(e),
+                    "does not match the results' engine version",
+                    &self.engine,
+                ));
+            }
+        }
+        let (cfg, _) = ExperimentConfig::from_fragment_lenient(settings);
+        if cfg.to_fragment() != self.fragment {
+            return Err(Error::invalid(
+                "r",
+                format!("results of '#{}'", self.fragment),
+                "computed with other settings than the link's",
+                format!("results of '#{}'", cfg.to_fragment()),
+            ));
+        }
+        Ok(())
+    }
+
     /// SHA-256 (hex) of the whole result set.
     pub fn digest(&self) -> String {
         set_digest(
