@@ -41,7 +41,8 @@ const STORE_KEY = 'arq.workers';
 /** Commands that change neither the config nor the weights of worker 0. */
 const READ_ONLY = new Set(['parseFragment', 'samples', 'modelInfo', 'memoryInfo', 'noise', 'quantLayers', 'policy',
   'layerHistogram', 'searchState', 'evaluate', 'certify', 'certifyPart', 'certifyProbe', 'certifySummary', 'certifyExport',
-  'compareRows', 'finalStats', 'exportState', 'quantEval', 'search', 'final', 'finalPart', 'sensitivity', 'hasReference', 'irsPart', 'irsMerge']);
+  'compareRows', 'finalStats', 'exportState', 'quantEval', 'search', 'final', 'finalPart', 'sensitivity', 'hasReference', 'irsPart', 'irsMerge',
+  'resultsEncode', 'resultsRead', 'resultsVerify', 'bundleWrite', 'bundleRead']);
 /** Commands that (may) change worker 0's weights. */
 const WEIGHTS = new Set(['init', 'loadPretrained', 'train', 'debugPanic', 'importState']);
 

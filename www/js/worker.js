@@ -197,6 +197,22 @@ const HANDLERS = {
     return result;
   },
   sensitivity: (params, job) => sensitivity(requireEngine(), job, params),
+  // Results that travel with a link (share.js): free functions of the engine module.
+  async resultsEncode({ input, fragment, checkpoint }) {
+    return requireModule().sharedResults(input, fragment, checkpoint ?? null);
+  },
+  async resultsRead({ bytes, settings, engine }) {
+    return requireModule().readSharedResults(bytes, settings, engine ?? null);
+  },
+  async resultsVerify({ shared, replay }) {
+    return requireModule().verifyResults(shared, replay);
+  },
+  async bundleWrite({ input, fragment, checkpoint }) {
+    return requireModule().writeBundle(input, fragment, checkpoint ?? null);
+  },
+  async bundleRead({ text }) {
+    return requireModule().readBundle(text);
+  },
   // Quantization and search (worker-quant.js).
   ...quantHandlers({
     engine: requireEngine,
@@ -210,7 +226,7 @@ const HANDLERS = {
  * of a digit picked in the per-example radius plot while a certification runs).
  */
 const IMMEDIATE = new Set(['parseFragment', 'samples', 'modelInfo', 'memoryInfo', 'noise', 'quantLayers', 'policy', 'layerHistogram', 'searchState', 'certifySummary', 'compareRows',
-  'finalStats', 'hasReference', 'irsMerge']);
+  'finalStats', 'hasReference', 'irsMerge', 'resultsEncode', 'resultsRead', 'resultsVerify', 'bundleWrite', 'bundleRead']);
 
 /** @param {unknown} e */
 function messageOf(e) {
