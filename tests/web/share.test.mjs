@@ -163,10 +163,10 @@ async function retamper(page, link, edit) {
     const share = /** @type {typeof import('../../www/js/share.js')} */ (await import(path));
     const parts = share.splitLink(link);
     const j = JSON.parse(new TextDecoder().decode(await share.decodeResults(/** @type {string} */ (parts.results))));
-    const apply = { tags: () => { j.jobs[0].tags = 'zz'; }, acr: () => { j.jobs[2].data.rows[0].acr = 0.99; } }[edit];
+    const apply = { tags: () => { j.jobs[0].tags = 'zz'; }, acr: () => { j.jobs[2].data.rows[0].acr = 0.99; }, engine: () => { j.engine = '0.0.9'; } }[edit];
     apply?.();
     const r = await share.encodeResults(new TextEncoder().encode(JSON.stringify(j)));
-    return share.joinLink(parts.settings, /** @type {string} */ (parts.engine), r);
+    return share.joinLink(parts.settings, j.engine, r);
   }, { link, edit, path: SHARE_MODULE });
 }
 
@@ -183,6 +183,7 @@ test('bad results in a link: a notice naming r= or eng=, the settings still load
   const { page } = await openPage(env.browser, env.baseUrl, '#v=1');
   cases.push([await retamper(page, state.link, 'tags'), /r\.jobs\[0\]\.tags/]);
   const tampered = await retamper(page, state.link, 'acr');
+  const older = await retamper(page, state.link, 'engine');
   await page.context().close();
   for (const [link, want] of cases) {
     const { page: p, errors } = await openPage(env.browser, env.baseUrl, /** @type {string} */ (link));
@@ -201,6 +202,12 @@ test('bad results in a link: a notice naming r= or eng=, the settings still load
   const { page: p } = await openPage(env.browser, env.baseUrl, tampered);
   await p.waitForSelector('#share-shared:not([hidden])', { timeout: LONG });
   assert.equal(await p.getAttribute('#share-badge', 'data-state'), 'shared');
+  // a link from another engine version says so before any replay
+  const { page: o } = await openPage(env.browser, env.baseUrl, older);
+  await o.waitForSelector('#share-shared:not([hidden])', { timeout: LONG });
+  assert.equal(await o.getAttribute('#share-meta', 'data-engine'), 'other');
+  assert.match(await o.textContent('#share-meta') ?? '', /engine 0\.0\.9 \(this page runs [^)]+: a replay may differ\)/);
+  await o.context().close();
   const v = arq(['verify', tampered, '--quiet']);
   assert.equal(v.status, 1, v.stdout + v.stderr);
   assert.match(v.stdout, /differs: table: the same records, but the shared numbers are not theirs/);

@@ -374,11 +374,14 @@ export class ShareView {
         input.table = search.final.rows;
       }
       const model = await this.app.client.request('modelInfo', {});
+      const from = (/** @type {string | null} */ h) => (h ? `checkpoint ${h.slice(0, 12)}…` : 'weights trained in the session');
+      const note = model.checkpointHash !== s.shared.checkpoint ? ` (the replay started from ${from(model.checkpointHash)}, the results from ${from(s.shared.checkpoint)})` : '';
       const enc = await this.app.client.request('resultsEncode', { input, fragment: s.shared.fragment, ...(model.checkpointHash ? { checkpoint: model.checkpointHash } : {}) });
       const v = await this.app.client.request('resultsVerify', { shared: s.shared, replay: enc.shared });
       s.verdict = v;
       s.state = v.identical ? 'identical' : 'differs';
       this.render();
+      if (note) this.verdictLine.textContent += note;
       this.app.status.set(v.message, v.identical ? 'ok' : 'error');
     } catch (e) {
       fail(`The replay stopped: ${e instanceof Error ? e.message : String(e)}`);
