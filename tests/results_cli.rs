@@ -90,8 +90,8 @@ fn run_verify_and_divergence() {
 
     // an edited bundle: refused before any replay
     let edited = std::fs::read_to_string(&bundle).unwrap().replacen(
-        "\"costRatio\": ",
-        "\"costRatio\": 0.5e-9+",
+        "\"costRatio\":",
+        "\"costRatio\":0.5e-9+",
         1,
     );
     let ed = dir.join("edited.arq.json");

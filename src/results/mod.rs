@@ -639,7 +639,17 @@ impl Shared {
                 format!("at most {MAX_SHARED_BYTES} bytes inflated"),
             ));
         }
-        let s: Shared = serde_json::from_slice(bytes).map_err(|e| {
+        // from_str, like every other JSON the engine reads: one deserializer per type keeps
+        // the wasm module small
+        let text = std::str::from_utf8(bytes).map_err(|_| {
+            Error::invalid(
+                what,
+                "(the decoded payload)",
+                "not UTF-8 text",
+                "the results summary the page or arq writes",
+            )
+        })?;
+        let s: Shared = serde_json::from_str(text).map_err(|e| {
             Error::invalid(
                 what,
                 "(the decoded payload)",
@@ -1263,7 +1273,8 @@ impl Bundle {
 
     /// The `.arq.json` text.
     pub fn to_json(&self) -> String {
-        serde_json::to_string_pretty(self).expect("a bundle serialises")
+        // compact: a pretty printer would be one more serializer of every type in the wasm module
+        serde_json::to_string(self).expect("a bundle serialises")
     }
 
     /// Reads and checks a bundle: format, version, settings, and every digest against the
@@ -1304,7 +1315,7 @@ impl Bundle {
                 FORMAT,
             ));
         }
-        let b: Bundle = serde_json::from_value(v).map_err(|e| {
+        let b: Bundle = serde_json::from_str(text).map_err(|e| {
             Error::invalid(
                 "bundle",
                 "(the file)",

@@ -251,7 +251,7 @@ fn bundles_round_trip_and_refuse_edits() {
     assert_eq!(again.digest, s.digest());
     assert_eq!(again.results.canonical(), input().canonical());
     // an edited record
-    let edited = text.replacen("\"pLower\": 0.98", "\"pLower\": 0.97", 1);
+    let edited = text.replacen("\"pLower\":0.98", "\"pLower\":0.97", 1);
     assert_ne!(edited, text);
     let e = Bundle::read(&edited).unwrap_err().to_string();
     assert!(e.starts_with("bundle.jobs[0].digest"), "{e}");
@@ -260,7 +260,7 @@ fn bundles_round_trip_and_refuse_edits() {
         .unwrap_err()
         .to_string()
         .starts_with("bundle.format"));
-    assert!(Bundle::read(&text.replacen("\"v\": 1", "\"v\": 7", 1))
+    assert!(Bundle::read(&text.replacen("\"v\":1", "\"v\":7", 1))
         .unwrap_err()
         .to_string()
         .starts_with("bundle.v=7"));

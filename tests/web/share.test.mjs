@@ -141,7 +141,7 @@ test('bundles round-trip: arq writes one, the page imports it and shows its resu
   const hash = await page.evaluate(() => location.hash);
   assert.ok(hash.includes('seed=4') && hash.includes('&r='), hash);
   // an edited bundle is refused with a notice naming the digest
-  const edited = readFileSync(out, 'utf8').replace(/"reward": (-?[0-9.e-]+)/, '"reward": 0.5');
+  const edited = readFileSync(out, 'utf8').replace(/"reward":(-?[0-9.e-]+)/, '"reward":0.5');
   writeFileSync(join(TMP, 'edited.arq.json'), edited);
   await page.setInputFiles('#share-file', join(TMP, 'edited.arq.json'));
   await page.waitForSelector('#notices .notice', { timeout: LONG });
