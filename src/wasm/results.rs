@@ -9,28 +9,23 @@ use serde::Serialize;
 use tsify::Tsify;
 use wasm_bindgen::prelude::*;
 
-/// Shared results, their digest and (from `sharedResults`) the JSON bytes the link deflates.
+/// Validated shared results: their digest and their JSON (the bytes the link deflates; the
+/// page parses them as a `Shared`, which keeps a second serializer of it out of this module).
 #[derive(Serialize, Tsify)]
 #[serde(rename_all = "camelCase")]
 pub struct SharedEncoded {
-    shared: Shared,
     /// SHA-256 (hex) of the whole result set.
     digest: String,
-    /// The JSON the `r=` key deflates (empty from `readSharedResults` / `readBundle`).
+    /// The `Shared` summary as JSON.
     #[serde(with = "serde_wasm_bindgen::preserve")]
     #[tsify(type = "Uint8Array")]
     json: Uint8Array,
 }
 
-fn encoded(shared: Shared, with_json: bool) -> Result<JsValue, JsError> {
-    let json = if with_json {
-        Uint8Array::from(shared.to_bytes().as_slice())
-    } else {
-        Uint8Array::new_with_length(0)
-    };
+fn encoded(shared: Shared) -> Result<JsValue, JsError> {
+    let json = Uint8Array::from(shared.to_bytes().as_slice());
     to_js(&SharedEncoded {
         digest: shared.digest(),
-        shared,
         json,
     })
 }
@@ -45,10 +40,7 @@ pub fn shared_results(
     checkpoint: Option<String>,
 ) -> Result<JsValue, JsError> {
     let input: ResultInput = from_js("input", input, INPUT)?;
-    encoded(
-        Shared::build(&input, fragment, checkpoint.as_deref()).map_err(err)?,
-        true,
-    )
+    encoded(Shared::build(&input, fragment, checkpoint.as_deref()).map_err(err)?)
 }
 
 /// Reads the inflated `r=` bytes of a link whose settings part is `settings` and `eng=` is
@@ -63,7 +55,7 @@ pub fn read_shared_results(
     shared
         .check_link(settings, engine.as_deref())
         .map_err(err)?;
-    encoded(shared, false)
+    encoded(shared)
 }
 
 /// Compares a replay's summary with the shared one (both re-validated).
@@ -96,5 +88,5 @@ pub fn write_bundle(
 /// Reads an `.arq.json` bundle (every digest checked against its records): its shared summary.
 #[wasm_bindgen(js_name = readBundle, unchecked_return_type = "SharedEncoded")]
 pub fn read_bundle(text: &str) -> Result<JsValue, JsError> {
-    encoded(Bundle::read(text).map_err(err)?.1, true)
+    encoded(Bundle::read(text).map_err(err)?.1)
 }

@@ -133,6 +133,8 @@
  * @typedef {import('../../pkg/arq.js').SharedEncoded} SharedEncoded
  * @typedef {import('../../pkg/arq.js').ResultInput} ResultInput
  * @typedef {import('../../pkg/arq.js').Verdict} Verdict
+ * @typedef {SharedEncoded & {shared: import('../../pkg/arq.js').Shared}} SharedResults the engine's
+ *   validated summary (`shared`, parsed from its JSON `json`) and digest
  */
 
 /**
@@ -185,15 +187,15 @@
  * @property {{params: {}, result: Q['PolicyUpdate'], partial: never}} enforceBudget
  * @property {{params: {layer: number}, result: Q['LayerHistogram'], partial: never}} layerHistogram
  * @property {{params: {pool?: number}, result: Q['QuantEval'], partial: Q['QuantEvalPartial']}} quantEval
- * @property {{params: {input: ResultInput, fragment: string, checkpoint?: string}, result: SharedEncoded, partial: never}} resultsEncode
+ * @property {{params: {input: ResultInput, fragment: string, checkpoint?: string}, result: SharedResults, partial: never}} resultsEncode
  *   the shared summary of finished jobs (and the JSON the link deflates)
- * @property {{params: {bytes: Uint8Array, settings: string, engine?: string}, result: SharedEncoded, partial: never}} resultsRead
+ * @property {{params: {bytes: Uint8Array, settings: string, engine?: string}, result: SharedResults, partial: never}} resultsRead
  *   validates a link's inflated `r=` bytes against its settings part and `eng=`
- * @property {{params: {shared: SharedEncoded['shared'], replay: SharedEncoded['shared']}, result: Verdict, partial: never}} resultsVerify
+ * @property {{params: {shared: SharedResults['shared'], replay: SharedResults['shared']}, result: Verdict, partial: never}} resultsVerify
  *   compares a replay's summary with the shared one
  * @property {{params: {input: ResultInput, fragment: string, checkpoint?: string}, result: string, partial: never}} bundleWrite
  *   the .arq.json text of finished jobs
- * @property {{params: {text: string}, result: SharedEncoded, partial: never}} bundleRead
+ * @property {{params: {text: string}, result: SharedResults, partial: never}} bundleRead
  *   reads and checks an .arq.json bundle
  *   the quick read-out; with `pool` > 1 its IRS phase is split over that many workers (the
  *   other parts' tasks come in a partial, their results go back with irsMerge)

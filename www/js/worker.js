@@ -83,6 +83,15 @@ async function loadIndex(job) {
   return (modelIndex = await res.text());
 }
 
+/**
+ * The engine's validated results summary with its JSON parsed.
+ * @param {import('../../pkg/arq.js').SharedEncoded} r
+ * @returns {import('./protocol.js').SharedResults}
+ */
+function withShared(r) {
+  return { ...r, shared: /** @type {import('../../pkg/arq.js').Shared} */ (JSON.parse(new TextDecoder().decode(r.json))) };
+}
+
 /** @type {{[K in Cmd]: (params: CommandMap[K]['params'], job: Job) => Promise<CommandMap[K]['result']>}} */
 const HANDLERS = {
   async init({ fragment }, job) {
@@ -197,12 +206,13 @@ const HANDLERS = {
     return result;
   },
   sensitivity: (params, job) => sensitivity(requireEngine(), job, params),
-  // Results that travel with a link (share.js): free functions of the engine module.
+  // Results that travel with a link (share.js): free functions of the engine module, which
+  // returns the validated summary as JSON (parsed here).
   async resultsEncode({ input, fragment, checkpoint }) {
-    return requireModule().sharedResults(input, fragment, checkpoint ?? null);
+    return withShared(requireModule().sharedResults(input, fragment, checkpoint ?? null));
   },
   async resultsRead({ bytes, settings, engine }) {
-    return requireModule().readSharedResults(bytes, settings, engine ?? null);
+    return withShared(requireModule().readSharedResults(bytes, settings, engine ?? null));
   },
   async resultsVerify({ shared, replay }) {
     return requireModule().verifyResults(shared, replay);
@@ -211,7 +221,7 @@ const HANDLERS = {
     return requireModule().writeBundle(input, fragment, checkpoint ?? null);
   },
   async bundleRead({ text }) {
-    return requireModule().readBundle(text);
+    return withShared(requireModule().readBundle(text));
   },
   // Quantization and search (worker-quant.js).
   ...quantHandlers({
