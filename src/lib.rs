@@ -25,6 +25,7 @@ pub mod nn;
 pub(crate) mod par;
 pub mod pipeline;
 pub mod quant;
+pub mod results;
 pub mod rng;
 pub mod search;
 pub mod selftest;

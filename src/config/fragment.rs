@@ -69,6 +69,10 @@ impl Kind {
     }
 }
 
+/// Keys of a link that carry results (`eng=` engine version, `r=` the shared summary,
+/// src/results): not settings, skipped by the parser.
+pub const RESULT_KEYS: [&str; 2] = ["eng", "r"];
+
 fn known_keys() -> String {
     let mut k: Vec<&str> = vec!["v"];
     k.extend(SCHEMA.iter().map(|f| f.key));
@@ -136,6 +140,10 @@ impl ExperimentConfig {
                     continue;
                 }
             };
+            // the results a link carries (src/results) never change what it computes
+            if RESULT_KEYS.contains(&k) {
+                continue;
+            }
             let v = percent_decode(v);
             if k == "v" {
                 if v != FORMAT_VERSION.to_string() {

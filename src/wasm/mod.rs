@@ -17,6 +17,8 @@ use serde::Serialize;
 use tsify::Tsify;
 use wasm_bindgen::prelude::*;
 
+mod results;
+
 /// Runs when the module is instantiated: route Rust panics to the console (console_error_panic_hook).
 #[wasm_bindgen(start)]
 pub fn start() {

@@ -174,6 +174,8 @@ export class FinalView {
     this.sigKey = '';
     /** @type {(() => void) | null} */
     this.cancel = null;
+    /** The address the last table was computed under (its settings). */
+    this.fragment = '';
     byId('final-start', HTMLButtonElement).addEventListener('click', () => this.run());
     this.cancelButton.addEventListener('click', () => {
       this.cancelButton.disabled = true;
@@ -224,6 +226,7 @@ export class FinalView {
   async run() {
     await this.app.run('Final comparison (fresh certification)', async () => {
       this.sigKey = '';
+      this.fragment = location.hash;
       this.box.hidden = false;
       this.box.dataset.state = 'running';
       this.text.textContent = 'Starting…';

@@ -21,6 +21,8 @@ import { selfTest } from './selftest.js';
 import { SearchView } from './search-view.js';
 import { SensitivityView } from './sensitivity-view.js';
 import { SettingsForm } from './settings.js';
+import { splitLink } from './share.js';
+import { ShareView } from './share-view.js';
 import { ShowcaseView } from './showcase-view.js';
 import { Notices, Status } from './status.js';
 import { TrainView } from './train-view.js';
@@ -188,6 +190,7 @@ const searchView = new SearchView(app, { loadPolicy: (wb, ab) => bitsView.load(w
 const showcaseView = new ShowcaseView(app, { search: searchView, final: searchView.final });
 const sensitivityView = new SensitivityView(app, { layerNames: () => bitsView.layers.map((l) => l.name) });
 const lessonView = new LessonView(app, { noise: noiseView, certify: certifyView, bits: bitsView, search: searchView });
+const shareView = new ShareView(app, { certify: certifyView, search: searchView, notify: (title, lines, kind) => notices.show(title, lines, kind), engineVersion: () => engineVersion });
 bitsView.policyListeners.push(() => noiseQuant.showNote(bitsView.describe()));
 bitsView.readoutListeners.push((r) => {
   noiseQuant.setReadout(bitsView.describe());
@@ -234,8 +237,9 @@ function showConfig(parsed, how) {
   settings.setValues(values);
   // the fields whose value was dropped keep their message until the next edit
   settings.markNotices(parsed.notices);
-  if (how === 'push') url.push(parsed.fragment);
-  else url.replace(parsed.fragment);
+  // a link's results keys (eng=, r=) stay in the address while its settings stand
+  if (how === 'push') url.push(shareView.keep(parsed.fragment));
+  else url.replace(shareView.keep(parsed.fragment));
   fragmentView.textContent = url.normalize(parsed.fragment) || '#v=1';
   trainView.showSettings(schema, values);
   certifyView.showSettings(schema, values);
@@ -277,7 +281,8 @@ async function commit(fragment, how) {
   }
   inputSeq += 1;
   await app.run('Applying the settings', async () => {
-    const r = await pool.request('setConfig', { fragment });
+    // the engine gets the settings part: results keys (eng=, r=) are ShareView's
+    const r = await pool.request('setConfig', { fragment: splitLink(fragment).settings });
     showConfig(r.parsed, how);
     if (JSON.stringify(r.dataset) !== JSON.stringify(app.dataset)) {
       app.dataset = r.dataset;
@@ -317,8 +322,9 @@ async function boot() {
   setBusy(true);
   busy = true;
   status.set('Loading the engine…', 'busy');
+  shareView.expect(url.current());
   try {
-    const init = await pool.request('init', { fragment: url.current() }, { onProgress: (p) => status.phase(p.phase, p.done, p.total) });
+    const init = await pool.request('init', { fragment: splitLink(url.current()).settings }, { onProgress: (p) => status.phase(p.phase, p.done, p.total) });
     schema = init.schema;
     engineVersion = init.version;
     app.dataset = init.dataset;
@@ -344,6 +350,7 @@ async function boot() {
   }
   await app.run('Looking for a pretrained checkpoint', () => loadPretrained(false));
   if (status.line.dataset.kind !== 'error') setReady();
+  await shareView.open();
   document.body.dataset.state = 'ready';
   noiseView.refresh();
   // After loading, so it does not compete with it: its time is the self-test's own.
@@ -351,7 +358,10 @@ async function boot() {
   registerOffline(byId('offline-status', HTMLElement), engineVersion);
 }
 
-url.onNavigate((fragment) => commit(fragment, 'replace'));
+url.onNavigate((fragment) => {
+  shareView.expect(fragment);
+  void commit(fragment, 'replace').then(() => shareView.open());
+});
 // On a narrow screen the settings start folded so the views come first.
 if (matchMedia('(max-width: 900px)').matches) byId('settings-details', HTMLDetailsElement).open = false;
 byId('reset-config', HTMLButtonElement).addEventListener('click', () => commit('#v=1', 'push'));

@@ -42,7 +42,8 @@ const STORE_KEY = 'arq.workers';
 const READ_ONLY = new Set(['parseFragment', 'rMax', 'setPresentation', 'samples', 'modelInfo', 'memoryInfo', 'noise', 'quantLayers', 'policy',
   'layerHistogram', 'searchState', 'evaluate', 'certify', 'certifyPart', 'certifyProbe', 'certifySummary', 'certifyExport',
   'compareRows', 'finalStats', 'exportState', 'quantEval', 'search', 'final', 'finalPart', 'sensitivity', 'hasReference', 'irsPart', 'irsMerge', 'digitPrepare', 'digit',
-  'exportTable', 'cohenRecords', 'saveCheckpoint']);
+  'exportTable', 'cohenRecords', 'saveCheckpoint',
+  'resultsEncode', 'resultsRead', 'resultsVerify', 'bundleWrite', 'bundleRead']);
 /** Commands that (may) change worker 0's weights. */
 const WEIGHTS = new Set(['init', 'loadPretrained', 'train', 'debugPanic', 'importState', 'loadCheckpoint']);
 

@@ -130,6 +130,15 @@
  */
 
 /**
+ * Results that travel with a link (share.js, docs/wasm-api.md "Results in the link").
+ * @typedef {import('../../pkg/arq.js').SharedEncoded} SharedEncoded
+ * @typedef {import('../../pkg/arq.js').ResultInput} ResultInput
+ * @typedef {import('../../pkg/arq.js').Verdict} Verdict
+ * @typedef {SharedEncoded & {shared: import('../../pkg/arq.js').Shared}} SharedResults the engine's
+ *   validated summary (`shared`, parsed from its JSON `json`) and digest
+ */
+
+/**
  * The commands, their params, results and partial data.
  * @typedef {object} CommandMap
  * @property {{params: {fragment: string}, result: InitResult, partial: never}} init
@@ -183,6 +192,16 @@
  * @property {{params: {}, result: Q['PolicyUpdate'], partial: never}} enforceBudget
  * @property {{params: {layer: number}, result: Q['LayerHistogram'], partial: never}} layerHistogram
  * @property {{params: {pool?: number}, result: Q['QuantEval'], partial: Q['QuantEvalPartial']}} quantEval
+ * @property {{params: {input: ResultInput, fragment: string, checkpoint?: string}, result: SharedResults, partial: never}} resultsEncode
+ *   the shared summary of finished jobs (and the JSON the link deflates)
+ * @property {{params: {bytes: Uint8Array, settings: string, engine?: string}, result: SharedResults, partial: never}} resultsRead
+ *   validates a link's inflated `r=` bytes against its settings part and `eng=`
+ * @property {{params: {shared: SharedResults['shared'], replay: SharedResults['shared']}, result: Verdict, partial: never}} resultsVerify
+ *   compares a replay's summary with the shared one
+ * @property {{params: {input: ResultInput, fragment: string, checkpoint?: string}, result: string, partial: never}} bundleWrite
+ *   the .arq.json text of finished jobs
+ * @property {{params: {text: string}, result: SharedResults, partial: never}} bundleRead
+ *   reads and checks an .arq.json bundle
  *   the quick read-out; with `pool` > 1 its IRS phase is split over that many workers (the
  *   other parts' tasks come in a partial, their results go back with irsMerge)
  * @property {{params: {kind: Q['SearchKindName'], resume?: boolean, episodes?: number, pool?: number}, result: Q['SearchResult'], partial: Q['SearchPartial']}} search
@@ -360,6 +379,14 @@ const objects = (max) => (v, name) => {
   }
 };
 /** @type {Check} */
+const obj = (v, name) => {
+  if (typeof v !== 'object' || v === null || Array.isArray(v)) throw new ProtocolError(`${name}=${show(v)}: expected an object`);
+};
+/** @param {number} max @returns {Check} a string of at most `max` characters */
+const text = (max) => (v, name) => {
+  if (typeof v !== 'string' || v.length > max) throw new ProtocolError(`${name}=${show(v)}: expected a string of at most ${max} characters`);
+};
+/** @type {Check} */
 const bytes = (v, name) => {
   if (!(v instanceof Uint8Array) || v.length > 1 << 28) throw new ProtocolError(`${name}=${show(v)}: expected a Uint8Array`);
 };
@@ -432,6 +459,11 @@ export const PARAM_SPECS = {
   cohenRecords: { records: objects(100_000), testOffset: int(0, 1_000_000) },
   saveCheckpoint: {},
   loadCheckpoint: { bytes },
+  resultsEncode: { input: obj, fragment: str, checkpoint: optional(str) },
+  resultsRead: { bytes, settings: str, engine: optional(str) },
+  resultsVerify: { shared: obj, replay: obj },
+  bundleWrite: { input: obj, fragment: str, checkpoint: optional(str) },
+  bundleRead: { text: text(32 * 1024 * 1024) },
 };
 
 /**

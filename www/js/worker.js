@@ -84,6 +84,15 @@ async function loadIndex(job) {
   return (modelIndex = await res.text());
 }
 
+/**
+ * The engine's validated results summary with its JSON parsed.
+ * @param {import('../../pkg/arq.js').SharedEncoded} r
+ * @returns {import('./protocol.js').SharedResults}
+ */
+function withShared(r) {
+  return { ...r, shared: /** @type {import('../../pkg/arq.js').Shared} */ (JSON.parse(new TextDecoder().decode(r.json))) };
+}
+
 /** @type {{[K in Cmd]: (params: CommandMap[K]['params'], job: Job) => Promise<CommandMap[K]['result']>}} */
 const HANDLERS = {
   async init({ fragment }, job) {
@@ -228,6 +237,23 @@ const HANDLERS = {
     appliedFragment = checkpoint.parsed.fragment;
     return { checkpoint, model: eng.modelInfo() };
   },
+  // Results that travel with a link (share.js): free functions of the engine module, which
+  // returns the validated summary as JSON (parsed here).
+  async resultsEncode({ input, fragment, checkpoint }) {
+    return withShared(requireModule().sharedResults(input, fragment, checkpoint ?? null));
+  },
+  async resultsRead({ bytes, settings, engine }) {
+    return withShared(requireModule().readSharedResults(bytes, settings, engine ?? null));
+  },
+  async resultsVerify({ shared, replay }) {
+    return requireModule().verifyResults(shared, replay);
+  },
+  async bundleWrite({ input, fragment, checkpoint }) {
+    return requireModule().writeBundle(input, fragment, checkpoint ?? null);
+  },
+  async bundleRead({ text }) {
+    return withShared(requireModule().readBundle(text));
+  },
   // Quantization and search (worker-quant.js).
   ...quantHandlers({
     engine: requireEngine,
@@ -241,7 +267,8 @@ const HANDLERS = {
  * of a digit picked in the per-example radius plot while a certification runs).
  */
 const IMMEDIATE = new Set(['parseFragment', 'rMax', 'setPresentation', 'samples', 'modelInfo', 'memoryInfo', 'noise', 'quantLayers', 'policy', 'layerHistogram', 'searchState', 'certifySummary', 'compareRows',
-  'finalStats', 'hasReference', 'irsMerge', 'digitPrepare', 'exportTable', 'cohenRecords']);
+  'finalStats', 'hasReference', 'irsMerge', 'digitPrepare', 'exportTable', 'cohenRecords',
+  'resultsEncode', 'resultsRead', 'resultsVerify', 'bundleWrite', 'bundleRead']);
 
 /** @param {unknown} e */
 function messageOf(e) {

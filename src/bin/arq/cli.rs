@@ -76,12 +76,13 @@ fn cli() -> Command {
         .subcommand(crate::sensitivity_cmd::sensitivity_command())
         .subcommand(crate::digit_cmd::certify_digit_command())
         .subcommand(crate::selftest_cmd::selftest_command())
-        .subcommand(crate::export_cmd::table_args(
+        .subcommand(crate::results_cmd::verify_command())
+        .subcommand(crate::results_cmd::bundle_arg(crate::export_cmd::table_args(
             common_args(Command::new("certify").about("Certify the smoothed classifier (Cohen et al. CERTIFY) on test points"))
                 .arg(Arg::new("records").long("records").value_name("FILE").help("Write per-example records: .jsonl for JSON lines, anything else TSV")),
             false,
             true,
-        ))
+        )))
 }
 
 /// The config from `--url` and the per-field flags (flags override the fragment). Every
@@ -173,7 +174,11 @@ fn file_error(flag: &str, path: &Path, e: Error) -> Error {
 /// Build the session: config, data, and the checkpoint if one was given (its model and sigma
 /// win over the config's, as in the page).
 pub(crate) fn session(m: &ArgMatches) -> Result<Session> {
-    let cfg = config_from(m)?;
+    session_with(m, config_from(m)?)
+}
+
+/// [`session`] with a config from elsewhere (`arq verify`: the link's or bundle's settings).
+pub(crate) fn session_with(m: &ArgMatches, cfg: ExperimentConfig) -> Result<Session> {
     let bytes = match cfg.dataset {
         DatasetName::Mnist => {
             Some(read(&data_path(m)).map_err(|e| file_error("--data", &data_path(m), e))?)
@@ -196,7 +201,12 @@ pub(crate) fn session(m: &ArgMatches) -> Result<Session> {
 /// Like [`session`], but without --checkpoint the shipped checkpoint for the config's
 /// (model, sigma) is loaded from models/index.json, exactly as the page does.
 pub(crate) fn trained_session(m: &ArgMatches) -> Result<Session> {
-    let mut s = session(m)?;
+    trained_session_with(m, config_from(m)?)
+}
+
+/// [`trained_session`] with a config from elsewhere.
+pub(crate) fn trained_session_with(m: &ArgMatches, cfg: ExperimentConfig) -> Result<Session> {
+    let mut s = session_with(m, cfg)?;
     if s.checkpoint().is_none() && s.cfg().dataset == DatasetName::Mnist {
         let dir = data_path(m)
             .parent()
@@ -432,6 +442,7 @@ pub fn cmd_certify(m: &ArgMatches) -> Result<()> {
         check_output("--records", Path::new(p), false)?;
     }
     crate::export_cmd::check(m)?;
+    crate::results_cmd::check_bundle_arg(m)?;
     let mut s = trained_session(m)?;
     let clock0 = Instant::now();
     let mut clock = move || clock0.elapsed().as_micros() as u64;
@@ -501,8 +512,16 @@ pub fn cmd_certify(m: &ArgMatches) -> Result<()> {
         ));
     };
     crate::export_cmd::certify_outputs(m, &records, sum, s.data().train_count as u64)?;
+    let results = crate::results_cmd::results_of(
+        m,
+        &s,
+        arq::results::ResultInput {
+            certify: Some(records.clone()),
+            ..Default::default()
+        },
+    )?;
     let text = format!(
-        "{}\ncertified {} points of {} at sigma={} (n0={}, n={}, alpha={}) in {:.1} s: {:.0} noisy samples/s\nR_max = {:.4} (no radius can exceed it at this n)\nreproduce: arq certify --url '#{}'\n",
+        "{}\ncertified {} points of {} at sigma={} (n0={}, n={}, alpha={}) in {:.1} s: {:.0} noisy samples/s\nR_max = {:.4} (no radius can exceed it at this n)\nreproduce: arq certify --url '#{}'\n{}",
         arq::certify::metrics::markdown_table(std::slice::from_ref(sum)),
         sum.points,
         s.model().arch,
@@ -513,11 +532,12 @@ pub fn cmd_certify(m: &ArgMatches) -> Result<()> {
         secs,
         samples / secs,
         sum.r_max,
-        s.cfg().to_fragment()
+        s.cfg().to_fragment(),
+        results.text
     );
     emit(
         m,
-        &json!({"fragment": s.cfg().to_fragment(), "checkpoint": s.checkpoint().as_ref().map(|c| c.hash.clone()), "summary": sum, "seconds": secs, "samplesPerSecond": samples / secs}),
+        &json!({"fragment": s.cfg().to_fragment(), "checkpoint": s.checkpoint().as_ref().map(|c| c.hash.clone()), "summary": sum, "seconds": secs, "samplesPerSecond": samples / secs, "results": results.json}),
         &text,
     );
     Ok(())
@@ -537,6 +557,7 @@ pub fn main() {
         Some(("sensitivity", sm)) => crate::sensitivity_cmd::cmd_sensitivity(sm),
         Some(("certify-digit", sm)) => crate::digit_cmd::cmd_certify_digit(sm),
         Some(("selftest", sm)) => crate::selftest_cmd::cmd_selftest(sm),
+        Some(("verify", sm)) => crate::results_cmd::cmd_verify(sm),
         _ => unreachable!("subcommand_required"),
     };
     if let Err(e) = r {

@@ -12,6 +12,7 @@ mod pipeline_cmds;
 mod resolution_cmd;
 #[cfg(not(target_arch = "wasm32"))]
 mod selftest_cmd;
+mod results_cmd;
 #[cfg(not(target_arch = "wasm32"))]
 mod sensitivity_cmd;
 

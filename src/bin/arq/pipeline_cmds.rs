@@ -28,25 +28,25 @@ pub fn quantize_command() -> Command {
 }
 
 pub fn search_command() -> Command {
-    crate::export_cmd::table_args(
+    crate::results_cmd::bundle_arg(crate::export_cmd::table_args(
     common_args(Command::new("search").about("Search per-layer bits under the budget (DDPG with ARQ's or HAQ's reward, or random), then compare with FP32 and the best uniform policy within the budget"))
         .arg(Arg::new("method").long("method").allow_hyphen_values(true).value_name("M").default_value("arq").help("arq, haq or random"))
         .arg(Arg::new("log").long("log").value_name("FILE").help("Per-episode JSON lines"))
         .arg(Arg::new("no-compare").long("no-compare").action(ArgAction::SetTrue).help("Skip the final fresh comparison")),
         true,
         false,
-    )
+    ))
 }
 
 pub fn run_command() -> Command {
-    crate::export_cmd::table_args(
+    crate::results_cmd::bundle_arg(crate::export_cmd::table_args(
     common_args(Command::new("run").about("Run a shared experiment end to end: the searches, then the final comparison table (FP32, the best uniform policy within the budget, each search's best, with paired 95 % intervals of the ACR differences)"))
         .arg(Arg::new("methods").long("methods").allow_hyphen_values(true).value_name("LIST").default_value("arq").help("Comma-separated searches to run: arq, haq, random"))
         .arg(Arg::new("experiment").long("experiment").allow_hyphen_values(true).value_name("ID").conflicts_with("url").help("Run a named experiment of the page (its fragment, and its searches unless --methods is given): why-certify"))
         .arg(Arg::new("log").long("log").value_name("FILE").help("Per-episode JSON lines of every search")),
         true,
         false,
-    )
+    ))
 }
 
 fn evaluate(
@@ -198,7 +198,7 @@ pub fn cmd_quantize(m: &ArgMatches) -> Result<()> {
 }
 
 /// Run one search to the end, printing a line per episode; returns the episode records.
-fn run_search(
+pub(crate) fn run_search(
     m: &ArgMatches,
     s: &mut Session,
     method: &str,
@@ -263,7 +263,10 @@ fn run_search(
     Ok(records)
 }
 
-fn run_compare(m: &ArgMatches, s: &mut Session) -> Result<Vec<arq::pipeline::compare::CompareRow>> {
+pub(crate) fn run_compare(
+    m: &ArgMatches,
+    s: &mut Session,
+) -> Result<Vec<arq::pipeline::compare::CompareRow>> {
     let mut c = clock();
     s.begin(JobSpec::COMPARE)?;
     let pb = progress(m, 0, "compare");
@@ -313,8 +316,10 @@ fn finish(
 ) -> Result<()> {
     let sig = arq::pipeline::significance::table_significance(rows, s.cfg().seed)?;
     crate::export_cmd::run_outputs(m, rows, &sig, &searches)?;
+    let results =
+        crate::results_cmd::results_of(m, s, crate::results_cmd::input_of(&searches, rows)?)?;
     let text = format!(
-        "{}\n{}{}\nfresh certification (CERTIFY, noise streams of its own, none shared with the search) of {} test points at sigma={} (n0={}, n={}, alpha={}, R_max = {:.4}), budget {:.4} % of FP32 BOPs, fine-tune {} batches per row; clean acc. = base classifier on the test digits outside the search split\nsearched: {}\nreproduce: {how} --url '#{}'\n",
+        "{}\n{}{}\nfresh certification (CERTIFY, noise streams of its own, none shared with the search) of {} test points at sigma={} (n0={}, n={}, alpha={}, R_max = {:.4}), budget {:.4} % of FP32 BOPs, fine-tune {} batches per row; clean acc. = base classifier on the test digits outside the search split\nsearched: {}\nreproduce: {how} --url '#{}'\n{}",
         markdown(rows, &sig, s.cfg().seed),
         arq::pipeline::compare::certified_markdown(rows, &sig),
         uniform_note(rows, s.cfg().sft),
@@ -327,11 +332,12 @@ fn finish(
         100.0 * s.cfg().budget,
         s.cfg().fft,
         s.searched_policies().iter().map(|(n, f)| format!("{n}: {f}")).collect::<Vec<_>>().join("; "),
-        s.cfg().to_fragment()
+        s.cfg().to_fragment(),
+        results.text
     );
     emit(
         m,
-        &json!({"fragment": s.cfg().to_fragment(), "searches": searches, "rows": rows, "significance": sig}),
+        &json!({"fragment": s.cfg().to_fragment(), "searches": searches, "rows": rows, "significance": sig, "results": results.json}),
         &text,
     );
     Ok(())
@@ -362,6 +368,7 @@ fn uniform_note(rows: &[arq::pipeline::compare::CompareRow], sft: u32) -> String
 }
 
 pub fn cmd_search(m: &ArgMatches) -> Result<()> {
+    crate::results_cmd::check_bundle_arg(m)?;
     let method = m.get_one::<String>("method").expect("default").clone();
     Method::parse(&method)?;
     crate::export_cmd::check(m)?;
@@ -390,13 +397,22 @@ fn methods(m: &ArgMatches) -> Result<Vec<String>> {
         }
         _ => None,
     };
-    let joined = named.map(|s| {
-        s.methods
-            .iter()
-            .map(|x| x.word())
-            .collect::<Vec<_>>()
-            .join(",")
-    });
+    // `--url` with results (r=): the searches the link carries, in its order
+    let named = named
+        .map(|s| {
+            s.methods
+                .iter()
+                .map(|x| x.word().to_string())
+                .collect::<Vec<_>>()
+        })
+        .or(
+            if m.value_source("methods") == Some(clap::parser::ValueSource::CommandLine) {
+                None
+            } else {
+                crate::results_cmd::link_methods(m)?
+            },
+        );
+    let joined = named.map(|s| s.join(","));
     let raw = joined
         .as_ref()
         .or(m.get_one::<String>("methods"))
@@ -430,6 +446,7 @@ fn methods(m: &ArgMatches) -> Result<Vec<String>> {
 }
 
 pub fn cmd_run(m: &ArgMatches) -> Result<()> {
+    crate::results_cmd::check_bundle_arg(m)?;
     let list = methods(m)?;
     crate::export_cmd::check(m)?;
     let mut s = trained_session(m)?;
