@@ -45,8 +45,10 @@ test('finished runs are kept across a reload, and two pinned runs are compared s
   const rows = page.locator('#history-table tbody tr');
   assert.equal(await rows.count(), 2);
   // newest first, each with its link and engine version
-  assert.equal(await rows.nth(0).locator('a.history-open').getAttribute('href'), '#v=1&n0=20&n=100&points=5');
-  assert.equal(await rows.nth(1).locator('a.history-open').getAttribute('href'), '#v=1&n0=20&n=200&points=5');
+  // the link carries the run's results (share.js): the settings, then eng= and r=
+  const links = [await rows.nth(0).locator('a.history-open').getAttribute('href'), await rows.nth(1).locator('a.history-open').getAttribute('href')];
+  assert.match(links[0] ?? '', /^#v=1&n0=20&n=100&points=5&eng=[\d.]+&r=[\w-]+$/);
+  assert.match(links[1] ?? '', /^#v=1&n0=20&n=200&points=5&eng=[\d.]+&r=[\w-]+$/);
   assert.match(await rows.nth(0).textContent() ?? '', /certify.*ACR \d\.\d{3}.*\d+\.\d+\.\d+/);
 
   await rows.nth(0).locator('input.history-pin').check();

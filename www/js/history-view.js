@@ -6,6 +6,7 @@ import { CurveChart } from './cert-charts.js';
 import { byId, el } from './dom.js';
 import * as fmt from './format.js';
 import { HISTORY_FORMAT, HistoryError, HistoryStore } from './history.js';
+import { shareLink, splitLink } from './share.js';
 
 /**
  * @typedef {import('./main.js').App} App
@@ -18,7 +19,6 @@ import { HISTORY_FORMAT, HistoryError, HistoryStore } from './history.js';
 const PIN_COLORS = ['#1f6fb2', '#c2571a'];
 
 /** `#v=1&...` of a location hash (the settings part). @param {string} hash */
-const settingsOf = (hash) => (hash.startsWith('#') ? hash : `#${hash}`);
 
 /** The headline number of a record. @param {HistoryRecord} r */
 function headline(r) {
@@ -109,13 +109,20 @@ export class HistoryView {
   }
 
   /**
-   * Stores a finished run. The link is the page's fragment now (the lead may switch it to a
-   * results link); the settings are the run's.
+   * Stores a finished run. Its link carries the results of every job finished so far under
+   * these settings (share.js: `#settings&eng=...&r=...`), so opening it from the list shows
+   * them at once and can replay them; the settings link when the results cannot be encoded.
    * @param {Omit<HistoryRecord, 'format' | 'time' | 'engine' | 'link'>} part
    */
   async keep(part) {
+    let link = location.hash || '#v=1';
+    try {
+      link = await shareLink();
+    } catch {
+      // keep the settings link: the run's numbers are stored in the record anyway
+    }
     /** @type {HistoryRecord} */
-    const record = { format: HISTORY_FORMAT, time: new Date().toISOString(), engine: this.views.engine(), link: location.hash || '#v=1', ...part, fragment: settingsOf(part.fragment || '#v=1') };
+    const record = { format: HISTORY_FORMAT, time: new Date().toISOString(), engine: this.views.engine(), link, ...part, fragment: splitLink(part.fragment || '#v=1').settings || '#v=1' };
     await this.ready;
     if (!this.store) return;
     try {
