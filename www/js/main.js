@@ -4,10 +4,11 @@
 import { BitsView } from './bits-view.js';
 import { CertifyView } from './certify-view.js';
 import { EngineError, JobAborted } from './client.js';
-import { byId, scriptURL, setBusy } from './dom.js';
+import { byId, reducedMotion, scriptURL, setBusy } from './dom.js';
 import { EvalView } from './eval-view.js';
 import * as fmt from './format.js';
 import { ModelView } from './model-view.js';
+import { Navigation } from './nav.js';
 import { NoiseQuantToggle } from './noise-quant.js';
 import { NoiseView } from './noise-view.js';
 import { EnginePool, MAX_WORKERS } from './pool.js';
@@ -16,6 +17,7 @@ import { SearchView } from './search-view.js';
 import { SensitivityView } from './sensitivity-view.js';
 import { SettingsForm } from './settings.js';
 import { ShowcaseView } from './showcase-view.js';
+import { TeacherLink } from './teacher.js';
 import { Notices, Status } from './status.js';
 import { TrainView } from './train-view.js';
 import * as url from './url.js';
@@ -53,6 +55,9 @@ import * as url from './url.js';
 const status = new Status(byId('status', HTMLElement), byId('load-phases', HTMLOListElement));
 const notices = new Notices(byId('notices', HTMLElement));
 const fragmentView = byId('fragment-view', HTMLElement);
+/** The views' table of contents and the presentation keys (view, hide, lock, embed). */
+const nav = new Navigation();
+const teacher = new TeacherLink(nav, (text, kind) => status.set(text, kind));
 const workerURL = scriptURL(new URL('./worker.js', import.meta.url));
 const pool = new EnginePool(() => new Worker(workerURL, { type: 'module' }), (e) => {
   document.body.dataset.state = 'failed';
@@ -126,7 +131,7 @@ const app = {
   },
   error: showError,
   async applySettings(patch) {
-    await commit(url.build(Object.entries({ ...currentValues, ...patch })), 'push');
+    await commit(url.build(Object.entries({ ...currentValues, ...nav.values, ...patch })), 'push');
   },
   async loadFragment(fragment) {
     await commit(fragment, 'push');
@@ -138,7 +143,7 @@ const app = {
     const fieldset = details.querySelector(`fieldset[data-group="${group}"] details`);
     if (fieldset instanceof HTMLDetailsElement) fieldset.open = true;
     const input = document.getElementById(`cfg-${key}`);
-    input?.scrollIntoView({ behavior: 'smooth', block: 'center' });
+    input?.scrollIntoView({ behavior: reducedMotion() ? 'auto' : 'smooth', block: 'center' });
     input?.focus({ preventScroll: true });
   },
   policyApplied(parsed, how) {
@@ -148,8 +153,9 @@ const app = {
     }
     currentValues = parsed.values;
     settings.setValues(parsed.values);
-    url.preview(parsed.fragment);
-    fragmentView.textContent = url.normalize(parsed.fragment) || '#v=1';
+    const fragment = nav.withPresentation(parsed.fragment);
+    url.preview(fragment);
+    fragmentView.textContent = url.normalize(fragment) || '#v=1';
   },
 };
 
@@ -162,7 +168,7 @@ const noiseView = new NoiseView(noiseQuant.app);
 noiseQuant.attach(() => noiseView.refresh());
 const certifyView = new CertifyView(app);
 const bitsView = new BitsView(app);
-const searchView = new SearchView(app, { loadPolicy: (wb, ab) => bitsView.load(wb, ab), layerNames: () => bitsView.layers.map((l) => l.name) });
+const searchView = new SearchView(app, { loadPolicy: (wb, ab) => (nav.locked('bits') ? status.set('The bits per layer are locked by this link: the policy was not loaded.', 'info') : bitsView.load(wb, ab)), layerNames: () => bitsView.layers.map((l) => l.name) });
 const showcaseView = new ShowcaseView(app, { search: searchView, final: searchView.final });
 const sensitivityView = new SensitivityView(app, { layerNames: () => bitsView.layers.map((l) => l.name) });
 bitsView.policyListeners.push(() => noiseQuant.showNote(bitsView.describe()));
@@ -170,7 +176,11 @@ bitsView.readoutListeners.push((r) => {
   noiseQuant.setReadout(bitsView.describe());
   searchView.addReadout(r);
 });
-const settings = new SettingsForm(byId('settings-form', HTMLFormElement), { onInput: preview, onCommit: (f) => commit(f, 'push') });
+// The form has no presentation keys: the page's current ones are added to what it commits.
+const settings = new SettingsForm(byId('settings-form', HTMLFormElement), {
+  onInput: (f) => preview(nav.withPresentation(f)),
+  onCommit: (f) => commit(nav.withPresentation(f), 'push'),
+});
 
 /** The weights changed (the model view already shows it): refresh what depends on them. @param {string} why */
 function weightsChanged(why) {
@@ -187,7 +197,7 @@ function setReady() {
 /** @param {number} index */
 function pickNoiseDigit(index) {
   noiseView.select(index);
-  byId('noise-card', HTMLElement).scrollIntoView({ behavior: 'smooth', block: 'start' });
+  nav.choose('noise', false);
 }
 
 /**
@@ -201,9 +211,18 @@ function showConfig(parsed, how) {
   settings.setValues(values);
   // the fields whose value was dropped keep their message until the next edit
   settings.markNotices(parsed.notices);
-  if (how === 'push') url.push(parsed.fragment);
-  else url.replace(parsed.fragment);
-  fragmentView.textContent = url.normalize(parsed.fragment) || '#v=1';
+  // An opened link or a navigation sets the presentation; a change made on the page keeps
+  // the page's (the engine's copy of `view` lags behind the table of contents).
+  const fragment = how === 'push' ? nav.withPresentation(parsed.fragment) : parsed.fragment;
+  if (how === 'push') {
+    nav.setFragment(fragment);
+    url.push(fragment);
+  } else {
+    nav.apply(values, fragment, true);
+    url.replace(fragment);
+  }
+  teacher.update();
+  fragmentView.textContent = url.normalize(fragment) || '#v=1';
   trainView.showSettings(schema, values);
   certifyView.showSettings(schema, values);
   bitsView.setConfig(values);
@@ -289,8 +308,10 @@ async function boot() {
     app.dataset = init.dataset;
     byId('engine-version', HTMLElement).textContent = `engine ${init.version}`;
     settings.build(init.schema);
+    nav.setSchema(init.schema);
     showcaseView.show(init.experiments);
     showConfig(init.parsed, 'replace');
+    teacher.build();
     modelView.showModel(init.model);
     modelLabel = `${init.model.name}, σ = ${fmt.sigma(init.model.sigma)}`;
     samplesView.setInfo(init.dataset);
@@ -315,7 +336,7 @@ async function boot() {
 url.onNavigate((fragment) => commit(fragment, 'replace'));
 // On a narrow screen the settings start folded so the views come first.
 if (matchMedia('(max-width: 900px)').matches) byId('settings-details', HTMLDetailsElement).open = false;
-byId('reset-config', HTMLButtonElement).addEventListener('click', () => commit('#v=1', 'push'));
+byId('reset-config', HTMLButtonElement).addEventListener('click', () => commit(nav.withPresentation('#v=1'), 'push'));
 byId('copy-link', HTMLButtonElement).addEventListener('click', async () => {
   try {
     await navigator.clipboard.writeText(location.href);
@@ -339,5 +360,5 @@ poolSize.addEventListener('change', () => {
  * For the browser tests and the console: worker 0's client, the pool, and a deliberate engine panic
  * (run like any job, so the page shows the error and recovers).
  */
-Object.assign(window, { arq: { client, pool, debugPanic: () => app.run('Crash test', () => pool.request('debugPanic', {})) } });
+Object.assign(window, { arq: { client, pool, nav, debugPanic: () => app.run('Crash test', () => pool.request('debugPanic', {})) } });
 boot();
