@@ -56,7 +56,12 @@ const status = new Status(byId('status', HTMLElement), byId('load-phases', HTMLO
 const notices = new Notices(byId('notices', HTMLElement));
 const fragmentView = byId('fragment-view', HTMLElement);
 /** The views' table of contents and the presentation keys (view, hide, lock, embed). */
-const nav = new Navigation();
+const nav = new Navigation({
+  onFragment: (fragment) => {
+    fragmentView.textContent = fragment;
+    teacher.update();
+  },
+});
 const teacher = new TeacherLink(nav, (text, kind) => status.set(text, kind));
 const workerURL = scriptURL(new URL('./worker.js', import.meta.url));
 const pool = new EnginePool(() => new Worker(workerURL, { type: 'module' }), (e) => {

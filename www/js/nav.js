@@ -49,7 +49,8 @@ function pairs(fragment) {
 
 export class Navigation {
   /**
-   * @param {{onLockedChange?: () => void}} [hooks]
+   * @param {{onLockedChange?: () => void, onFragment?: (fragment: string) => void}} [hooks]
+   *   onFragment: the table of contents rewrote the address (a view was chosen)
    */
   constructor(hooks = {}) {
     this.hooks = hooks;
@@ -276,6 +277,7 @@ export class Navigation {
     this.values.view = word;
     this.fragment = this.withPresentation(this.fragment);
     url.replace(this.fragment);
+    this.hooks.onFragment?.(this.fragment);
     this.applyParts();
     this.buildToc();
     this.reveal(word, focus);
