@@ -4,6 +4,7 @@
 import { BitsView } from './bits-view.js';
 import { CertifyView } from './certify-view.js';
 import { EngineError, JobAborted } from './client.js';
+import { offerDataTables } from './data-tables.js';
 import { byId, reducedMotion, scriptURL, setBusy } from './dom.js';
 import { EvalView } from './eval-view.js';
 import * as fmt from './format.js';
@@ -339,6 +340,7 @@ async function boot() {
 }
 
 url.onNavigate((fragment) => commit(fragment, 'replace'));
+offerDataTables();
 // On a narrow screen the settings start folded so the views come first.
 if (matchMedia('(max-width: 900px)').matches) byId('settings-details', HTMLDetailsElement).open = false;
 byId('reset-config', HTMLButtonElement).addEventListener('click', () => commit(nav.withPresentation('#v=1'), 'push'));

@@ -18,8 +18,8 @@ import * as url from './url.js';
  * @typedef {import('./types.js').Field} Field
  */
 
-/** The presentation keys, in schema order (the canonical fragment ends with them). */
-export const KEYS = ['view', 'hide', 'lock', 'embed'];
+/** The schema group of the presentation keys (the canonical fragment ends with them). */
+const GROUP = 'view';
 
 /** Parts that are no view, for the teacher's builder. @type {Record<string, string>} */
 const PART_LABELS = {
@@ -56,6 +56,8 @@ export class Navigation {
     this.hooks = hooks;
     this.content = /** @type {HTMLElement} */ (document.getElementById('content'));
     this.toc = /** @type {HTMLElement} */ (document.getElementById('toc'));
+    /** The presentation keys in schema order: every row of the group (setSchema). */
+    this.keys = ['view', 'hide', 'lock', 'embed'];
     /** Presentation values by key, as the engine spells them (canonical). @type {Record<string, string>} */
     this.values = { view: '', hide: '', lock: '', embed: '' };
     /** Defaults by key, from the schema. @type {Record<string, string>} */
@@ -89,8 +91,9 @@ export class Navigation {
    * @param {Field[]} schema
    */
   setSchema(schema) {
+    this.keys = schema.filter((f) => f.group === GROUP).map((f) => f.key);
     for (const f of schema) {
-      if (KEYS.includes(f.key)) this.defaults[f.key] = f.default;
+      if (f.group === GROUP) this.defaults[f.key] = f.default;
       if (f.key === 'view' && f.kind === 'enum') this.viewWords = f.choices;
       if (f.key === 'hide' && f.kind === 'words') this.partWords = f.choices;
     }
@@ -129,8 +132,8 @@ export class Navigation {
    * @param {Record<string, string>} [values] default: the current ones
    */
   withPresentation(fragment, values = this.values) {
-    const rest = pairs(fragment).filter(([k]) => !KEYS.includes(k) && k !== 'v');
-    const mine = KEYS.filter((k) => (values[k] ?? '') !== '' && values[k] !== this.defaults[k])
+    const rest = pairs(fragment).filter(([k]) => !this.keys.includes(k) && k !== 'v');
+    const mine = this.keys.filter((k) => (values[k] ?? '') !== '' && values[k] !== this.defaults[k])
       .map((k) => /** @type {[string, string]} */ ([k, values[k]]));
     return `#${['v=1', ...[...rest, ...mine].map(([k, v]) => `${k}=${v}`)].join('&')}`;
   }
@@ -148,7 +151,7 @@ export class Navigation {
    */
   apply(values, fragment, opened) {
     const before = this.current();
-    for (const k of KEYS) this.values[k] = values[k] ?? this.defaults[k];
+    for (const k of this.keys) this.values[k] = values[k] ?? this.defaults[k];
     this.fragment = fragment;
     this.applyParts();
     this.buildToc();
