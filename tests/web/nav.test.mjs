@@ -194,7 +194,8 @@ async function audit(page, include) {
 for (const scheme of /** @type {const} */ (['light', 'dark'])) {
   test(`axe finds no serious or critical violation on any view (${scheme}); screenshots`, async () => {
     const { page, errors } = await openPage(env.browser, env.baseUrl, '#v=1&points=5&n0=20&n=200');
-    await page.emulateMedia({ colorScheme: scheme });
+    // reduced motion: the views' links then jump instead of gliding (and the screenshots are sharp)
+    await page.emulateMedia({ colorScheme: scheme, reducedMotion: 'reduce' });
     // fill the views with results: an evaluation and a small certification
     await page.click('#eval-start');
     await waitIdle(page);
@@ -216,12 +217,18 @@ for (const scheme of /** @type {const} */ (['light', 'dark'])) {
       await page.setViewportSize(viewport);
       for (const view of VIEWS) {
         await page.evaluate((w) => /** @type {any} */ (window).arq.nav.choose(w, false), view);
-        await page.waitForTimeout(100);
+        await page.waitForTimeout(150);
         await page.screenshot({ path: join(SHOTS, `${view}-${device}-${scheme}.png`) });
       }
       // no horizontal scrolling of the page at this width
       const overflow = await page.evaluate(() => document.documentElement.scrollWidth - document.documentElement.clientWidth);
       assert.ok(overflow <= 1, `${device}: the page scrolls sideways by ${overflow} px`);
+    }
+    // from the smallest phone to a projector
+    for (const width of [360, 1920]) {
+      await page.setViewportSize({ width, height: 900 });
+      const overflow = await page.evaluate(() => document.documentElement.scrollWidth - document.documentElement.clientWidth);
+      assert.ok(overflow <= 1, `${width} px: the page scrolls sideways by ${overflow} px`);
     }
     assert.deepEqual(errors, []);
     await page.context().close();
