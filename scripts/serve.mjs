@@ -62,7 +62,12 @@ export const CSP = [
   "object-src 'none'",
   "require-trusted-types-for 'script'",
   "trusted-types arq",
-  "frame-ancestors 'none'",
+  // Any page may frame the playground (teacher links with embed=1 in slides, a course page, an
+  // LMS): it has no login, no cookies, no storage worth stealing and no server-side action, so
+  // a framing page can make a click do nothing worse than start a computation in the visitor's
+  // own tab (docs/navigation.md, "Embedding"). A header is per file, not per fragment, so the
+  // choice holds for every mode of the page.
+  'frame-ancestors *',
 ].join('; ');
 
 /** URL prefixes, most specific first. @type {[string, string][]} */

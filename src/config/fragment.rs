@@ -55,6 +55,20 @@ impl Kind {
                     .collect::<Result<Vec<bool>>>()?;
                 Ok(Value::Flags(Flags(flags)))
             }
+            Kind::Words { choices } => {
+                let v = raw.trim();
+                let mut positions = vec![];
+                for item in v.split(',').filter(|_| !v.is_empty()).map(str::trim) {
+                    if item.is_empty() {
+                        return Err(bad("an empty item between commas"));
+                    }
+                    match choices.iter().position(|c| *c == item) {
+                        Some(i) => positions.push(i),
+                        None => return Err(bad(&format!("'{item}' is not a known word"))),
+                    }
+                }
+                Ok(Value::Words(positions))
+            }
             Kind::Seed => {
                 let v: u64 = raw
                     .trim()

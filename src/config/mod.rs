@@ -11,8 +11,10 @@
 
 mod fragment;
 mod parts;
+mod view;
 
 pub use fragment::schema_markdown;
+pub use view::{PartSet, ViewName, PARTS, VIEW_GROUP};
 
 use crate::choice::{choice_enum, Choice};
 use crate::error::{Error, Result};
@@ -263,6 +265,17 @@ pub struct ExperimentConfig {
     pub sft: u32,
     /// Fine-tuning batches for each policy of the final comparison.
     pub fft: u32,
+    // presentation (group `view`, src/config/view.rs): read by no computation
+    /// The view of the page that opens.
+    pub view: ViewName,
+    /// Parts of the page that are hidden (a teacher's link).
+    #[cfg_attr(target_arch = "wasm32", tsify(type = "string"))]
+    pub hide: PartSet,
+    /// Parts of the page whose controls are locked (shown, not changeable).
+    #[cfg_attr(target_arch = "wasm32", tsify(type = "string"))]
+    pub lock: PartSet,
+    /// 1: embed mode (no header or footer, only the chosen view), for slides or an iframe.
+    pub embed: u32,
     // presentation: what the page shows; no computation reads these
     /// The guided lesson the page shows (src/lesson.rs).
     pub lesson: LessonChoice,
@@ -311,6 +324,10 @@ impl Default for ExperimentConfig {
             spoints: 50,
             sft: 10,
             fft: 300,
+            view: ViewName::Model,
+            hide: PartSet::default(),
+            lock: PartSet::default(),
+            embed: 0,
             lesson: LessonChoice::None,
             step: 1,
         }
@@ -348,6 +365,12 @@ pub enum Kind {
     Bits,
     /// Comma-separated 0/1 flags, one per quantizable layer.
     Flags,
+    /// A set of words: comma-separated, each one of `choices` (order and repetition do not
+    /// matter; the canonical text lists them in `choices` order). Empty = none.
+    Words {
+        /// The allowed words.
+        choices: &'static [&'static str],
+    },
 }
 
 impl Kind {
@@ -360,6 +383,9 @@ impl Kind {
             Kind::Seed => format!("an integer 0..={MAX_SEED}"),
             Kind::Bits => "comma-separated bit widths 2..8 or f (full precision), one per quantizable layer or one for all".into(),
             Kind::Flags => "comma-separated 0/1 flags, one per quantizable layer".into(),
+            Kind::Words { choices } => {
+                format!("comma-separated words from {} (or none)", choices.join(", "))
+            }
         }
     }
 }
@@ -377,6 +403,8 @@ pub enum Value {
     Bits(BitsList),
     /// An `lk` list.
     Flags(Flags),
+    /// The positions of the words of a [`Kind::Words`] set in its choices.
+    Words(Vec<usize>),
 }
 
 impl Value {
@@ -410,13 +438,20 @@ impl Value {
             _ => unreachable!("schema kind mismatch"),
         }
     }
+    fn parts(self) -> PartSet {
+        match self {
+            Value::Words(v) => PartSet::from_positions(v),
+            _ => unreachable!("schema kind mismatch"),
+        }
+    }
 }
 
 /// One row of the schema.
 pub struct Field {
     /// The URL key (also the CLI flag and `set` / `get` name).
     pub key: &'static str,
-    /// The group the setting belongs to (data, model, train, certify, irs, quant, search).
+    /// The group the setting belongs to (data, model, train, certify, irs, quant, search;
+    /// `view` for the presentation keys, which no computation reads).
     pub group: &'static str,
     /// The setting's type and allowed range.
     pub kind: Kind,
@@ -503,6 +538,11 @@ pub static SCHEMA: &[Field] = &[
     field!("spoints", "search", Kind::Int { min: 1, max: 1000 }, "Search-split size: the first odd-numbered test digits that are not reported points (disjoint for every stride)", spoints, int),
     field!("sft", "search", Kind::Int { min: 0, max: 5000 }, "Fine-tuning batches per search episode", sft, int),
     field!("fft", "search", Kind::Int { min: 0, max: 20000 }, "Fine-tuning batches for each policy of the final comparison", fft, int),
+    // presentation (src/config/view.rs): no computation reads these; they stay last
+    field!("view", "view", choice ViewName, "Presentation: the view of the page that opens (no effect on any number)", view),
+    field!("hide", "view", Kind::Words { choices: PARTS }, "Presentation: parts of the page hidden, e.g. a teacher's link (no effect on any number)", hide, parts),
+    field!("lock", "view", Kind::Words { choices: PARTS }, "Presentation: parts of the page shown but locked, their controls disabled (no effect on any number)", lock, parts),
+    field!("embed", "view", Kind::Int { min: 0, max: 1 }, "Presentation: 1 = embed mode for slides or an iframe, only the chosen view (no effect on any number)", embed, int),
     // presentation keys: what the page shows, never what is computed
     field!("lesson", "view", choice LessonChoice, "Guided lesson the page shows (presentation only; `arq info --lessons`)", lesson),
     field!("step", "view", Kind::Int { min: 1, max: crate::lesson::MAX_STEPS as i64 }, "Step of the guided lesson, from 1 (at most the lesson's number of steps)", step, int),

@@ -476,7 +476,8 @@ impl Session {
             test_accuracy: evaluate(&self.model, &self.data, Split::Test).accuracy,
             params: self.model.param_count(),
             engine: crate::VERSION.into(),
-            fragment: self.cfg.to_fragment(),
+            // the experiment only: a teacher's view/hide/lock keys are no property of the weights
+            fragment: self.cfg.experiment_fragment(),
         };
         checkpoint::save(&self.model, &meta)
     }

@@ -30,12 +30,13 @@ const TASK_MAGIC: &[u8; 8] = b"ARQIRS1\n";
 
 /// What the helper workers must share with the one that splits: weights, every setting and
 /// the point set (the config's fragment covers the quantization, calibration and IRS
-/// settings; [`super::fp32_identity`] the weights and the FP32 certificate's settings).
+/// settings; [`super::fp32_identity`] the weights and the FP32 certificate's settings). The
+/// presentation keys (`view`, `hide`, ...) are left out: they never change a result.
 pub fn pool_identity(cfg: &ExperimentConfig, model: &Model, points: Points) -> String {
     format!(
         "{}|{}",
         super::fp32_identity(cfg, model, points),
-        cfg.to_fragment()
+        cfg.experiment_fragment()
     )
 }
 

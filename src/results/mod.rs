@@ -557,7 +557,8 @@ impl Shared {
         let s = Shared {
             v: FORMAT,
             engine: crate::VERSION.into(),
-            fragment: cfg.to_fragment(),
+            // without the presentation keys (view, lesson, ...): no number depends on them
+            fragment: cfg.experiment_fragment(),
             checkpoint: checkpoint.map(str::to_string),
             jobs,
         };
@@ -603,12 +604,12 @@ impl Shared {
             }
         }
         let (cfg, _) = ExperimentConfig::from_fragment_lenient(settings);
-        if cfg.to_fragment() != self.fragment {
+        if cfg.experiment_fragment() != self.fragment {
             return Err(Error::invalid(
                 "r",
                 format!("results of '#{}'", self.fragment),
                 "computed with other settings than the link's",
-                format!("results of '#{}'", cfg.to_fragment()),
+                format!("results of '#{}'", cfg.experiment_fragment()),
             ));
         }
         Ok(())
@@ -694,12 +695,12 @@ impl Shared {
             );
         }
         let cfg = settings(&self.fragment, "r.fragment")?;
-        if cfg.to_fragment() != self.fragment {
+        if cfg.experiment_fragment() != self.fragment {
             return bad(
                 "fragment",
                 &self.fragment,
                 "not canonical",
-                "the canonical settings fragment",
+                "the canonical settings fragment, without presentation keys (view, lesson, ...)",
             );
         }
         if let Some(c) = &self.checkpoint {

@@ -95,6 +95,7 @@ fn value_for(kind: Kind, class: &str) -> String {
             Kind::Enum { choices } => choices[0].to_uppercase(),
             Kind::Bits => "9".into(),
             Kind::Flags => "2".into(),
+            Kind::Words { choices } => choices[0].to_uppercase(),
         },
         "below-range" => match kind {
             Kind::Int { min, .. } => (min - 1).to_string(),
@@ -104,6 +105,7 @@ fn value_for(kind: Kind, class: &str) -> String {
             Kind::Enum { choices } => format!(" {}x", choices[0]),
             Kind::Bits => "1".into(),
             Kind::Flags => "-1".into(),
+            Kind::Words { choices } => format!("{},", choices[0]),
         },
         "wrong-list-length" => match kind {
             Kind::Bits => "4,4".into(),
@@ -126,7 +128,7 @@ fn value_for(kind: Kind, class: &str) -> String {
 
 fn expect_for(kind: Kind, class: &str) -> Expect {
     match (kind, class) {
-        (Kind::Bits | Kind::Flags, "empty") => Expect::Accept,
+        (Kind::Bits | Kind::Flags | Kind::Words { .. }, "empty") => Expect::Accept,
         (Kind::Bits | Kind::Flags, "wrong-list-length") => Expect::RejectForModel,
         _ => Expect::Reject,
     }

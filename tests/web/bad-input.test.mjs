@@ -55,9 +55,9 @@ function valueFor(f, cls) {
     case 'huge-int': return '99999999999999999999';
     case 'unknown-word': return 'xyzzy';
     case 'above-range':
-      return { int: String(max + 1), float: String(max * 1.5), seed: String(BigInt(MAX_SEED) + 1n), enum: (f.choices ?? [''])[0].toUpperCase(), bits: '9', flags: '2' }[f.kind] ?? '';
+      return { int: String(max + 1), float: String(max * 1.5), seed: String(BigInt(MAX_SEED) + 1n), enum: (f.choices ?? [''])[0].toUpperCase(), bits: '9', flags: '2', words: (f.choices ?? [''])[0].toUpperCase() }[f.kind] ?? '';
     case 'below-range':
-      return { int: String(min - 1), float: min > 0 ? String(min / 2) : '-0.001', seed: '-0.5', enum: ` ${(f.choices ?? [''])[0]}x`, bits: '1', flags: '-1' }[f.kind] ?? '';
+      return { int: String(min - 1), float: min > 0 ? String(min / 2) : '-0.001', seed: '-0.5', enum: ` ${(f.choices ?? [''])[0]}x`, bits: '1', flags: '-1', words: `${(f.choices ?? [''])[0]},` }[f.kind] ?? '';
     case 'wrong-list-length': return f.kind === 'bits' ? '4,4' : f.kind === 'flags' ? '1,0' : '1,2';
     case 'unicode-latin': return '\u00e9';
     case 'unicode-emoji': return '\u{1F600}';
@@ -76,7 +76,8 @@ function valueFor(f, cls) {
 /** @param {Field} f @param {string} cls @returns {Case} */
 function makeCase(f, cls) {
   const list = f.kind === 'bits' || f.kind === 'flags';
-  const expect = list && cls === 'empty' ? 'accept' : list && cls === 'wrong-list-length' ? 'model' : 'reject';
+  // an empty list is valid: full precision, no locks, no hidden or locked parts
+  const expect = (list || f.kind === 'words') && cls === 'empty' ? 'accept' : list && cls === 'wrong-list-length' ? 'model' : 'reject';
   return { key: f.key, field: f, cls, raw: valueFor(f, cls), expect };
 }
 
@@ -113,6 +114,7 @@ function allowedText(c) {
     enum: (f.choices ?? []).join(', '),
     bits: 'bit widths',
     flags: '0/1 flags',
+    words: `comma-separated words from ${(f.choices ?? []).join(', ')}`,
   }[f.kind] ?? '';
 }
 

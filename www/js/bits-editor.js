@@ -5,7 +5,7 @@
 // bar ('f' = full precision). Drag a bar, or focus a column and press Up/Down (weights),
 // Shift+Up/Down (activations), Left/Right (another layer), L (lock). Every change is a
 // 'preview' while it goes on and a 'commit' when the pointer or the key is released.
-import { el, svgEl } from './dom.js';
+import { el, frozen, svgEl } from './dom.js';
 import * as fmt from './format.js';
 
 /**
@@ -40,6 +40,11 @@ export const stepBits = (b, d) => LEVELS[Math.max(0, Math.min(LEVELS.length - 1,
 /** @param {QuantLayer} l @param {Bits} w @param {Bits} a @param {boolean} locked */
 const describe = (l, w, a, locked) => `${l.name}: weights ${w >= 32 ? 'full precision' : `${w} bits`}, activations ${a >= 32 ? 'full precision' : `${a} bits`}`
   + `${locked ? ', locked' : ''}; ${fmt.percent(l.macShare, 1)} of the cost`;
+
+/** Why an edit is refused: a running job, or a teacher's link that locks the bits. */
+const refusal = () => (document.body.hasAttribute('data-busy')
+  ? 'The engine is busy: change the bits when the current job ends.'
+  : 'The bits are locked by this link.');
 
 export class BitsEditor {
   /**
@@ -169,7 +174,7 @@ export class BitsEditor {
 
   /** @param {number} j */
   toggleLock(j) {
-    if (document.body.hasAttribute('data-busy')) return;
+    if (frozen(this.host)) return;
     this.draft.lk[j] = !this.draft.lk[j];
     this.update();
     this.handlers.onChange(this.draft, 'commit');
@@ -177,14 +182,14 @@ export class BitsEditor {
 
   /** @param {KeyboardEvent} ev @param {number} j */
   key(ev, j) {
-    const busy = document.body.hasAttribute('data-busy');
+    const busy = frozen(this.host);
     if (ev.key === 'ArrowLeft' || ev.key === 'ArrowRight' || ev.key === 'Home' || ev.key === 'End') {
       ev.preventDefault();
       const next = ev.key === 'Home' ? 0 : ev.key === 'End' ? this.columns.length - 1 : j + (ev.key === 'ArrowLeft' ? -1 : 1);
       this.setFocus(Math.max(0, Math.min(this.columns.length - 1, next)), true);
     } else if (ev.key === 'ArrowUp' || ev.key === 'ArrowDown') {
       ev.preventDefault();
-      if (busy) return this.handlers.onRefused('The engine is busy: change the bits when the current job ends.');
+      if (busy) return this.handlers.onRefused(refusal());
       const which = ev.shiftKey ? 'a' : 'w';
       const cur = which === 'w' ? this.draft.wb[j] : this.draft.ab[j];
       if (this.setBits(j, which, stepBits(cur, ev.key === 'ArrowUp' ? 1 : -1))) {
@@ -212,7 +217,7 @@ export class BitsEditor {
     area.addEventListener('pointerdown', (ev) => {
       if (ev.button !== 0) return;
       this.setFocus(j, true);
-      if (document.body.hasAttribute('data-busy')) return this.handlers.onRefused('The engine is busy: change the bits when the current job ends.');
+      if (frozen(this.host)) return this.handlers.onRefused(refusal());
       if (this.draft.lk[j]) return this.handlers.onRefused(`${this.layers[j].name} is locked: unlock it to change its bits.`);
       ev.preventDefault();
       area.setPointerCapture(ev.pointerId);

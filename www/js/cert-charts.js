@@ -11,7 +11,8 @@ import * as fmt from './format.js';
  * @typedef {import('./charts.js').Margins} Margins
  */
 
-export const OUTCOME_COLORS = { correct: '#2b8a3e', wrong: '#c92a2a', abstain: '#8a949e' };
+// Okabe-Ito (colour-blind safe): bluish green, vermillion, grey
+export const OUTCOME_COLORS = { correct: '#009E73', wrong: '#D55E00', abstain: '#8a949e' };
 
 /** @param {CertRun} run */
 export const isPartial = (run) => run.state !== 'done';

@@ -137,7 +137,8 @@ export class Chart {
   }
 }
 
-export const COLORS = { loss: '#c2571a', accuracy: '#1f6fb2', test: '#2b8a3e', grid: '#e6e8eb' };
+// Okabe-Ito (colour-blind safe): vermillion, blue, bluish green
+export const COLORS = { loss: '#D55E00', accuracy: '#0072B2', test: '#009E73', grid: '#e6e8eb' };
 
 /** Redraws when the host's width changes. @param {HTMLElement} host @param {() => void} draw */
 export function onResize(host, draw) {

@@ -123,7 +123,22 @@ export function setBusy(busy) {
   for (const node of document.querySelectorAll('[data-idle-only]')) {
     if (node instanceof HTMLButtonElement || node instanceof HTMLFieldSetElement
       || node instanceof HTMLInputElement || node instanceof HTMLSelectElement) {
-      node.disabled = busy;
+      // a part locked by a teacher's link (www/js/nav.js) stays disabled
+      node.disabled = busy || node.hasAttribute('data-locked');
     }
   }
+}
+
+/**
+ * Whether an edit must be refused now: a job runs, or `node` is inside a part that a
+ * teacher's link locks (www/js/nav.js).
+ * @param {Element} node
+ */
+export function frozen(node) {
+  return document.body.hasAttribute('data-busy') || node.closest('[data-locked-part]') !== null;
+}
+
+/** Whether the user asked for reduced motion (then scrolling jumps instead of gliding). */
+export function reducedMotion() {
+  return matchMedia('(prefers-reduced-motion: reduce)').matches;
 }

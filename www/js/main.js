@@ -5,13 +5,15 @@ import { BitsView } from './bits-view.js';
 import { CertifyView } from './certify-view.js';
 import { DigitView } from './digit-view.js';
 import { EngineError, JobAborted } from './client.js';
-import { byId, scriptURL, setBusy } from './dom.js';
+import { offerDataTables } from './data-tables.js';
+import { byId, reducedMotion, scriptURL, setBusy } from './dom.js';
 import { EvalView } from './eval-view.js';
 import { HistoryView } from './history-view.js';
 import { wireExports } from './exports-view.js';
 import * as fmt from './format.js';
 import { LessonView } from './lesson-view.js';
 import { ModelView } from './model-view.js';
+import { Navigation } from './nav.js';
 import { NoiseQuantToggle } from './noise-quant.js';
 import { NoiseView } from './noise-view.js';
 import { registerOffline } from './offline.js';
@@ -24,6 +26,7 @@ import { SettingsForm } from './settings.js';
 import { splitLink } from './share.js';
 import { ShareView } from './share-view.js';
 import { ShowcaseView } from './showcase-view.js';
+import { TeacherLink } from './teacher.js';
 import { Notices, Status } from './status.js';
 import { TrainView } from './train-view.js';
 import * as url from './url.js';
@@ -64,6 +67,15 @@ import * as url from './url.js';
 const status = new Status(byId('status', HTMLElement), byId('load-phases', HTMLOListElement));
 const notices = new Notices(byId('notices', HTMLElement));
 const fragmentView = byId('fragment-view', HTMLElement);
+/** The views' table of contents and the presentation keys (view, hide, lock, embed). */
+const nav = new Navigation({
+  onFragment: (fragment) => {
+    fragmentView.textContent = fragment;
+    teacher.update();
+  },
+  address: (fragment) => shareView.keep(fragment),
+});
+const teacher = new TeacherLink(nav, (text, kind) => status.set(text, kind));
 const workerURL = scriptURL(new URL('./worker.js', import.meta.url));
 const pool = new EnginePool(() => new Worker(workerURL, { type: 'module' }), (e) => {
   document.body.dataset.state = 'failed';
@@ -137,17 +149,19 @@ const app = {
   },
   error: showError,
   async applySettings(patch) {
-    await commit(url.build(Object.entries({ ...currentValues, ...patch })), 'push');
+    await commit(url.build(Object.entries({ ...currentValues, ...nav.values, ...patch })), 'push');
   },
   async loadFragment(fragment) {
     await commit(fragment, 'push');
   },
   async setPresentation(patch) {
     try {
-      const parsed = await pool.request('setPresentation', { fragment: url.build(Object.entries({ ...currentValues, ...patch })) });
+      // the table of contents' view is newer than the engine's copy of it
+      const parsed = await pool.request('setPresentation', { fragment: url.build(Object.entries({ ...currentValues, ...nav.values, ...patch })) });
       currentValues = parsed.values;
       settings.setValues(parsed.values);
-      url.replace(parsed.fragment);
+      nav.apply(parsed.values, parsed.fragment, false);
+      url.replace(shareView.keep(parsed.fragment));
       fragmentView.textContent = url.normalize(parsed.fragment) || '#v=1';
       lessonView.setConfig(parsed.values);
     } catch (e) {
@@ -161,7 +175,7 @@ const app = {
     const fieldset = details.querySelector(`fieldset[data-group="${group}"] details`);
     if (fieldset instanceof HTMLDetailsElement) fieldset.open = true;
     const input = document.getElementById(`cfg-${key}`);
-    input?.scrollIntoView({ behavior: 'smooth', block: 'center' });
+    input?.scrollIntoView({ behavior: reducedMotion() ? 'auto' : 'smooth', block: 'center' });
     input?.focus({ preventScroll: true });
   },
   policyApplied(parsed, how) {
@@ -171,8 +185,9 @@ const app = {
     }
     currentValues = parsed.values;
     settings.setValues(parsed.values);
-    url.preview(parsed.fragment);
-    fragmentView.textContent = url.normalize(parsed.fragment) || '#v=1';
+    const fragment = nav.withPresentation(parsed.fragment);
+    url.preview(fragment);
+    fragmentView.textContent = url.normalize(fragment) || '#v=1';
   },
 };
 
@@ -186,17 +201,22 @@ noiseQuant.attach(() => noiseView.refresh());
 const certifyView = new CertifyView(app);
 const digitView = new DigitView(app);
 const bitsView = new BitsView(app);
-const searchView = new SearchView(app, { loadPolicy: (wb, ab) => bitsView.load(wb, ab), layerNames: () => bitsView.layers.map((l) => l.name) });
+const searchView = new SearchView(app, { loadPolicy: (wb, ab) => (nav.locked('bits') ? status.set('The bits per layer are locked by this link: the policy was not loaded.', 'info') : bitsView.load(wb, ab)), layerNames: () => bitsView.layers.map((l) => l.name) });
 const showcaseView = new ShowcaseView(app, { search: searchView, final: searchView.final });
 const sensitivityView = new SensitivityView(app, { layerNames: () => bitsView.layers.map((l) => l.name) });
 const lessonView = new LessonView(app, { noise: noiseView, certify: certifyView, bits: bitsView, search: searchView });
-const shareView = new ShareView(app, { certify: certifyView, search: searchView, notify: (title, lines, kind) => notices.show(title, lines, kind), engineVersion: () => engineVersion });
+const shareView = new ShareView(app, { certify: certifyView, search: searchView, notify: (title, lines, kind) => notices.show(title, lines, kind), engineVersion: () => engineVersion,
+  experiment: (f) => nav.experiment(f), present: (f) => nav.withPresentation(f) });
 bitsView.policyListeners.push(() => noiseQuant.showNote(bitsView.describe()));
 bitsView.readoutListeners.push((r) => {
   noiseQuant.setReadout(bitsView.describe());
   searchView.addReadout(r);
 });
-const settings = new SettingsForm(byId('settings-form', HTMLFormElement), { onInput: preview, onCommit: (f) => commit(f, 'push') });
+// The form has no presentation keys: the page's current ones are added to what it commits.
+const settings = new SettingsForm(byId('settings-form', HTMLFormElement), {
+  onInput: (f) => preview(nav.withPresentation(f)),
+  onCommit: (f) => commit(nav.withPresentation(f), 'push'),
+});
 new HistoryView(app, { certify: certifyView, search: searchView, engine: () => engineVersion });
 wireExports(app, {
   certify: certifyView,
@@ -223,7 +243,7 @@ function setReady() {
 /** @param {number} index */
 function pickNoiseDigit(index) {
   noiseView.select(index);
-  byId('noise-card', HTMLElement).scrollIntoView({ behavior: 'smooth', block: 'start' });
+  nav.choose('noise', false);
 }
 
 /**
@@ -237,10 +257,20 @@ function showConfig(parsed, how) {
   settings.setValues(values);
   // the fields whose value was dropped keep their message until the next edit
   settings.markNotices(parsed.notices);
-  // a link's results keys (eng=, r=) stay in the address while its settings stand
-  if (how === 'push') url.push(shareView.keep(parsed.fragment));
-  else url.replace(shareView.keep(parsed.fragment));
-  fragmentView.textContent = url.normalize(parsed.fragment) || '#v=1';
+  // An opened link or a navigation sets the presentation; a change made on the page keeps
+  // the page's (the engine's copy of `view` lags behind the table of contents). A link's
+  // results keys (eng=, r=) stay in the address while its settings stand.
+  const fragment = how === 'push' ? nav.withPresentation(parsed.fragment) : parsed.fragment;
+  const link = shareView.keep(fragment);
+  if (how === 'push') {
+    nav.setFragment(fragment);
+    url.push(link);
+  } else {
+    nav.apply(values, fragment, true);
+    url.replace(link);
+  }
+  teacher.update();
+  fragmentView.textContent = url.normalize(fragment) || '#v=1';
   trainView.showSettings(schema, values);
   certifyView.showSettings(schema, values);
   bitsView.setConfig(values);
@@ -330,9 +360,11 @@ async function boot() {
     app.dataset = init.dataset;
     byId('engine-version', HTMLElement).textContent = `engine ${init.version}`;
     settings.build(init.schema);
+    nav.setSchema(init.schema);
     showcaseView.show(init.experiments);
     lessonView.show(init.lessons);
     showConfig(init.parsed, 'replace');
+    teacher.build();
     modelView.showModel(init.model);
     modelLabel = `${init.model.name}, σ = ${fmt.sigma(init.model.sigma)}`;
     samplesView.setInfo(init.dataset);
@@ -362,9 +394,10 @@ url.onNavigate((fragment) => {
   shareView.expect(fragment);
   void commit(fragment, 'replace').then(() => shareView.open());
 });
+offerDataTables();
 // On a narrow screen the settings start folded so the views come first.
 if (matchMedia('(max-width: 900px)').matches) byId('settings-details', HTMLDetailsElement).open = false;
-byId('reset-config', HTMLButtonElement).addEventListener('click', () => commit('#v=1', 'push'));
+byId('reset-config', HTMLButtonElement).addEventListener('click', () => commit(nav.withPresentation('#v=1'), 'push'));
 byId('copy-link', HTMLButtonElement).addEventListener('click', async () => {
   try {
     await navigator.clipboard.writeText(location.href);
@@ -388,5 +421,5 @@ poolSize.addEventListener('change', () => {
  * For the browser tests and the console: worker 0's client, the pool, and a deliberate engine panic
  * (run like any job, so the page shows the error and recovers).
  */
-Object.assign(window, { arq: { client, pool, debugPanic: () => app.run('Crash test', () => pool.request('debugPanic', {})) } });
+Object.assign(window, { arq: { client, pool, nav, debugPanic: () => app.run('Crash test', () => pool.request('debugPanic', {})) } });
 boot();

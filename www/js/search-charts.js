@@ -14,7 +14,7 @@ import * as fmt from './format.js';
  * @typedef {'acr'|'accuracy'} Metric
  */
 
-export const SERIES = { raw: '#8a949e', smooth: '#1f6fb2', best: '#2b8a3e' };
+export const SERIES = { raw: '#8a949e', smooth: '#0072B2', best: '#009E73' }; // Okabe-Ito
 /** The moving mean's window, in episodes. */
 export const WINDOW = 5;
 

@@ -29,9 +29,9 @@ import { heatmapTable, paretoTable, rewardTable } from './search-tables.js';
  */
 
 export const KINDS = /** @type {const} */ ({
-  arq: { label: 'ARQ', color: '#1f6fb2', what: 'DDPG, ACR reward (IRS)' },
-  haq: { label: 'HAQ-reward', color: '#c2571a', what: 'DDPG, clean-accuracy reward' },
-  random: { label: 'random', color: '#7b5ea7', what: 'uniform random policies' },
+  arq: { label: 'ARQ', color: '#0072B2', what: 'DDPG, ACR reward (IRS)' },
+  haq: { label: 'HAQ-reward', color: '#D55E00', what: 'DDPG, clean-accuracy reward' },
+  random: { label: 'random', color: '#CC79A7', what: 'uniform random policies' },
 });
 
 export class SearchView {

@@ -24,7 +24,7 @@ const CONTEXT_KEYS = ['ds', 'model', 'sigma', 'seed', 'n0', 'n', 'alpha', 'point
 /** The sides in words. */
 const SIDES = /** @type {Record<Side, string>} */ ({ both: 'weights and input activations', w: 'weights only', a: 'input activations only' });
 /** Bar colours: ΔACR, Δ accuracy. */
-const COLORS = { acr: '#1f6fb2', acc: '#c2571a', floor: '#6c7a89' };
+const COLORS = { acr: '#0072B2', acc: '#D55E00', floor: '#6c7a89' }; // Okabe-Ito
 /** The engine's phase names in words. */
 const PHASES = /** @type {Record<string, string>} */ ({
   'fp32-certify': 'certifying FP32 on the search split (the reference and the IRS cache)',

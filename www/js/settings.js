@@ -93,7 +93,9 @@ export class SettingsForm {
 
   /** @param {Field[]} schema */
   build(schema) {
-    this.fields = schema.filter((f) => f.key !== 'v');
+    // the presentation keys (group view: view, hide, lock, embed) are the navigation's and the
+    // teacher link's (www/js/nav.js), no experiment setting
+    this.fields = schema.filter((f) => f.key !== 'v' && f.group !== 'view');
     this.controls.clear();
     /** @type {Map<string, Field[]>} */
     const groups = new Map();

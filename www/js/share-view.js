@@ -113,7 +113,10 @@ export class ShareView {
   /**
    * @param {App} app
    * @param {{certify: CertifyView, search: SearchView, notify: (title: string, lines: string[], kind: 'warning' | 'error') => void,
-   *   engineVersion: () => string}} deps
+   *   engineVersion: () => string, experiment: (fragment: string) => string,
+   *   present: (fragment: string) => string}} deps `experiment` drops a fragment's presentation
+   *   keys (view, lesson, ...: no number depends on them), `present` puts the page's current
+   *   ones on a settings fragment
    */
   constructor(app, deps) {
     this.app = app;
@@ -153,6 +156,14 @@ export class ShareView {
   }
 
   /**
+   * What an address computes: its settings without results keys or presentation keys.
+   * @param {string} link @returns {string}
+   */
+  experimentOf(link) {
+    return this.deps.experiment(splitLink(link).settings || '#v=1');
+  }
+
+  /**
    * Notes the results keys of a fragment about to be applied (before the engine has read
    * them), so the canonical rewrite of the address keeps them.
    * @param {string} fragment
@@ -170,7 +181,7 @@ export class ShareView {
   keep(fragment) {
     const f = fragment.replace(/^#/, '');
     if (this.pending) {
-      if (splitLink(this.pending.settings).settings.replace(/^#/, '') === f || this.current === null) {
+      if (this.experimentOf(this.pending.settings) === this.experimentOf(fragment) || this.current === null) {
         return joinLink(f, this.pending.engine, this.pending.r);
       }
     }
@@ -236,8 +247,8 @@ export class ShareView {
    */
   async collect() {
     const { certify, search } = this.deps;
-    const here = splitLink(location.hash).settings || '#v=1';
-    const same = (/** @type {string} */ f) => (splitLink(f).settings || '#v=1') === here;
+    const here = this.experimentOf(location.hash);
+    const same = (/** @type {string} */ f) => this.experimentOf(f) === here;
     const cert = [...certify.runs].reverse().find((r) => r.state === 'done' && same(r.fragment));
     const values = JSON.stringify(search.values);
     /** @type {Map<Kind, SearchRun>} */
@@ -276,8 +287,10 @@ export class ShareView {
       }
       const enc = await this.app.client.request('resultsEncode', { input: c.input, fragment: c.fragment, ...(c.checkpoint ? { checkpoint: c.checkpoint } : {}) });
       const r = await encodeResults(enc.json);
-      const link = joinLink(enc.shared.fragment, enc.shared.engine, r);
-      this.pending = { settings: `#${enc.shared.fragment}`, engine: enc.shared.engine, r };
+      // the address's presentation keys (the view it opens on, a lesson) travel too
+      const settings = splitLink(location.hash).settings || `#${enc.shared.fragment}`;
+      const link = joinLink(settings, enc.shared.engine, r);
+      this.pending = { settings, engine: enc.shared.engine, r };
       url.replace(link);
       const size = location.href.length;
       const jobs = enc.shared.jobs.map((j) => j.job).join(', ');
@@ -326,7 +339,7 @@ export class ShareView {
       const link = joinLink(r.shared.fragment, r.shared.engine, code);
       this.expect(link);
       this.current = null;
-      await this.app.loadFragment(`#${r.shared.fragment}`);
+      await this.app.loadFragment(this.deps.present(`#${r.shared.fragment}`));
       this.show({ shared: r.shared, digest: r.digest, link, source: 'bundle', state: 'shared', verdict: null });
       url.replace(link);
       this.text.textContent = `Opened ${file.name}: the results below are as exported, not yet replayed.`;
@@ -351,7 +364,7 @@ export class ShareView {
       this.verdictLine.textContent = `${why}; what finished is kept, and the shared results stay unverified.`;
     };
     try {
-      if ((splitLink(location.hash).settings || '#v=1') !== `#${s.shared.fragment}`) await this.app.loadFragment(`#${s.shared.fragment}`);
+      if (this.experimentOf(location.hash) !== this.experimentOf(`#${s.shared.fragment}`)) await this.app.loadFragment(this.deps.present(`#${s.shared.fragment}`));
       const jobs = s.shared.jobs.map((j) => j.job);
       /** @type {ResultInput['searches']} */
       const searches = [];

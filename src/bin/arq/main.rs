@@ -10,9 +10,9 @@ mod export_cmd;
 mod pipeline_cmds;
 #[cfg(not(target_arch = "wasm32"))]
 mod resolution_cmd;
+mod results_cmd;
 #[cfg(not(target_arch = "wasm32"))]
 mod selftest_cmd;
-mod results_cmd;
 #[cfg(not(target_arch = "wasm32"))]
 mod sensitivity_cmd;
 
