@@ -26,6 +26,7 @@ pub mod rng;
 pub mod search;
 pub mod showcase;
 pub mod zoo_index;
+pub(crate) mod wire;
 
 #[cfg(target_arch = "wasm32")]
 pub mod wasm;
