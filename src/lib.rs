@@ -25,8 +25,8 @@ pub mod quant;
 pub mod rng;
 pub mod search;
 pub mod showcase;
-pub mod zoo_index;
 pub(crate) mod wire;
+pub mod zoo_index;
 
 #[cfg(target_arch = "wasm32")]
 pub mod wasm;

@@ -116,10 +116,14 @@ impl<'a> Reader<'a> {
         }
     }
     pub fn u32(&mut self) -> WireResult<u32> {
-        Ok(u32::from_le_bytes(self.take(4)?.try_into().expect("4 bytes")))
+        Ok(u32::from_le_bytes(
+            self.take(4)?.try_into().expect("4 bytes"),
+        ))
     }
     pub fn u64(&mut self) -> WireResult<u64> {
-        Ok(u64::from_le_bytes(self.take(8)?.try_into().expect("8 bytes")))
+        Ok(u64::from_le_bytes(
+            self.take(8)?.try_into().expect("8 bytes"),
+        ))
     }
     pub fn f64(&mut self) -> WireResult<f64> {
         Ok(f64::from_bits(self.u64()?))
@@ -150,10 +154,18 @@ impl<'a> Reader<'a> {
             .collect())
     }
     pub fn opt_u64(&mut self) -> WireResult<Option<u64>> {
-        Ok(if self.bool()? { Some(self.u64()?) } else { None })
+        Ok(if self.bool()? {
+            Some(self.u64()?)
+        } else {
+            None
+        })
     }
     pub fn opt_f64(&mut self) -> WireResult<Option<f64>> {
-        Ok(if self.bool()? { Some(self.f64()?) } else { None })
+        Ok(if self.bool()? {
+            Some(self.f64()?)
+        } else {
+            None
+        })
     }
     pub fn list<T: Wire>(&mut self) -> WireResult<Vec<T>> {
         let n = self.len(1)?;

@@ -145,8 +145,7 @@ impl Wire for IrsTask {
         w.f32s(&self.weights);
     }
     fn get(r: &mut Reader) -> WireResult<Self> {
-        let (identity, split, points, part) =
-            (r.str()?, r.u64()?, Points::get(r)?, Part::get(r)?);
+        let (identity, split, points, part) = (r.str()?, r.u64()?, Points::get(r)?, Part::get(r)?);
         let mut bits = || -> WireResult<Vec<u32>> {
             let n = r.len(4)?;
             (0..n).map(|_| r.u32()).collect()
