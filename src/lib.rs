@@ -19,6 +19,7 @@ pub mod error;
 pub mod experiment;
 pub mod job;
 pub mod nn;
+pub(crate) mod order;
 pub(crate) mod par;
 pub mod pipeline;
 pub mod quant;

@@ -831,7 +831,7 @@ impl Session {
     /// a sharded certification's merged records.
     pub fn certify_summary(&self, records: &[CertRecord]) -> Summary {
         let mut sorted = records.to_vec();
-        sorted.sort_by_key(|r| r.index);
+        crate::order::sort_by_key(&mut sorted, |r| r.index);
         crate::pipeline::fp32_summary(&self.cfg, &sorted)
     }
 

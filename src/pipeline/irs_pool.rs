@@ -309,7 +309,7 @@ pub(crate) fn check_parts(
         }
     }
     let mut seen: Vec<u32> = others.iter().map(|o| o.part.index).collect();
-    seen.sort_unstable();
+    crate::order::sort_by_key(&mut seen, |&i| i);
     let complete =
         seen.iter().copied().eq(1..count) && others.iter().all(|o| o.part.count == count);
     if !complete {
@@ -341,7 +341,7 @@ pub(crate) fn check_parts(
 /// The whole phase's records: the splitting worker's own (part 0) and the other parts'
 /// (checked with [`check_parts`]), merged in point order.
 pub(crate) fn merge_parts(own: PartRecords, mut others: Vec<IrsPartOut>) -> Result<PartRecords> {
-    others.sort_by_key(|o| o.part.index);
+    crate::order::sort_by_key(&mut others, |o| o.part.index);
     let bad = || Error::State("the parts of a split certification do not fit together".into());
     match own {
         PartRecords::Irs(own) => {

@@ -485,7 +485,7 @@ pub fn assemble_fp32(
             ));
         }
     }
-    parts.sort_by_key(|p| p.part.index);
+    crate::order::sort_by_key(&mut parts, |p| p.part.index);
     let count = parts.len();
     let shown = parts
         .iter()
