@@ -22,6 +22,7 @@ pub mod export;
 pub mod job;
 pub mod lesson;
 pub mod nn;
+pub(crate) mod order;
 pub(crate) mod par;
 pub mod pipeline;
 pub mod quant;
@@ -30,6 +31,7 @@ pub mod rng;
 pub mod search;
 pub mod selftest;
 pub mod showcase;
+pub(crate) mod wire;
 pub mod zoo_index;
 
 #[cfg(target_arch = "wasm32")]

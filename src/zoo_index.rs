@@ -62,15 +62,18 @@ fn safe_file_name(f: &str) -> bool {
 /// `model`, a number `sigma` and a safe `file` name are skipped. Errors (naming
 /// models/index.json) when the text is not a JSON array.
 pub fn entries(index_json: &str) -> Result<Vec<IndexEntry>> {
-    let list: Vec<serde_json::Value> = serde_json::from_str(index_json).map_err(|e| {
-        Error::bad_file(
-            "models/index.json",
-            format!("expected a JSON array of {{model, sigma, file, hash, testAccuracy}}: {e}"),
-        )
-    })?;
+    // each entry as its own text, read (or skipped) by IndexEntry's own reader: no
+    // serde_json::Value, whose code the page's module would carry for this one file
+    let list: Vec<&serde_json::value::RawValue> =
+        serde_json::from_str(index_json).map_err(|e| {
+            Error::bad_file(
+                "models/index.json",
+                format!("expected a JSON array of {{model, sigma, file, hash, testAccuracy}}: {e}"),
+            )
+        })?;
     Ok(list
         .into_iter()
-        .filter_map(|v| serde_json::from_value::<IndexEntry>(v).ok())
+        .filter_map(|v| serde_json::from_str::<IndexEntry>(v.get()).ok())
         .filter(|e| safe_file_name(&e.file))
         .collect())
 }

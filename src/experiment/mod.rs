@@ -76,8 +76,9 @@ pub struct CertifyStep {
     pub summary: Summary,
 }
 
-/// A long task of the session and what it needs to start ([`Session::begin`]).
-#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+/// A long task of the session and what it needs to start ([`Session::begin`]). Read from one
+/// flat object (see its `Deserialize`).
+#[derive(Clone, Debug, PartialEq, Eq, Serialize)]
 #[cfg_attr(target_arch = "wasm32", derive(tsify::Tsify))]
 #[serde(tag = "kind", rename_all = "camelCase")]
 pub enum JobSpec {
@@ -128,6 +129,69 @@ pub enum JobSpec {
         #[serde(default)]
         side: crate::pipeline::sensitivity::Side,
     },
+}
+
+/// Reads the shape `#[serde(tag = "kind")]` writes through one flat struct of every variant's
+/// fields: the derived internally tagged reader buffers the whole object first and was the
+/// largest function of the page's wasm module (23 KB, issue 10). Fields of other kinds are
+/// read (so must have their types) and ignored.
+impl<'de> Deserialize<'de> for JobSpec {
+    fn deserialize<D: serde::Deserializer<'de>>(d: D) -> std::result::Result<Self, D::Error> {
+        use serde::de::Error as _;
+        #[derive(Deserialize)]
+        #[serde(rename_all = "camelCase")]
+        struct Flat {
+            kind: JobKind,
+            part: Option<Part>,
+            points: Option<Points>,
+            fresh: Option<bool>,
+            method: Option<Method>,
+            rows: Option<Vec<CompareRowSpec>>,
+            bits: Option<u32>,
+            side: Option<crate::pipeline::sensitivity::Side>,
+        }
+        let f = Flat::deserialize(d)?;
+        fn need<T, E: serde::de::Error>(
+            v: Option<T>,
+            name: &'static str,
+        ) -> std::result::Result<T, E> {
+            v.ok_or_else(|| E::missing_field(name))
+        }
+        Ok(match f.kind {
+            JobKind::Train => JobSpec::Train,
+            JobKind::Certify => JobSpec::Certify {
+                part: f.part.unwrap_or_default(),
+                points: f.points.unwrap_or_default(),
+            },
+            JobKind::QuantEval => JobSpec::QuantEval {
+                fresh: need(f.fresh, "fresh")?,
+            },
+            JobKind::Search => JobSpec::Search {
+                method: need(f.method, "method")?,
+            },
+            JobKind::Compare => JobSpec::Compare {
+                part: f.part.unwrap_or_default(),
+                rows: f.rows,
+            },
+            JobKind::Sensitivity => JobSpec::Sensitivity {
+                bits: need(f.bits, "bits")?,
+                side: f.side.unwrap_or_default(),
+            },
+            JobKind::IrsPart => {
+                return Err(D::Error::unknown_variant(
+                    "irsPart",
+                    &[
+                        "train",
+                        "certify",
+                        "quantEval",
+                        "search",
+                        "compare",
+                        "sensitivity",
+                    ],
+                ))
+            }
+        })
+    }
 }
 
 impl JobSpec {
@@ -807,7 +871,7 @@ impl Session {
     /// a sharded certification's merged records.
     pub fn certify_summary(&self, records: &[CertRecord]) -> Summary {
         let mut sorted = records.to_vec();
-        sorted.sort_by_key(|r| r.index);
+        crate::order::sort_by_key(&mut sorted, |r| r.index);
         crate::pipeline::fp32_summary(&self.cfg, &sorted)
     }
 

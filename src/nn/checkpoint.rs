@@ -114,7 +114,10 @@ pub fn load(bytes: &[u8]) -> Result<(Model, LoadedCheckpoint)> {
             body.len() - 16
         )));
     }
-    let meta: CheckpointMeta = serde_json::from_slice(&bytes[16..16 + hlen])
+    // as text, through the one serde_json reader the engine links (its other JSON is text)
+    let meta: CheckpointMeta = std::str::from_utf8(&bytes[16..16 + hlen])
+        .map_err(|e| e.to_string())
+        .and_then(|t| serde_json::from_str(t).map_err(|e| e.to_string()))
         .map_err(|e| bad(format!("bad header: {e}")))?;
     // the session adopts the checkpoint's sigma, so it must be a valid `sigma` setting
     if !(SIGMA_MIN..=SIGMA_MAX).contains(&meta.sigma) {

@@ -22,11 +22,14 @@ use crate::job::{Job, Part, Work};
 use crate::nn::Model;
 use crate::quant::calib::Calibration;
 use crate::quant::{Bits, IntModel, Policy, QuantizedModel};
+use crate::wire::{Reader, Wire, WireResult, Writer};
 use serde::{Deserialize, Serialize};
 use std::sync::Arc;
 
 /// The first bytes of an [`IrsTask`].
-const TASK_MAGIC: &[u8; 8] = b"ARQIRS1\n";
+const TASK_MAGIC: &[u8; 8] = b"ARQIRS2\n";
+/// The first bytes of an [`IrsPartOut`].
+const PART_MAGIC: &[u8; 8] = b"ARQIRSP1";
 
 /// What the helper workers must share with the one that splits: weights, every setting and
 /// the point set (the config's fragment covers the quantization, calibration and IRS
@@ -48,8 +51,7 @@ pub struct IrsTask {
     weights: Vec<f32>,
 }
 
-#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
-#[serde(rename_all = "camelCase")]
+#[derive(Clone, Debug, PartialEq)]
 struct TaskHead {
     /// [`pool_identity`] of the splitting worker.
     identity: String,
@@ -106,49 +108,63 @@ impl IrsTask {
         }
     }
 
-    /// `magic, u32 LE header length, header JSON, f32 LE weights`.
+    /// The task as bytes ([`crate::wire`]): magic, header, f32 weights.
     pub fn to_bytes(&self) -> Vec<u8> {
-        let head = serde_json::to_vec(&self.head).expect("an IRS task serialises");
-        let mut out = Vec::with_capacity(12 + head.len() + 4 * self.weights.len());
-        out.extend_from_slice(TASK_MAGIC);
-        out.extend_from_slice(&(head.len() as u32).to_le_bytes());
-        out.extend_from_slice(&head);
-        for w in &self.weights {
-            out.extend_from_slice(&w.to_le_bytes());
-        }
-        out
+        crate::wire::encode(TASK_MAGIC, self)
     }
 
     /// Parse bytes from [`IrsTask::to_bytes`]; errors name `task`.
     pub fn from_bytes(bytes: &[u8]) -> Result<IrsTask> {
-        let bad = |why: &str| {
+        crate::wire::decode(TASK_MAGIC, bytes).map_err(|why| {
             Error::invalid(
                 "task",
                 format!("{} bytes", bytes.len()),
                 &format!("not an IRS part task: {why}"),
                 "the bytes of splitIrs()",
             )
-        };
-        if bytes.len() < 12 || &bytes[..8] != TASK_MAGIC {
-            return Err(bad("no header"));
-        }
-        let len = u32::from_le_bytes(bytes[8..12].try_into().expect("4 bytes")) as usize;
-        let rest = &bytes[12..];
-        if len > rest.len() || (rest.len() - len) % 4 != 0 {
-            return Err(bad("truncated"));
-        }
-        let head: TaskHead =
-            serde_json::from_slice(&rest[..len]).map_err(|e| bad(&e.to_string()))?;
-        let weights = rest[len..]
-            .chunks_exact(4)
-            .map(|c| f32::from_le_bytes(c.try_into().expect("4 bytes")))
-            .collect();
-        Ok(IrsTask { head, weights })
+        })
     }
 
     /// The part of the points this task certifies.
     pub fn part(&self) -> Part {
         self.head.part
+    }
+}
+
+impl Wire for IrsTask {
+    fn put(&self, w: &mut Writer) {
+        let h = &self.head;
+        w.str(&h.identity);
+        w.u64(h.split);
+        h.points.put(w);
+        h.part.put(w);
+        for bits in [&h.wb, &h.ab] {
+            w.len(bits.len());
+            bits.iter().for_each(|&b| w.u32(b));
+        }
+        h.cache.put(w);
+        w.f32s(&self.weights);
+    }
+    fn get(r: &mut Reader) -> WireResult<Self> {
+        let (identity, split, points, part) = (r.str()?, r.u64()?, Points::get(r)?, Part::get(r)?);
+        let mut bits = || -> WireResult<Vec<u32>> {
+            let n = r.len(4)?;
+            (0..n).map(|_| r.u32()).collect()
+        };
+        let (wb, ab) = (bits()?, bits()?);
+        let head = TaskHead {
+            identity,
+            split,
+            points,
+            part,
+            wb,
+            ab,
+            cache: Option::get(r)?,
+        };
+        Ok(IrsTask {
+            head,
+            weights: r.f32s()?,
+        })
     }
 }
 
@@ -209,20 +225,50 @@ pub struct IrsPartOut {
 }
 
 impl IrsPartOut {
-    /// The output as JSON bytes (serde_json writes and reads f64 exactly).
+    /// The output as bytes ([`crate::wire`]; f64s cross as their bits).
     pub fn to_bytes(&self) -> Vec<u8> {
-        serde_json::to_vec(self).expect("an IRS part serialises")
+        crate::wire::encode(PART_MAGIC, self)
     }
 
     /// Parse bytes from [`IrsPartOut::to_bytes`]; errors name `field`.
     pub fn from_bytes(field: &str, bytes: &[u8]) -> Result<IrsPartOut> {
-        serde_json::from_slice(bytes).map_err(|e| {
+        crate::wire::decode(PART_MAGIC, bytes).map_err(|e| {
             Error::invalid(
                 field,
                 format!("{} bytes", bytes.len()),
                 &format!("not a finished IRS part: {e}"),
                 "the bytes of exportIrsPart()",
             )
+        })
+    }
+}
+
+impl Wire for IrsPartOut {
+    fn put(&self, w: &mut Writer) {
+        w.u64(self.split);
+        self.part.put(w);
+        match &self.records {
+            PartRecords::Irs(r) => {
+                w.u8(0);
+                w.list(r);
+            }
+            PartRecords::Fresh(r) => {
+                w.u8(1);
+                w.list(r);
+            }
+        }
+    }
+    fn get(r: &mut Reader) -> WireResult<Self> {
+        let (split, part) = (r.u64()?, Part::get(r)?);
+        let records = match r.u8()? {
+            0 => PartRecords::Irs(r.list()?),
+            1 => PartRecords::Fresh(r.list()?),
+            _ => return Err("bad record kind"),
+        };
+        Ok(IrsPartOut {
+            split,
+            part,
+            records,
         })
     }
 }
@@ -264,7 +310,7 @@ pub(crate) fn check_parts(
         }
     }
     let mut seen: Vec<u32> = others.iter().map(|o| o.part.index).collect();
-    seen.sort_unstable();
+    crate::order::sort_by_key(&mut seen, |&i| i);
     let complete =
         seen.iter().copied().eq(1..count) && others.iter().all(|o| o.part.count == count);
     if !complete {
@@ -296,7 +342,7 @@ pub(crate) fn check_parts(
 /// The whole phase's records: the splitting worker's own (part 0) and the other parts'
 /// (checked with [`check_parts`]), merged in point order.
 pub(crate) fn merge_parts(own: PartRecords, mut others: Vec<IrsPartOut>) -> Result<PartRecords> {
-    others.sort_by_key(|o| o.part.index);
+    crate::order::sort_by_key(&mut others, |o| o.part.index);
     let bad = || Error::State("the parts of a split certification do not fit together".into());
     match own {
         PartRecords::Irs(own) => {

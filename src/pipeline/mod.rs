@@ -419,20 +419,42 @@ impl Fp32Part {
         }
     }
 
-    /// The part as JSON bytes, for [`Fp32Part::from_bytes`] in another worker.
+    /// The part as bytes ([`crate::wire`]), for [`Fp32Part::from_bytes`] in another worker.
     pub fn to_bytes(&self) -> Vec<u8> {
-        serde_json::to_vec(self).expect("an FP32 part serialises")
+        crate::wire::encode(FP32_PART_MAGIC, self)
     }
 
     /// Parse bytes from [`Fp32Part::to_bytes`]; errors name `field`.
     pub fn from_bytes(field: &str, bytes: &[u8]) -> Result<Fp32Part> {
-        serde_json::from_slice(bytes).map_err(|e| {
+        crate::wire::decode(FP32_PART_MAGIC, bytes).map_err(|e| {
             Error::invalid(
                 field,
                 format!("{} bytes", bytes.len()),
                 &format!("not an exported certification part: {e}"),
                 "the bytes of exportCertifyPart()",
             )
+        })
+    }
+}
+
+/// The first bytes of an [`Fp32Part`].
+const FP32_PART_MAGIC: &[u8; 8] = b"ARQFP1\n\0";
+
+impl crate::wire::Wire for Fp32Part {
+    fn put(&self, w: &mut crate::wire::Writer) {
+        w.str(&self.identity);
+        self.part.put(w);
+        self.points.put(w);
+        self.cache.put(w);
+        w.list(&self.records);
+    }
+    fn get(r: &mut crate::wire::Reader) -> crate::wire::WireResult<Self> {
+        Ok(Fp32Part {
+            identity: r.str()?,
+            part: Part::get(r)?,
+            points: Points::get(r)?,
+            cache: IrsCache::get(r)?,
+            records: r.list()?,
         })
     }
 }
@@ -463,7 +485,7 @@ pub fn assemble_fp32(
             ));
         }
     }
-    parts.sort_by_key(|p| p.part.index);
+    crate::order::sort_by_key(&mut parts, |p| p.part.index);
     let count = parts.len();
     let shown = parts
         .iter()

@@ -414,8 +414,7 @@ impl Job for SensitivityJob {
 /// Ranks of the rows by ΔACR, worst (most negative) first, ties broken by Δ accuracy then
 /// layer order: `rank[i]` is row i's rank, 1-based.
 pub fn ranks(rows: &[SensitivityRow]) -> Vec<usize> {
-    let mut order: Vec<usize> = (0..rows.len()).collect();
-    order.sort_by(|&a, &b| {
+    let order = crate::order::stable_order(rows.len(), &|a, b| {
         let (ra, rb) = (&rows[a], &rows[b]);
         ra.delta_acr
             .total_cmp(&rb.delta_acr)

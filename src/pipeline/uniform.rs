@@ -82,7 +82,7 @@ pub fn candidates(model: &Model, locked: &Policy, budget: f64) -> Vec<Candidate>
             }
         })
         .collect();
-    out.sort_by_key(|c| (total_bops(&macs, &c.policy), c.w));
+    crate::order::sort_by_key(&mut out, |c| (total_bops(&macs, &c.policy), c.w));
     out
 }
 

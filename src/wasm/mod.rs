@@ -63,9 +63,14 @@ pub struct ParsedConfig {
 
 impl ParsedConfig {
     fn of(cfg: &ExperimentConfig, notices: Vec<String>) -> ParsedConfig {
+        // inserted one by one: collecting into a BTreeMap sorts first (another copy of the sort)
+        let mut values = std::collections::BTreeMap::new();
+        for f in SCHEMA.iter() {
+            values.insert(f.key, (f.get)(cfg));
+        }
         ParsedConfig {
             config: cfg.clone(),
-            values: SCHEMA.iter().map(|f| (f.key, (f.get)(cfg))).collect(),
+            values,
             fragment: cfg.to_fragment(),
             notices,
         }
@@ -739,8 +744,17 @@ impl Engine {
         &self,
         #[wasm_bindgen(unchecked_param_type = "CertRecord[]")] records: JsValue,
     ) -> Result<JsValue, JsError> {
-        let records: Vec<crate::certify::CertRecord> =
-            from_js("records", records, "an array of CertRecord")?;
+        // exact f64s, like compareSignificance (serde_json reads floats without
+        // float_roundtrip, which the module no longer links)
+        let records: Vec<crate::certify::CertRecord> = serde_wasm_bindgen::from_value(records)
+            .map_err(|e| {
+                err(crate::Error::invalid(
+                    "records",
+                    "the given value",
+                    &e.to_string(),
+                    "an array of CertRecord",
+                ))
+            })?;
         to_js(&self.s.certify_summary(&records))
     }
 
