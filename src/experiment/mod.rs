@@ -177,9 +177,15 @@ impl<'de> Deserialize<'de> for JobSpec {
                 bits: need(f.bits, "bits")?,
                 side: f.side.unwrap_or_default(),
             },
-            JobKind::IrsPart => {
+            // started by their own calls (irs parts by the pool, a digit by beginDigit)
+            JobKind::IrsPart | JobKind::Digit => {
+                let kind = if f.kind == JobKind::Digit {
+                    "digit"
+                } else {
+                    "irsPart"
+                };
                 return Err(D::Error::unknown_variant(
-                    "irsPart",
+                    kind,
                     &[
                         "train",
                         "certify",
@@ -188,7 +194,7 @@ impl<'de> Deserialize<'de> for JobSpec {
                         "compare",
                         "sensitivity",
                     ],
-                ))
+                ));
             }
         })
     }
