@@ -180,7 +180,9 @@ fn every_subcommand_validates_the_presentation_keys() {
         assert_eq!(code, Some(2), "{cmd}: {err}");
         assert!(err.contains("3 invalid settings"), "{cmd}: {err}");
         assert!(
-            err.contains("view=lessonz: not a known choice; allowed: one of lessons, share, model, noise"),
+            err.contains(
+                "view=lessonz: not a known choice; allowed: one of lessons, share, model, noise"
+            ),
             "{cmd}: {err}"
         );
         assert!(
