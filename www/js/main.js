@@ -52,7 +52,8 @@ import * as url from './url.js';
  * @property {(patch: Record<string, string>) => Promise<void>} applySettings changes some
  *   settings (by URL key) as if edited in the form: validated by the engine, a history entry
  * @property {(fragment: string) => Promise<void>} loadFragment replaces every setting by a
- *   fragment's (a named experiment), a history entry
+ *   fragment's (a named experiment, a lesson), a history entry; presentation keys the fragment
+ *   does not set (a teacher's hide/lock, the view) stay the page's
  * @property {(patch: Record<string, string>) => Promise<void>} setPresentation changes
  *   presentation keys (lesson, step) that no computation reads: the engine applies only
  *   them (even while a job runs), the address is rewritten without a history entry
@@ -152,7 +153,7 @@ const app = {
     await commit(url.build(Object.entries({ ...currentValues, ...nav.values, ...patch })), 'push');
   },
   async loadFragment(fragment) {
-    await commit(fragment, 'push');
+    await commit(nav.adopt(fragment), 'push');
   },
   async setPresentation(patch) {
     try {

@@ -140,6 +140,18 @@ export class Navigation {
     return `#${['v=1', ...[...rest, ...mine].map(([k, v]) => `${k}=${v}`)].join('&')}`;
   }
 
+  /**
+   * A fragment with the page's presentation values, except those the fragment sets itself
+   * (a lesson's `lesson=`): a named experiment or a lesson replaces the settings, while a
+   * teacher's hide/lock and the chosen view stay unless it says otherwise.
+   * @param {string} fragment
+   */
+  adopt(fragment) {
+    const own = Object.fromEntries(pairs(fragment).filter(([k]) => this.keys.includes(k)));
+    this.values = { ...this.values, ...own };
+    return this.withPresentation(fragment);
+  }
+
   /** @param {string} fragment @returns {string} the fragment without presentation keys */
   experiment(fragment) {
     return this.withPresentation(fragment, {});

@@ -481,7 +481,9 @@ export function validateRequest(msg) {
   const id = /** @type {number} */ (m.id);
   if (m.cmd === 'cancel') return { cmd: 'cancel', id };
   if (typeof m.cmd !== 'string' || !Object.hasOwn(PARAM_SPECS, m.cmd)) {
-    const known = ['cancel', ...Object.keys(PARAM_SPECS)].join(', ');
+    // the list stays readable as the protocol grows: the first commands, then a count
+    const all = ['cancel', ...Object.keys(PARAM_SPECS)];
+    const known = all.length > 16 ? `${all.slice(0, 16).join(', ')} and ${all.length - 16} more (www/js/protocol.js)` : all.join(', ');
     throw new ProtocolError(`cmd=${show(m.cmd)}: unknown command; expected one of ${known}`);
   }
   const cmd = /** @type {Cmd} */ (m.cmd);
