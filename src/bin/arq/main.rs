@@ -5,11 +5,13 @@
 mod cli;
 #[cfg(not(target_arch = "wasm32"))]
 mod digit_cmd;
+#[cfg(not(target_arch = "wasm32"))]
 mod export_cmd;
 #[cfg(not(target_arch = "wasm32"))]
 mod pipeline_cmds;
 #[cfg(not(target_arch = "wasm32"))]
 mod resolution_cmd;
+#[cfg(not(target_arch = "wasm32"))]
 mod results_cmd;
 #[cfg(not(target_arch = "wasm32"))]
 mod selftest_cmd;
