@@ -1230,6 +1230,15 @@ pub struct Bundle {
     pub results: ResultInput,
 }
 
+/// A bundle's format tag and version, as raw JSON text (any other field is skipped).
+#[derive(Deserialize)]
+struct BundleHead {
+    #[serde(default)]
+    format: Option<Box<serde_json::value::RawValue>>,
+    #[serde(default)]
+    v: Option<Box<serde_json::value::RawValue>>,
+}
+
 /// A job of a bundle and its digest.
 #[derive(Clone, Debug, Serialize, Deserialize)]
 #[cfg_attr(target_arch = "wasm32", derive(tsify::Tsify))]
@@ -1289,7 +1298,10 @@ impl Bundle {
                 format!("at most {MAX_BUNDLE_BYTES} bytes"),
             ));
         }
-        let v: serde_json::Value = serde_json::from_str(text).map_err(|e| {
+        // format and version first, read as raw JSON text: a file that is not a bundle (or a
+        // later version) is named as such before its fields are; serde_json::Value's own
+        // deserializer and printer are not needed in the wasm module for this
+        let head: BundleHead = serde_json::from_str(text).map_err(|e| {
             Error::invalid(
                 "bundle",
                 "(the file)",
@@ -1297,21 +1309,25 @@ impl Bundle {
                 "an .arq.json bundle written by the page or arq",
             )
         })?;
-        if v.get("format").and_then(|f| f.as_str()) != Some(BUNDLE_FORMAT) {
+        let raw = |r: &Option<Box<serde_json::value::RawValue>>| {
+            shorten(r.as_ref().map_or("(missing)", |r| r.get()))
+        };
+        let format = head.format.as_ref();
+        if format.and_then(|f| serde_json::from_str::<String>(f.get()).ok())
+            != Some(BUNDLE_FORMAT.into())
+        {
             return Err(Error::invalid(
                 "bundle.format",
-                shorten(
-                    &v.get("format")
-                        .map_or("(missing)".into(), |f| f.to_string()),
-                ),
+                raw(&head.format),
                 "not an ARQ bundle",
                 BUNDLE_FORMAT,
             ));
         }
-        if v.get("v").and_then(|f| f.as_u64()) != Some(FORMAT as u64) {
+        let v = head.v.as_ref();
+        if v.and_then(|f| serde_json::from_str::<u32>(f.get()).ok()) != Some(FORMAT) {
             return Err(Error::invalid(
                 "bundle.v",
-                shorten(&v.get("v").map_or("(missing)".into(), |f| f.to_string())),
+                raw(&head.v),
                 "unsupported bundle version",
                 FORMAT,
             ));

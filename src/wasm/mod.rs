@@ -243,15 +243,13 @@ pub fn export_table(
     #[wasm_bindgen(unchecked_param_type = "Format")] format: JsValue,
 ) -> Result<String, JsError> {
     let format: crate::export::Format = from_js("format", format, "'md', 'latex' or 'csv'")?;
-    // serde_wasm_bindgen reads each number as the exact f64 (CSV writes them unrounded)
-    let spec: crate::export::TableSpec = serde_wasm_bindgen::from_value(spec).map_err(|e| {
-        err(crate::Error::invalid(
-            "spec",
-            "the given value",
-            &e.to_string(),
-            "{kind: 'certify', runs} | {kind: 'compare', rows, significance} | {kind: 'episodes', runs}",
-        ))
-    })?;
+    // JSON.stringify writes each number's shortest round-trip digits and serde_json (with
+    // float_roundtrip) reads them back as the exact f64 (CSV writes them unrounded)
+    let spec: crate::export::TableSpec = from_js(
+        "spec",
+        spec,
+        "{kind: 'certify', runs} | {kind: 'compare', rows, significance} | {kind: 'episodes', runs}",
+    )?;
     Ok(crate::export::render(&spec.table(), format))
 }
 
@@ -263,15 +261,8 @@ pub fn cohen_records(
     #[wasm_bindgen(unchecked_param_type = "CertRecord[]")] records: JsValue,
     test_offset: u32,
 ) -> Result<String, JsError> {
-    let records: Vec<crate::certify::CertRecord> = serde_wasm_bindgen::from_value(records)
-        .map_err(|e| {
-            err(crate::Error::invalid(
-                "records",
-                "the given value",
-                &e.to_string(),
-                "an array of CertRecord",
-            ))
-        })?;
+    let records: Vec<crate::certify::CertRecord> =
+        from_js("records", records, "an array of CertRecord")?;
     Ok(crate::export::cohen_tsv(&records, test_offset as u64))
 }
 
@@ -744,17 +735,10 @@ impl Engine {
         &self,
         #[wasm_bindgen(unchecked_param_type = "CertRecord[]")] records: JsValue,
     ) -> Result<JsValue, JsError> {
-        // exact f64s, like compareSignificance (serde_json reads floats without
-        // float_roundtrip, which the module no longer links)
-        let records: Vec<crate::certify::CertRecord> = serde_wasm_bindgen::from_value(records)
-            .map_err(|e| {
-                err(crate::Error::invalid(
-                    "records",
-                    "the given value",
-                    &e.to_string(),
-                    "an array of CertRecord",
-                ))
-            })?;
+        // exact f64s: JSON.stringify's shortest digits, read back by serde_json with
+        // float_roundtrip (one deserializer per type in the module, see from_js)
+        let records: Vec<crate::certify::CertRecord> =
+            from_js("records", records, "an array of CertRecord")?;
         to_js(&self.s.certify_summary(&records))
     }
 
@@ -846,17 +830,13 @@ impl Engine {
         &self,
         #[wasm_bindgen(unchecked_param_type = "CompareRow[]")] rows: JsValue,
     ) -> Result<JsValue, JsError> {
-        // serde_wasm_bindgen reads each JS number as the exact f64 (JSON text would round
-        // trip radii through a float parser that may miss by an ulp)
-        let rows: Vec<crate::pipeline::compare::CompareRow> = serde_wasm_bindgen::from_value(rows)
-            .map_err(|e| {
-                err(crate::Error::invalid(
-                    "rows",
-                    "the given value",
-                    &e.to_string(),
-                    "an array of CompareRow (the final table's rows)",
-                ))
-            })?;
+        // exact f64s: JSON.stringify's shortest digits, read back by serde_json with
+        // float_roundtrip (one deserializer per type in the module, see from_js)
+        let rows: Vec<crate::pipeline::compare::CompareRow> = from_js(
+            "rows",
+            rows,
+            "an array of CompareRow (the final table's rows)",
+        )?;
         let sig = crate::pipeline::significance::table_significance(&rows, self.s.cfg().seed);
         to_js(&sig.map_err(err)?)
     }
