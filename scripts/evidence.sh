@@ -20,10 +20,12 @@ OUT=docs/results/evidence/$MODEL-b$BUDGET-n$N-e$EPISODES
 mkdir -p "$OUT"
 FRAG="v=1&model=$MODEL&n=$N&points=500&stride=4&cbatch=1000&np=300&gamma=1&budget=$BUDGET&$SEARCH&sft=20&fft=300"
 export OUT FRAG
+# a run that fails or is killed leaves only its .tmp (never an empty run-seed file the table
+# would read)
 run() {
   RAYON_NUM_THREADS=1 target/release/arq run --quiet --json --methods arq,haq,random \
-    --url "#$FRAG&seed=$1" --log "$OUT/episodes-seed$1.jsonl" > "$OUT/run-seed$1.json.tmp"
-  mv "$OUT/run-seed$1.json.tmp" "$OUT/run-seed$1.json"
+    --url "#$FRAG&seed=$1" --log "$OUT/episodes-seed$1.jsonl" > "$OUT/run-seed$1.json.tmp" &&
+    mv "$OUT/run-seed$1.json.tmp" "$OUT/run-seed$1.json"
 }
 export -f run
 printf '%s\n' "$@" | xargs -P 2 -I{} bash -c 'run {}'
