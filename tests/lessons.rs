@@ -3,22 +3,14 @@
 //! lists the lessons the page offers and starts from a lesson's prepared state.
 
 use serde_json::Value;
-use std::process::Command;
+mod common {
+    pub mod cli;
+}
 
-const ARQ: &str = env!("CARGO_BIN_EXE_arq");
-const ROOT: &str = env!("CARGO_MANIFEST_DIR");
-
+/// `arq ARGS`: (success, stdout, stderr).
 fn arq(args: &[&str]) -> (bool, String, String) {
-    let o = Command::new(ARQ)
-        .args(args)
-        .current_dir(ROOT)
-        .output()
-        .expect("run arq");
-    (
-        o.status.success(),
-        String::from_utf8_lossy(&o.stdout).into_owned(),
-        String::from_utf8_lossy(&o.stderr).into_owned(),
-    )
+    let (code, out, err) = common::cli::arq(args);
+    (code == Some(0), out, err)
 }
 
 /// A whole small pipeline (two searches, the final table) on the procedural data.

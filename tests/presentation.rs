@@ -6,18 +6,16 @@
 #![cfg(not(target_arch = "wasm32"))]
 
 mod common {
+    pub mod cli;
     pub mod drive;
 }
 use arq::config::{ExperimentConfig, SCHEMA, VIEW_GROUP};
 use arq::experiment::{JobEvent, JobSpec, QuantEvalStep, SearchStep, Session};
 use arq::pipeline::search::Method;
+use common::cli::arq;
 use common::drive::drive;
 use serde_json::Value;
 use sha2::{Digest, Sha256};
-use std::process::Command;
-
-const ARQ: &str = env!("CARGO_BIN_EXE_arq");
-const ROOT: &str = env!("CARGO_MANIFEST_DIR");
 
 /// Every presentation key at a non-default value.
 const PRESENTATION: &str = "view=search&hide=settings,advanced,teacher&lock=bits,workers&embed=1";
@@ -95,19 +93,6 @@ fn the_canonical_experiment_is_unchanged() {
         .map(|f| f.key)
         .collect();
     assert_eq!(keys, ["view", "hide", "lock", "embed", "lesson", "step"]);
-}
-
-fn arq(args: &[&str]) -> (Option<i32>, String, String) {
-    let o = Command::new(ARQ)
-        .args(args)
-        .current_dir(ROOT)
-        .output()
-        .expect("run arq");
-    (
-        o.status.code(),
-        String::from_utf8_lossy(&o.stdout).into_owned(),
-        String::from_utf8_lossy(&o.stderr).into_owned(),
-    )
 }
 
 /// The JSON without wall-clock measurements (keys ending in `Ms`, `micros`, `seconds`...).

@@ -4,28 +4,16 @@
 //! refuses bad links and bundles naming the key (exit 2, never a panic).
 #![cfg(not(target_arch = "wasm32"))]
 
+mod common {
+    pub mod cli;
+}
 use arq::results::{link, Bundle};
+use common::cli::arq;
 use serde_json::Value;
-use std::process::Command;
 
-const ARQ: &str = env!("CARGO_BIN_EXE_arq");
-const ROOT: &str = env!("CARGO_MANIFEST_DIR");
 /// Tiny: 8 reported points at n = 200, a 2-episode random search, 2 fine-tuning batches per row.
 const FRAGMENT: &str =
     "#v=1&n0=20&n=200&points=8&calib=64&episodes=2&warmup=1&hidden=32&spoints=6&sft=1&fft=2&seed=4";
-
-fn arq(args: &[&str]) -> (Option<i32>, String, String) {
-    let o = Command::new(ARQ)
-        .args(args)
-        .current_dir(ROOT)
-        .output()
-        .expect("run arq");
-    (
-        o.status.code(),
-        String::from_utf8_lossy(&o.stdout).into_owned(),
-        String::from_utf8_lossy(&o.stderr).into_owned(),
-    )
-}
 
 #[test]
 fn run_verify_and_divergence() {
