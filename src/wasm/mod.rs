@@ -25,9 +25,28 @@ pub fn start() {
     console_error_panic_hook::set_once();
 }
 
+/// A value for JS: serialized by serde_json (which the core links anyway: one serializer per
+/// type keeps the module small) and parsed by `JSON.parse`.
 fn to_js<T: Serialize + ?Sized>(v: &T) -> Result<JsValue, JsError> {
-    v.serialize(&serde_wasm_bindgen::Serializer::json_compatible())
-        .map_err(|e| JsError::new(&format!("internal: cannot convert result: {e}")))
+    let text = serde_json::to_string(v)
+        .map_err(|e| JsError::new(&format!("internal: cannot convert result: {e}")))?;
+    js_sys::JSON::parse(&text).map_err(|_| JsError::new("internal: cannot parse a result"))
+}
+
+/// [`to_js`] for a value with typed-array fields: they serialize as `null` ([`typed_slot`])
+/// and are put in place afterwards, without copying through JSON.
+fn to_js_typed<T: Serialize>(v: &T, arrays: &[(&str, &JsValue)]) -> Result<JsValue, JsError> {
+    let obj = to_js(v)?;
+    for (key, array) in arrays {
+        js_sys::Reflect::set(&obj, &JsValue::from_str(key), array)
+            .map_err(|_| JsError::new("internal: cannot set a result field"))?;
+    }
+    Ok(obj)
+}
+
+/// The placeholder a typed-array field serializes to; [`to_js_typed`] replaces it.
+fn typed_slot<A, S: serde::Serializer>(_: &A, s: S) -> Result<S::Ok, S::Error> {
+    s.serialize_unit()
 }
 
 fn err(e: crate::Error) -> JsError {
@@ -121,10 +140,10 @@ pub struct DatasetInfo {
 /// Digits of a split: count*rows*cols gray levels and their labels.
 #[derive(Serialize, Tsify)]
 pub struct Samples {
-    #[serde(with = "serde_wasm_bindgen::preserve")]
+    #[serde(serialize_with = "typed_slot")]
     #[tsify(type = "Uint8Array")]
     pixels: Uint8Array,
-    #[serde(with = "serde_wasm_bindgen::preserve")]
+    #[serde(serialize_with = "typed_slot")]
     #[tsify(type = "Uint8Array")]
     labels: Uint8Array,
 }
@@ -161,19 +180,19 @@ pub struct CheckpointInfo {
 pub struct NoiseResult {
     label: u8,
     /// input_len values.
-    #[serde(with = "serde_wasm_bindgen::preserve")]
+    #[serde(serialize_with = "typed_slot")]
     #[tsify(type = "Float32Array")]
     clean: Float32Array,
     /// rows*k*input_len, [row][draw][pixel]; values may leave [0, 1].
-    #[serde(with = "serde_wasm_bindgen::preserve")]
+    #[serde(serialize_with = "typed_slot")]
     #[tsify(type = "Float32Array")]
     images: Float32Array,
     /// rows*k predicted labels.
-    #[serde(with = "serde_wasm_bindgen::preserve")]
+    #[serde(serialize_with = "typed_slot")]
     #[tsify(type = "Uint8Array")]
     preds: Uint8Array,
     /// rows*classes vote counts.
-    #[serde(with = "serde_wasm_bindgen::preserve")]
+    #[serde(serialize_with = "typed_slot")]
     #[tsify(type = "Uint32Array")]
     votes: Uint32Array,
     /// The config's alpha, used for the certificates.
@@ -208,11 +227,11 @@ pub struct PolicyUpdate {
 #[derive(Serialize, Tsify)]
 pub struct LayerHistogram {
     name: String,
-    #[serde(with = "serde_wasm_bindgen::preserve")]
+    #[serde(serialize_with = "typed_slot")]
     #[tsify(type = "Float32Array")]
     weights: Float32Array,
     /// Clip t per output channel, one value per-tensor, empty at full precision.
-    #[serde(with = "serde_wasm_bindgen::preserve")]
+    #[serde(serialize_with = "typed_slot")]
     #[tsify(type = "Float32Array")]
     thresholds: Float32Array,
     bits: u32,
@@ -469,10 +488,11 @@ impl Engine {
             px.extend_from_slice(d.image_u8(idx));
             labels.push(d.labels[idx]);
         }
-        to_js(&Samples {
+        let v = Samples {
             pixels: Uint8Array::from(&px[..]),
             labels: Uint8Array::from(&labels[..]),
-        })
+        };
+        to_js_typed(&v, &[("pixels", &v.pixels), ("labels", &v.labels)])
     }
 
     /// The model's layers, sigma, training state and checkpoint hash.
@@ -557,7 +577,7 @@ impl Engine {
                 quantized.unwrap_or(false),
             )
             .map_err(err)?;
-        to_js(&NoiseResult {
+        let v = NoiseResult {
             label: ns.label,
             clean: Float32Array::from(&ns.clean[..]),
             images: Float32Array::from(&ns.images[..]),
@@ -565,7 +585,14 @@ impl Engine {
             votes: Uint32Array::from(&ns.votes[..]),
             alpha: ns.alpha,
             certificates: ns.certificates,
-        })
+        };
+        let arrays: [(&str, &JsValue); 4] = [
+            ("clean", &v.clean),
+            ("images", &v.images),
+            ("preds", &v.preds),
+            ("votes", &v.votes),
+        ];
+        to_js_typed(&v, &arrays)
     }
 
     /// Logits for `batch` flat 28x28 inputs in [0,1]: Float32Array of batch*10, from the FP32
@@ -654,14 +681,18 @@ impl Engine {
     #[wasm_bindgen(js_name = layerHistogram, unchecked_return_type = "LayerHistogram")]
     pub fn layer_histogram(&self, j: u32) -> Result<JsValue, JsError> {
         let h = self.s.layer_histogram(j as usize).map_err(err)?;
-        to_js(&LayerHistogram {
+        let v = LayerHistogram {
             name: h.name,
             weights: Float32Array::from(&h.weights[..]),
             thresholds: Float32Array::from(&h.thresholds[..]),
             bits: h.bits,
             levels: h.levels,
             clipped: h.clipped,
-        })
+        };
+        to_js_typed(
+            &v,
+            &[("weights", &v.weights), ("thresholds", &v.thresholds)],
+        )
     }
 
     // ---- search and the final comparison (docs/wasm-api.md, "Search") ----

@@ -2,7 +2,7 @@
 //! "Results in the link"). The page deflates / inflates and base64url-codes the bytes
 //! (CompressionStream, to keep a compressor out of this module); every payload is validated here.
 
-use super::{err, from_js, to_js};
+use super::{err, from_js, to_js, to_js_typed, typed_slot};
 use crate::results::{verify, Bundle, ResultInput, Shared};
 use js_sys::Uint8Array;
 use serde::Serialize;
@@ -17,17 +17,18 @@ pub struct SharedEncoded {
     /// SHA-256 (hex) of the whole result set.
     digest: String,
     /// The `Shared` summary as JSON.
-    #[serde(with = "serde_wasm_bindgen::preserve")]
+    #[serde(serialize_with = "typed_slot")]
     #[tsify(type = "Uint8Array")]
     json: Uint8Array,
 }
 
 fn encoded(shared: Shared) -> Result<JsValue, JsError> {
     let json = Uint8Array::from(shared.to_bytes().as_slice());
-    to_js(&SharedEncoded {
+    let v = SharedEncoded {
         digest: shared.digest(),
         json,
-    })
+    };
+    to_js_typed(&v, &[("json", &v.json)])
 }
 
 const INPUT: &str = "{certify?: CertRecord[], searches: {method, episodes: EpisodeRecord[]}[], table?: CompareRow[]}";
