@@ -57,7 +57,7 @@ fn config_round_trip(c: &ExperimentConfig) {
         Ok(c)
     );
     if *c == ExperimentConfig::default() {
-        assert_eq!(f, "v=1", "a default config must print as v=1");
+        assert_eq!(f, "v=2", "a default config must print as v=2");
     }
 }
 

@@ -136,7 +136,7 @@ pub fn lessons() -> Vec<Lesson> {
             id: "noise",
             title: "Noise and voting",
             summary: "How randomized smoothing turns a classifier's answers on noisy copies of a digit into a vote, a lower bound and a radius.",
-            fragment: "v=1&lesson=noise",
+            fragment: "v=2&lesson=noise",
             steps: vec![
                 step("One digit, many noisy copies",
                      "Randomized smoothing never asks the classifier f about the clean digit alone. It adds Gaussian noise of standard deviation σ to every pixel and asks f again and again. Each tile is one noisy copy; its label is f's answer, green when right and red when wrong.",
@@ -160,7 +160,7 @@ pub fn lessons() -> Vec<Lesson> {
             id: "certificate",
             title: "What a certificate promises",
             summary: "What CERTIFY guarantees, why no radius can exceed R_max, and what the sample count n and the failure probability α do to it.",
-            fragment: "v=1&points=20&lesson=certificate",
+            fragment: "v=2&points=20&lesson=certificate",
             steps: vec![
                 step("The promise",
                      "CERTIFY gives each test digit a class and a radius. The promise is about the smoothed classifier g, not the network f: unless the noise samples were unlucky, which happens with probability at most α, no perturbation δ shorter than R (L2, in pixel units) changes g's answer. A digit whose bound stays below ½ gets ABSTAIN.",
@@ -188,14 +188,14 @@ pub fn lessons() -> Vec<Lesson> {
             id: "budget",
             title: "What quantization costs",
             summary: "How bit operations measure a mixed-precision policy's cost, what the BOPs budget allows, and what the lost bits cost in certified robustness.",
-            fragment: "v=1&lesson=budget",
+            fragment: "v=2&budget=0.015625&lesson=budget",
             steps: vec![
                 step("Bit operations",
                      "A quantized layer multiplies b_w-bit weights by b_a-bit inputs, so its cost per image is its multiply-accumulates (MACs) times b_w times b_a: bit operations, BOPs. Full precision counts 32 × 32 per MAC.",
                      "Press the W8A8 preset.",
                      Press { id: "bits-w8a8" }, "bits-card", Bops),
                 step("The budget",
-                     "The budget caps a policy's BOPs as a fraction of FP32's. The default, 1/64, is exactly uniform W4A4 (4 × 4 = 16 of 1,024); W8A8 (64 of 1,024) is four times over it.",
+                     "The budget caps a policy's BOPs as a fraction of FP32's. This lesson's, 1/64, is exactly uniform W4A4 (4 × 4 = 16 of 1,024); W8A8 (64 of 1,024) is four times over it. The default experiment's, 1/192, leaves room for uniform W2A2 only (4 of 1,024).",
                      "Read the BOPs against the budget above the bars.",
                      Look, "bits-card", Budget),
                 step("Fit the budget",
@@ -216,7 +216,7 @@ pub fn lessons() -> Vec<Lesson> {
             id: "reward",
             title: "Why certify the reward?",
             summary: "The named experiment step by step: at half of W4A4's bit operations, a search rewarded by clean accuracy cannot see the robustness it throws away.",
-            fragment: "v=1&np=300&gamma=1&budget=0.0078125&episodes=15&warmup=5&fft=150&lesson=reward",
+            fragment: "v=2&budget=0.0078125&episodes=15&warmup=5&fft=150&lesson=reward",
             steps: vec![
                 step("Scarce bits",
                      "The budget here is 1/128 of FP32's bit operations, half of uniform W4A4: not every layer can keep 4 bits, so how the bits are spread decides what robustness survives.",
@@ -351,21 +351,21 @@ mod tests {
     /// naming the key, the value and the range; leniently dropped.
     #[test]
     fn step_is_checked_against_the_lesson() {
-        let e = ExperimentConfig::from_fragment("v=1&lesson=noise&step=5")
+        let e = ExperimentConfig::from_fragment("v=2&lesson=noise&step=5")
             .unwrap_err()
             .to_string();
         assert!(
             e.contains("step=5") && e.contains("noise has 4 steps") && e.contains("1..=4"),
             "{e}"
         );
-        let e = ExperimentConfig::from_fragment("v=1&step=2")
+        let e = ExperimentConfig::from_fragment("v=2&step=2")
             .unwrap_err()
             .to_string();
         assert!(e.contains("step=2") && e.contains("no lesson"), "{e}");
-        let (c, notes) = ExperimentConfig::from_fragment_lenient("v=1&lesson=budget&step=6&seed=3");
+        let (c, notes) = ExperimentConfig::from_fragment_lenient("v=2&lesson=budget&step=6&seed=3");
         assert_eq!((c.step, c.seed, notes.len()), (1, 3, 1), "{notes:?}");
-        assert_eq!(c.to_fragment(), "v=1&seed=3&lesson=budget");
-        let c = ExperimentConfig::from_fragment("v=1&lesson=budget&step=5").unwrap();
-        assert_eq!(c.to_fragment(), "v=1&lesson=budget&step=5");
+        assert_eq!(c.to_fragment(), "v=2&seed=3&lesson=budget");
+        let c = ExperimentConfig::from_fragment("v=2&lesson=budget&step=5").unwrap();
+        assert_eq!(c.to_fragment(), "v=2&lesson=budget&step=5");
     }
 }

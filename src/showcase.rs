@@ -29,7 +29,7 @@ pub fn showcases() -> Vec<Showcase> {
     vec![Showcase {
         id: "why-certify",
         title: "Why certify the reward?",
-        fragment: "v=1&np=300&gamma=1&budget=0.0078125&episodes=15&warmup=5&fft=150",
+        fragment: "v=2&budget=0.0078125&episodes=15&warmup=5&fft=150",
         methods: vec![Method::Arq, Method::Haq, Method::Random],
         text: "At 1/128 of FP32's bit operations (half of uniform W4A4) bits are scarce: how they \
                are spread decides what robustness survives. Three searches of 15 policies each \

@@ -1,7 +1,10 @@
 //! The text boundary of the config: one setting from text (`set`), to text (`get`), and the
 //! URL fragment (`#v=1&key=value...`) both ways.
 
-use super::{BitsList, ExperimentConfig, Flags, Kind, Value, FORMAT_VERSION, MAX_SEED, SCHEMA};
+use super::{
+    BitsList, ExperimentConfig, Flags, Kind, Value, FORMAT_VERSION, FORMAT_VERSIONS, MAX_SEED,
+    SCHEMA,
+};
 use crate::error::{Error, Result};
 use crate::quant::Bits;
 
@@ -111,10 +114,17 @@ impl ExperimentConfig {
         super::field(key).map(|f| (f.get)(self))
     }
 
-    /// Canonical fragment without the leading '#': `v=1&key=value...`, defaults omitted.
+    /// Canonical fragment without the leading '#': `v=2&key=value...`, the defaults of the
+    /// config's own format version omitted (a `v=1` link reads back as `v=1`).
     pub fn to_fragment(&self) -> String {
-        let d = ExperimentConfig::default();
-        let mut parts = vec![format!("v={FORMAT_VERSION}")];
+        self.to_fragment_of(self.format)
+    }
+
+    /// The canonical fragment in format `version` (its defaults omitted): how a link of that
+    /// version spells this config.
+    pub(crate) fn to_fragment_of(&self, version: u32) -> String {
+        let d = ExperimentConfig::defaults_of(version);
+        let mut parts = vec![format!("v={version}")];
         for f in SCHEMA {
             let v = (f.get)(self);
             if v != (f.get)(&d) {
@@ -138,9 +148,10 @@ impl ExperimentConfig {
 
     /// Lenient parse (the page): every bad pair is dropped and reported; the rest applies.
     pub fn from_fragment_lenient(fragment: &str) -> (Self, Vec<Error>) {
-        let mut cfg = ExperimentConfig::default();
         let mut notices = Vec::new();
         let body = fragment.trim().trim_start_matches('#');
+        let version = fragment_version(body, &mut notices);
+        let mut cfg = ExperimentConfig::defaults_of(version);
         for pair in body.split('&').filter(|p| !p.is_empty()) {
             let (k, v) = match pair.split_once('=') {
                 Some(kv) => kv,
@@ -158,25 +169,22 @@ impl ExperimentConfig {
             if RESULT_KEYS.contains(&k) {
                 continue;
             }
-            let v = percent_decode(v);
+            // read first, by fragment_version
             if k == "v" {
-                if v != FORMAT_VERSION.to_string() {
-                    notices.push(Error::invalid(
-                        "v",
-                        &v,
-                        "unsupported format version",
-                        FORMAT_VERSION,
-                    ));
-                }
                 continue;
             }
+            let v = percent_decode(v);
             if let Err(e) = cfg.set(k, &v) {
                 notices.push(e);
             }
         }
+        let np_given = body
+            .split('&')
+            .any(|p| p.split_once('=').is_some_and(|(k, _)| k == "np"));
+        cfg.fit_default_np(np_given);
         if let Err(e) = cfg.check_np() {
             notices.push(e);
-            let d = ExperimentConfig::default();
+            let d = ExperimentConfig::defaults_of(version);
             cfg.n_p = d.n_p.min(cfg.n);
         }
         if let Err(e) = cfg.check_step() {
@@ -185,6 +193,29 @@ impl ExperimentConfig {
         }
         (cfg, notices)
     }
+}
+
+/// The format version a fragment declares (`v=`, wherever it stands, since its defaults apply
+/// before any other key): [`FORMAT_VERSION`] when absent; an unsupported one is reported and
+/// read as the current version.
+fn fragment_version(body: &str, notices: &mut Vec<Error>) -> u32 {
+    let mut version = FORMAT_VERSION;
+    for (k, v) in body.split('&').filter_map(|p| p.split_once('=')) {
+        if k != "v" {
+            continue;
+        }
+        let v = percent_decode(v);
+        match v.trim().parse::<u32>() {
+            Ok(n) if FORMAT_VERSIONS.contains(&n) => version = n,
+            _ => notices.push(Error::invalid(
+                "v",
+                &v,
+                "unsupported format version",
+                "1 or 2 (1: the first defaults, budget 1/64, np 100, gamma 0.99; 2: the current)",
+            )),
+        }
+    }
+    version
 }
 
 /// Minimal %XX decoding for values pasted from a browser's address bar. Works on bytes (a
@@ -236,34 +267,84 @@ pub fn schema_markdown() -> String {
 mod tests {
     use super::*;
 
+    /// A v=1 link computes what it computed before v=2 changed the defaults: its own defaults
+    /// apply (wherever `v` stands), and it reads back as it was written.
+    #[test]
+    fn version_1_keeps_its_defaults() {
+        let old = ExperimentConfig::from_fragment("v=1&seed=3").unwrap();
+        assert_eq!((old.n_p, old.gamma, old.budget), (100, 0.99, 1.0 / 64.0));
+        // spelled in its own version, and the same computation in the current one
+        assert_eq!(old.to_fragment(), "v=1&seed=3");
+        assert_eq!(
+            old.to_fragment_of(2),
+            "v=2&seed=3&np=100&gamma=0.99&budget=0.015625"
+        );
+        let again = ExperimentConfig::from_fragment(&old.to_fragment_of(2)).unwrap();
+        assert_eq!(again.experiment_fragment_of(1), old.experiment_fragment());
+        let late = ExperimentConfig::from_fragment("seed=3&np=200&v=1").unwrap();
+        assert_eq!((late.n_p, late.gamma), (200, 0.99));
+        let new = ExperimentConfig::from_fragment("v=2&seed=3").unwrap();
+        assert_eq!((new.n_p, new.gamma, new.budget), (300, 1.0, 1.0 / 192.0));
+        assert_eq!(ExperimentConfig::from_fragment("seed=3").unwrap(), new);
+        // the default n_p follows a smaller n; a given one is checked
+        assert_eq!(
+            ExperimentConfig::from_fragment("v=2&n=100").unwrap().n_p,
+            100
+        );
+        assert_eq!(
+            ExperimentConfig::from_fragment("v=2&n=100")
+                .unwrap()
+                .to_fragment(),
+            "v=2&n=100&np=100"
+        );
+        assert!(ExperimentConfig::from_fragment("v=2&n=100&np=300").is_err());
+        let e = ExperimentConfig::from_fragment("v=3&seed=3")
+            .unwrap_err()
+            .to_string();
+        assert!(e.contains("v=3") && e.contains("1 or 2"), "{e}");
+        // leniently: reported, read as the current version
+        let (c, notes) = ExperimentConfig::from_fragment_lenient("v=0&seed=3");
+        assert_eq!((c, notes.len()), (new, 1));
+    }
+
+    /// The page's fragment for "every default" names the engine's current version.
+    #[test]
+    fn the_page_knows_the_current_version() {
+        let js =
+            std::fs::read_to_string(concat!(env!("CARGO_MANIFEST_DIR"), "/www/js/protocol.js"))
+                .unwrap();
+        let want = format!("export const DEFAULT_FRAGMENT = '#v={FORMAT_VERSION}';");
+        assert!(js.contains(&want), "www/js/protocol.js lacks {want}");
+    }
+
     #[test]
     fn default_fragment_is_minimal() {
-        assert_eq!(ExperimentConfig::default().to_fragment(), "v=1");
+        assert_eq!(ExperimentConfig::default().to_fragment(), "v=2");
     }
 
     #[test]
     fn round_trip_and_canonical_order() {
-        let c = ExperimentConfig::from_fragment("#v=1&seed=7&sigma=0.5&model=cnn3").unwrap();
-        assert_eq!(c.to_fragment(), "v=1&model=cnn3&sigma=0.5&seed=7");
+        let c = ExperimentConfig::from_fragment("#v=2&seed=7&sigma=0.5&model=cnn3").unwrap();
+        assert_eq!(c.to_fragment(), "v=2&model=cnn3&sigma=0.5&seed=7");
         let again = ExperimentConfig::from_fragment(&c.to_fragment()).unwrap();
         assert_eq!(again, c);
     }
 
     #[test]
     fn errors_name_field_value_and_range() {
-        let e = ExperimentConfig::from_fragment("v=1&sigma=9")
+        let e = ExperimentConfig::from_fragment("v=2&sigma=9")
             .unwrap_err()
             .to_string();
         assert!(e.contains("sigma=9") && e.contains("0.01..=2"), "{e}");
-        let e = ExperimentConfig::from_fragment("v=1&model=vgg")
+        let e = ExperimentConfig::from_fragment("v=2&model=vgg")
             .unwrap_err()
             .to_string();
         assert!(e.contains("model=vgg") && e.contains("lenet, cnn3"), "{e}");
-        let e = ExperimentConfig::from_fragment("v=1&bogus=1")
+        let e = ExperimentConfig::from_fragment("v=2&bogus=1")
             .unwrap_err()
             .to_string();
         assert!(e.contains("bogus"), "{e}");
-        let e = ExperimentConfig::from_fragment("v=1&n=100&np=500")
+        let e = ExperimentConfig::from_fragment("v=2&n=100&np=500")
             .unwrap_err()
             .to_string();
         assert!(e.contains("np=500"), "{e}");
@@ -274,10 +355,10 @@ mod tests {
     /// different canonical fragments.
     #[test]
     fn canonical_text_of_equal_values_is_equal() {
-        let c = ExperimentConfig::from_fragment("v=1&mom=-0&wd=-0.0").unwrap();
-        assert_eq!(c.to_fragment(), "v=1&mom=0");
-        let c = ExperimentConfig::from_fragment("v=1&wb=4, F ,32&lk= 1 ,0").unwrap();
-        assert_eq!(c.to_fragment(), "v=1&wb=4,f,32&lk=1,0");
+        let c = ExperimentConfig::from_fragment("v=2&mom=-0&wd=-0.0").unwrap();
+        assert_eq!(c.to_fragment(), "v=2&mom=0");
+        let c = ExperimentConfig::from_fragment("v=2&wb=4, F ,32&lk= 1 ,0").unwrap();
+        assert_eq!(c.to_fragment(), "v=2&wb=4,f,32&lk=1,0");
         assert_eq!(
             ExperimentConfig::from_fragment(&c.to_fragment()).unwrap(),
             c
@@ -287,7 +368,7 @@ mod tests {
     #[test]
     fn lenient_parse_keeps_good_pairs() {
         let (c, notes) =
-            ExperimentConfig::from_fragment_lenient("#v=1&sigma=abc&seed=9&&junk&epochs=0");
+            ExperimentConfig::from_fragment_lenient("#v=2&sigma=abc&seed=9&&junk&epochs=0");
         assert_eq!(c.seed, 9);
         assert_eq!(c.sigma, 0.25);
         assert_eq!(c.epochs, 20);
@@ -308,18 +389,18 @@ mod tests {
     }
 
     /// Regression (issue 8): a '%' followed by a multi-byte character sliced the string
-    /// inside that character and panicked (`arq info --url '#v=1&wb=%aé'`).
+    /// inside that character and panicked (`arq info --url '#v=2&wb=%aé'`).
     #[test]
     fn percent_decoding_non_ascii_after_percent() {
         assert_eq!(percent_decode("%a\u{e9}"), "%a\u{e9}");
         assert_eq!(percent_decode("%\u{e9}"), "%\u{e9}");
         assert_eq!(percent_decode("\u{e9}%\u{e9}1"), "\u{e9}%\u{e9}1");
         assert_eq!(percent_decode("%\u{1F600}"), "%\u{1F600}");
-        let e = ExperimentConfig::from_fragment("#v=1&wb=%a\u{e9}")
+        let e = ExperimentConfig::from_fragment("#v=2&wb=%a\u{e9}")
             .unwrap_err()
             .to_string();
         assert!(e.contains("wb=%a\u{e9}") && e.contains("bit widths"), "{e}");
-        let (c, notes) = ExperimentConfig::from_fragment_lenient("#v=1&wb=%a\u{e9}&seed=3");
+        let (c, notes) = ExperimentConfig::from_fragment_lenient("#v=2&wb=%a\u{e9}&seed=3");
         assert_eq!((c.seed, notes.len()), (3, 1), "{notes:?}");
     }
 }

@@ -1,12 +1,12 @@
 //! The experiment configuration: one schema table drives validation, the URL fragment
-//! (`#v=1&model=lenet&sigma=0.25&...`), the CLI flags and the README's parameter table.
+//! (`#v=2&model=lenet&sigma=0.25&...`), the CLI flags and the README's parameter table.
 //!
 //! Every setting is held as a typed value (a number, a [`Choice`] enum, a [`BitsList`] or
 //! [`Flags`]); text exists only at the boundary ([`fragment`]: `set`, `get`, the fragment).
 //! [`parts`] derives each part's own settings (smoothing, IRS, quantization, training, the
 //! policy) from the config.
 //!
-//! Canonical form: `v=1` first, then every non-default key in schema order, floats in Rust's
+//! Canonical form: `v=2` first, then every non-default key in schema order, floats in Rust's
 //! shortest round-trip notation. Two configs are equal iff their canonical fragments are.
 
 mod fragment;
@@ -25,8 +25,13 @@ pub(crate) use crate::quant::WeightClip;
 use serde::{Serialize, Serializer};
 use std::fmt;
 
-/// The URL/config format version. Bump when a key changes meaning.
-pub(crate) const FORMAT_VERSION: u32 = 1;
+/// The URL/config format version. Bump when a key changes meaning or a default changes; every
+/// older version stays readable with its own defaults ([`ExperimentConfig::defaults_of`]), so
+/// an old link computes exactly what it computed before.
+pub(crate) const FORMAT_VERSION: u32 = 2;
+
+/// The format versions a fragment may declare.
+pub(crate) const FORMAT_VERSIONS: [u32; 2] = [1, 2];
 
 /// Seeds stay below 2^53 so they survive a round trip through a JavaScript number.
 pub const MAX_SEED: u64 = (1 << 53) - 1;
@@ -281,6 +286,11 @@ pub struct ExperimentConfig {
     pub lesson: LessonChoice,
     /// The lesson's step, from 1.
     pub step: u32,
+    /// The format version the config is spelled in (`v=`, not a setting): a link keeps its
+    /// own version, so an old link reads back as it was shared. [`FORMAT_VERSION`] unless
+    /// read from an older fragment.
+    #[serde(skip)]
+    pub format: u32,
 }
 
 impl Default for ExperimentConfig {
@@ -304,9 +314,6 @@ impl Default for ExperimentConfig {
             points: 100,
             stride: 20,
             cert_batch: 250,
-            n_p: 100,
-            alpha_zeta: 0.001,
-            gamma: 0.99,
             wb: BitsList::default(),
             ab: BitsList::default(),
             locks: Flags::default(),
@@ -316,7 +323,14 @@ impl Default for ExperimentConfig {
             calib: 512,
             qft: 50,
             qlr: 0.001,
-            budget: 1.0 / 64.0,
+            // v=2: 1/192 of FP32's BOPs (between uniform W2A2, 1/256, and W2A4, 1/128), where
+            // uniform quantization loses robustness and how the bits are spread decides what
+            // survives; n_p = 300 and gamma = 1 give the reward the resolution to see it
+            // (docs/method.md, "The reward's resolution" and "Format versions").
+            n_p: 300,
+            alpha_zeta: 0.001,
+            gamma: 1.0,
+            budget: 1.0 / 192.0,
             episodes: 30,
             warmup: 10,
             hidden: 300,
@@ -330,7 +344,26 @@ impl Default for ExperimentConfig {
             embed: 0,
             lesson: LessonChoice::None,
             step: 1,
+            format: FORMAT_VERSION,
         }
+    }
+}
+
+impl ExperimentConfig {
+    /// The defaults of format `version` (one of [`FORMAT_VERSIONS`]): v=1 searched at 1/64 of
+    /// FP32's BOPs (uniform W4A4 fits, lenet is almost lossless) with n_p = 100 and
+    /// gamma = 0.99, a reward that barely separates policies.
+    pub(crate) fn defaults_of(version: u32) -> ExperimentConfig {
+        let mut c = ExperimentConfig {
+            format: version,
+            ..ExperimentConfig::default()
+        };
+        if version == 1 {
+            c.n_p = 100;
+            c.gamma = 0.99;
+            c.budget = 1.0 / 64.0;
+        }
+        c
     }
 }
 
@@ -518,9 +551,9 @@ pub static SCHEMA: &[Field] = &[
     field!("points", "certify", Kind::Int { min: 1, max: 2000 }, "Number of test points certified", points, int),
     field!("stride", "certify", Kind::Int { min: 1, max: 2000 }, "Certify every k-th test digit", stride, int),
     field!("cbatch", "certify", Kind::Int { min: 1, max: 10_000 }, "Noisy samples per forward batch (memory is O(cbatch))", cert_batch, int),
-    field!("np", "irs", Kind::Int { min: 1, max: 1_000_000 }, "IRS: replayed samples n_p for a modified model", n_p, int),
+    field!("np", "irs", Kind::Int { min: 1, max: 1_000_000 }, "IRS: replayed samples n_p for a modified model (the default is lowered to n when n is smaller; v=1 links: 100)", n_p, int),
     field!("az", "irs", Kind::Float { min: 1e-9, max: 0.5 }, "IRS: failure probability alpha_zeta of the disagreement bound", alpha_zeta, float),
-    field!("gamma", "irs", Kind::Float { min: 0.5, max: 1.0 }, "IRS: above this pA_low, re-certify from scratch instead", gamma, float),
+    field!("gamma", "irs", Kind::Float { min: 0.5, max: 1.0 }, "IRS: above this pA_low, re-certify from scratch instead (v=1 links: 0.99)", gamma, float),
     field!("wb", "quant", Kind::Bits, "Weight bits per quantizable layer (network order)", wb, bits),
     field!("ab", "quant", Kind::Bits, "Activation bits per quantizable layer: precision of the layer's input", ab, bits),
     field!("lk", "quant", Kind::Flags, "Locked layers: the search and budget fitting leave them alone", locks, flags),
@@ -530,7 +563,7 @@ pub static SCHEMA: &[Field] = &[
     field!("calib", "quant", Kind::Int { min: 16, max: 8000 }, "Calibration digits (a fixed seeded subset of the train split)", calib, int),
     field!("qft", "quant", Kind::Int { min: 0, max: 5000 }, "Noise-aware fine-tuning batches (straight-through estimator) before a quick read-out", qft, int),
     field!("qlr", "quant", Kind::Float { min: 1e-6, max: 1.0 }, "Fine-tuning learning rate (Adam)", qlr, float),
-    field!("budget", "search", Kind::Float { min: 0.001, max: 1.0 }, "BOPs budget as a fraction of FP32 (1/64 = uniform W4A4)", budget, float),
+    field!("budget", "search", Kind::Float { min: 0.001, max: 1.0 }, "BOPs budget as a fraction of FP32, default 1/192 (1/64 = uniform W4A4, 1/256 = W2A2; v=1 links: 1/64)", budget, float),
     field!("episodes", "search", Kind::Int { min: 1, max: 2000 }, "Search episodes (one evaluated policy each)", episodes, int),
     field!("warmup", "search", Kind::Int { min: 0, max: 2000 }, "Warm-up episodes of uniform random actions before DDPG updates", warmup, int),
     field!("hidden", "search", Kind::Int { min: 4, max: 512 }, "Hidden units of the DDPG actor and critic (HAQ: 300)", hidden, int),
@@ -575,6 +608,14 @@ impl ExperimentConfig {
             ));
         }
         Ok(())
+    }
+
+    /// The default n_p is at most n: with `np` not given, a smaller n lowers it to n (v=2's
+    /// default 300 would otherwise refuse every n below 300, which nobody asked for).
+    pub fn fit_default_np(&mut self, np_given: bool) {
+        if !np_given && self.n_p > self.n {
+            self.n_p = self.n;
+        }
     }
 
     fn check_np(&self) -> Result<()> {

@@ -103,9 +103,14 @@ impl ExperimentConfig {
     /// identifies the computation. Workers that share a job and checkpoints compare or
     /// record this, so a teacher's `view`/`hide`/`lock`/`embed` never changes a result.
     pub fn experiment_fragment(&self) -> String {
+        self.experiment_fragment_of(self.format)
+    }
+
+    /// [`Self::experiment_fragment`] spelled in format `version`.
+    pub(crate) fn experiment_fragment_of(&self, version: u32) -> String {
         let mut c = self.clone();
         c.clear_presentation();
-        c.to_fragment()
+        c.to_fragment_of(version)
     }
 
     /// Resets every presentation key (every schema row of group [`VIEW_GROUP`]) to its
@@ -153,7 +158,7 @@ mod tests {
     #[test]
     fn word_sets_parse_to_a_canonical_set() {
         let c = ExperimentConfig::from_fragment(
-            "#v=1&hide=search, settings,search&lock=bits&view=search&embed=1",
+            "#v=2&hide=search, settings,search&lock=bits&view=search&embed=1",
         )
         .unwrap();
         assert!(c.hide.contains("search") && c.hide.contains("settings"));
@@ -162,17 +167,17 @@ mod tests {
         assert_eq!(c.view, ViewName::Search);
         assert_eq!(
             c.to_fragment(),
-            "v=1&view=search&hide=search,settings&lock=bits&embed=1"
+            "v=2&view=search&hide=search,settings&lock=bits&embed=1"
         );
         assert_eq!(
             ExperimentConfig::from_fragment(&c.to_fragment()).unwrap(),
             c
         );
         // an empty list is the empty set, the default
-        let c = ExperimentConfig::from_fragment("v=1&hide=&lock= ").unwrap();
+        let c = ExperimentConfig::from_fragment("v=2&hide=&lock= ").unwrap();
         assert_eq!(c, ExperimentConfig::default());
         let v = serde_json::to_value(
-            ExperimentConfig::from_fragment("v=1&lock=workers,model").unwrap(),
+            ExperimentConfig::from_fragment("v=2&lock=workers,model").unwrap(),
         )
         .unwrap();
         assert_eq!(
@@ -184,7 +189,7 @@ mod tests {
 
     #[test]
     fn errors_name_the_unknown_word_and_the_allowed_ones() {
-        let e = ExperimentConfig::from_fragment("v=1&hide=settings,serch")
+        let e = ExperimentConfig::from_fragment("v=2&hide=settings,serch")
             .unwrap_err()
             .to_string();
         assert!(e.starts_with("hide=settings,serch"), "{e}");
@@ -193,33 +198,33 @@ mod tests {
             e.contains("lessons, share, model, noise, digit, certify, bits, search, history, settings, advanced, teacher, workers"),
             "{e}"
         );
-        let e = ExperimentConfig::from_fragment("v=1&lock=bits,,search")
+        let e = ExperimentConfig::from_fragment("v=2&lock=bits,,search")
             .unwrap_err()
             .to_string();
         assert!(
             e.contains("lock=bits,,search") && e.contains("empty item"),
             "{e}"
         );
-        let e = ExperimentConfig::from_fragment("v=1&view=lessonz")
+        let e = ExperimentConfig::from_fragment("v=2&view=lessonz")
             .unwrap_err()
             .to_string();
         assert!(
             e.contains("view=lessonz") && e.contains("model, noise"),
             "{e}"
         );
-        let e = ExperimentConfig::from_fragment("v=1&embed=2")
+        let e = ExperimentConfig::from_fragment("v=2&embed=2")
             .unwrap_err()
             .to_string();
         assert!(e.contains("embed=2") && e.contains("0..=1"), "{e}");
         // the lenient parse (the page) drops only the bad key
-        let (c, notes) = ExperimentConfig::from_fragment_lenient("v=1&hide=bogus&lock=bits");
+        let (c, notes) = ExperimentConfig::from_fragment_lenient("v=2&hide=bogus&lock=bits");
         assert_eq!((c.hide, c.lock.words()), (PartSet::default(), vec!["bits"]));
         assert_eq!(notes.len(), 1);
     }
 
     #[test]
     fn the_experiment_fragment_leaves_the_presentation_out() {
-        let base = "v=1&model=cnn3&sigma=0.5&episodes=3";
+        let base = "v=2&model=cnn3&sigma=0.5&episodes=3";
         let with = format!("{base}&view=certify&hide=settings,teacher&lock=bits&embed=1");
         let a = ExperimentConfig::from_fragment(base).unwrap();
         let b = ExperimentConfig::from_fragment(&with).unwrap();

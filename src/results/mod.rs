@@ -22,7 +22,7 @@
 pub mod link;
 
 use crate::certify::CertRecord;
-use crate::config::ExperimentConfig;
+use crate::config::{ExperimentConfig, FORMAT_VERSION};
 use crate::error::{Error, Result};
 use crate::pipeline::compare::CompareRow;
 use serde::{Deserialize, Serialize};
@@ -603,8 +603,8 @@ impl Shared {
                 ));
             }
         }
-        let (cfg, _) = ExperimentConfig::from_fragment_lenient(settings);
-        if cfg.experiment_fragment() != self.fragment {
+        if !same_experiment(settings, &self.fragment) {
+            let (cfg, _) = ExperimentConfig::from_fragment_lenient(settings);
             return Err(Error::invalid(
                 "r",
                 format!("results of '#{}'", self.fragment),
@@ -1006,6 +1006,17 @@ fn shorten(s: &str) -> String {
 }
 
 /// A settings fragment, strictly (a link's results belong to exactly these settings).
+/// Whether two settings fragments describe the same computation (presentation keys aside),
+/// whatever format version each is written in.
+fn same_experiment(a: &str, b: &str) -> bool {
+    let canonical = |f: &str| {
+        ExperimentConfig::from_fragment_lenient(f)
+            .0
+            .experiment_fragment_of(FORMAT_VERSION)
+    };
+    canonical(a) == canonical(b)
+}
+
 fn settings(fragment: &str, field: &str) -> Result<ExperimentConfig> {
     if fragment.len() > 4000 {
         return Err(Error::invalid(
@@ -1105,7 +1116,7 @@ pub fn verify(
             message,
         })
     };
-    if shared.fragment != replay.fragment {
+    if !same_experiment(&shared.fragment, &replay.fragment) {
         return verdict(div(
             "settings",
             None,

@@ -64,10 +64,10 @@ fn input() -> ResultInput {
 
 #[test]
 fn digests_cover_every_record_and_no_timing() {
-    let a = Shared::build(&input(), "v=1", None).unwrap();
+    let a = Shared::build(&input(), "v=2", None).unwrap();
     assert_eq!(
         a.digest(),
-        Shared::build(&input(), "#v=1", None).unwrap().digest()
+        Shared::build(&input(), "#v=2", None).unwrap().digest()
     );
     // timings are not part of a record
     let mut t = input();
@@ -75,12 +75,12 @@ fn digests_cover_every_record_and_no_timing() {
     t.searches[0].episodes[4]
         .metrics
         .insert("irsMs".into(), 1e9);
-    assert_eq!(Shared::build(&t, "v=1", None).unwrap().digest(), a.digest());
+    assert_eq!(Shared::build(&t, "v=2", None).unwrap().digest(), a.digest());
     // one bit of one number is
     let mut t = input();
     let r = &mut t.certify.as_mut().unwrap()[42];
     r.p_lower = f64::from_bits(r.p_lower.to_bits() + 1);
-    let b = Shared::build(&t, "v=1", None).unwrap();
+    let b = Shared::build(&t, "v=2", None).unwrap();
     assert_ne!(b.digest(), a.digest());
     assert_eq!(
         b.jobs[0].data, a.jobs[0].data,
@@ -97,12 +97,12 @@ fn digests_cover_every_record_and_no_timing() {
     // the records order does not matter for a certification (a pool finishes points in any order)
     let mut t = input();
     t.certify.as_mut().unwrap().reverse();
-    assert_eq!(Shared::build(&t, "v=1", None).unwrap().digest(), a.digest());
+    assert_eq!(Shared::build(&t, "v=2", None).unwrap().digest(), a.digest());
 }
 
 #[test]
 fn a_replay_of_the_same_records_is_identical() {
-    let a = Shared::build(&input(), "v=1&seed=2", Some("ab12")).unwrap();
+    let a = Shared::build(&input(), "v=2&seed=2", Some("ab12")).unwrap();
     let v = verify(&a, &a.clone(), None);
     assert!(v.identical, "{}", v.message);
     assert!(v.message.starts_with("replayed, bit-identical"));
@@ -111,7 +111,7 @@ fn a_replay_of_the_same_records_is_identical() {
     t.searches[0].episodes[17].reward += 1e-9;
     let v = verify(
         &a,
-        &Shared::build(&t, "v=1&seed=2", Some("ab12")).unwrap(),
+        &Shared::build(&t, "v=2&seed=2", Some("ab12")).unwrap(),
         None,
     );
     assert_eq!(v.divergence.unwrap().first, Some(17));
@@ -119,7 +119,7 @@ fn a_replay_of_the_same_records_is_identical() {
     t.table.as_mut().unwrap()[2].radii[1] = 1e-12;
     let v = verify(
         &a,
-        &Shared::build(&t, "v=1&seed=2", Some("ab12")).unwrap(),
+        &Shared::build(&t, "v=2&seed=2", Some("ab12")).unwrap(),
         None,
     );
     let d = v.divergence.unwrap();
@@ -127,7 +127,7 @@ fn a_replay_of_the_same_records_is_identical() {
     // other settings are named before any record
     let v = verify(
         &a,
-        &Shared::build(&input(), "v=1&seed=3", None).unwrap(),
+        &Shared::build(&input(), "v=2&seed=3", None).unwrap(),
         None,
     );
     assert_eq!(v.divergence.unwrap().job, "settings");
@@ -135,7 +135,7 @@ fn a_replay_of_the_same_records_is_identical() {
 
 #[test]
 fn tampered_numbers_never_verify() {
-    let a = Shared::build(&input(), "v=1", None).unwrap();
+    let a = Shared::build(&input(), "v=2", None).unwrap();
     let mut fake = a.clone();
     if let JobData::Table(t) = &mut fake.jobs[2].data {
         t.rows[2].acr = 0.9;
@@ -149,22 +149,50 @@ fn tampered_numbers_never_verify() {
 
 #[test]
 fn link_round_trip_and_size() {
-    let a = Shared::build(&input(), "v=1&episodes=40", Some("00ff")).unwrap();
+    let a = Shared::build(&input(), "v=2&episodes=40", Some("00ff")).unwrap();
     let l = link::with_results(&a);
     assert!(l.len() < 4000, "{} characters", l.len());
     let parts = link::split(&format!("http://127.0.0.1:8000/{l}"));
-    assert_eq!(parts.settings, "v=1&episodes=40");
+    assert_eq!(parts.settings, "v=2&episodes=40");
     assert_eq!(parts.engine.as_deref(), Some(crate::VERSION));
     assert_eq!(link::results_of(&parts).unwrap(), Some(a.clone()));
     // the settings part alone parses as the experiment
     assert_eq!(
         ExperimentConfig::from_fragment(&l).unwrap().to_fragment(),
-        "v=1&episodes=40"
+        "v=2&episodes=40"
     );
     for n in [0usize, 1, 2, 3, 4, 5, 200] {
         let bytes: Vec<u8> = (0..n).map(|i| (i * 37 % 256) as u8).collect();
         assert_eq!(link::b64_decode(&link::b64_encode(&bytes)).unwrap(), bytes);
     }
+}
+
+/// A link shared before v=2 keeps its `v=1` settings: it reads, validates, belongs to the same
+/// experiment spelled either way, and a replay spelled `v=2` verifies against it.
+#[test]
+fn version_1_links_still_verify() {
+    let old = Shared::build(&input(), "v=1&episodes=40", None).unwrap();
+    assert_eq!(old.fragment, "v=1&episodes=40");
+    old.validate().unwrap();
+    let parts = link::split(&link::with_results(&old));
+    assert_eq!(link::results_of(&parts).unwrap(), Some(old.clone()));
+    let v2 = "v=2&np=100&gamma=0.99&budget=0.015625&episodes=40";
+    let replay = Shared::build(&input(), v2, None).unwrap();
+    assert_eq!(replay.fragment, v2);
+    old.check_link("v=1&episodes=40", None).unwrap();
+    old.check_link(v2, None).unwrap();
+    assert!(old.check_link("v=2&episodes=40", None).is_err());
+    assert!(verify(&old, &replay, None).identical);
+    // canonical in its own version only
+    let odd = Shared {
+        fragment: "v=1&episodes=40&np=100".into(),
+        ..replay
+    };
+    assert!(odd
+        .validate()
+        .unwrap_err()
+        .to_string()
+        .contains("not canonical"));
 }
 
 fn err(parts: &link::LinkParts) -> String {
@@ -173,7 +201,7 @@ fn err(parts: &link::LinkParts) -> String {
 
 #[test]
 fn bad_links_are_refused_naming_the_key() {
-    let a = Shared::build(&input(), "v=1", None).unwrap();
+    let a = Shared::build(&input(), "v=2", None).unwrap();
     let good = link::split(&link::with_results(&a));
     let r = good.results.clone().unwrap();
     let with = |r: &str| link::LinkParts {
@@ -231,7 +259,7 @@ fn bad_links_are_refused_naming_the_key() {
     );
     // results of other settings, another engine key
     let other = link::LinkParts {
-        settings: "v=1&seed=9".into(),
+        settings: "v=2&seed=9".into(),
         ..good.clone()
     };
     assert!(err(&other).contains("other settings"));
@@ -244,7 +272,7 @@ fn bad_links_are_refused_naming_the_key() {
 
 #[test]
 fn bundles_round_trip_and_refuse_edits() {
-    let (b, s) = Bundle::build(&input(), "v=1&points=100", Some("abcd")).unwrap();
+    let (b, s) = Bundle::build(&input(), "v=2&points=100", Some("abcd")).unwrap();
     let text = b.to_json();
     let (again, shared) = Bundle::read(&text).unwrap();
     assert_eq!(shared, s);
@@ -276,34 +304,34 @@ fn bundles_round_trip_and_refuse_edits() {
     // exact divergence from the records
     let mut t = input();
     t.certify.as_mut().unwrap()[63].count += 1;
-    let (_, s2) = Bundle::build(&t, "v=1&points=100", Some("abcd")).unwrap();
+    let (_, s2) = Bundle::build(&t, "v=2&points=100", Some("abcd")).unwrap();
     let v = verify(&s, &s2, Some((&input().canonical(), &t.canonical())));
     assert_eq!(v.divergence.unwrap().first, Some(63));
 }
 
 #[test]
 fn inputs_are_checked() {
-    assert!(Shared::build(&ResultInput::default(), "v=1", None)
+    assert!(Shared::build(&ResultInput::default(), "v=2", None)
         .unwrap_err()
         .to_string()
         .contains("no finished job"));
     let mut t = input();
     t.searches.push(t.searches[0].clone());
-    assert!(Shared::build(&t, "v=1", None)
+    assert!(Shared::build(&t, "v=2", None)
         .unwrap_err()
         .to_string()
         .contains("searches[1].method=arq"));
     t.searches[1].method = "grid".into();
-    assert!(Shared::build(&t, "v=1", None)
+    assert!(Shared::build(&t, "v=2", None)
         .unwrap_err()
         .to_string()
         .contains("unknown search method"));
-    assert!(Shared::build(&input(), "v=1&sigma=9", None)
+    assert!(Shared::build(&input(), "v=2&sigma=9", None)
         .unwrap_err()
         .to_string()
         .starts_with("fragment="));
     // the certification must be of the settings' points
-    assert!(Shared::build(&input(), "v=1&points=50", None)
+    assert!(Shared::build(&input(), "v=2&points=50", None)
         .unwrap_err()
         .to_string()
         .contains("points"));

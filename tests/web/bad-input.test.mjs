@@ -237,7 +237,7 @@ test('typing bad values into the settings form: a notice names the field, the va
       assert.match(await page.textContent(`#cfg-${f.key}-err`) ?? '', new RegExp(`^${f.key}=`), `${f.key} marked`);
       assert.equal(await page.getAttribute(box, 'aria-invalid'), '');
       assert.equal(await page.inputValue(box), f.default, `${f.key} shows the value in use again`);
-      assert.equal(await page.evaluate(() => location.hash), '#v=1');
+      assert.equal(await page.evaluate(() => location.hash), '#v=2');
     }
   }
   console.log(`page matrix (typed): ${typed} values into ${fields.length} fields`);
@@ -248,13 +248,13 @@ test('typing bad values into the settings form: a notice names the field, the va
     const u = await import(modulePath);
     return u.build([['sigma', '%41'], ['wb', '4, 4'], ['lr', 'a&b=c#d'], ['seed', '\uD800']]);
   });
-  assert.equal(built, '#v=1&sigma=%2541&wb=4,%204&lr=a%26b%3Dc%23d&seed=%EF%BF%BD');
+  assert.equal(built, '#v=2&sigma=%2541&wb=4,%204&lr=a%26b%3Dc%23d&seed=%EF%BF%BD');
   // a good value clears the mark
   await page.fill('#cfg-sigma', '0.5');
   await page.press('#cfg-sigma', 'Tab');
   await waitIdle(page);
   assert.equal(await page.textContent('#cfg-sigma-err'), '');
-  assert.equal(await page.evaluate(() => location.hash), '#v=1&sigma=0.5');
+  assert.equal(await page.evaluate(() => location.hash), '#v=2&sigma=0.5');
   await page.evaluate(() => { location.hash = '#v=1'; });
   await page.waitForFunction(() => location.hash === '#v=1');
   await assertUsable(page, errors);

@@ -7,6 +7,7 @@ import { byId, el } from './dom.js';
 import * as fmt from './format.js';
 import { HISTORY_FORMAT, HistoryError, HistoryStore } from './history.js';
 import { shareLink, splitLink } from './share.js';
+import { DEFAULT_FRAGMENT } from './protocol.js';
 
 /**
  * @typedef {import('./main.js').App} App
@@ -18,7 +19,7 @@ import { shareLink, splitLink } from './share.js';
 
 const PIN_COLORS = ['#1f6fb2', '#c2571a'];
 
-/** `#v=1&...` of a location hash (the settings part). @param {string} hash */
+/** `#v=2&...` of a location hash (the settings part). @param {string} hash */
 
 /** The headline number of a record. @param {HistoryRecord} r */
 function headline(r) {
@@ -115,14 +116,14 @@ export class HistoryView {
    * @param {Omit<HistoryRecord, 'format' | 'time' | 'engine' | 'link'>} part
    */
   async keep(part) {
-    let link = location.hash || '#v=1';
+    let link = location.hash || DEFAULT_FRAGMENT;
     try {
       link = await shareLink();
     } catch {
       // keep the settings link: the run's numbers are stored in the record anyway
     }
     /** @type {HistoryRecord} */
-    const record = { format: HISTORY_FORMAT, time: new Date().toISOString(), engine: this.views.engine(), link, ...part, fragment: splitLink(part.fragment || '#v=1').settings || '#v=1' };
+    const record = { format: HISTORY_FORMAT, time: new Date().toISOString(), engine: this.views.engine(), link, ...part, fragment: splitLink(part.fragment || DEFAULT_FRAGMENT).settings || DEFAULT_FRAGMENT };
     await this.ready;
     if (!this.store) return;
     try {

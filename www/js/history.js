@@ -4,7 +4,7 @@
 //
 // Record (format 1):
 //   {format: 1, id, time (ISO), engine (version), kind: 'certify'|'final'|'search', label,
-//    fragment (the settings it ran with, canonical '#v=1&...'),
+//    fragment (the settings it ran with, canonical '#v=2&...'),
 //    link (the link that reopens it: the page's fragment now; a results link can replace it),
 //    certify?: {summary, records}      the run's summary and per-point records (its curve)
 //    final?: {rows, significance}      the final table's rows and paired intervals

@@ -30,6 +30,7 @@ import { TeacherLink } from './teacher.js';
 import { Notices, Status } from './status.js';
 import { TrainView } from './train-view.js';
 import * as url from './url.js';
+import { DEFAULT_FRAGMENT } from './protocol.js';
 
 /**
  * @typedef {import('./types.js').Field} Field
@@ -163,7 +164,7 @@ const app = {
       settings.setValues(parsed.values);
       nav.apply(parsed.values, parsed.fragment, false);
       url.replace(shareView.keep(parsed.fragment));
-      fragmentView.textContent = url.normalize(parsed.fragment) || '#v=1';
+      fragmentView.textContent = url.normalize(parsed.fragment) || DEFAULT_FRAGMENT;
       lessonView.setConfig(parsed.values);
     } catch (e) {
       showError(e);
@@ -188,7 +189,7 @@ const app = {
     settings.setValues(parsed.values);
     const fragment = nav.withPresentation(parsed.fragment);
     url.preview(fragment);
-    fragmentView.textContent = url.normalize(fragment) || '#v=1';
+    fragmentView.textContent = url.normalize(fragment) || DEFAULT_FRAGMENT;
   },
 };
 
@@ -271,7 +272,7 @@ function showConfig(parsed, how) {
     url.replace(link);
   }
   teacher.update();
-  fragmentView.textContent = url.normalize(fragment) || '#v=1';
+  fragmentView.textContent = url.normalize(fragment) || DEFAULT_FRAGMENT;
   trainView.showSettings(schema, values);
   certifyView.showSettings(schema, values);
   bitsView.setConfig(values);
@@ -293,7 +294,7 @@ async function preview(fragment) {
     const parsed = await pool.request('parseFragment', { fragment });
     if (seq !== inputSeq) return;
     url.preview(parsed.fragment);
-    fragmentView.textContent = url.normalize(parsed.fragment) || '#v=1';
+    fragmentView.textContent = url.normalize(parsed.fragment) || DEFAULT_FRAGMENT;
     settings.markNotices(parsed.notices);
   } catch (e) {
     showError(e);
@@ -398,7 +399,7 @@ url.onNavigate((fragment) => {
 offerDataTables();
 // On a narrow screen the settings start folded so the views come first.
 if (matchMedia('(max-width: 900px)').matches) byId('settings-details', HTMLDetailsElement).open = false;
-byId('reset-config', HTMLButtonElement).addEventListener('click', () => commit(nav.withPresentation('#v=1'), 'push'));
+byId('reset-config', HTMLButtonElement).addEventListener('click', () => commit(nav.withPresentation(DEFAULT_FRAGMENT), 'push'));
 byId('copy-link', HTMLButtonElement).addEventListener('click', async () => {
   try {
     await navigator.clipboard.writeText(location.href);

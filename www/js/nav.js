@@ -12,6 +12,7 @@
 // navigation: put `data-view="WORD" data-view-label="Label"` on its section, and WORD in
 // src/config/view.rs `views!`.
 import { el, reducedMotion } from './dom.js';
+import { DEFAULT_FRAGMENT } from './protocol.js';
 import * as url from './url.js';
 
 /**
@@ -69,7 +70,7 @@ export class Navigation {
     /** The `hide` / `lock` words the schema allows. @type {string[]} */
     this.partWords = [];
     /** The canonical fragment of the applied config (with its presentation keys). */
-    this.fragment = '#v=1';
+    this.fragment = DEFAULT_FRAGMENT;
     /** Keeps an opened view in place while the page fills in. @type {ResizeObserver | undefined} */
     this.pin = undefined;
     /** Views in DOM order: word, label, elements. @type {{word: string, label: string, nodes: HTMLElement[]}[]} */
@@ -134,10 +135,13 @@ export class Navigation {
    * @param {Record<string, string>} [values] default: the current ones
    */
   withPresentation(fragment, values = this.values) {
-    const rest = pairs(fragment).filter(([k]) => !this.keys.includes(k) && k !== 'v');
+    const all = pairs(fragment);
+    // the fragment's own format version: an old link keeps its version's defaults
+    const version = all.find(([k]) => k === 'v') ?? ['v', DEFAULT_FRAGMENT.slice(3)];
+    const rest = all.filter(([k]) => !this.keys.includes(k) && k !== 'v');
     const mine = this.keys.filter((k) => (values[k] ?? '') !== '' && values[k] !== this.defaults[k])
       .map((k) => /** @type {[string, string]} */ ([k, values[k]]));
-    return `#${['v=1', ...[...rest, ...mine].map(([k, v]) => `${k}=${v}`)].join('&')}`;
+    return `#${[version, ...rest, ...mine].map(([k, v]) => `${k}=${v}`).join('&')}`;
   }
 
   /**

@@ -12,6 +12,7 @@
 // messages only: no SharedArrayBuffer, no special headers. With one worker every command
 // goes to worker 0 unchanged.
 import { EngineClient, EngineError, JobAborted } from './client.js';
+import { DEFAULT_FRAGMENT } from './protocol.js';
 
 /**
  * @typedef {import('./protocol.js').CommandMap} CommandMap
@@ -186,7 +187,7 @@ export class EnginePool {
       // A helper that fails as a whole is dropped: the next pooled job starts a fresh one.
       const client = new EngineClient(worker, () => this.drop(h));
       // a helper that could not load is dropped too (the job that needed it fails with why)
-      const ready = client.request('init', { fragment: '#v=1' }).catch((e) => {
+      const ready = client.request('init', { fragment: DEFAULT_FRAGMENT }).catch((e) => {
         this.drop(h);
         throw e;
       });

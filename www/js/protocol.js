@@ -272,6 +272,12 @@
 /** @typedef {{id: number, cmd: Cmd, params: Record<string, unknown>}} Request */
 /** @typedef {{cmd: 'cancel', id: number}} CancelRequest */
 
+/**
+ * The experiment with every default: the engine's current format version (`v=2`) and nothing
+ * else. A link of an older version (`v=1`) keeps that version's defaults; the engine reads it.
+ */
+export const DEFAULT_FRAGMENT = '#v=2';
+
 /** A request that the worker refused: the message names the field and the value. */
 export class ProtocolError extends Error {
   /** @param {string} message */

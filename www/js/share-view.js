@@ -10,6 +10,7 @@ import { byId, el } from './dom.js';
 import * as fmt from './format.js';
 import * as url from './url.js';
 import { MAX_BUNDLE_BYTES, decodeResults, encodeResults, joinLink, register, splitLink } from './share.js';
+import { DEFAULT_FRAGMENT } from './protocol.js';
 
 /**
  * @typedef {import('./main.js').App} App
@@ -160,7 +161,7 @@ export class ShareView {
    * @param {string} link @returns {string}
    */
   experimentOf(link) {
-    return this.deps.experiment(splitLink(link).settings || '#v=1');
+    return this.deps.experiment(splitLink(link).settings || DEFAULT_FRAGMENT);
   }
 
   /**
@@ -273,7 +274,7 @@ export class ShareView {
   /** The current link with the page's finished results (the settings link when none). */
   async link() {
     const c = await this.collect();
-    if (!c) return splitLink(location.hash).settings || '#v=1';
+    if (!c) return splitLink(location.hash).settings || DEFAULT_FRAGMENT;
     const enc = await this.app.client.request('resultsEncode', { input: c.input, fragment: c.fragment, ...(c.checkpoint ? { checkpoint: c.checkpoint } : {}) });
     return joinLink(enc.shared.fragment, enc.shared.engine, await encodeResults(enc.json));
   }

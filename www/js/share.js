@@ -9,6 +9,8 @@
 // The one entry point for other modules (e.g. a run history): `shareLink()` returns the
 // current page's link with its finished results, and `sharedState()` the results the opened
 // link or bundle carries (see ShareView in share-view.js, which registers both).
+import { DEFAULT_FRAGMENT } from './protocol.js';
+
 
 /** The keys of a link that carry results, not settings. */
 export const RESULT_KEYS = ['eng', 'r'];
@@ -58,7 +60,7 @@ export function splitLink(link) {
  * @param {string} settings a settings fragment (with or without '#') @param {string} engine @param {string} r
  */
 export function joinLink(settings, engine, r) {
-  const s = settings.replace(/^#/, '') || 'v=1';
+  const s = settings.replace(/^#/, '') || DEFAULT_FRAGMENT.slice(1);
   return `#${s}&eng=${engine}&r=${r}`;
 }
 

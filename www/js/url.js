@@ -4,13 +4,15 @@
 // pushState when a change is committed (push), and a callback when the user navigates
 // (back/forward, an edited address, a followed link).
 
+import { DEFAULT_FRAGMENT } from './protocol.js';
+
 /** The fragment the page last wrote or applied, so our own writes are not seen as navigation. */
 let applied = normalize(location.hash);
 /** The last committed fragment: what the current history entry stands for. */
 let committed = applied;
 
 /**
- * "#v=1&a=b", "v=1&a=b" and "" all become fragments starting with '#' (or "" when empty).
+ * "#v=2&a=b", "v=2&a=b" and "" all become fragments starting with '#' (or "" when empty).
  * @param {string} fragment
  */
 export function normalize(fragment) {
@@ -108,5 +110,5 @@ export function build(pairs) {
     .map(([key, value]) => [clean(key), value.trim()])
     .filter(([key, value]) => key !== 'v' && key !== '' && value !== '')
     .map(([key, value]) => `${key}=${encodeValue(value)}`);
-  return `#${['v=1', ...body].join('&')}`;
+  return `#${[DEFAULT_FRAGMENT.slice(1), ...body].join('&')}`;
 }

@@ -5,7 +5,7 @@
 // event loop between them (worker-loops.js), so a {cmd: 'cancel', id} message is seen between
 // steps, and the read-only commands can answer between steps too.
 import { Aborted, Job } from './job.js';
-import { ProtocolError, usePresets, validateRequest } from './protocol.js';
+import { DEFAULT_FRAGMENT, ProtocolError, usePresets, validateRequest } from './protocol.js';
 import { fetchBytes, loadEngineModule } from './loader.js';
 import { certify, irsPart, probe, train, yieldToEvents } from './worker-loops.js';
 import { quantHandlers } from './worker-quant.js';
@@ -35,7 +35,7 @@ let datasetBytes = null;
 /** The text of /models/index.json ('[]' when there is none), fetched once. @type {string | null} */
 let modelIndex = null;
 /** The engine's canonical fragment, re-applied after a panic. */
-let appliedFragment = '#v=1';
+let appliedFragment = DEFAULT_FRAGMENT;
 /** Module generation: a reload after a fatal panic imports pkg/arq.js?g=N afresh. */
 let generation = 0;
 /** The last console.error line, which is where console_error_panic_hook writes the panic. */
@@ -304,7 +304,7 @@ async function recover() {
   try {
     engine.setConfig(appliedFragment);
   } catch {
-    engine.setConfig('#v=1');
+    engine.setConfig(DEFAULT_FRAGMENT);
   }
   return 'The engine was restarted with the same settings; the model is back to its initial (untrained) weights';
 }
