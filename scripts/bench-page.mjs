@@ -3,9 +3,9 @@
 // tests' harness), on the shipped lenet, with the page's pool of Web Workers.
 //
 // Default: the default certification (100 points, n = 1,000), the default 30-episode ARQ
-// search and then the final table (FP32, W4A4, ARQ), with `--workers N` workers (default: the
-// page's own default, min(cores, 4)). Certification is run twice (the first pooled job also
-// starts the helpers and hands them the weights).
+// search and then the final table (FP32, the best uniform policy within the budget, ARQ),
+// with `--workers N` workers (default: the page's own default, min(cores, 4)). Certification
+// is run twice (the first pooled job also starts the helpers and hands them the weights).
 //
 // `--compare 1,2`: the search and the quick read-out side by side in one invocation, for each
 // worker count in the list, `--runs R` times (default 3), the counts alternating within each
@@ -16,8 +16,11 @@
 // run and the median of each timing with its ratio to the first count's. `--console` sends
 // the same requests to the pool from the console instead of clicking (no view renders them).
 //
-// Usage: node scripts/bench-page.mjs [--workers N] [--no-search]
-//        node scripts/bench-page.mjs --compare 1,2 [--runs 3] [--episodes 30] [--console]
+// `--fragment F` runs the experiment F (e.g. `v=1`, format 1's defaults) instead of the
+// defaults.
+//
+// Usage: node scripts/bench-page.mjs [--workers N] [--no-search] [--fragment F]
+//        node scripts/bench-page.mjs --compare 1,2 [--runs 3] [--episodes 30] [--console] [--fragment F]
 // (needs pkg/ and www/vendor/ from `make pkg www/vendor/d3.min.js`). Prints JSON seconds.
 import { parseArgs } from 'node:util';
 import { LONG, launch, openPage, waitIdle } from '../tests/web/harness.mjs';
@@ -30,8 +33,11 @@ const { values } = parseArgs({
     runs: { type: 'string', default: '3' },
     console: { type: 'boolean', default: false },
     episodes: { type: 'string', default: '30' },
+    fragment: { type: 'string', default: '' },
   },
 });
+/** The experiment's settings without '#' (`--fragment`, e.g. `v=1` for format 1's defaults). */
+const settings = values.fragment.replace(/^#/, '');
 const { browser, baseUrl, close } = await launch();
 
 /** Seconds from a click until the page is idle again. @param {import('playwright-core').Page} page @param {string} button */
@@ -60,7 +66,7 @@ async function viaConsole(page, cmd, params) {
 
 /** One fresh page with `workers` workers: the read-out twice, the search twice. @param {number} workers @param {number} episodes */
 async function compareRun(workers, episodes) {
-  const { page } = await openPage(browser, baseUrl, `#episodes=${episodes}`);
+  const { page } = await openPage(browser, baseUrl, `#${settings ? `${settings}&` : ''}episodes=${episodes}`);
   try {
     await page.waitForSelector('#search-card:not([hidden])', { timeout: LONG });
     await page.waitForSelector('#bits-editor .bit-col', { timeout: LONG });
@@ -105,7 +111,7 @@ try {
     const ratios = Object.fromEntries(counts.slice(1).map((w) => [w, Object.fromEntries(keys.map((k) => [k, Number((base[k] / med[w][k]).toFixed(2))]))]));
     console.log(JSON.stringify({ episodes, runs, median: med, speedup: ratios }));
   } else {
-    const { page } = await openPage(browser, baseUrl, '');
+    const { page } = await openPage(browser, baseUrl, settings ? `#${settings}` : '');
     if (values.workers !== undefined) await page.selectOption('#pool-size', values.workers);
     const workers = Number(await page.inputValue('#pool-size'));
     const certifySeconds = await timed(page, '#certify-start');

@@ -6,7 +6,8 @@
 # mean +- sd table <dir>.md.
 # Usage: scripts/evidence.sh MODEL BUDGET N SEEDS...   e.g. scripts/evidence.sh lenet 0.0052083 10000 1 2 3 4 5
 # SEARCH overrides the searches' settings (default episodes=30&warmup=10&spoints=100), POINTS the
-# final table's test points (default 500; another count is named in the output directory).
+# final table's test points (default 500; another count is named in the output directory),
+# METHODS the searches (default arq,haq,random; another list is named in the directory too).
 # Cost (lenet, one core): about 11 minutes per seed at n = 10,000, 4 at n = 2,000; seeds run
 # two at a time, one thread each.
 set -euo pipefail
@@ -24,13 +25,15 @@ SEARCH=${SEARCH:-episodes=30&warmup=10&spoints=100}
 EPISODES=$(sed -n 's/.*episodes=\([0-9]*\).*/\1/p' <<< "$SEARCH")
 OUT=docs/results/evidence/$MODEL-b$BUDGET-n$N-e$EPISODES
 [ "$POINTS" = 500 ] || OUT=$OUT-p$POINTS
+METHODS=${METHODS:-arq,haq,random}
+[ "$METHODS" = arq,haq,random ] || OUT=$OUT-${METHODS//,/-}
 mkdir -p "$OUT"
 FRAG="v=1&model=$MODEL&n=$N&points=$POINTS&stride=4&cbatch=1000&np=300&gamma=1&budget=$BUDGET&$SEARCH&sft=20&fft=300"
-export OUT FRAG BIN
+export OUT FRAG BIN METHODS
 # a run that fails or is killed leaves only its .tmp (never an empty run-seed file the table
 # would read)
 run() {
-  RAYON_NUM_THREADS=1 "$BIN" run --quiet --json --methods arq,haq,random \
+  RAYON_NUM_THREADS=1 "$BIN" run --quiet --json --methods "$METHODS" \
     --url "#$FRAG&seed=$1" --log "$OUT/episodes-seed$1.jsonl" > "$OUT/run-seed$1.json.tmp" &&
     mv "$OUT/run-seed$1.json.tmp" "$OUT/run-seed$1.json"
 }

@@ -82,8 +82,14 @@ test('the bit editor: five lenet columns in cost proportion, keys, URL, locks, p
   await hashMatches(page, /wb=4,4,4,4,4&ab=4,4,4,4,4/);
   await waitIdle(page);
   assert.equal(await page.textContent('#bits-header [data-stat="bops"] .stat-value'), '1.56%');
-  assert.equal(await page.getAttribute('#bits-header', 'data-within'), 'true');
+  // the default budget (v=2) is 1/192: W4A4 (1/64) is over it, W2A2 (1/256) within
+  assert.equal(await page.getAttribute('#bits-header', 'data-within'), 'false');
   assert.equal(await page.getAttribute('#bits-histogram', 'data-points'), '15', '4 bits: 7 levels per side, 15 grid points');
+  await page.click('#bits-w2a2');
+  await hashMatches(page, /wb=2,2,2,2,2&ab=2,2,2,2,2/);
+  await waitIdle(page);
+  assert.equal(await page.textContent('#bits-header [data-stat="bops"] .stat-value'), '0.39%');
+  assert.equal(await page.getAttribute('#bits-header', 'data-within'), 'true');
   await page.click('#bits-w8a8');
   await hashMatches(page, /wb=8,8,8,8,8/);
   await waitIdle(page);

@@ -50,12 +50,12 @@ async function atStep(page, step, of) {
 
 test('the certificate lesson, first step to last: its ACR and R_max are the engine\'s', async () => {
   // the CLI certifies the lesson's settings and the two caps meanwhile (its own process)
-  const cli = Promise.all([cliSummary('#v=1&points=20'), cliSummary('#v=1&n=10000&points=1'), cliSummary('#v=1&n=10000&alpha=0.1&points=1')]);
+  const cli = Promise.all([cliSummary('#v=2&points=20'), cliSummary('#v=2&n=10000&points=1'), cliSummary('#v=2&n=10000&alpha=0.1&points=1')]);
   const { page, errors } = await openPage(env.browser, env.baseUrl, '');
   const button = page.locator('#lesson-list button[data-lesson="certificate"]');
   assert.equal(await button.textContent(), 'What a certificate promises');
   await button.click();
-  await page.waitForFunction(() => location.hash === '#v=1&points=20&lesson=certificate', null, { timeout: LONG });
+  await page.waitForFunction(() => location.hash === '#v=2&points=20&lesson=certificate', null, { timeout: LONG });
   await page.waitForSelector('#lesson-panel:not([hidden])');
   await atStep(page, 1, 5);
   assert.equal(await page.textContent('#lesson-step-title'), 'The promise');
@@ -101,7 +101,7 @@ test('the certificate lesson, first step to last: its ACR and R_max are the engi
   await screenshot(page, 'lesson-certificate.png');
   await page.click('#lesson-next');
   await page.waitForSelector('#lesson-panel[hidden]', { state: 'attached' });
-  assert.equal(await page.evaluate(() => location.hash), '#v=1&n=10000&alpha=0.1&points=20');
+  assert.equal(await page.evaluate(() => location.hash), '#v=2&n=10000&alpha=0.1&points=20');
   assert.equal(await page.$('.lesson-target'), null);
   assert.deepEqual(errors, []);
   await page.close();

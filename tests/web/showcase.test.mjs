@@ -29,7 +29,7 @@ test('"Why certify the reward?" loads its settings, explains itself, runs its se
   assert.equal(await button.textContent(), 'Why certify the reward?');
   const title = await button.getAttribute('title') ?? '';
   const fragment = title.split(' · ')[0];
-  assert.match(fragment, /^v=1&.*budget=0\.0078125/);
+  assert.match(fragment, /^v=2&.*budget=0\.0078125/);
   assert.match(title, /searches: arq, haq, random, then the final table/);
   await button.click();
   // the experiment's settings replace the page's (lenet instead of cnn3: defaults are omitted)

@@ -135,13 +135,12 @@ export class Navigation {
    * @param {Record<string, string>} [values] default: the current ones
    */
   withPresentation(fragment, values = this.values) {
-    const all = pairs(fragment);
     // the fragment's own format version: an old link keeps its version's defaults
-    const version = all.find(([k]) => k === 'v') ?? ['v', DEFAULT_FRAGMENT.slice(3)];
-    const rest = all.filter(([k]) => !this.keys.includes(k) && k !== 'v');
+    const version = url.versionOf(fragment);
+    const rest = pairs(fragment).filter(([k]) => !this.keys.includes(k) && k !== 'v');
     const mine = this.keys.filter((k) => (values[k] ?? '') !== '' && values[k] !== this.defaults[k])
       .map((k) => /** @type {[string, string]} */ ([k, values[k]]));
-    return `#${[version, ...rest, ...mine].map(([k, v]) => `${k}=${v}`).join('&')}`;
+    return `#${[version, ...[...rest, ...mine].map(([k, v]) => `${k}=${v}`)].join('&')}`;
   }
 
   /**

@@ -98,9 +98,20 @@ export function encodeValue(value) {
 }
 
 /**
+ * The `v=N` pair of a fragment, or the current version's when it has none.
+ * @param {string} fragment
+ */
+export function versionOf(fragment) {
+  const m = /(?:^#?|&)(v=\d+)(?:&|$)/.exec(fragment);
+  return m ? m[1] : DEFAULT_FRAGMENT.slice(1);
+}
+
+/**
  * Appends a configuration to a fragment as `key=value` pairs. Values come from form
  * controls and are percent-encoded as typed (the engine validates them and names a bad one
- * in a notice); empty values are left out (the engine then uses the default).
+ * in a notice); empty values are left out (the engine then uses the default). The format
+ * version is the page's current fragment's, so editing an old link keeps it in its own
+ * spelling (every value is given, so the version changes no number).
  * @param {[string, string][]} pairs
  * @returns {string}
  */
@@ -110,5 +121,5 @@ export function build(pairs) {
     .map(([key, value]) => [clean(key), value.trim()])
     .filter(([key, value]) => key !== 'v' && key !== '' && value !== '')
     .map(([key, value]) => `${key}=${encodeValue(value)}`);
-  return `#${[DEFAULT_FRAGMENT.slice(1), ...body].join('&')}`;
+  return `#${[versionOf(applied), ...body].join('&')}`;
 }
