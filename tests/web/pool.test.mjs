@@ -4,7 +4,8 @@
 // assembled IRS cache (no FP32 certification again), and the final table's rows (the uniform
 // row chosen by whichever worker owns it) and their paired intervals are the same;
 // the page's Certify button works with 2 workers; the worker count is kept in localStorage;
-// bad parts, rows and part bytes are refused with the field.
+// bad parts, rows and part bytes are refused with the field; a failing or hung helper is a
+// clear error naming it, and the pool works again afterwards.
 import { after, before, test } from 'node:test';
 import assert from 'node:assert/strict';
 import { LONG, launch, openPage, waitIdle } from './harness.mjs';
@@ -208,6 +209,46 @@ test('a failing helper is a clear error, and the pool works again afterwards', {
   });
   assert.match(r.failed, /pool worker 1: .*task\.identity/);
   assert.ok(r.same, 'the read-out after the failure');
+  assert.deepEqual(errors, []);
+  await page.context().close();
+});
+
+test('a hung helper is stopped: the job fails naming it, the page stays usable, the next job runs with a fresh helper', { timeout: 2 * LONG }, async () => {
+  const { page, errors } = await openPage(env.browser, env.baseUrl, '#v=1&points=40&n=2000&n0=50');
+  await waitIdle(page);
+  await page.selectOption('#pool-size', '2');
+  // a short stall limit for the test (the page's is 30 s), set before the helper starts
+  await page.evaluate(() => {
+    const w = /** @type {any} */ (window);
+    w.arq.pool.stallMs = 1500;
+    w.hung = w.arq.pool.request('certify', {}).then(() => 'no error', (/** @type {Error} */ e) => e.message);
+  });
+  // once the helper is working, its event loop is blocked by a busy loop (as a runaway
+  // computation would): it posts nothing more
+  const named = async () => {
+    for (const w of page.workers()) {
+      if (await w.evaluate(() => self.name).catch(() => '') === 'arq pool worker 1') return w;
+    }
+    return null;
+  };
+  await page.waitForFunction(() => /** @type {any} */ (window).arq.pool.helpers.length === 1, null, { timeout: LONG });
+  let helper = null;
+  for (let i = 0; i < 100 && helper === null; i++) {
+    helper = await named();
+    if (helper === null) await page.waitForTimeout(50);
+  }
+  assert.ok(helper, 'the helper worker is named');
+  helper.evaluate(() => { for (;;) { /* hung */ } }).catch(() => {});
+  const message = await page.evaluate(() => /** @type {any} */ (window).hung);
+  assert.match(message, /^pool worker 1: stopped answering \(nothing for [\d.]+ s while working\)/);
+  assert.equal(await page.evaluate(() => /** @type {any} */ (window).arq.pool.helpers.length), 0, 'the hung helper is forgotten');
+  // the page works on: a click certifies with a fresh helper
+  await page.evaluate(() => { location.hash = '#v=1&points=6&n=200&n0=20'; });
+  await waitIdle(page);
+  await page.click('#certify-start');
+  await waitIdle(page);
+  assert.equal(await page.$$eval('#certify-points-fallback tbody tr', (r) => r.length), 6);
+  assert.equal(await page.evaluate(() => /** @type {any} */ (window).arq.pool.helpers.length), 1);
   assert.deepEqual(errors, []);
   await page.context().close();
 });

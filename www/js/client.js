@@ -70,7 +70,18 @@ export class EngineClient {
     /** @type {Map<number, Pending>} */
     this.pending = new Map();
     this.onFatal = onFatal;
-    worker.addEventListener('message', (ev) => this.receive(/** @type {Reply} */ (ev.data)));
+    /** How errors of the worker as a whole name it (e.g. "pool worker 1"; "" for worker 0). */
+    this.name = '';
+    /** Milliseconds of silence with a request pending after which the worker is hung (0: never). */
+    this.stallMs = 0;
+    /** When the worker was last heard from (or a request was sent to an idle worker). */
+    this.heard = 0;
+    /** @type {ReturnType<typeof setInterval> | null} */
+    this.watchdog = null;
+    worker.addEventListener('message', (ev) => {
+      this.heard = performance.now();
+      this.receive(/** @type {Reply} */ (ev.data));
+    });
     worker.addEventListener('error', (ev) => {
       ev.preventDefault();
       const where = ev.filename ? ` (${ev.filename}:${ev.lineno})` : '';
@@ -91,6 +102,7 @@ export class EngineClient {
    */
   start(cmd, params, handlers = {}) {
     const id = this.nextId++;
+    this.watch();
     /** @type {Promise<CommandMap[K]['result']>} */
     const promise = new Promise((resolve, reject) => {
       this.pending.set(id, { resolve, reject, handlers });
@@ -156,6 +168,31 @@ export class EngineClient {
         job.reject(new EngineError(reply.message, reply.panic, reply.phase));
         break;
     }
+  }
+
+  /**
+   * Declares the worker hung when a request is pending and it sends nothing for `stallMs`
+   * (a job posts progress at least every step of about 30 ms; a busy loop or a lost worker
+   * posts nothing): every pending request fails with an error that says so, and `onFatal`
+   * runs (the pool stops and forgets a hung helper). Called as each request is sent.
+   */
+  watch() {
+    if (this.stallMs <= 0) return;
+    if (this.pending.size === 0) this.heard = performance.now();
+    if (this.watchdog !== null) return;
+    const every = Math.min(1000, this.stallMs / 4);
+    this.watchdog = setInterval(() => {
+      if (this.pending.size === 0) {
+        clearInterval(/** @type {ReturnType<typeof setInterval>} */ (this.watchdog));
+        this.watchdog = null;
+        return;
+      }
+      const silent = performance.now() - this.heard;
+      if (silent < this.stallMs) return;
+      clearInterval(/** @type {ReturnType<typeof setInterval>} */ (this.watchdog));
+      this.watchdog = null;
+      this.failAll(new EngineError(`${this.name ? `${this.name}: ` : ''}stopped answering (nothing for ${(silent / 1000).toFixed(1)} s while working); it was stopped, and the next job starts a fresh worker`));
+    }, every);
   }
 
   /** @param {EngineError} err */

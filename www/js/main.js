@@ -79,7 +79,7 @@ const nav = new Navigation({
 });
 const teacher = new TeacherLink(nav, (text, kind) => status.set(text, kind));
 const workerURL = scriptURL(new URL('./worker.js', import.meta.url));
-const pool = new EnginePool(() => new Worker(workerURL, { type: 'module' }), (e) => {
+const pool = new EnginePool((name) => new Worker(workerURL, { type: 'module', name }), (e) => {
   document.body.dataset.state = 'failed';
   showError(e);
 });

@@ -108,15 +108,19 @@ function interleave(parts) {
   return out;
 }
 
+/** Silence of a working helper after which it counts as hung (steps post every ~30 ms). */
+const HELPER_STALL_MS = 30_000;
+
 export class EnginePool {
   /**
-   * @param {() => Worker} makeWorker starts a module worker running worker.js
+   * @param {(name: string) => Worker} makeWorker starts a module worker running worker.js,
+   *   named for the browser's developer tools
    * @param {(err: EngineError) => void} onFatal worker 0's worker-level errors
    */
   constructor(makeWorker, onFatal) {
     this.makeWorker = makeWorker;
     /** Worker 0: the session. */
-    this.main = new EngineClient(makeWorker(), onFatal);
+    this.main = new EngineClient(makeWorker('arq worker 0'), onFatal);
     /** @type {Helper[]} */
     this.helpers = [];
     this.size = storedWorkers();
@@ -125,6 +129,12 @@ export class EnginePool {
     this.configGen = 0;
     /** IRS phases split over the pool so far (diagnostics: the browser tests check the split ran). */
     this.irsSplits = 0;
+    /**
+     * A helper silent this long while it has work is hung: it is stopped and the job fails
+     * with a clear error instead of waiting forever (worker 0 holds the session and is never
+     * stopped this way). Applies to helpers started afterwards.
+     */
+    this.stallMs = HELPER_STALL_MS;
   }
 
   /** Uses `n` workers from the next pooled job on (kept in localStorage). @param {number} n */
@@ -183,9 +193,11 @@ export class EnginePool {
   helper(k) {
     let h = this.helpers[k - 1];
     if (!h) {
-      const worker = this.makeWorker();
-      // A helper that fails as a whole is dropped: the next pooled job starts a fresh one.
+      const worker = this.makeWorker(`arq pool worker ${k}`);
+      // A helper that fails as a whole (or hangs) is dropped: the next pooled job starts a fresh one.
       const client = new EngineClient(worker, () => this.drop(h));
+      client.name = `pool worker ${k}`;
+      client.stallMs = this.stallMs;
       // a helper that could not load is dropped too (the job that needed it fails with why)
       const ready = client.request('init', { fragment: DEFAULT_FRAGMENT }).catch((e) => {
         this.drop(h);
@@ -257,7 +269,8 @@ export class EnginePool {
       // restarted its engine untrained); its error names it, and worker 0 and the page's
       // model are untouched, so it is not reported as a panic.
       if (h && !(e instanceof JobAborted)) [h.weights, h.config] = [-1, -1];
-      if (h && e instanceof EngineError) e = new EngineError(`pool worker ${k + first}: ${e.message}`, false, e.phase);
+      const who = `pool worker ${k + first}: `;
+      if (h && e instanceof EngineError && !e.message.startsWith(who)) e = new EngineError(`${who}${e.message}`, false, e.phase);
       if (!(e instanceof JobAborted) && error === null) {
         error = e;
         parts.forEach((q, i) => { if (i !== k) q.cancel(); });
