@@ -39,7 +39,8 @@ pub fn pool_identity(cfg: &ExperimentConfig, model: &Model, points: Points) -> S
     format!(
         "{}|{}",
         super::fp32_identity(cfg, model, points),
-        cfg.experiment_fragment()
+        // in the current format version: the same computation whatever the link's spelling
+        cfg.experiment_fragment_of(crate::config::FORMAT_VERSION)
     )
 }
 
