@@ -181,13 +181,19 @@ export class EngineClient {
     if (this.pending.size === 0) this.heard = performance.now();
     if (this.watchdog !== null) return;
     const every = Math.min(1000, this.stallMs / 4);
+    let tick = performance.now();
     this.watchdog = setInterval(() => {
       if (this.pending.size === 0) {
         clearInterval(/** @type {ReturnType<typeof setInterval>} */ (this.watchdog));
         this.watchdog = null;
         return;
       }
-      const silent = performance.now() - this.heard;
+      const now = performance.now();
+      // a late tick means this thread was frozen or busy (a background tab, a long render):
+      // the silence is ours, not the worker's, so it starts again
+      if (now - tick > 2 * every + 1000) this.heard = now;
+      tick = now;
+      const silent = now - this.heard;
       if (silent < this.stallMs) return;
       clearInterval(/** @type {ReturnType<typeof setInterval>} */ (this.watchdog));
       this.watchdog = null;
