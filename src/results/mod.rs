@@ -1005,7 +1005,6 @@ fn shorten(s: &str) -> String {
     }
 }
 
-/// A settings fragment, strictly (a link's results belong to exactly these settings).
 /// Whether two settings fragments describe the same computation (presentation keys aside),
 /// whatever format version each is written in.
 fn same_experiment(a: &str, b: &str) -> bool {
@@ -1017,6 +1016,7 @@ fn same_experiment(a: &str, b: &str) -> bool {
     canonical(a) == canonical(b)
 }
 
+/// A settings fragment, strictly (a link's results belong to exactly these settings).
 fn settings(fragment: &str, field: &str) -> Result<ExperimentConfig> {
     if fragment.len() > 4000 {
         return Err(Error::invalid(
