@@ -211,6 +211,21 @@ fn fragment_syntax_errors_name_the_pair() {
         out.refused().unwrap();
         out.says(want, "name the bad pair").unwrap();
     }
+    // v=2's default n_p (300) follows a smaller n, by fragment or flag; a given n_p is checked
+    for args in [
+        &["info", "--quiet", "--url", "#v=2&n=100"][..],
+        &["info", "--quiet", "--n", "100"][..],
+    ] {
+        assert_eq!(arq(args).code, Some(0), "arq {args:?}");
+    }
+    for args in [
+        &["info", "--quiet", "--url", "#v=2&n=100&np=300"][..],
+        &["info", "--quiet", "--n", "100", "--np", "300"][..],
+    ] {
+        let out = arq(args);
+        out.refused().unwrap();
+        out.says("np=300", "name n_p").unwrap();
+    }
     // an unknown flag is clap's error (exit 2), naming the flag
     let out = arq(&["info", "--bogus", "1"]);
     out.refused().unwrap();

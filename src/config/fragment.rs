@@ -178,10 +178,7 @@ impl ExperimentConfig {
                 notices.push(e);
             }
         }
-        let np_given = body
-            .split('&')
-            .any(|p| p.split_once('=').is_some_and(|(k, _)| k == "np"));
-        cfg.fit_default_np(np_given);
+        cfg.fit_default_np(fragment_sets(body, "np"));
         if let Err(e) = cfg.check_np() {
             notices.push(e);
             let d = ExperimentConfig::defaults_of(version);
@@ -193,6 +190,15 @@ impl ExperimentConfig {
         }
         (cfg, notices)
     }
+}
+
+/// Whether a fragment (with or without '#') gives `key` a value, good or bad.
+pub fn fragment_sets(fragment: &str, key: &str) -> bool {
+    fragment
+        .trim()
+        .trim_start_matches('#')
+        .split('&')
+        .any(|p| p.split_once('=').is_some_and(|(k, _)| k == key))
 }
 
 /// The format version a fragment declares (`v=`, wherever it stands, since its defaults apply

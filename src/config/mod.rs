@@ -13,7 +13,7 @@ mod fragment;
 mod parts;
 mod view;
 
-pub use fragment::schema_markdown;
+pub use fragment::{fragment_sets, schema_markdown};
 pub use view::{PartSet, ViewName, PARTS, VIEW_GROUP};
 
 use crate::choice::{choice_enum, Choice};

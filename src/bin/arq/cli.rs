@@ -117,7 +117,7 @@ pub(crate) fn config_from(m: &ArgMatches) -> Result<ExperimentConfig> {
     let np_given = m.get_one::<String>("np").is_some()
         || m.get_one::<String>("url")
             .or(named.as_ref())
-            .is_some_and(|u| u.split(['#', '&']).any(|p| p.starts_with("np=")));
+            .is_some_and(|u| arq::config::fragment_sets(u, "np"));
     cfg.fit_default_np(np_given);
     // wb/ab/lk lists that do not fit the model, reported with the rest
     errors.extend(
