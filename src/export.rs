@@ -16,8 +16,8 @@ use crate::certify::{CertRecord, Summary};
 use crate::error::{Error, Result};
 use crate::pipeline::compare::CompareRow;
 use crate::pipeline::significance::{Interval, TableSignificance};
+use crate::results::Episode;
 use serde::{Deserialize, Serialize};
-use std::collections::BTreeMap;
 
 /// An output format of [`render`].
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
@@ -460,59 +460,20 @@ pub fn compare_table(rows: &[CompareRow], sig: Option<&TableSignificance>) -> Ta
     }
 }
 
-/// One search episode as the episodes table reads it (the fields of the engine's
-/// `EpisodeRecord` it needs; the page hands its records as they are).
-#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
-#[cfg_attr(target_arch = "wasm32", derive(tsify::Tsify))]
-#[serde(rename_all = "camelCase")]
-pub struct EpisodeRow {
-    /// 0-based episode number.
-    pub episode: usize,
-    /// A warm-up (random) episode.
-    pub is_warmup: bool,
-    /// Weight bits per quantizable layer (32 = full precision).
-    pub wbits: Vec<u8>,
-    /// Activation bits per quantizable layer.
-    pub abits: Vec<u8>,
-    /// The episode's reward.
-    pub reward: f64,
-    /// BOPs / FP32 BOPs.
-    pub cost_ratio: f64,
-    /// `acr`, `accuracy`, `sizeBytes`, ... (missing ones print empty).
-    #[serde(default)]
-    pub metrics: BTreeMap<String, f64>,
-    /// The best episode so far.
-    pub is_best: bool,
-}
-
-impl From<&crate::search::EpisodeRecord> for EpisodeRow {
-    fn from(e: &crate::search::EpisodeRecord) -> Self {
-        EpisodeRow {
-            episode: e.episode,
-            is_warmup: e.is_warmup,
-            wbits: e.wbits.clone(),
-            abits: e.abits.clone(),
-            reward: e.reward,
-            cost_ratio: e.cost_ratio,
-            metrics: e.metrics.clone(),
-            is_best: e.is_best,
-        }
-    }
-}
-
 /// One search's episodes.
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
 #[cfg_attr(target_arch = "wasm32", derive(tsify::Tsify))]
 pub struct EpisodeRun {
     /// The search's label (`arq`, `haq`, `random`, or the page's run label).
     pub method: String,
-    /// Its episodes in order.
-    pub episodes: Vec<EpisodeRow>,
+    /// Its episodes in order, from its first (the "new best" column is derived from them).
+    pub episodes: Vec<Episode>,
 }
 
 /// Searches' episodes, one row each: the search, the episode number (1-based), warm-up,
 /// reward, ACR, clean accuracy on the search split, BOPs %, size, the bits per layer and
-/// whether it was a new best.
+/// whether it was a new best (a reward above every earlier one of its search, as the search
+/// driver marks `EpisodeRecord::is_best`).
 pub fn episodes_table(runs: &[EpisodeRun]) -> Table {
     let columns = vec![
         col("search", false),
@@ -527,7 +488,7 @@ pub fn episodes_table(runs: &[EpisodeRun]) -> Table {
         col("A bits", false),
         col("new best", false),
     ];
-    let metric = |e: &EpisodeRow, k: &str, pct: bool| match e.metrics.get(k) {
+    let metric = |e: &Episode, k: &str, pct: bool| match e.metrics.get(k) {
         Some(&v) if pct => Cell::Pct(v, 1),
         Some(&v) => Cell::Num(v, 4),
         None => Cell::Empty,
@@ -535,8 +496,17 @@ pub fn episodes_table(runs: &[EpisodeRun]) -> Table {
     let yes = |b: bool| Cell::Text(if b { "yes" } else { "no" }.into());
     let rows = runs
         .iter()
-        .flat_map(|run| run.episodes.iter().map(move |e| (run, e)))
-        .map(|(run, e)| {
+        .flat_map(|run| {
+            let mut best: Option<f64> = None;
+            run.episodes.iter().map(move |e| {
+                let is_best = best.is_none_or(|b| e.reward > b);
+                if is_best {
+                    best = Some(e.reward);
+                }
+                (run, e, is_best)
+            })
+        })
+        .map(|(run, e, is_best)| {
             vec![
                 Cell::Text(run.method.clone()),
                 Cell::Int(e.episode as u64 + 1),
@@ -551,7 +521,7 @@ pub fn episodes_table(runs: &[EpisodeRun]) -> Table {
                 },
                 Cell::Text(bits_text(&e.wbits)),
                 Cell::Text(bits_text(&e.abits)),
-                yes(e.is_best),
+                yes(is_best),
             ]
         })
         .collect();

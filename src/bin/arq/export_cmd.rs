@@ -5,9 +5,10 @@
 
 use crate::cli::{check_output, write};
 use arq::certify::{CertRecord, Summary};
-use arq::export::{self, EpisodeRow, EpisodeRun, Format, Table};
+use arq::export::{self, EpisodeRun, Format, Table};
 use arq::pipeline::compare::CompareRow;
 use arq::pipeline::significance::TableSignificance;
+use arq::results::Episode;
 use arq::{Error, Result};
 use clap::{Arg, ArgMatches, Command};
 use std::path::Path;
@@ -102,7 +103,7 @@ pub fn run_outputs(
         let mut runs = vec![];
         if let Some(map) = searches.as_object() {
             for (method, list) in map {
-                let episodes: Vec<EpisodeRow> = serde_json::from_value(list.clone())
+                let episodes: Vec<Episode> = serde_json::from_value(list.clone())
                     .map_err(|e| Error::State(format!("--episodes-table: internal: {e}")))?;
                 runs.push(EpisodeRun {
                     method: method.clone(),
